@@ -1,0 +1,139 @@
+/**
+ * The error catalogue: every error latchkey reports, to an operator, an admin client or an endpoint,
+ * has exactly one entry here. docs/errors.md lists the same entries; test/unit/errors.test.ts fails
+ * when the two disagree. Tests assert on `code`, never on message text.
+ *
+ * Fields:
+ * - `message`  one line for humans; the stable contract is the code.
+ * - `http`     status an admin/bootstrap HTTP answer carries for this error.
+ * - `close`    WebSocket close code the gateway uses when this error ends a session. Ranges follow
+ *              centrifuge: 4000-4499 the endpoint should reconnect (with backoff), 4500-4999 terminal:
+ *              reconnecting with the same credentials and settings will fail the same way.
+ * - `connack`  the Kaa CONNACK return code a handshake refusal with this error carries.
+ * - `disconnect` the Kaa DISCONNECT reason a session ended by this error carries.
+ */
+
+export const ConnackCode = {
+  ACCEPTED: 1,
+  REFUSE_BAD_PROTOCOL: 2,
+  REFUSE_ID_REJECT: 3,
+  REFUSE_SERVER_UNAVAILABLE: 4,
+  REFUSE_BAD_CREDENTIALS: 5,
+  REFUSE_NO_AUTH: 6,
+  REFUSE_VERIFICATION_FAILED: 7,
+} as const;
+export type ConnackCodeName = keyof typeof ConnackCode;
+
+export const DisconnectReason = {
+  NONE: 0,
+  BAD_REQUEST: 1,
+  INTERNAL_ERROR: 2,
+  CREDENTIALS_REVOKED: 3,
+} as const;
+export type DisconnectReasonName = keyof typeof DisconnectReason;
+
+export interface ErrorSpec {
+  readonly message: string;
+  readonly http: number;
+  readonly close?: number;
+  readonly connack?: ConnackCodeName;
+  readonly disconnect?: DisconnectReasonName;
+}
+
+export const ERRORS = {
+  // --- configuration and start-up (the process stops with this code) ---
+  LK_CONFIG_UNKNOWN_KEY: { message: 'unknown configuration key', http: 400 },
+  LK_CONFIG_INVALID_VALUE: { message: 'configuration value has the wrong type or is out of range', http: 400 },
+  LK_CONFIG_FILE_UNREADABLE: { message: 'configuration file cannot be read or is not valid JSON', http: 400 },
+  LK_CLI_USAGE: { message: 'bad command line; see --help', http: 400 },
+  LK_KEYRING_INVALID: { message: 'server key ring cannot be loaded (unreadable, corrupt or not RSA-2048)', http: 500 },
+  LK_PLUGIN_LOAD_FAILED: { message: 'plugin module cannot be imported', http: 500 },
+  LK_PLUGIN_INVALID: { message: 'plugin module does not implement the required interface', http: 500 },
+  LK_SEED_INVALID: { message: 'seed file is not valid', http: 400 },
+
+  // --- handshake refusals (CONNACK, then close) ---
+  LK_HS_BAD_PROTOCOL_VERSION: { message: 'unsupported protocol version', http: 400, close: 4501, connack: 'REFUSE_BAD_PROTOCOL' },
+  LK_HS_UNKNOWN_APPLICATION: { message: 'unknown application token', http: 404, close: 4502, connack: 'REFUSE_ID_REJECT' },
+  LK_HS_UNKNOWN_SERVER_KEY: { message: 'server key id is unknown or retired; bootstrap again', http: 400, close: 4503, connack: 'REFUSE_BAD_PROTOCOL' },
+  LK_HS_STALE_TIMESTAMP: { message: 'CONNECT timestamp outside the accepted window; check the endpoint clock', http: 400, close: 4504, connack: 'REFUSE_BAD_PROTOCOL' },
+  LK_HS_REPLAYED_NONCE: { message: 'CONNECT nonce already seen inside the timestamp window', http: 400, close: 4001, connack: 'REFUSE_BAD_PROTOCOL' },
+  LK_HS_KEY_HASH_MISMATCH: { message: 'public key does not hash to the claimed key hash', http: 400, close: 4505, connack: 'REFUSE_BAD_CREDENTIALS' },
+  LK_HS_BAD_PUBLIC_KEY: { message: 'public key is not an RSA-2048 SubjectPublicKeyInfo', http: 400, close: 4506, connack: 'REFUSE_BAD_CREDENTIALS' },
+  LK_HS_PUBLIC_KEY_REQUIRED: { message: 'server does not know this key; send the public key in CONNECT', http: 400, close: 4002, connack: 'REFUSE_NO_AUTH' },
+  LK_HS_BAD_SIGNATURE: { message: 'CONNECT signature does not verify', http: 400, close: 4507, connack: 'REFUSE_BAD_CREDENTIALS' },
+  LK_HS_BAD_SECRET: { message: 'session secret cannot be decrypted with the named server key', http: 400, close: 4508, connack: 'REFUSE_BAD_CREDENTIALS' },
+  LK_CRED_UNKNOWN: { message: 'credentials are not provisioned for this application', http: 404, close: 4509, connack: 'REFUSE_VERIFICATION_FAILED' },
+  LK_CRED_IN_USE: { message: 'credentials are bound to another endpoint', http: 409, close: 4510, connack: 'REFUSE_VERIFICATION_FAILED' },
+  LK_CRED_REVOKED: { message: 'credentials are revoked', http: 409, close: 4511, connack: 'REFUSE_VERIFICATION_FAILED', disconnect: 'CREDENTIALS_REVOKED' },
+  LK_SERVER_BUSY: { message: 'server is at capacity; retry with backoff', http: 503, close: 4003, connack: 'REFUSE_SERVER_UNAVAILABLE' },
+  LK_SERVER_UNAVAILABLE: { message: 'a backing service (store, cache, plugin) failed; retry with backoff', http: 503, close: 4004, connack: 'REFUSE_SERVER_UNAVAILABLE' },
+
+  // --- malformed traffic (DISCONNECT BAD_REQUEST, then close) ---
+  LK_FRAME_EMPTY: { message: 'empty frame', http: 400, close: 4520, disconnect: 'BAD_REQUEST' },
+  LK_FRAME_TEXT: { message: 'text WebSocket messages are not part of the protocol', http: 400, close: 4521, disconnect: 'BAD_REQUEST' },
+  LK_FRAME_UNKNOWN_TYPE: { message: 'unknown frame type', http: 400, close: 4522, disconnect: 'BAD_REQUEST' },
+  LK_FRAME_MALFORMED: { message: 'frame body is truncated or not valid Avro for its type', http: 400, close: 4523, disconnect: 'BAD_REQUEST' },
+  LK_FRAME_TOO_LARGE: { message: 'frame larger than the configured maximum', http: 413, close: 4524, disconnect: 'BAD_REQUEST' },
+  LK_FRAME_UNEXPECTED: { message: 'frame not allowed in the current session state', http: 400, close: 4525, disconnect: 'BAD_REQUEST' },
+  LK_FRAME_BAD_COUNTER: { message: 'frame counter out of order or replayed', http: 400, close: 4526, disconnect: 'BAD_REQUEST' },
+  LK_FRAME_DECRYPT_FAILED: { message: 'frame does not authenticate under the session key', http: 400, close: 4527, disconnect: 'BAD_REQUEST' },
+  LK_SYNC_MALFORMED: { message: 'decrypted SyncRequest is not valid Avro', http: 400, close: 4528, disconnect: 'BAD_REQUEST' },
+
+  // --- session lifecycle (DISCONNECT, then close) ---
+  LK_HS_TIMEOUT: { message: 'no complete CONNECT within the handshake timeout', http: 408, close: 4005, disconnect: 'BAD_REQUEST' },
+  LK_KEEPALIVE_TIMEOUT: { message: 'no frame within the keepalive interval', http: 408, close: 4006, disconnect: 'NONE' },
+  LK_SESSION_REPLACED: { message: 'a newer session of the same endpoint replaced this one', http: 409, close: 4530, disconnect: 'NONE' },
+  LK_SERVER_SHUTDOWN: { message: 'server is shutting down; reconnect', http: 503, close: 4007, disconnect: 'NONE' },
+  LK_SLOW_CONSUMER: { message: 'endpoint reads too slowly; send buffer limit reached', http: 503, close: 4008, disconnect: 'NONE' },
+  LK_INTERNAL: { message: 'internal error', http: 500, close: 4011, disconnect: 'INTERNAL_ERROR' },
+
+  // --- sync results (SyncResponse status FAILURE with this code; the session goes on) ---
+  LK_PROFILE_SCHEMA_MISMATCH: { message: 'profile body does not match the application profile schema', http: 400 },
+  LK_PROFILE_REQUIRED: { message: 'endpoint is not registered; send a profile', http: 400 },
+
+  // --- provisioning (CLI, seed file, store) ---
+  LK_NOT_FOUND: { message: 'no such object', http: 404 },
+  LK_TENANT_NOT_FOUND: { message: 'no such tenant', http: 404 },
+  LK_APP_NOT_FOUND: { message: 'no such application', http: 404 },
+  LK_CONFLICT: { message: 'object already exists or is in a conflicting state', http: 409 },
+  LK_APP_TOKEN_TAKEN: { message: 'application token already used by another application', http: 409 },
+  LK_CRED_EXISTS: { message: 'credentials already provisioned', http: 409 },
+  LK_BAD_PUBLIC_KEY: { message: 'public key is not an RSA-2048 key in PEM or DER', http: 400 },
+  LK_BAD_PROFILE_SCHEMA: { message: 'profile schema is not a valid Avro schema', http: 400 },
+  LK_BAD_SERVER_PROFILE: { message: 'server-side profile is not valid', http: 400 },
+  LK_BAD_CREDENTIALS_SERVICE: { message: 'unknown credentials service name', http: 400 },
+  LK_BAD_ARGUMENT: { message: 'argument has the wrong type or is out of range', http: 400 },
+  LK_STORE_UNAVAILABLE: { message: 'store backend unavailable', http: 503 },
+  LK_CACHE_UNAVAILABLE: { message: 'cache backend unavailable', http: 503 },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class LatchkeyError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string | undefined;
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(detail ? `${ERRORS[code].message}: ${detail}` : ERRORS[code].message, options);
+    this.name = 'LatchkeyError';
+    this.code = code;
+    this.detail = detail;
+  }
+  get spec(): ErrorSpec {
+    return ERRORS[this.code];
+  }
+}
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, code);
+}
+
+export function errorSpec(code: ErrorCode): ErrorSpec {
+  return ERRORS[code];
+}
+
+/** Wrap anything thrown into a LatchkeyError; unknown errors become `fallback` with the cause kept. */
+export function toLatchkeyError(err: unknown, fallback: ErrorCode = 'LK_INTERNAL'): LatchkeyError {
+  if (err instanceof LatchkeyError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new LatchkeyError(fallback, msg, { cause: err });
+}

@@ -1,0 +1,145 @@
+/**
+ * The store: durable state behind one interface. Implementations: store-embedded.ts (LMDB, the
+ * default: crash-safe, several processes on one host may open the same data directory) and
+ * store-cassandra.ts (production cluster). test/contract/store.contract.ts is the contract; every
+ * implementation runs it.
+ *
+ * Contract for every method:
+ * - All methods are async and never return records that share mutable state with the store.
+ * - Errors are LatchkeyError with a catalogue code (LK_TENANT_NOT_FOUND, LK_APP_NOT_FOUND,
+ *   LK_CONFLICT, LK_APP_TOKEN_TAKEN, LK_CRED_EXISTS, LK_NOT_FOUND); a backend failure is
+ *   LK_STORE_UNAVAILABLE with the cause attached.
+ * - "Atomic" means linearizable for that key across every process and node using the same backing
+ *   store (LMDB write transaction; Cassandra lightweight transaction).
+ * - Byte fields are Buffers; timestamps are milliseconds since the epoch.
+ */
+
+export type CredentialStatus = 'AVAILABLE' | 'IN_USE' | 'REVOKED';
+
+export interface Tenant {
+  id: string;
+  name: string;
+  createdAt: number;
+}
+
+export interface Application {
+  id: string;
+  tenantId: string;
+  name: string;
+  /** Secret-ish token endpoints present in CONNECT; unique across the store. */
+  appToken: string;
+  /** 'trustful' | 'internal' | the name of a configured credentials plugin. */
+  credentialsService: string;
+  /** Avro schema (JSON text) profile bodies must match, or null for opaque profiles. */
+  profileSchema: string | null;
+  createdAt: number;
+}
+
+export interface CredentialsRecord {
+  appId: string;
+  /** Key hash (base64url SHA-256 of the SPKI DER) of the endpoint key. */
+  credentialsId: string;
+  /** SPKI DER of the endpoint public key, or null when provisioned without one (plugins). */
+  publicKey: Buffer | null;
+  status: CredentialStatus;
+  /** Endpoint the credentials are bound to once IN_USE (the endpoint key hash), else null. */
+  endpointId: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Kaa's EndpointRegistration: a server-side profile provisioned against credentials. */
+export interface RegistrationRecord {
+  appId: string;
+  credentialsId: string;
+  /** Server-side profile as JSON text; copied into the endpoint profile at registration. */
+  serverProfileBody: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface EndpointRecord {
+  appId: string;
+  /** Endpoint id: base64url SHA-256 of the SPKI DER of its key. */
+  keyHash: string;
+  credentialsId: string;
+  publicKey: Buffer;
+  profileBody: Buffer;
+  /** SHA-256 of profileBody. */
+  profileHash: Buffer;
+  serverProfileBody: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Outcome of {@link Store.bindCredentials}. */
+export type BindResult =
+  | { ok: true; record: CredentialsRecord; created: boolean }
+  | { ok: false; reason: 'UNKNOWN' | 'IN_USE' | 'REVOKED'; record: CredentialsRecord | null };
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque cursor for the next page, or null when this is the last page. */
+  next: string | null;
+}
+
+export interface Store {
+  /** Create a tenant. LK_CONFLICT if the id exists. */
+  createTenant(tenant: Tenant): Promise<Tenant>;
+  getTenant(id: string): Promise<Tenant | null>;
+  listTenants(): Promise<Tenant[]>;
+
+  /**
+   * Create an application, atomically claiming its app token.
+   * LK_TENANT_NOT_FOUND if the tenant does not exist, LK_CONFLICT if the id exists,
+   * LK_APP_TOKEN_TAKEN if another application holds the token (nothing is written then).
+   */
+  createApplication(app: Application): Promise<Application>;
+  getApplication(id: string): Promise<Application | null>;
+  getApplicationByToken(appToken: string): Promise<Application | null>;
+  /** Applications of one tenant, ordered by id. */
+  listApplications(tenantId: string): Promise<Application[]>;
+
+  /**
+   * Provision credentials in status AVAILABLE (Kaa provisionCredentials). LK_APP_NOT_FOUND if the
+   * application does not exist; LK_CRED_EXISTS if credentials with that id exist in any status.
+   */
+  provisionCredentials(appId: string, credentialsId: string, publicKey: Buffer | null): Promise<CredentialsRecord>;
+  getCredentials(appId: string, credentialsId: string): Promise<CredentialsRecord | null>;
+
+  /**
+   * Atomically bind credentials to an endpoint (Kaa markCredentialsInUse):
+   * - AVAILABLE -> IN_USE(endpointId): ok, created=false;
+   * - IN_USE by the same endpointId: ok (idempotent);
+   * - IN_USE by another endpoint: { ok: false, reason: 'IN_USE' };
+   * - REVOKED: { ok: false, reason: 'REVOKED' } (terminal, never changes again);
+   * - missing: if `createWithKey` is given (trustful service) the record is created IN_USE with
+   *   that key (ok, created=true), else { ok: false, reason: 'UNKNOWN' }.
+   * Of any number of concurrent calls for one credentials id with different endpoint ids, across
+   * processes and nodes, exactly one succeeds.
+   */
+  bindCredentials(appId: string, credentialsId: string, endpointId: string, createWithKey?: Buffer): Promise<BindResult>;
+
+  /**
+   * Move credentials to REVOKED (terminal; Kaa markCredentialsRevoked). Returns the record after
+   * the change, or null if there are no such credentials. Revoking twice is not an error.
+   */
+  revokeCredentials(appId: string, credentialsId: string): Promise<CredentialsRecord | null>;
+
+  /**
+   * Provision (create or replace) a server-side profile against credentials (Kaa
+   * provisionRegistration). LK_APP_NOT_FOUND if the application does not exist. Credentials need
+   * not exist yet.
+   */
+  provisionRegistration(appId: string, credentialsId: string, serverProfileBody: string | null): Promise<RegistrationRecord>;
+  getRegistration(appId: string, credentialsId: string): Promise<RegistrationRecord | null>;
+
+  getEndpoint(appId: string, keyHash: string): Promise<EndpointRecord | null>;
+  /** Create or replace the endpoint record (registration and profile updates). */
+  saveEndpoint(endpoint: EndpointRecord): Promise<EndpointRecord>;
+  /** Endpoints of one application ordered by key hash, `limit` at most per page. */
+  listEndpoints(appId: string, limit: number, cursor?: string | null): Promise<Page<EndpointRecord>>;
+
+  /** Flush pending writes and release the backend. Idempotent. */
+  close(): Promise<void>;
+}
