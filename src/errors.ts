@@ -40,7 +40,7 @@ export interface ErrorSpec {
   readonly disconnect?: DisconnectReasonName;
 }
 
-export const ERRORS = {
+const CATALOGUE = {
   // --- configuration and start-up (the process stops with this code) ---
   LK_CONFIG_UNKNOWN_KEY: { message: 'unknown configuration key', http: 400 },
   LK_CONFIG_INVALID_VALUE: { message: 'configuration value has the wrong type or is out of range', http: 400 },
@@ -104,10 +104,18 @@ export const ERRORS = {
   LK_BAD_CREDENTIALS_SERVICE: { message: 'unknown credentials service name', http: 400 },
   LK_BAD_ARGUMENT: { message: 'argument has the wrong type or is out of range', http: 400 },
   LK_STORE_UNAVAILABLE: { message: 'store backend unavailable', http: 503 },
+
+  // --- endpoint SDK (reported by the client library, never sent by the server) ---
+  LK_SDK_CONNECTION_FAILED: { message: 'WebSocket could not be opened or closed unexpectedly', http: 503 },
+  LK_SDK_TIMEOUT: { message: 'no answer from the server in time', http: 504 },
+  LK_SDK_CONFIRMATION_FAILED: { message: 'CONNACK key confirmation does not verify: the peer does not hold the server key', http: 502 },
+  LK_SDK_PROTOCOL_ERROR: { message: 'server sent a frame the SDK cannot accept', http: 502 },
+  LK_SDK_CLOSED: { message: 'client is closed or not connected', http: 400 },
   LK_CACHE_UNAVAILABLE: { message: 'cache backend unavailable', http: 503 },
 } as const satisfies Record<string, ErrorSpec>;
 
-export type ErrorCode = keyof typeof ERRORS;
+export type ErrorCode = keyof typeof CATALOGUE;
+export const ERRORS: Readonly<Record<ErrorCode, ErrorSpec>> = CATALOGUE;
 
 export class LatchkeyError extends Error {
   readonly code: ErrorCode;

@@ -1,0 +1,161 @@
+/**
+ * One configuration schema: every field has a type, a default, an environment variable and a doc
+ * line. Sources, later wins: defaults < config file (JSON, `--config` or LATCHKEY_CONFIG) <
+ * environment (LATCHKEY_<FIELD>) < command-line flags (--field-name value). Unknown keys in the file
+ * or flags and bad values stop start-up with LK_CONFIG_UNKNOWN_KEY / LK_CONFIG_INVALID_VALUE.
+ * docs/operations.md lists the same fields; test/unit/config.test.ts checks they agree.
+ */
+import fs from 'node:fs';
+import { LatchkeyError } from '../errors.js';
+
+type FieldType = 'string' | 'int' | 'bool' | 'stringList' | 'json';
+
+interface FieldSpec<T> {
+  type: FieldType;
+  default: T;
+  env: string;
+  doc: string;
+  min?: number;
+  max?: number;
+  choices?: readonly string[];
+}
+
+function field<T>(spec: FieldSpec<T>): FieldSpec<T> {
+  return spec;
+}
+
+export const configSchema = {
+  host: field<string>({ type: 'string', default: '0.0.0.0', env: 'LATCHKEY_HOST', doc: 'Address the endpoint gateway (WebSocket /ep/v1) binds to.' }),
+  port: field<number>({ type: 'int', default: 9443, env: 'LATCHKEY_PORT', min: 0, max: 65535, doc: 'Port of the endpoint gateway; 0 picks a free port (printed at start).' }),
+  adminHost: field<string>({ type: 'string', default: '127.0.0.1', env: 'LATCHKEY_ADMIN_HOST', doc: 'Address the admin listener (/healthz, /metrics, admin API) binds to; loopback by default.' }),
+  adminPort: field<number>({ type: 'int', default: 9444, env: 'LATCHKEY_ADMIN_PORT', min: 0, max: 65535, doc: 'Port of the admin listener; 0 picks a free port.' }),
+  dataDir: field<string>({ type: 'string', default: './data', env: 'LATCHKEY_DATA_DIR', doc: 'Directory of the embedded store and the server key ring (created if missing).' }),
+  redisUrl: field<string>({ type: 'string', default: '', env: 'LATCHKEY_REDIS_URL', doc: 'Redis URL for the shared credential-status cache; empty: in-process LRU cache.' }),
+  cassandraContactPoints: field<string[]>({ type: 'stringList', default: [], env: 'LATCHKEY_CASSANDRA_CONTACT_POINTS', doc: 'Comma-separated Cassandra contact points; empty: embedded LMDB store in dataDir.' }),
+  cassandraLocalDc: field<string>({ type: 'string', default: 'datacenter1', env: 'LATCHKEY_CASSANDRA_LOCAL_DC', doc: 'Local data centre name for the Cassandra load-balancing policy.' }),
+  cassandraKeyspace: field<string>({ type: 'string', default: 'latchkey', env: 'LATCHKEY_CASSANDRA_KEYSPACE', doc: 'Cassandra keyspace (created with SimpleStrategy RF 1 if missing; create it yourself for production).' }),
+  cassandraUsername: field<string>({ type: 'string', default: '', env: 'LATCHKEY_CASSANDRA_USERNAME', doc: 'Cassandra user name; empty: no authentication.' }),
+  cassandraPassword: field<string>({ type: 'string', default: '', env: 'LATCHKEY_CASSANDRA_PASSWORD', doc: 'Cassandra password (prefer the environment variable over the config file).' }),
+  logLevel: field<string>({ type: 'string', default: 'info', env: 'LATCHKEY_LOG_LEVEL', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level.' }),
+  cryptoThreads: field<number>({ type: 'int', default: 0, env: 'LATCHKEY_CRYPTO_THREADS', min: 0, max: 256, doc: 'Worker threads for RSA work; 0: one per available CPU.' }),
+  cryptoMaxQueue: field<number>({ type: 'int', default: 2048, env: 'LATCHKEY_CRYPTO_MAX_QUEUE', min: 1, max: 1_000_000, doc: 'Handshakes waiting for a crypto worker before new ones are refused with REFUSE_SERVER_UNAVAILABLE.' }),
+  handshakeWindowSec: field<number>({ type: 'int', default: 120, env: 'LATCHKEY_HANDSHAKE_WINDOW_SEC', min: 5, max: 3600, doc: 'Accepted clock skew of CONNECT timestamps, seconds either side; nonces are remembered twice as long.' }),
+  handshakeTimeoutMs: field<number>({ type: 'int', default: 10_000, env: 'LATCHKEY_HANDSHAKE_TIMEOUT_MS', min: 100, max: 120_000, doc: 'A socket that has not sent a CONNECT within this time is closed (LK_HS_TIMEOUT).' }),
+  replayCacheMax: field<number>({ type: 'int', default: 1_000_000, env: 'LATCHKEY_REPLAY_CACHE_MAX', min: 1000, max: 100_000_000, doc: 'Most CONNECT nonces remembered; when full, new handshakes are refused with LK_SERVER_BUSY rather than forgetting nonces early.' }),
+  maxFrameBytes: field<number>({ type: 'int', default: 64 * 1024, env: 'LATCHKEY_MAX_FRAME_BYTES', min: 1024, max: 16 * 1024 * 1024, doc: 'Largest frame accepted (bytes); larger frames end the session with LK_FRAME_TOO_LARGE.' }),
+  maxBackpressureBytes: field<number>({ type: 'int', default: 1024 * 1024, env: 'LATCHKEY_MAX_BACKPRESSURE_BYTES', min: 16 * 1024, max: 256 * 1024 * 1024, doc: 'Bytes queued towards one endpoint before it is disconnected as a slow consumer.' }),
+  keepAliveMaxSec: field<number>({ type: 'int', default: 600, env: 'LATCHKEY_KEEPALIVE_MAX_SEC', min: 10, max: 3600, doc: 'Largest keepalive an endpoint may ask for; the server closes a session silent for 1.5x its keepalive.' }),
+  keepAliveDefaultSec: field<number>({ type: 'int', default: 60, env: 'LATCHKEY_KEEPALIVE_DEFAULT_SEC', min: 5, max: 3600, doc: 'Keepalive used when CONNECT asks for 0.' }),
+  credentialsCacheTtlMs: field<number>({ type: 'int', default: 60_000, env: 'LATCHKEY_CREDENTIALS_CACHE_TTL_MS', min: 0, max: 86_400_000, doc: 'How long a credential status stays cached (changes made through latchkey update the cache at once).' }),
+  negativeCacheTtlMs: field<number>({ type: 'int', default: 5_000, env: 'LATCHKEY_NEGATIVE_CACHE_TTL_MS', min: 0, max: 3_600_000, doc: 'How long "unknown application" / "unknown credentials" results stay cached.' }),
+  credentialsPlugins: field<Record<string, unknown>>({ type: 'json', default: {}, env: 'LATCHKEY_CREDENTIALS_PLUGINS', doc: 'Custom credentials services: {"name": {"module": "/abs/path.js", "config": {...}}}; applications name them in credentialsService.' }),
+  seedFile: field<string>({ type: 'string', default: '', env: 'LATCHKEY_SEED_FILE', doc: 'JSON file of tenants, applications, credentials and registrations applied at start (idempotent).' }),
+  shutdownGraceMs: field<number>({ type: 'int', default: 5_000, env: 'LATCHKEY_SHUTDOWN_GRACE_MS', min: 0, max: 600_000, doc: 'On SIGTERM/SIGINT, time allowed for sessions to receive DISCONNECT before the process exits.' }),
+} as const;
+
+export type ConfigKey = keyof typeof configSchema;
+export type Config = { -readonly [K in ConfigKey]: (typeof configSchema)[K]['default'] };
+
+export function defaultConfig(): Config {
+  const out: Record<string, unknown> = {};
+  for (const [k, spec] of Object.entries(configSchema)) out[k] = structuredClone(spec.default);
+  return out as Config;
+}
+
+function kebab(k: string): string {
+  return k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** Flag name (`--admin-port`) of each field. */
+export const flagNames: Record<string, ConfigKey> = Object.fromEntries(
+  (Object.keys(configSchema) as ConfigKey[]).map((k) => [kebab(k), k]),
+);
+
+function coerce(key: ConfigKey, raw: unknown, source: string): unknown {
+  const spec = configSchema[key] as FieldSpec<unknown>;
+  const bad = (why: string): never => {
+    throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `${key} from ${source}: ${why}`);
+  };
+  switch (spec.type) {
+    case 'string': {
+      if (typeof raw !== 'string') bad('expected a string');
+      const s = raw as string;
+      if (spec.choices && !spec.choices.includes(s)) bad(`expected one of ${spec.choices.join(', ')}`);
+      return s;
+    }
+    case 'int': {
+      const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isInteger(n)) bad('expected an integer');
+      const v = n as number;
+      if (spec.min !== undefined && v < spec.min) bad(`must be >= ${spec.min}`);
+      if (spec.max !== undefined && v > spec.max) bad(`must be <= ${spec.max}`);
+      return v;
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
+      return bad('expected true or false');
+    }
+    case 'stringList': {
+      if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw.map((x: string) => x.trim()).filter(Boolean);
+      if (typeof raw === 'string') return raw.split(',').map((x) => x.trim()).filter(Boolean);
+      return bad('expected a comma-separated string or an array of strings');
+    }
+    case 'json': {
+      let v = raw;
+      if (typeof raw === 'string') {
+        try {
+          v = JSON.parse(raw);
+        } catch {
+          bad('expected JSON');
+        }
+      }
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) bad('expected a JSON object');
+      return v;
+    }
+  }
+}
+
+export interface LoadOptions {
+  /** Parsed flags: field name (camelCase) -> raw string value. */
+  flags?: Record<string, string>;
+  env?: NodeJS.ProcessEnv;
+  configFile?: string;
+}
+
+/** Build the effective configuration. Throws LatchkeyError with a LK_CONFIG_* code. */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const cfg = defaultConfig() as Record<string, unknown>;
+  const file = opts.configFile ?? env.LATCHKEY_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new LatchkeyError('LK_CONFIG_FILE_UNREADABLE', `${file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new LatchkeyError('LK_CONFIG_FILE_UNREADABLE', `${file}: expected a JSON object`);
+    }
+    for (const [k, v] of Object.entries(parsed)) {
+      if (!(k in configSchema)) throw new LatchkeyError('LK_CONFIG_UNKNOWN_KEY', `${k} in ${file}`);
+      cfg[k] = coerce(k as ConfigKey, v, file);
+    }
+  }
+  for (const [k, spec] of Object.entries(configSchema)) {
+    const raw = env[spec.env];
+    if (raw !== undefined && raw !== '') cfg[k] = coerce(k as ConfigKey, raw, spec.env);
+  }
+  for (const [k, v] of Object.entries(opts.flags ?? {})) {
+    if (!(k in configSchema)) throw new LatchkeyError('LK_CONFIG_UNKNOWN_KEY', `--${kebab(k)}`);
+    cfg[k] = coerce(k as ConfigKey, v, `--${kebab(k)}`);
+  }
+  return cfg as Config;
+}
+
+/** The configuration with secrets masked, for logs. */
+export function redactConfig(cfg: Config): Record<string, unknown> {
+  return { ...cfg, cassandraPassword: cfg.cassandraPassword ? '***' : '', redisUrl: cfg.redisUrl.replace(/\/\/[^@/]*@/, '//***@') };
+}

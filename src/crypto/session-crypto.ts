@@ -1,0 +1,44 @@
+/**
+ * Handshake transcript, key schedule and key confirmation: the exact byte recipes of
+ * docs/protocol.md sections "Transcript" and "Key schedule". Shared by the crypto worker (server),
+ * the worked-example test and the protocol document; the SDK implements the same recipes with
+ * WebCrypto (src/sdk/crypto.ts).
+ */
+import crypto from 'node:crypto';
+
+export const PROTOCOL_VERSION = 1;
+/** Prefix of the signed CONNECT transcript (ASCII, 19 bytes, NUL-terminated). */
+export const CONNECT_CONTEXT = Buffer.from('latchkey/1 CONNECT\0', 'latin1');
+export const KDF_INFO = Buffer.from('latchkey/1 session keys', 'latin1');
+export const CONFIRM_LABEL = Buffer.from('latchkey/1 CONNACK', 'latin1');
+export const SESSION_SECRET_BYTES = 64;
+export const PSS_SALT_BYTES = 32;
+
+/** Bytes the endpoint signs: CONNECT_CONTEXT || Avro(ConnectBody). */
+export function signatureInput(bodyBytes: Uint8Array): Buffer {
+  return Buffer.concat([CONNECT_CONTEXT, bodyBytes]);
+}
+
+export interface SessionKeys {
+  /** AES-256-GCM key, endpoint -> server. */
+  c2s: Buffer;
+  /** AES-256-GCM key, server -> endpoint. */
+  s2c: Buffer;
+  /** HMAC-SHA-256 value carried in CONNACK: proof the server decrypted the secret. */
+  confirmation: Buffer;
+}
+
+/**
+ * transcriptHash = SHA-256(signatureInput); OKM = HKDF-SHA-256(ikm = secret, salt = transcriptHash,
+ * info = KDF_INFO, L = 96); c2s = OKM[0..32), s2c = OKM[32..64), confirmKey = OKM[64..96);
+ * confirmation = HMAC-SHA-256(confirmKey, CONFIRM_LABEL || transcriptHash).
+ */
+export function deriveSessionKeys(secret: Uint8Array, sigInput: Uint8Array): SessionKeys {
+  const th = crypto.createHash('sha256').update(sigInput).digest();
+  const okm = Buffer.from(crypto.hkdfSync('sha256', secret, th, KDF_INFO, 96));
+  const confirmation = crypto.createHmac('sha256', okm.subarray(64, 96)).update(CONFIRM_LABEL).update(th).digest();
+  return { c2s: okm.subarray(0, 32), s2c: okm.subarray(32, 64), confirmation };
+}
+
+export const RSA_OAEP = { padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' } as const;
+export const RSA_PSS = { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: PSS_SALT_BYTES } as const;

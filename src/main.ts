@@ -1,0 +1,315 @@
+#!/usr/bin/env node
+/**
+ * latchkey CLI: `serve`, `keygen`, and offline provisioning commands that work directly on the
+ * configured store (the embedded LMDB store may be shared with a running server on the same host).
+ * Every command has --help; errors print their catalogue code and exit 2 (usage) or 1.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import { flagNames, loadConfig, redactConfig, type Config } from './config/config.js';
+import { KeyRing } from './crypto/keyring.js';
+import { generateRsaKeyPair, isKeyHashId, keyHashId, toSpkiDer } from './crypto/keys.js';
+import { LatchkeyError, isErrorCode } from './errors.js';
+import { build, loadCredentialsServices, openStore } from './server.js';
+import type { Store } from './store/store.js';
+import { applySeed, createApplication, createTenant, provisionCredentials, provisionRegistration } from './tenancy/provision.js';
+
+interface Parsed {
+  words: string[];
+  opts: Record<string, string>;
+  bools: Set<string>;
+}
+
+const BOOLEAN_FLAGS = new Set(['help', 'json', 'force']);
+
+export function parseArgs(argv: string[]): Parsed {
+  const out: Parsed = { words: [], opts: {}, bools: new Set() };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-h') {
+      out.bools.add('help');
+    } else if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+      if (BOOLEAN_FLAGS.has(name)) {
+        out.bools.add(name);
+        continue;
+      }
+      const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
+      if (value === undefined) throw new LatchkeyError('LK_CLI_USAGE', `--${name} needs a value`);
+      out.opts[name] = value;
+    } else {
+      out.words.push(a);
+    }
+  }
+  return out;
+}
+
+const CONFIG_FLAGS_HELP = `Configuration flags (all commands that touch the store or serve):
+  --config FILE           JSON configuration file (or LATCHKEY_CONFIG)
+  --data-dir DIR          embedded store and key ring (LATCHKEY_DATA_DIR, default ./data)
+  --<field-name> VALUE    any configuration field, e.g. --port 9443 --admin-port 9444
+                          (docs/operations.md lists every field and its LATCHKEY_* variable)`;
+
+const HELP: Record<string, string> = {
+  '': `latchkey: endpoint connection server
+
+Usage: latchkey <command> [options]
+
+Commands:
+  serve                       run the server (gateway + admin listener)
+  keygen endpoint|server      generate RSA-2048 key pairs
+  tenant create|list          manage tenants in the store
+  app create|list             manage applications
+  credentials provision|show  provision endpoint credentials (internal credentials service)
+  registration provision      provision a server-side profile against credentials
+  seed FILE                   apply a seed file (idempotent)
+
+Run \`latchkey <command> --help\` for details. Add --json for machine-readable output.`,
+  serve: `Usage: latchkey serve [--config FILE] [--<field-name> VALUE ...]
+
+Runs the endpoint gateway (WebSocket ${'/ep/v1'}) and the admin listener (/healthz).
+SIGTERM/SIGINT end sessions with DISCONNECT and exit.
+
+${CONFIG_FLAGS_HELP}`,
+  keygen: `Usage:
+  latchkey keygen endpoint --out PREFIX [--force]
+      writes PREFIX.key.pem (PKCS#8, mode 0600) and PREFIX.pub.pem (SPKI); prints the key hash
+  latchkey keygen server [--data-dir DIR]
+      adds a new server key to the key ring in DIR/keys and makes it active (rotation: the
+      previous active key stays valid for endpoints that still use it)`,
+  tenant: `Usage:
+  latchkey tenant create --name NAME [--id ID] [--json]
+  latchkey tenant list [--json]
+
+${CONFIG_FLAGS_HELP}`,
+  app: `Usage:
+  latchkey app create --tenant TENANT_ID --name NAME [--id ID] [--token APP_TOKEN]
+                      [--credentials trustful|internal|PLUGIN] [--profile-schema FILE.avsc] [--json]
+  latchkey app list --tenant TENANT_ID [--json]
+
+${CONFIG_FLAGS_HELP}`,
+  credentials: `Usage:
+  latchkey credentials provision --app APP_ID --key PUBLIC_KEY.pem [--server-profile FILE.json] [--json]
+  latchkey credentials show --app APP_ID --id KEY_HASH [--json]
+
+${CONFIG_FLAGS_HELP}`,
+  registration: `Usage:
+  latchkey registration provision --app APP_ID (--id KEY_HASH | --key PUBLIC_KEY.pem) --server-profile FILE.json [--json]
+
+${CONFIG_FLAGS_HELP}`,
+  seed: `Usage: latchkey seed FILE [--json]
+
+Applies a seed file of tenants, applications and credentials; objects that exist are kept.
+
+${CONFIG_FLAGS_HELP}`,
+};
+
+const CLI_ONLY = new Set(['config', 'name', 'id', 'tenant', 'token', 'credentials', 'profile-schema', 'app', 'key', 'server-profile', 'out']);
+
+function configFrom(p: Parsed): Config {
+  const flags: Record<string, string> = {};
+  for (const [k, v] of Object.entries(p.opts)) {
+    if (CLI_ONLY.has(k)) continue;
+    const field = flagNames[k];
+    if (!field) throw new LatchkeyError('LK_CONFIG_UNKNOWN_KEY', `--${k}`);
+    flags[field] = v;
+  }
+  return loadConfig({ flags, ...(p.opts.config ? { configFile: p.opts.config } : {}) });
+}
+
+function need(p: Parsed, name: string): string {
+  const v = p.opts[name];
+  if (!v) throw new LatchkeyError('LK_CLI_USAGE', `--${name} is required`);
+  return v;
+}
+
+function readFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new LatchkeyError('LK_BAD_ARGUMENT', `${file}: ${(err as Error).message}`);
+  }
+}
+
+function print(p: Parsed, value: unknown, table: Array<Record<string, unknown>>): void {
+  if (p.bools.has('json')) {
+    process.stdout.write(JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('base64') : v), 2) + '\n');
+    return;
+  }
+  if (table.length === 0) {
+    process.stdout.write('(none)\n');
+    return;
+  }
+  const cols = Object.keys(table[0]!);
+  const cell = (v: unknown): string => (v === null || v === undefined ? '-' : String(v));
+  const widths = cols.map((c) => Math.max(c.length, ...table.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]): string => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd() + '\n';
+  process.stdout.write(line(cols.map((c) => c.toUpperCase())));
+  for (const r of table) process.stdout.write(line(cols.map((c) => cell(r[c]))));
+}
+
+function quietLogger(): Logger {
+  return pino({ level: 'warn' }, pino.destination(2));
+}
+
+async function withStore<T>(p: Parsed, fn: (store: Store, services: string[]) => Promise<T>): Promise<T> {
+  const config = configFrom(p);
+  const log = quietLogger();
+  const store = await openStore(config, log);
+  try {
+    const services = [...(await loadCredentialsServices(config, store, log)).keys()];
+    return await fn(store, services);
+  } finally {
+    await store.close();
+  }
+}
+
+async function serve(p: Parsed): Promise<void> {
+  const config = configFrom(p);
+  const log = pino({ level: config.logLevel, base: { service: 'latchkey' } });
+  log.info({ config: redactConfig(config) }, 'starting');
+  const server = await build(config, log);
+  const shown = (h: string): string => (h === '0.0.0.0' || h === '::' ? 'localhost' : h);
+  log.info({ gateway: `ws://${shown(config.host)}:${server.port}/ep/v1`, admin: `http://${shown(config.adminHost)}:${server.adminPort}`, bind: config.host, port: server.port, adminPort: server.adminPort, uws: server.gateway.native ? 'native' : 'fallback' }, 'listening');
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    server.close().then(
+      () => {
+        log.info('stopped');
+        log.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function keygen(p: Parsed): Promise<void> {
+  const kind = p.words[1];
+  if (kind === 'endpoint') {
+    const prefix = need(p, 'out');
+    const keyFile = `${prefix}.key.pem`;
+    const pubFile = `${prefix}.pub.pem`;
+    if (!p.bools.has('force') && (fs.existsSync(keyFile) || fs.existsSync(pubFile))) {
+      throw new LatchkeyError('LK_CONFLICT', `${keyFile} or ${pubFile} exists; use --force to overwrite`);
+    }
+    const pair = await generateRsaKeyPair();
+    fs.mkdirSync(path.dirname(path.resolve(keyFile)), { recursive: true });
+    fs.writeFileSync(keyFile, pair.privateKeyPem, { mode: 0o600 });
+    fs.chmodSync(keyFile, 0o600);
+    fs.writeFileSync(pubFile, pair.publicKeyPem, { mode: 0o644 });
+    print(p, { keyHash: pair.keyHash, privateKey: keyFile, publicKey: pubFile }, [{ keyHash: pair.keyHash, privateKey: keyFile, publicKey: pubFile }]);
+    return;
+  }
+  if (kind === 'server') {
+    const config = configFrom(p);
+    const dir = path.resolve(config.dataDir, 'keys');
+    const existed = fs.existsSync(path.join(dir, 'keyring.json'));
+    const ring = await KeyRing.loadOrCreate(dir);
+    const info = existed ? await ring.add() : ring.active;
+    const rows = ring.list().map((k) => ({ id: k.id, status: k.status, createdAt: new Date(k.createdAt).toISOString(), new: k.id === info.id ? 'yes' : '' }));
+    print(p, { active: info.id, keys: rows }, rows);
+    return;
+  }
+  throw new LatchkeyError('LK_CLI_USAGE', 'keygen endpoint|server');
+}
+
+async function run(argv: string[]): Promise<void> {
+  const p = parseArgs(argv);
+  const cmd = p.words[0] ?? '';
+  const sub = p.words[1] ?? '';
+  if (p.bools.has('help') || cmd === 'help' || cmd === '') {
+    const topic = cmd === 'help' ? sub : cmd;
+    const text = HELP[topic];
+    if (text === undefined) throw new LatchkeyError('LK_CLI_USAGE', `unknown command ${topic}`);
+    process.stdout.write(text + '\n');
+    return;
+  }
+  switch (cmd) {
+    case 'serve':
+      return serve(p);
+    case 'keygen':
+      return keygen(p);
+    case 'tenant':
+      return withStore(p, async (store) => {
+        if (sub === 'create') {
+          const t = await createTenant(store, { name: need(p, 'name'), ...(p.opts.id ? { id: p.opts.id } : {}) });
+          print(p, t, [{ id: t.id, name: t.name }]);
+        } else if (sub === 'list') {
+          const ts = await store.listTenants();
+          print(p, ts, ts.map((t) => ({ id: t.id, name: t.name })));
+        } else throw new LatchkeyError('LK_CLI_USAGE', 'tenant create|list');
+      });
+    case 'app':
+      return withStore(p, async (store, services) => {
+        if (sub === 'create') {
+          const a = await createApplication(
+            store,
+            {
+              tenantId: need(p, 'tenant'),
+              name: need(p, 'name'),
+              ...(p.opts.id ? { id: p.opts.id } : {}),
+              ...(p.opts.token ? { appToken: p.opts.token } : {}),
+              ...(p.opts.credentials ? { credentialsService: p.opts.credentials } : {}),
+              profileSchema: p.opts['profile-schema'] ? readFile(p.opts['profile-schema']) : null,
+            },
+            services,
+          );
+          print(p, a, [{ id: a.id, tenant: a.tenantId, name: a.name, appToken: a.appToken, credentials: a.credentialsService }]);
+        } else if (sub === 'list') {
+          const as = await store.listApplications(need(p, 'tenant'));
+          print(p, as, as.map((a) => ({ id: a.id, name: a.name, appToken: a.appToken, credentials: a.credentialsService })));
+        } else throw new LatchkeyError('LK_CLI_USAGE', 'app create|list');
+      });
+    case 'credentials':
+      return withStore(p, async (store) => {
+        const appId = need(p, 'app');
+        if (sub === 'provision') {
+          const c = await provisionCredentials(store, appId, readFile(need(p, 'key')));
+          const reg = p.opts['server-profile'] ? await provisionRegistration(store, appId, c.credentialsId, readFile(p.opts['server-profile'])) : null;
+          print(p, { credentials: c, registration: reg }, [{ credentialsId: c.credentialsId, status: c.status, serverProfile: reg ? 'yes' : 'no' }]);
+        } else if (sub === 'show') {
+          const id = need(p, 'id');
+          const c = await store.getCredentials(appId, id);
+          if (!c) throw new LatchkeyError('LK_NOT_FOUND', `credentials ${id}`);
+          print(p, c, [{ credentialsId: c.credentialsId, status: c.status, endpoint: c.endpointId }]);
+        } else throw new LatchkeyError('LK_CLI_USAGE', 'credentials provision|show');
+      });
+    case 'registration':
+      return withStore(p, async (store) => {
+        if (sub !== 'provision') throw new LatchkeyError('LK_CLI_USAGE', 'registration provision');
+        const appId = need(p, 'app');
+        const id = p.opts.id ?? (p.opts.key ? keyHashId(toSpkiDer(readFile(p.opts.key))) : '');
+        if (!isKeyHashId(id)) throw new LatchkeyError('LK_CLI_USAGE', '--id KEY_HASH or --key PUBLIC_KEY.pem is required');
+        const r = await provisionRegistration(store, appId, id, readFile(need(p, 'server-profile')));
+        print(p, r, [{ credentialsId: r.credentialsId, serverProfile: r.serverProfileBody }]);
+      });
+    case 'seed':
+      return withStore(p, async (store, services) => {
+        const file = p.words[1];
+        if (!file) throw new LatchkeyError('LK_CLI_USAGE', 'seed FILE');
+        const res = await applySeed(store, file, services);
+        print(p, res, [{ ...res }]);
+      });
+    default:
+      throw new LatchkeyError('LK_CLI_USAGE', `unknown command ${cmd}`);
+  }
+}
+
+run(process.argv.slice(2)).catch((err: unknown) => {
+  const code = err instanceof LatchkeyError ? err.code : (err as { code?: unknown })?.code;
+  const shown = isErrorCode(code) ? code : 'LK_INTERNAL';
+  process.stderr.write(`latchkey: ${shown}: ${(err as Error).message}\n`);
+  if (shown === 'LK_INTERNAL' && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+  process.exit(shown === 'LK_CLI_USAGE' || shown === 'LK_CONFIG_UNKNOWN_KEY' || shown === 'LK_CONFIG_INVALID_VALUE' ? 2 : 1);
+});

@@ -1,0 +1,133 @@
+/**
+ * Frame codec. One binary WebSocket message carries exactly one frame:
+ *
+ *   byte 0      frame type (Kaa's Kaatcp numbers): CONNECT 0x01, CONNACK 0x02, PINGREQ 0x0C,
+ *               PINGRESP 0x0D, DISCONNECT 0x0E, SYNC 0x0F
+ *   bytes 1..   the Avro binary encoding of the frame's record (schemas.ts); PINGREQ/PINGRESP have
+ *               no body. Trailing bytes after the record are an error.
+ *
+ * Decoding never throws: malformed input yields a LatchkeyError code so the session can answer
+ * with DISCONNECT BAD_REQUEST.
+ */
+import type { ErrorCode } from '../errors.js';
+import {
+  types,
+  type Connack,
+  type Connect,
+  type ConnectBody,
+  type Disconnect,
+  type SyncFrame,
+  type SyncRequest,
+  type SyncResponse,
+} from './schemas.js';
+import type avro from 'avsc';
+
+export const FrameType = {
+  CONNECT: 0x01,
+  CONNACK: 0x02,
+  PINGREQ: 0x0c,
+  PINGRESP: 0x0d,
+  DISCONNECT: 0x0e,
+  SYNC: 0x0f,
+} as const;
+export type FrameTypeName = keyof typeof FrameType;
+
+export type Frame =
+  | { type: 'CONNECT'; connect: Connect }
+  | { type: 'CONNACK'; connack: Connack }
+  | { type: 'PINGREQ' }
+  | { type: 'PINGRESP' }
+  | { type: 'DISCONNECT'; disconnect: Disconnect }
+  | { type: 'SYNC'; sync: SyncFrame };
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; code: ErrorCode };
+
+/** Decode exactly one Avro record filling `buf[offset..]`. */
+export function decodeExact<T>(type: avro.Type, buf: Buffer, offset = 0): Decoded<T> {
+  try {
+    const res = type.decode(buf, offset);
+    if (res.offset !== buf.length) return { ok: false, code: 'LK_FRAME_MALFORMED' };
+    return { ok: true, value: res.value as T };
+  } catch {
+    return { ok: false, code: 'LK_FRAME_MALFORMED' };
+  }
+}
+
+const PINGREQ_FRAME = Buffer.from([FrameType.PINGREQ]);
+const PINGRESP_FRAME = Buffer.from([FrameType.PINGRESP]);
+
+export function decodeFrame(buf: Buffer): Decoded<Frame> {
+  if (buf.length === 0) return { ok: false, code: 'LK_FRAME_EMPTY' };
+  switch (buf[0]) {
+    case FrameType.CONNECT: {
+      const r = decodeExact<Connect>(types.connect, buf, 1);
+      return r.ok ? { ok: true, value: { type: 'CONNECT', connect: r.value } } : r;
+    }
+    case FrameType.CONNACK: {
+      const r = decodeExact<Connack>(types.connack, buf, 1);
+      return r.ok ? { ok: true, value: { type: 'CONNACK', connack: r.value } } : r;
+    }
+    case FrameType.SYNC: {
+      const r = decodeExact<SyncFrame>(types.sync, buf, 1);
+      if (!r.ok) return r;
+      if (!Number.isSafeInteger(r.value.counter) || r.value.counter < 0) return { ok: false, code: 'LK_FRAME_BAD_COUNTER' };
+      return { ok: true, value: { type: 'SYNC', sync: r.value } };
+    }
+    case FrameType.DISCONNECT: {
+      const r = decodeExact<Disconnect>(types.disconnect, buf, 1);
+      return r.ok ? { ok: true, value: { type: 'DISCONNECT', disconnect: r.value } } : r;
+    }
+    case FrameType.PINGREQ:
+      return buf.length === 1 ? { ok: true, value: { type: 'PINGREQ' } } : { ok: false, code: 'LK_FRAME_MALFORMED' };
+    case FrameType.PINGRESP:
+      return buf.length === 1 ? { ok: true, value: { type: 'PINGRESP' } } : { ok: false, code: 'LK_FRAME_MALFORMED' };
+    default:
+      return { ok: false, code: 'LK_FRAME_UNKNOWN_TYPE' };
+  }
+}
+
+function withType(type: number, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(body.length + 1);
+  out[0] = type;
+  body.copy(out, 1);
+  return out;
+}
+
+export function encodeConnect(c: Connect): Buffer {
+  return withType(FrameType.CONNECT, types.connect.toBuffer(c));
+}
+export function encodeConnack(c: Connack): Buffer {
+  return withType(FrameType.CONNACK, types.connack.toBuffer(c));
+}
+export function encodeSync(s: SyncFrame): Buffer {
+  return withType(FrameType.SYNC, types.sync.toBuffer(s));
+}
+export function encodeDisconnect(d: Disconnect): Buffer {
+  return withType(FrameType.DISCONNECT, types.disconnect.toBuffer(d));
+}
+export function encodePingReq(): Buffer {
+  return PINGREQ_FRAME;
+}
+export function encodePingResp(): Buffer {
+  return PINGRESP_FRAME;
+}
+
+export function encodeConnectBody(b: ConnectBody): Buffer {
+  return types.connectBody.toBuffer(b);
+}
+export function decodeConnectBody(buf: Buffer): Decoded<ConnectBody> {
+  return decodeExact<ConnectBody>(types.connectBody, buf, 0);
+}
+export function encodeSyncRequest(r: SyncRequest): Buffer {
+  return types.syncRequest.toBuffer(r);
+}
+export function decodeSyncRequest(buf: Buffer): Decoded<SyncRequest> {
+  const r = decodeExact<SyncRequest>(types.syncRequest, buf, 0);
+  return r.ok ? r : { ok: false, code: 'LK_SYNC_MALFORMED' };
+}
+export function encodeSyncResponse(r: SyncResponse): Buffer {
+  return types.syncResponse.toBuffer(r);
+}
+export function decodeSyncResponse(buf: Buffer): Decoded<SyncResponse> {
+  return decodeExact<SyncResponse>(types.syncResponse, buf, 0);
+}

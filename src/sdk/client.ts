@@ -1,0 +1,496 @@
+/**
+ * latchkey endpoint SDK: the client side of docs/protocol.md, written against the WebCrypto API and
+ * the WHATWG WebSocket so it runs in browsers and in Node (Node 20 has globalThis.crypto; its
+ * WebSocket comes from undici, which the SDK loads only when globalThis.WebSocket is missing).
+ *
+ * Mirrors Kaa's client API where Kaa had one: connect, register a profile (profile sync), keepalive,
+ * reconnect; ownership and events follow in later versions.
+ *
+ *   const client = new EndpointClient({ url, appToken, serverKey: { id, spki }, keys });
+ *   const r = await client.connect({ profile });      // r.ok, or r.code = CONNACK code name
+ *   client.onDisconnect((d) => ...);
+ *   await client.close();
+ *
+ * Reconnect (when `reconnect` is on): after an unexpected close, and after refusals and close codes
+ * in the "reconnect" range (4000-4499, 1001, 1006, REFUSE_SERVER_UNAVAILABLE), the client waits a
+ * random delay in [0, min(maxDelayMs, minDelayMs * 2^attempt)] ("full jitter", so a fleet that
+ * lost its server does not come back in lock-step) and connects again. Terminal refusals (revoked,
+ * bad credentials, ...) and close codes 4500-4999 stop it.
+ */
+import avroTypes from './wire.js';
+import { ENDPOINT_PATH, PROTOCOL_VERSION, SUBPROTOCOL } from './constants.js';
+import {
+  concat,
+  deriveClientKeys,
+  importServerKey,
+  signConnect,
+  wrapSecret,
+  type ClientSessionKeys,
+  type EndpointKeys,
+  type WebCrypto,
+} from './crypto.js';
+import type { SyncRequest, SyncResponse } from '../protocol/schemas.js';
+
+/** CONNACK return codes by name (Kaa's numbering). */
+export const CONNACK_CODES = {
+  1: 'ACCEPTED',
+  2: 'REFUSE_BAD_PROTOCOL',
+  3: 'REFUSE_ID_REJECT',
+  4: 'REFUSE_SERVER_UNAVAILABLE',
+  5: 'REFUSE_BAD_CREDENTIALS',
+  6: 'REFUSE_NO_AUTH',
+  7: 'REFUSE_VERIFICATION_FAILED',
+} as const;
+export type RefusalCode = Exclude<(typeof CONNACK_CODES)[keyof typeof CONNACK_CODES], 'ACCEPTED'>;
+export type DisconnectReasonName = 'NONE' | 'BAD_REQUEST' | 'INTERNAL_ERROR' | 'CREDENTIALS_REVOKED';
+const DISCONNECT_REASONS: Record<number, DisconnectReasonName> = { 0: 'NONE', 1: 'BAD_REQUEST', 2: 'INTERNAL_ERROR', 3: 'CREDENTIALS_REVOKED' };
+
+/** Client-side failures (codes from the error catalogue). */
+export type ClientErrorCode = 'LK_SDK_CONNECTION_FAILED' | 'LK_SDK_TIMEOUT' | 'LK_SDK_CONFIRMATION_FAILED' | 'LK_SDK_PROTOCOL_ERROR' | 'LK_SDK_CLOSED';
+
+export type ConnectResult =
+  | { ok: true; sessionId: string; keepAliveSec: number; sync: SyncResponse | null }
+  /** The server refused: `code` is the CONNACK return code, `errorCode` the catalogue code. */
+  | { ok: false; kind: 'refused'; code: RefusalCode; errorCode: string | null; retryable: boolean }
+  /** The SDK could not complete the handshake. */
+  | { ok: false; kind: 'failed'; code: ClientErrorCode; detail: string; retryable: boolean };
+
+export interface DisconnectInfo {
+  /** DISCONNECT reason if the server sent one. */
+  reason: DisconnectReasonName | null;
+  /** Catalogue code from DISCONNECT or the close reason. */
+  errorCode: string | null;
+  closeCode: number;
+  /** True when the client will reconnect by itself. */
+  willReconnect: boolean;
+}
+
+export interface ReconnectOptions {
+  minDelayMs?: number;
+  maxDelayMs?: number;
+  /** Give up after this many consecutive failed attempts (default: never). */
+  maxAttempts?: number;
+}
+
+type WebSocketCtor = new (url: string, protocols?: string | string[]) => WebSocket;
+
+export interface ClientOptions {
+  /** Gateway base URL, e.g. ws://127.0.0.1:9443 (the SDK appends /ep/v1 unless the URL has a path). */
+  url: string;
+  appToken: string;
+  serverKey: { id: string; spki: Uint8Array | string };
+  keys: EndpointKeys;
+  /** Keepalive to ask for, seconds (0: server default). PINGREQ is sent at this interval. */
+  keepAliveSec?: number;
+  /**
+   * Send the public key in CONNECT: 'always', or 'auto' (default: send it until one handshake
+   * was accepted, then omit it, and resend once after REFUSE_NO_AUTH).
+   */
+  sendPublicKey?: 'always' | 'auto';
+  /** Reconnect automatically; off by default. */
+  reconnect?: boolean | ReconnectOptions;
+  /** Timeout for CONNACK and for each SyncResponse, ms (default 10 000). */
+  timeoutMs?: number;
+  crypto?: WebCrypto;
+  WebSocket?: WebSocketCtor;
+  now?: () => number;
+}
+
+interface Pending {
+  resolve: (r: SyncResponse) => void;
+  reject: (e: ClientError) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export class ClientError extends Error {
+  constructor(readonly code: ClientErrorCode | string, message: string) {
+    super(`${code}: ${message}`);
+    this.name = 'ClientError';
+  }
+}
+
+const TERMINAL_REFUSALS: ReadonlySet<RefusalCode> = new Set(['REFUSE_BAD_PROTOCOL', 'REFUSE_ID_REJECT', 'REFUSE_BAD_CREDENTIALS', 'REFUSE_VERIFICATION_FAILED']);
+
+async function defaultWebSocket(): Promise<WebSocketCtor> {
+  const g = globalThis as { WebSocket?: WebSocketCtor };
+  if (g.WebSocket) return g.WebSocket;
+  const undici = (await import('undici')) as unknown as { WebSocket: WebSocketCtor };
+  return undici.WebSocket;
+}
+
+function randomBytes(c: WebCrypto, n: number): Uint8Array {
+  return c.getRandomValues(new Uint8Array(n));
+}
+
+export function emptyRequest(requestId: number): SyncRequest {
+  return { requestId, syncRequestMetaData: null, profileSyncRequest: null, userSyncRequest: null, eventSyncRequest: null };
+}
+
+export class EndpointClient {
+  private readonly c: WebCrypto;
+  private ws: WebSocket | null = null;
+  private session: ClientSessionKeys | null = null;
+  private txCounter = 0;
+  private rxCounter = 0;
+  private nextRequestId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private rxChain: Promise<void> = Promise.resolve();
+  private keepAliveTimer: ReturnType<typeof setInterval> | null = null;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private pingWaiters: Array<(rtt: number) => void> = [];
+  private keyAccepted = false;
+  private closedByUser = false;
+  private attempt = 0;
+  private lastProfile: Uint8Array | null = null;
+  private readonly disconnectListeners = new Set<(d: DisconnectInfo) => void>();
+  private readonly pushListeners = new Set<(r: SyncResponse) => void>();
+  private readonly reconnectListeners = new Set<(r: ConnectResult) => void>();
+  sessionId: string | null = null;
+  keepAliveSec = 0;
+
+  constructor(private readonly opts: ClientOptions) {
+    this.c = opts.crypto ?? globalThis.crypto;
+  }
+
+  get connected(): boolean {
+    return this.session !== null && this.ws !== null && this.ws.readyState === 1;
+  }
+
+  get keyHash(): string {
+    return this.opts.keys.keyHash;
+  }
+
+  /** Server-initiated SyncResponses (attach/detach notifications, events in later versions). */
+  onPush(fn: (r: SyncResponse) => void): () => void {
+    this.pushListeners.add(fn);
+    return () => this.pushListeners.delete(fn);
+  }
+
+  onDisconnect(fn: (d: DisconnectInfo) => void): () => void {
+    this.disconnectListeners.add(fn);
+    return () => this.disconnectListeners.delete(fn);
+  }
+
+  /** Result of every automatic reconnect attempt. */
+  onReconnect(fn: (r: ConnectResult) => void): () => void {
+    this.reconnectListeners.add(fn);
+    return () => this.reconnectListeners.delete(fn);
+  }
+
+  private endpointUrl(): string {
+    const u = new URL(this.opts.url);
+    if (u.pathname === '/' || u.pathname === '') u.pathname = ENDPOINT_PATH;
+    return u.toString();
+  }
+
+  /**
+   * Open a session. With `profile`, the first SyncRequest (profile registration) rides in CONNECT
+   * and its SyncResponse comes back in CONNACK (`sync`).
+   */
+  async connect(options: { profile?: Uint8Array } = {}): Promise<ConnectResult> {
+    this.closedByUser = false;
+    if (options.profile) this.lastProfile = options.profile;
+    const res = await this.connectOnce(options.profile ?? null);
+    if (!res.ok && res.kind === 'refused' && res.code === 'REFUSE_NO_AUTH' && this.opts.sendPublicKey !== 'always' && this.keyAccepted) {
+      this.keyAccepted = false;
+      return this.connectOnce(options.profile ?? null);
+    }
+    return res;
+  }
+
+  private async connectOnce(profile: Uint8Array | null): Promise<ConnectResult> {
+    if (this.ws) return { ok: false, kind: 'failed', code: 'LK_SDK_CLOSED', detail: 'already connected', retryable: false };
+    const c = this.c;
+    const o = this.opts;
+    const now = o.now ?? Date.now;
+    const secret = randomBytes(c, 64);
+    const serverKey = await importServerKey(o.serverKey.spki, c);
+    const wrappedSecret = await wrapSecret(serverKey, secret, c);
+    const sendKey = o.sendPublicKey === 'always' || !this.keyAccepted;
+    const body = avroTypes.connectBody.toBuffer({
+      protocolVersion: PROTOCOL_VERSION,
+      appToken: o.appToken,
+      serverKeyId: o.serverKey.id,
+      keyHash: toBuf(o.keys.keyHashRaw),
+      publicKey: sendKey ? toBuf(o.keys.spki) : null,
+      wrappedSecret: toBuf(wrappedSecret),
+      timestamp: now(),
+      nonce: toBuf(randomBytes(c, 16)),
+      keepAliveSec: o.keepAliveSec ?? 0,
+    }) as Uint8Array;
+    const signature = await signConnect(o.keys, body, c);
+    const keys = await deriveClientKeys(secret, body, c);
+    secret.fill(0);
+    this.txCounter = 0;
+    this.rxCounter = 0;
+    let sync: Uint8Array | null = null;
+    let syncRequestId = -1;
+    if (profile) {
+      syncRequestId = this.nextRequestId++;
+      const req = emptyRequest(syncRequestId);
+      req.profileSyncRequest = { profileBody: toBuf(profile), endpointAccessToken: null };
+      sync = await keys.tx.seal(this.txCounter++, avroTypes.syncRequest.toBuffer(req) as Uint8Array);
+    }
+    const frame = concat(new Uint8Array([0x01]), avroTypes.connect.toBuffer({ body: toBuf(body), signature: toBuf(signature), sync: sync ? toBuf(sync) : null }) as Uint8Array);
+
+    const Ctor = o.WebSocket ?? (await defaultWebSocket());
+    let ws: WebSocket;
+    try {
+      ws = new Ctor(this.endpointUrl(), SUBPROTOCOL);
+    } catch (err) {
+      return { ok: false, kind: 'failed', code: 'LK_SDK_CONNECTION_FAILED', detail: String(err), retryable: true };
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+
+    return new Promise<ConnectResult>((resolve) => {
+      let settled = false;
+      const timer = setTimeout(() => finish({ ok: false, kind: 'failed', code: 'LK_SDK_TIMEOUT', detail: 'no CONNACK', retryable: true }, true), o.timeoutMs ?? 10_000);
+      const finish = (r: ConnectResult, closeSocket: boolean): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (!r.ok) {
+          ws.onmessage = null;
+          ws.onclose = null;
+          if (closeSocket) {
+            try {
+              ws.close(1000);
+            } catch {
+              // already closed
+            }
+          }
+          this.ws = null;
+        }
+        resolve(r);
+      };
+      ws.onopen = () => ws.send(frame);
+      ws.onerror = () => undefined;
+      ws.onclose = (ev) => {
+        finish({ ok: false, kind: 'failed', code: 'LK_SDK_CONNECTION_FAILED', detail: `closed ${ev.code} ${ev.reason}`, retryable: true }, false);
+      };
+      ws.onmessage = (ev) => {
+        const data = new Uint8Array(ev.data as ArrayBuffer);
+        if (data[0] === 0x02) {
+          void this.onConnack(data, keys, syncRequestId, sendKey).then((r) => {
+            finish(r, !r.ok);
+            if (r.ok) this.attach(ws);
+          });
+        } else if (data[0] === 0x0e) {
+          const d = decodeDisconnect(data);
+          finish({ ok: false, kind: 'failed', code: 'LK_SDK_PROTOCOL_ERROR', detail: `DISCONNECT ${d?.errorCode ?? ''}`, retryable: false }, true);
+        } else {
+          finish({ ok: false, kind: 'failed', code: 'LK_SDK_PROTOCOL_ERROR', detail: `frame 0x${data[0]?.toString(16)} before CONNACK`, retryable: false }, true);
+        }
+      };
+    });
+  }
+
+  private async onConnack(data: Uint8Array, keys: ClientSessionKeys, syncRequestId: number, sentKey: boolean): Promise<ConnectResult> {
+    let ack: { returnCode: number; errorCode: string | null; confirmation: Uint8Array | null; sessionId: string | null; keepAliveSec: number; sync: Uint8Array | null };
+    try {
+      ack = avroTypes.connack.fromBuffer(toBuf(data.subarray(1))) as typeof ack;
+    } catch {
+      return { ok: false, kind: 'failed', code: 'LK_SDK_PROTOCOL_ERROR', detail: 'bad CONNACK', retryable: false };
+    }
+    const name = CONNACK_CODES[ack.returnCode as keyof typeof CONNACK_CODES];
+    if (!name) return { ok: false, kind: 'failed', code: 'LK_SDK_PROTOCOL_ERROR', detail: `return code ${ack.returnCode}`, retryable: false };
+    if (name !== 'ACCEPTED') {
+      return { ok: false, kind: 'refused', code: name, errorCode: ack.errorCode, retryable: !TERMINAL_REFUSALS.has(name) && ack.errorCode !== 'LK_HS_STALE_TIMESTAMP' };
+    }
+    if (!ack.confirmation || !(await keys.checkConfirmation(ack.confirmation))) {
+      return { ok: false, kind: 'failed', code: 'LK_SDK_CONFIRMATION_FAILED', detail: 'key confirmation mismatch', retryable: false };
+    }
+    this.session = keys;
+    if (sentKey) this.keyAccepted = true;
+    this.sessionId = ack.sessionId;
+    this.keepAliveSec = ack.keepAliveSec;
+    this.txCounter = syncRequestId >= 0 ? 1 : 0;
+    let sync: SyncResponse | null = null;
+    if (ack.sync) {
+      const plain = await keys.rx.open(this.rxCounter++, ack.sync);
+      if (!plain) return { ok: false, kind: 'failed', code: 'LK_SDK_PROTOCOL_ERROR', detail: 'CONNACK sync does not authenticate', retryable: false };
+      sync = avroTypes.syncResponse.fromBuffer(toBuf(plain)) as SyncResponse;
+    }
+    this.attempt = 0;
+    return { ok: true, sessionId: ack.sessionId ?? '', keepAliveSec: ack.keepAliveSec, sync };
+  }
+
+  private attach(ws: WebSocket): void {
+    ws.onmessage = (ev) => {
+      const data = new Uint8Array(ev.data as ArrayBuffer);
+      // Decrypt in arrival order: counters must match.
+      this.rxChain = this.rxChain.then(() => this.onFrame(data)).catch(() => undefined);
+    };
+    ws.onclose = (ev) => {
+      const lastDisconnect = this.lastDisconnect;
+      this.teardown();
+      const errorCode = lastDisconnect?.errorCode ?? (ev.reason || null);
+      const terminal = (ev.code >= 4500 && ev.code <= 4999) || lastDisconnect?.reason === 3;
+      const willReconnect = !this.closedByUser && !!this.opts.reconnect && !terminal;
+      const info: DisconnectInfo = { reason: lastDisconnect ? (DISCONNECT_REASONS[lastDisconnect.reason] ?? null) : null, errorCode, closeCode: ev.code, willReconnect };
+      for (const fn of this.disconnectListeners) fn(info);
+      if (willReconnect) this.scheduleReconnect();
+    };
+    const ka = this.keepAliveSec > 0 ? this.keepAliveSec : 60;
+    this.keepAliveTimer = setInterval(() => this.sendPing(), ka * 1000);
+    (this.keepAliveTimer as { unref?: () => void }).unref?.();
+  }
+
+  private lastDisconnect: { reason: number; errorCode: string | null } | null = null;
+
+  private async onFrame(data: Uint8Array): Promise<void> {
+    switch (data[0]) {
+      case 0x0d: {
+        const waiters = this.pingWaiters;
+        this.pingWaiters = [];
+        for (const w of waiters) w(0);
+        return;
+      }
+      case 0x0e:
+        this.lastDisconnect = decodeDisconnect(data);
+        return;
+      case 0x0f: {
+        let frame: { counter: number; ciphertext: Uint8Array };
+        try {
+          frame = avroTypes.sync.fromBuffer(toBuf(data.subarray(1))) as typeof frame;
+        } catch {
+          return this.protocolError('bad SYNC frame');
+        }
+        if (frame.counter !== this.rxCounter || !this.session) return this.protocolError('SYNC counter out of order');
+        const plain = await this.session.rx.open(this.rxCounter, frame.ciphertext);
+        if (!plain) return this.protocolError('SYNC does not authenticate');
+        this.rxCounter++;
+        const res = avroTypes.syncResponse.fromBuffer(toBuf(plain)) as SyncResponse;
+        const p = this.pending.get(res.requestId);
+        if (p) {
+          this.pending.delete(res.requestId);
+          clearTimeout(p.timer);
+          p.resolve(res);
+        } else {
+          for (const fn of this.pushListeners) fn(res);
+        }
+        return;
+      }
+      default:
+        return this.protocolError(`unexpected frame 0x${data[0]?.toString(16)}`);
+    }
+  }
+
+  private protocolError(detail: string): void {
+    this.lastDisconnect = { reason: 1, errorCode: 'LK_SDK_PROTOCOL_ERROR' };
+    // Close reasons are limited to 123 bytes.
+    this.ws?.close(4000, `LK_SDK_PROTOCOL_ERROR ${detail}`.slice(0, 120));
+  }
+
+  private teardown(): void {
+    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
+    this.keepAliveTimer = null;
+    this.ws = null;
+    this.session = null;
+    this.lastDisconnect = null;
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new ClientError('LK_SDK_CLOSED', 'session ended'));
+    }
+    this.pending.clear();
+  }
+
+  private scheduleReconnect(): void {
+    const r: ReconnectOptions = typeof this.opts.reconnect === 'object' ? this.opts.reconnect : {};
+    const min = r.minDelayMs ?? 500;
+    const max = r.maxDelayMs ?? 30_000;
+    if (r.maxAttempts !== undefined && this.attempt >= r.maxAttempts) return;
+    const ceiling = Math.min(max, min * 2 ** Math.min(this.attempt, 30));
+    const delay = Math.random() * ceiling;
+    this.attempt++;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.closedByUser) return;
+      void this.connect(this.lastProfile ? { profile: this.lastProfile } : {}).then((res) => {
+        for (const fn of this.reconnectListeners) fn(res);
+        if (!res.ok && res.retryable && !this.closedByUser) this.scheduleReconnect();
+      });
+    }, delay);
+  }
+
+  /** Send a SyncRequest (requestId is assigned) and wait for its SyncResponse. */
+  async sync(fill: (req: SyncRequest) => void): Promise<SyncResponse> {
+    if (!this.connected || !this.session) throw new ClientError('LK_SDK_CLOSED', 'not connected');
+    const req = emptyRequest(this.nextRequestId++);
+    fill(req);
+    const counter = this.txCounter++;
+    const ciphertext = await this.session.tx.seal(counter, avroTypes.syncRequest.toBuffer(req) as Uint8Array);
+    const frame = concat(new Uint8Array([0x0f]), avroTypes.sync.toBuffer({ counter, ciphertext: toBuf(ciphertext) }) as Uint8Array);
+    return new Promise<SyncResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(req.requestId);
+        reject(new ClientError('LK_SDK_TIMEOUT', `no SyncResponse for request ${req.requestId}`));
+      }, this.opts.timeoutMs ?? 10_000);
+      this.pending.set(req.requestId, { resolve, reject, timer });
+      this.ws!.send(frame);
+    });
+  }
+
+  /** Register or update the endpoint profile (profile sync). */
+  register(profile: Uint8Array): Promise<SyncResponse> {
+    this.lastProfile = profile;
+    return this.sync((req) => {
+      req.profileSyncRequest = { profileBody: toBuf(profile), endpointAccessToken: null };
+    });
+  }
+
+  private sendPing(): void {
+    if (this.connected) this.ws!.send(new Uint8Array([0x0c]));
+  }
+
+  /** PINGREQ -> PINGRESP round trip in ms. */
+  ping(): Promise<number> {
+    if (!this.connected) return Promise.reject(new ClientError('LK_SDK_CLOSED', 'not connected'));
+    const t0 = Date.now();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ClientError('LK_SDK_TIMEOUT', 'no PINGRESP')), this.opts.timeoutMs ?? 10_000);
+      this.pingWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(Date.now() - t0);
+      });
+      this.sendPing();
+    });
+  }
+
+  /** Send DISCONNECT and close; stops reconnecting. */
+  async close(): Promise<void> {
+    this.closedByUser = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const ws = this.ws;
+    if (!ws) return;
+    await new Promise<void>((resolve) => {
+      const prev = ws.onclose;
+      ws.onclose = (ev) => {
+        if (typeof prev === 'function') prev.call(ws, ev);
+        resolve();
+      };
+      try {
+        if (ws.readyState === 1) ws.send(concat(new Uint8Array([0x0e]), avroTypes.disconnect.toBuffer({ reason: 0, errorCode: null }) as Uint8Array));
+        ws.close(1000);
+      } catch {
+        resolve();
+      }
+      setTimeout(resolve, 2000);
+    });
+  }
+}
+
+function decodeDisconnect(data: Uint8Array): { reason: number; errorCode: string | null } | null {
+  try {
+    return avroTypes.disconnect.fromBuffer(toBuf(data.subarray(1))) as { reason: number; errorCode: string | null };
+  } catch {
+    return null;
+  }
+}
+
+/** avsc works on Buffer in Node; in browsers its bundle provides a Buffer-compatible type. */
+function toBuf(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}

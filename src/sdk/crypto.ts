@@ -1,0 +1,143 @@
+/**
+ * The handshake and frame recipes of docs/protocol.md written against the WebCrypto API only, so
+ * the SDK runs unchanged in browsers and in Node (globalThis.crypto). No node:crypto here.
+ */
+import { CONFIRM, CONNECT_CONTEXT_BYTES, KDF_INFO_BYTES } from './constants.js';
+
+export type WebCrypto = Crypto;
+
+/** WebCrypto's typings want ArrayBuffer-backed views; nothing here uses SharedArrayBuffer. */
+function bs(x: Uint8Array): BufferSource {
+  return x as Uint8Array<ArrayBuffer>;
+}
+
+function u8(b: ArrayBuffer | Uint8Array): Uint8Array {
+  return b instanceof Uint8Array ? b : new Uint8Array(b);
+}
+
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
+  return out;
+}
+
+export function toBase64url(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+export function pemToDer(pem: string): Uint8Array {
+  const b64 = pem.replace(/-----(BEGIN|END)[^-]+-----/g, '').replace(/\s+/g, '');
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+export function derToPem(der: Uint8Array, label: string): string {
+  let s = '';
+  for (const x of der) s += String.fromCharCode(x);
+  const b64 = btoa(s).replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+}
+
+export interface EndpointKeys {
+  /** RSA-PSS SHA-256 signing key. */
+  privateKey: CryptoKey;
+  /** SubjectPublicKeyInfo DER of the public key. */
+  spki: Uint8Array;
+  /** SHA-256 of the SPKI DER (32 bytes). */
+  keyHashRaw: Uint8Array;
+  /** The same as base64url: the endpoint id and credentials id. */
+  keyHash: string;
+}
+
+const PSS = { name: 'RSA-PSS', hash: 'SHA-256' } as const;
+
+async function finishKeys(c: WebCrypto, privateKey: CryptoKey, spki: Uint8Array): Promise<EndpointKeys> {
+  const keyHashRaw = u8(await c.subtle.digest('SHA-256', bs(spki)));
+  return { privateKey, spki, keyHashRaw, keyHash: toBase64url(keyHashRaw) };
+}
+
+/** Generate an RSA-2048 endpoint key pair (extractable so it can be saved). */
+export async function generateEndpointKeys(c: WebCrypto = globalThis.crypto): Promise<EndpointKeys> {
+  const pair = await c.subtle.generateKey({ ...PSS, modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }, true, ['sign', 'verify']);
+  const spki = u8(await c.subtle.exportKey('spki', pair.publicKey));
+  return finishKeys(c, pair.privateKey, spki);
+}
+
+/** Load keys from PEM: PKCS#8 private key and SPKI public key (what `latchkey keygen endpoint` writes). */
+export async function loadEndpointKeys(privateKeyPem: string, publicKeyPem: string, c: WebCrypto = globalThis.crypto): Promise<EndpointKeys> {
+  const privateKey = await c.subtle.importKey('pkcs8', bs(pemToDer(privateKeyPem)), PSS, true, ['sign']);
+  return finishKeys(c, privateKey, pemToDer(publicKeyPem));
+}
+
+export async function exportEndpointKeys(keys: EndpointKeys, c: WebCrypto = globalThis.crypto): Promise<{ privateKeyPem: string; publicKeyPem: string }> {
+  const pkcs8 = u8(await c.subtle.exportKey('pkcs8', keys.privateKey));
+  return { privateKeyPem: derToPem(pkcs8, 'PRIVATE KEY'), publicKeyPem: derToPem(keys.spki, 'PUBLIC KEY') };
+}
+
+export async function importServerKey(spkiOrPem: Uint8Array | string, c: WebCrypto = globalThis.crypto): Promise<CryptoKey> {
+  const der = typeof spkiOrPem === 'string' ? pemToDer(spkiOrPem) : spkiOrPem;
+  return c.subtle.importKey('spki', bs(der), { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['encrypt']);
+}
+
+export async function wrapSecret(serverKey: CryptoKey, secret: Uint8Array, c: WebCrypto = globalThis.crypto): Promise<Uint8Array> {
+  return u8(await c.subtle.encrypt({ name: 'RSA-OAEP' }, serverKey, bs(secret)));
+}
+
+export async function signConnect(keys: EndpointKeys, body: Uint8Array, c: WebCrypto = globalThis.crypto): Promise<Uint8Array> {
+  return u8(await c.subtle.sign({ name: 'RSA-PSS', saltLength: 32 }, keys.privateKey, bs(concat(CONNECT_CONTEXT_BYTES, body))));
+}
+
+/** AES-256-GCM with counter nonces, one instance per direction. */
+export class WebFrameCipher {
+  constructor(private readonly key: CryptoKey, private readonly c: WebCrypto) {}
+  private params(counter: number): AesGcmParams {
+    const iv = new Uint8Array(new ArrayBuffer(12));
+    const aad = new Uint8Array(new ArrayBuffer(9));
+    const view = new DataView(iv.buffer);
+    view.setBigUint64(4, BigInt(counter));
+    aad[0] = 0x0f;
+    aad.set(iv.subarray(4), 1);
+    return { name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 };
+  }
+  async seal(counter: number, plaintext: Uint8Array): Promise<Uint8Array> {
+    return u8(await this.c.subtle.encrypt(this.params(counter), this.key, bs(plaintext)));
+  }
+  async open(counter: number, sealed: Uint8Array): Promise<Uint8Array | null> {
+    try {
+      return u8(await this.c.subtle.decrypt(this.params(counter), this.key, bs(sealed)));
+    } catch {
+      return null;
+    }
+  }
+}
+
+export interface ClientSessionKeys {
+  tx: WebFrameCipher;
+  rx: WebFrameCipher;
+  /** Resolves true when `confirmation` is HMAC(confirmKey, CONFIRM || transcriptHash). */
+  checkConfirmation(confirmation: Uint8Array): Promise<boolean>;
+}
+
+export async function deriveClientKeys(secret: Uint8Array, body: Uint8Array, c: WebCrypto = globalThis.crypto): Promise<ClientSessionKeys> {
+  const th = u8(await c.subtle.digest('SHA-256', bs(concat(CONNECT_CONTEXT_BYTES, body))));
+  const ikm = await c.subtle.importKey('raw', bs(secret), 'HKDF', false, ['deriveBits']);
+  const okm = u8(await c.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: bs(th), info: bs(KDF_INFO_BYTES) }, ikm, 96 * 8));
+  const aes = (raw: Uint8Array): Promise<CryptoKey> => c.subtle.importKey('raw', bs(raw), { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+  const confirmKey = await c.subtle.importKey('raw', bs(okm.slice(64, 96)), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  const tx = new WebFrameCipher(await aes(okm.slice(0, 32)), c);
+  const rx = new WebFrameCipher(await aes(okm.slice(32, 64)), c);
+  okm.fill(0);
+  return {
+    tx,
+    rx,
+    checkConfirmation: (confirmation) => c.subtle.verify('HMAC', confirmKey, bs(confirmation), bs(concat(CONFIRM, th))),
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * build(config): the one place that chooses backends and plugins (store, cache, credentials
+ * services) and wires every component together. Each choice is logged at start-up.
+ *
+ *   no Cassandra contact points -> embedded LMDB store in <dataDir>/store
+ *   Cassandra contact points    -> Cassandra store (cluster node)
+ *   no Redis URL                -> in-process LRU cache
+ *   Redis URL                   -> Redis cache shared by the nodes
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Cache } from './cache/cache.js';
+import { MemoryCache } from './cache/cache-memory.js';
+import { RedisCache } from './cache/cache-redis.js';
+import type { Config } from './config/config.js';
+import { CREDENTIALS_SERVICE_METHODS, CredentialsGate, StoreCredentialsService, type CredentialsService } from './credentials/credentials.js';
+import { KeyRing } from './crypto/keyring.js';
+import { CryptoPool } from './crypto/pool.js';
+import { LatchkeyError } from './errors.js';
+import { Stats } from './metrics.js';
+import { loadPlugin, parsePluginSpec } from './plugins/plugin.js';
+import { RegistrationService } from './registration/registration.js';
+import { Handshaker } from './session/handshake.js';
+import { SessionRegistry } from './session/registry.js';
+import { ReplayCache } from './session/replay.js';
+import { CassandraStore } from './store/store-cassandra.js';
+import { EmbeddedStore } from './store/store-embedded.js';
+import type { Store } from './store/store.js';
+import { ApplicationDirectory } from './tenancy/applications.js';
+import { applySeed, createApplication, createTenant } from './tenancy/provision.js';
+import { Gateway } from './transport/gateway.js';
+
+export async function openStore(config: Config, log: Logger): Promise<Store> {
+  if (config.cassandraContactPoints.length > 0) {
+    log.info({ store: 'cassandra', contactPoints: config.cassandraContactPoints, keyspace: config.cassandraKeyspace }, 'store selected');
+    return CassandraStore.open({
+      contactPoints: config.cassandraContactPoints,
+      localDataCenter: config.cassandraLocalDc,
+      keyspace: config.cassandraKeyspace,
+      ...(config.cassandraUsername ? { username: config.cassandraUsername, password: config.cassandraPassword } : {}),
+    });
+  }
+  const dir = path.resolve(config.dataDir, 'store');
+  log.info({ store: 'embedded', dir }, 'store selected');
+  return EmbeddedStore.open(dir);
+}
+
+export async function openCache(config: Config, log: Logger): Promise<Cache> {
+  if (config.redisUrl) {
+    log.info({ cache: 'redis' }, 'cache selected');
+    return RedisCache.connect(config.redisUrl);
+  }
+  log.info({ cache: 'memory' }, 'cache selected');
+  return new MemoryCache();
+}
+
+/** Built-in and configured credentials services by name. */
+export async function loadCredentialsServices(config: Config, store: Store, log: Logger): Promise<Map<string, CredentialsService>> {
+  const services = new Map<string, CredentialsService>([
+    ['trustful', new StoreCredentialsService(store, true)],
+    ['internal', new StoreCredentialsService(store, false)],
+  ]);
+  for (const [name, raw] of Object.entries(config.credentialsPlugins)) {
+    if (services.has(name)) throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `credentials plugin name ${name} is reserved`);
+    const spec = parsePluginSpec(name, raw);
+    const svc = await loadPlugin<CredentialsService>(name, spec, CREDENTIALS_SERVICE_METHODS, { store, log: log.child({ plugin: name }) });
+    services.set(name, svc);
+    log.info({ plugin: name, module: spec.module }, 'credentials plugin loaded');
+  }
+  return services;
+}
+
+export interface Server {
+  readonly config: Config;
+  readonly store: Store;
+  readonly cache: Cache;
+  readonly keyRing: KeyRing;
+  readonly registry: SessionRegistry;
+  readonly stats: Stats;
+  readonly credentials: CredentialsGate;
+  readonly apps: ApplicationDirectory;
+  readonly gateway: Gateway;
+  readonly port: number;
+  readonly adminPort: number;
+  close(): Promise<void>;
+}
+
+/** The first start on an empty store creates tenant "default" with a trustful application "default". */
+async function ensureDefaultApplication(store: Store, services: string[], log: Logger): Promise<void> {
+  if ((await store.listTenants()).length > 0) return;
+  const tenant = await createTenant(store, { id: 'default', name: 'Default tenant' });
+  const app = await createApplication(store, { id: 'default', tenantId: tenant.id, name: 'Default application', credentialsService: 'trustful' }, services);
+  log.warn({ tenant: tenant.id, application: app.id, appToken: app.appToken, credentialsService: 'trustful' },
+    'empty store: created tenant "default" with a trustful application "default" (any endpoint may connect with this app token)');
+}
+
+export async function build(config: Config, log: Logger): Promise<Server> {
+  const closers: Array<() => Promise<void> | void> = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of closers.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.error({ err }, 'error while closing');
+      }
+    }
+  };
+  try {
+    const store = await openStore(config, log);
+    closers.push(() => store.close());
+    const cache = await openCache(config, log);
+    closers.push(() => cache.close());
+    const keyRing = await KeyRing.loadOrCreate(path.resolve(config.dataDir, 'keys'));
+    log.info({ keys: keyRing.list().map((k) => ({ id: k.id, status: k.status })) }, 'server key ring loaded');
+    const services = await loadCredentialsServices(config, store, log);
+    if (config.seedFile) log.info({ seed: config.seedFile, ...(await applySeed(store, config.seedFile, [...services.keys()])) }, 'seed applied');
+    await ensureDefaultApplication(store, [...services.keys()], log);
+
+    const stats = new Stats();
+    const apps = new ApplicationDirectory(store, config.credentialsCacheTtlMs, config.negativeCacheTtlMs);
+    const credentials = new CredentialsGate(services, cache, {
+      ttlMs: config.credentialsCacheTtlMs,
+      negativeTtlMs: config.negativeCacheTtlMs,
+      onCacheError: (err) => log.warn({ err }, 'cache unavailable; using the store'),
+    });
+    const pool = new CryptoPool({ keyDir: keyRing.dir, threads: config.cryptoThreads, maxQueue: config.cryptoMaxQueue });
+    closers.push(() => pool.close());
+    const replay = await ReplayCache.create({ ttlMs: config.handshakeWindowSec * 2000, max: config.replayCacheMax });
+    const registration = new RegistrationService(store, apps);
+    const handshaker = new Handshaker({ apps, keyRing, replay, credentials, registration, pool, windowMs: config.handshakeWindowSec * 1000, log });
+    const registry = new SessionRegistry(stats, config.handshakeTimeoutMs);
+    closers.push(() => registry.close());
+    const gateway = new Gateway({
+      host: config.host,
+      port: config.port,
+      adminHost: config.adminHost,
+      adminPort: config.adminPort,
+      maxFrameBytes: config.maxFrameBytes,
+      maxBackpressureBytes: config.maxBackpressureBytes,
+      registry,
+      sessionHost: {
+        handshaker,
+        registration,
+        registry,
+        stats,
+        log,
+        limits: {
+          maxFrameBytes: config.maxFrameBytes,
+          keepAliveDefaultSec: config.keepAliveDefaultSec,
+          keepAliveMaxSec: config.keepAliveMaxSec,
+          maxPendingSyncs: 32,
+        },
+      },
+      health: () => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, replayCache: replay.size }),
+      log,
+    });
+    await gateway.start();
+    closers.push(() => gateway.stopListening());
+
+    let closing: Promise<void> | null = null;
+    const close = (): Promise<void> => {
+      closing ??= (async () => {
+        gateway.stopListening();
+        registry.endAll('LK_SERVER_SHUTDOWN');
+        const deadline = Date.now() + config.shutdownGraceMs;
+        while (registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        await closeAll();
+      })();
+      return closing;
+    };
+    return { config, store, cache, keyRing, registry, stats, credentials, apps, gateway, port: gateway.port, adminPort: gateway.adminPort, close };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

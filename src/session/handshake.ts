@@ -1,0 +1,121 @@
+/**
+ * The server side of the handshake (docs/protocol.md "Handshake"). Order matters and is part of the
+ * contract: every refusal that needs no RSA work happens before the crypto pool is asked, and the
+ * pool verifies the signature (cheap) before it decrypts the secret (expensive). So a stranger with
+ * an unknown app token, a stale timestamp, a replayed nonce or revoked/unknown credentials costs the
+ * server a few microseconds and one cache lookup, never an RSA private operation.
+ *
+ *  1. body decodes as ConnectBody                       else LK_FRAME_MALFORMED (DISCONNECT)
+ *  2. protocolVersion == 1                              else LK_HS_BAD_PROTOCOL_VERSION
+ *  3. app token names an application                    else LK_HS_UNKNOWN_APPLICATION
+ *  4. server key id is active or valid                  else LK_HS_UNKNOWN_SERVER_KEY
+ *  5. |now - timestamp| <= window                       else LK_HS_STALE_TIMESTAMP
+ *  6. public key, if sent, hashes to the key hash       else LK_HS_KEY_HASH_MISMATCH
+ *  7. (key hash, nonce) not seen in 2 x window          else LK_HS_REPLAYED_NONCE (LK_SERVER_BUSY if full)
+ *  8. credentials status allows the endpoint            else LK_CRED_UNKNOWN / LK_CRED_IN_USE / LK_CRED_REVOKED
+ *  9. a public key is known (CONNECT, credentials, registration)  else LK_HS_PUBLIC_KEY_REQUIRED
+ * 10. crypto pool: signature, then secret, then keys    else LK_HS_BAD_SIGNATURE / LK_HS_BAD_SECRET
+ * 11. credentials bound to this endpoint (atomic CAS)   else LK_CRED_IN_USE / LK_CRED_REVOKED / LK_CRED_UNKNOWN
+ */
+import type { Logger } from 'pino';
+import type { CredentialsGate } from '../credentials/credentials.js';
+import { refusalFor, bindRefusal } from '../credentials/credentials.js';
+import type { CryptoPool } from '../crypto/pool.js';
+import type { KeyRing } from '../crypto/keyring.js';
+import { base64url, keyHashRaw } from '../crypto/keys.js';
+import { PROTOCOL_VERSION, signatureInput } from '../crypto/session-crypto.js';
+import { LatchkeyError } from '../errors.js';
+import { decodeConnectBody } from '../protocol/frames.js';
+import type { Connect, ConnectBody } from '../protocol/schemas.js';
+import type { RegistrationService } from '../registration/registration.js';
+import type { ApplicationDirectory } from '../tenancy/applications.js';
+import type { Application, EndpointRecord } from '../store/store.js';
+import type { ReplayCache } from './replay.js';
+
+export interface HandshakeDeps {
+  apps: ApplicationDirectory;
+  keyRing: KeyRing;
+  replay: ReplayCache;
+  credentials: CredentialsGate;
+  registration: RegistrationService;
+  pool: CryptoPool;
+  windowMs: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface HandshakeAccepted {
+  app: Application;
+  body: ConnectBody;
+  keyHash: string;
+  publicKey: Buffer;
+  /** Endpoint record if the endpoint is registered and it was read during the handshake. */
+  endpoint: EndpointRecord | null;
+  c2s: Uint8Array;
+  s2c: Uint8Array;
+  confirmation: Uint8Array;
+}
+
+export class Handshaker {
+  private readonly now: () => number;
+  constructor(private readonly d: HandshakeDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  /** Run the handshake; throws LatchkeyError with the refusal code. */
+  async run(connect: Connect): Promise<HandshakeAccepted> {
+    const d = this.d;
+    const decoded = decodeConnectBody(connect.body);
+    if (!decoded.ok) throw new LatchkeyError('LK_FRAME_MALFORMED', 'ConnectBody');
+    const body = decoded.value;
+    if (body.protocolVersion !== PROTOCOL_VERSION) throw new LatchkeyError('LK_HS_BAD_PROTOCOL_VERSION', String(body.protocolVersion));
+    const app = await d.apps.byAppToken(body.appToken);
+    if (!app) throw new LatchkeyError('LK_HS_UNKNOWN_APPLICATION');
+    if (!d.keyRing.usable(body.serverKeyId)) throw new LatchkeyError('LK_HS_UNKNOWN_SERVER_KEY', body.serverKeyId);
+    if (Math.abs(this.now() - body.timestamp) > d.windowMs) throw new LatchkeyError('LK_HS_STALE_TIMESTAMP');
+    if (body.publicKey && !keyHashRaw(body.publicKey).equals(body.keyHash)) throw new LatchkeyError('LK_HS_KEY_HASH_MISMATCH');
+
+    const fp = d.replay.fingerprint(body.keyHash, body.nonce);
+    const reserved = d.replay.reserve(fp);
+    if (reserved === 'replayed') throw new LatchkeyError('LK_HS_REPLAYED_NONCE');
+    if (reserved === 'full') throw new LatchkeyError('LK_SERVER_BUSY', 'replay cache full');
+    let signatureVerified = false;
+    try {
+      const keyHash = base64url(body.keyHash);
+      const acceptUnknown = d.credentials.acceptsUnknown(app);
+      const view = await d.credentials.lookup(app, keyHash);
+      const refusal = refusalFor(view, keyHash, acceptUnknown);
+      if (refusal) throw new LatchkeyError(refusal);
+
+      let endpoint: EndpointRecord | null = null;
+      let publicKey = body.publicKey ?? view?.publicKey ?? null;
+      if (!publicKey) {
+        endpoint = await d.registration.getEndpoint({ app, keyHash, publicKey: Buffer.alloc(0) });
+        publicKey = endpoint?.publicKey ?? null;
+      }
+      if (!publicKey) throw new LatchkeyError('LK_HS_PUBLIC_KEY_REQUIRED');
+
+      const out = await d.pool.handshake({
+        keyHash,
+        publicKey,
+        sigInput: signatureInput(connect.body),
+        signature: connect.signature,
+        wrappedSecret: body.wrappedSecret,
+        serverKeyId: body.serverKeyId,
+      });
+      if (!out.ok) {
+        signatureVerified = out.code !== 'LK_HS_BAD_SIGNATURE' && out.code !== 'LK_HS_BAD_PUBLIC_KEY';
+        throw new LatchkeyError(out.code, out.detail);
+      }
+      signatureVerified = true;
+
+      const bound = await d.credentials.bind(app, keyHash, keyHash, Buffer.from(publicKey));
+      const bindErr = bindRefusal(bound);
+      if (bindErr) throw new LatchkeyError(bindErr);
+      return { app, body, keyHash, publicKey: Buffer.from(publicKey), endpoint, c2s: out.c2s, s2c: out.s2c, confirmation: out.confirmation };
+    } catch (err) {
+      if (!signatureVerified) d.replay.release(fp);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Live sessions of this node: by session id and by endpoint (application id + key hash).
+ * - Takeover: a new session of an endpoint that already has one ends the older session with
+ *   LK_SESSION_REPLACED (the same key cannot hold two sessions; a reconnect after a silent network
+ *   loss must win over the half-dead old socket).
+ * - A sweeper (every `sweepMs`) ends sessions that sent no CONNECT within the handshake timeout
+ *   (LK_HS_TIMEOUT) and sessions silent for 1.5 x their keepalive (LK_KEEPALIVE_TIMEOUT). One pass is
+ *   O(open sessions) of integer compares (~1-3 ms per 100k sessions).
+ */
+import type { Stats } from '../metrics.js';
+import type { Session, SessionRegistryHooks } from './session.js';
+
+export class SessionRegistry implements SessionRegistryHooks {
+  private readonly all = new Set<Session>();
+  private readonly byEndpoint = new Map<string, Session>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly stats: Stats,
+    private readonly handshakeTimeoutMs: number,
+    sweepMs = 1000,
+  ) {
+    this.timer = setInterval(() => this.sweep(Date.now()), sweepMs);
+    this.timer.unref();
+  }
+
+  /** Every socket is added when it opens, before its CONNECT. */
+  opened(session: Session): void {
+    this.all.add(session);
+  }
+
+  established(session: Session): void {
+    const key = session.endpointKey!;
+    const prev = this.byEndpoint.get(key);
+    this.byEndpoint.set(key, session);
+    if (prev && prev !== session) prev.end('LK_SESSION_REPLACED');
+  }
+
+  closed(session: Session): void {
+    if (!this.all.delete(session)) return;
+    const key = session.endpointKey;
+    if (key && this.byEndpoint.get(key) === session) {
+      this.byEndpoint.delete(key);
+    }
+    if (session.establishedAt !== null) this.stats.sessionsOpen--;
+  }
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  get endpointCount(): number {
+    return this.byEndpoint.size;
+  }
+
+  byEndpointKey(appId: string, keyHash: string): Session | undefined {
+    return this.byEndpoint.get(`${appId}/${keyHash}`);
+  }
+
+  sessions(): IterableIterator<Session> {
+    return this.all.values();
+  }
+
+  sweep(now: number): void {
+    for (const s of this.all) {
+      if (s.state === 'AWAIT_CONNECT' || s.state === 'HANDSHAKING') {
+        // A handshake that is waiting for the crypto pool is not the endpoint's fault: only the
+        // wait for the CONNECT frame itself is bounded here.
+        if (s.state === 'AWAIT_CONNECT' && now - s.openedAt > this.handshakeTimeoutMs) s.end('LK_HS_TIMEOUT');
+      } else if (s.state === 'ESTABLISHED' && now - s.lastSeen > s.keepAliveMs * 1.5) {
+        s.end('LK_KEEPALIVE_TIMEOUT');
+      }
+    }
+  }
+
+  /** End every session with `code` (shutdown). */
+  endAll(code: 'LK_SERVER_SHUTDOWN'): void {
+    for (const s of [...this.all]) s.end(code);
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * CONNECT nonce replay cache. A CONNECT is refused if its (key hash, nonce) pair was seen within
+ * the last 2 x handshakeWindowSec; timestamps outside ±handshakeWindowSec are refused before this
+ * cache is asked, so a remembered nonce can only be forgotten once its CONNECT is stale anyway.
+ *
+ * Entries are 128-bit xxhash fingerprints of keyHash || nonce (hash-wasm, WebAssembly): a fixed
+ * 22-character key per entry whatever the endpoint sends, which keeps the cache's memory per entry
+ * flat (bench/micro-replay.ts). A fingerprint collision can only refuse a CONNECT as a replay (the
+ * endpoint retries with a fresh nonce); it can never let a replay through, because an identical
+ * pair always has an identical fingerprint.
+ *
+ * Insertion order equals expiry order (every entry lives the same time), so expiry sweeps from the
+ * front of a Map in O(expired). When full, reserve() reports 'full' and the handshake is refused
+ * with LK_SERVER_BUSY: forgetting live nonces early would open a replay window.
+ *
+ * Reservation protocol: reserve() before the RSA work, release() if the handshake fails before the
+ * signature was verified (so a forged CONNECT cannot burn a nonce), keep it otherwise.
+ */
+import { createXXHash128, type IHasher } from 'hash-wasm';
+
+export type ReserveResult = 'ok' | 'replayed' | 'full';
+
+export class ReplayCache {
+  private readonly seen = new Map<string, number>();
+  private constructor(
+    private readonly hasher: IHasher,
+    private readonly ttlMs: number,
+    private readonly max: number,
+    private readonly now: () => number,
+  ) {}
+
+  static async create(opts: { ttlMs: number; max: number; now?: () => number }): Promise<ReplayCache> {
+    return new ReplayCache(await createXXHash128(), opts.ttlMs, opts.max, opts.now ?? Date.now);
+  }
+
+  fingerprint(keyHash: Uint8Array, nonce: Uint8Array): string {
+    const h = this.hasher;
+    h.init();
+    h.update(keyHash);
+    h.update(nonce);
+    return Buffer.from(h.digest('binary')).toString('base64url');
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  private sweep(now: number): void {
+    for (const [k, exp] of this.seen) {
+      if (exp > now) break;
+      this.seen.delete(k);
+    }
+  }
+
+  reserve(fp: string): ReserveResult {
+    const now = this.now();
+    this.sweep(now);
+    const exp = this.seen.get(fp);
+    if (exp !== undefined) return 'replayed';
+    if (this.seen.size >= this.max) return 'full';
+    this.seen.set(fp, now + this.ttlMs);
+    return 'ok';
+  }
+
+  release(fp: string): void {
+    this.seen.delete(fp);
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * Per-connection state machine (no uWS imports: the transport is an interface, so this is unit
+ * tested with a fake transport and driven by src/transport/gateway.ts in production).
+ *
+ *   AWAIT_CONNECT --CONNECT--> HANDSHAKING --accepted--> ESTABLISHED --DISCONNECT/close--> CLOSED
+ *        |                         |  refused: CONNACK(refusal) + close          |
+ *        +-- anything else / timeout: DISCONNECT BAD_REQUEST + close ------------+-- bad frame: DISCONNECT + close
+ *
+ * Counters: the endpoint's sealed payloads carry counters 0, 1, 2, ... (the SyncRequest embedded in
+ * CONNECT, if any, is counter 0); the server's likewise (the SyncResponse embedded in CONNACK, if
+ * any, is counter 0). A SYNC frame whose counter is not exactly the next one, or that does not
+ * authenticate, ends the session: replays and reordering are impossible to hide.
+ */
+import crypto from 'node:crypto';
+import type { Logger } from 'pino';
+import { createFrameCipher, type FrameCipher } from '../crypto/aead.js';
+import { ConnackCode, DisconnectReason, ERRORS, toLatchkeyError, type ErrorCode } from '../errors.js';
+import type { Stats } from '../metrics.js';
+import {
+  decodeFrame,
+  decodeSyncRequest,
+  encodeConnack,
+  encodeDisconnect,
+  encodePingResp,
+  encodeSync,
+  encodeSyncResponse,
+} from '../protocol/frames.js';
+import type { Connect, SyncRequest, SyncResponse } from '../protocol/schemas.js';
+import type { RegistrationService } from '../registration/registration.js';
+import type { Application, EndpointRecord } from '../store/store.js';
+import type { HandshakeAccepted, Handshaker } from './handshake.js';
+
+export interface Transport {
+  /** Queue a binary frame. Returns false when the connection is gone. */
+  send(frame: Buffer): boolean;
+  /** Close with a WebSocket close code after queued frames. Idempotent. */
+  close(code: number, reason: string): void;
+  readonly remoteAddress: string;
+}
+
+export interface SessionLimits {
+  maxFrameBytes: number;
+  keepAliveDefaultSec: number;
+  keepAliveMaxSec: number;
+  /** SyncRequests decoded but not yet answered; beyond this the session ends (LK_SERVER_BUSY). */
+  maxPendingSyncs: number;
+}
+
+export interface SessionHost {
+  handshaker: Handshaker;
+  registration: RegistrationService;
+  registry: SessionRegistryHooks;
+  limits: SessionLimits;
+  stats: Stats;
+  log: Logger;
+}
+
+/** What a session tells the registry (registry.ts). */
+export interface SessionRegistryHooks {
+  established(session: Session): void;
+  closed(session: Session): void;
+}
+
+export type SessionState = 'AWAIT_CONNECT' | 'HANDSHAKING' | 'ESTABLISHED' | 'CLOSED';
+
+export class Session {
+  readonly id = crypto.randomUUID();
+  state: SessionState = 'AWAIT_CONNECT';
+  readonly openedAt = Date.now();
+  /** Last time a frame arrived (ms); the registry's sweeper enforces keepalive and handshake timeouts. */
+  lastSeen = this.openedAt;
+  keepAliveMs = 0;
+  /** Set when the CONNACK ACCEPTED is sent. */
+  establishedAt: number | null = null;
+  app: Application | null = null;
+  keyHash: string | null = null;
+  private publicKey: Buffer | null = null;
+  private endpoint: EndpointRecord | null = null;
+  private rx: FrameCipher | null = null;
+  private tx: FrameCipher | null = null;
+  private rxCounter = 0;
+  private txCounter = 0;
+  private pendingSyncs = 0;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly host: SessionHost,
+    private readonly transport: Transport,
+  ) {}
+
+  get endpointKey(): string | null {
+    return this.app && this.keyHash ? `${this.app.id}/${this.keyHash}` : null;
+  }
+
+  /** One WebSocket message. `data` must be a copy the session may keep. */
+  onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.state === 'CLOSED') return;
+    this.lastSeen = Date.now();
+    if (!isBinary) return this.fail('LK_FRAME_TEXT');
+    if (data.length > this.host.limits.maxFrameBytes) return this.fail('LK_FRAME_TOO_LARGE');
+    const decoded = decodeFrame(data);
+    if (!decoded.ok) return this.fail(decoded.code);
+    const frame = decoded.value;
+    switch (this.state) {
+      case 'AWAIT_CONNECT':
+        if (frame.type !== 'CONNECT') return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} before CONNECT`);
+        this.state = 'HANDSHAKING';
+        void this.handshake(frame.connect);
+        return;
+      case 'HANDSHAKING':
+        return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} before CONNACK`);
+      case 'ESTABLISHED':
+        switch (frame.type) {
+          case 'SYNC':
+            return this.onSync(frame.sync.counter, frame.sync.ciphertext);
+          case 'PINGREQ':
+            this.transport.send(encodePingResp());
+            return;
+          case 'DISCONNECT':
+            this.host.stats.ended('ENDPOINT_DISCONNECT');
+            this.closeQuietly(1000, 'disconnect');
+            return;
+          default:
+            return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} in session`);
+        }
+    }
+  }
+
+  /** The transport is gone (peer closed, network error, or after our close). */
+  onTransportClosed(): void {
+    if (this.state === 'CLOSED') return;
+    this.state = 'CLOSED';
+    this.host.registry.closed(this);
+  }
+
+  private async handshake(connect: Connect): Promise<void> {
+    let accepted: HandshakeAccepted;
+    try {
+      accepted = await this.host.handshaker.run(connect);
+    } catch (err) {
+      const e = toLatchkeyError(err);
+      if (e.code === 'LK_INTERNAL') this.host.log.error({ err, session: this.id }, 'handshake failed');
+      if (this.state !== 'HANDSHAKING') return;
+      if (ERRORS[e.code].connack !== undefined) return this.refuse(e.code);
+      return this.fail(e.code);
+    }
+    // The socket may have gone while the workers ran; the credentials binding stays (it is durable
+    // and idempotent for this endpoint).
+    if (this.state !== 'HANDSHAKING') return;
+    this.app = accepted.app;
+    this.keyHash = accepted.keyHash;
+    this.publicKey = accepted.publicKey;
+    this.endpoint = accepted.endpoint;
+    this.rx = createFrameCipher(accepted.c2s);
+    this.tx = createFrameCipher(accepted.s2c);
+    const asked = accepted.body.keepAliveSec;
+    const limits = this.host.limits;
+    const keepAlive = asked <= 0 ? limits.keepAliveDefaultSec : Math.min(asked, limits.keepAliveMaxSec);
+    this.keepAliveMs = keepAlive * 1000;
+
+    let embedded: Buffer | null = null;
+    if (connect.sync) {
+      const req = this.openSyncRequest(0, connect.sync);
+      if (!req) return;
+      this.rxCounter = 1;
+      try {
+        embedded = this.seal(await this.processSync(req));
+      } catch (err) {
+        return this.fail(toLatchkeyError(err, 'LK_SERVER_UNAVAILABLE').code);
+      }
+      if (this.state !== 'HANDSHAKING') return;
+    }
+    this.state = 'ESTABLISHED';
+    this.establishedAt = Date.now();
+    this.host.stats.handshakesAccepted++;
+    this.host.stats.sessionsOpen++;
+    this.host.registry.established(this);
+    this.transport.send(
+      encodeConnack({
+        returnCode: ConnackCode.ACCEPTED,
+        errorCode: null,
+        confirmation: Buffer.from(accepted.confirmation),
+        sessionId: this.id,
+        keepAliveSec: keepAlive,
+        sync: embedded,
+      }),
+    );
+  }
+
+  private openSyncRequest(counter: number, ciphertext: Buffer): SyncRequest | null {
+    const plain = this.rx!.open(counter, ciphertext);
+    if (!plain) {
+      this.fail('LK_FRAME_DECRYPT_FAILED');
+      return null;
+    }
+    const decoded = decodeSyncRequest(plain);
+    if (!decoded.ok) {
+      this.fail(decoded.code);
+      return null;
+    }
+    return decoded.value;
+  }
+
+  private onSync(counter: number, ciphertext: Buffer): void {
+    if (counter !== this.rxCounter) return this.fail('LK_FRAME_BAD_COUNTER', `expected ${this.rxCounter}, got ${counter}`);
+    const req = this.openSyncRequest(counter, ciphertext);
+    if (!req) return;
+    this.rxCounter++;
+    if (++this.pendingSyncs > this.host.limits.maxPendingSyncs) return this.fail('LK_SERVER_BUSY', 'too many SyncRequests in flight');
+    // Answer in request order: each SyncRequest waits for the previous one.
+    this.chain = this.chain.then(async () => {
+      try {
+        const res = await this.processSync(req);
+        if (this.state === 'ESTABLISHED') this.push(res);
+      } catch (err) {
+        const e = toLatchkeyError(err, 'LK_SERVER_UNAVAILABLE');
+        this.host.log.warn({ err, session: this.id, code: e.code }, 'sync failed');
+        this.fail(e.code);
+      } finally {
+        this.pendingSyncs--;
+      }
+    });
+  }
+
+  private async processSync(req: SyncRequest): Promise<SyncResponse> {
+    this.host.stats.syncRequests++;
+    const { response, endpoint } = await this.host.registration.syncProfile(
+      { app: this.app!, keyHash: this.keyHash!, publicKey: this.publicKey! },
+      req,
+      this.endpoint,
+    );
+    this.endpoint = endpoint;
+    return response;
+  }
+
+  private seal(res: SyncResponse): Buffer {
+    return this.tx!.seal(this.txCounter++, encodeSyncResponse(res));
+  }
+
+  /** Send a SyncResponse (an answer or a server push) as a SYNC frame. */
+  push(res: SyncResponse): boolean {
+    if (this.state !== 'ESTABLISHED') return false;
+    const counter = this.txCounter;
+    const ciphertext = this.seal(res);
+    return this.transport.send(encodeSync({ counter, ciphertext }));
+  }
+
+  /** Refuse the handshake: CONNACK with the code's return code, then close. */
+  private refuse(code: ErrorCode): void {
+    const spec = ERRORS[code];
+    this.host.stats.refused(code);
+    this.transport.send(
+      encodeConnack({
+        returnCode: ConnackCode[spec.connack!],
+        errorCode: code,
+        confirmation: null,
+        sessionId: null,
+        keepAliveSec: 0,
+        sync: null,
+      }),
+    );
+    this.closeQuietly(spec.close ?? 4500, code);
+  }
+
+  /**
+   * End the session with DISCONNECT (reason from the catalogue) and close. Handshake refusal codes
+   * arriving before CONNACK go through refuse() instead.
+   */
+  fail(code: ErrorCode, detail?: string): void {
+    if (this.state === 'CLOSED') return;
+    const spec = ERRORS[code];
+    if (this.state === 'HANDSHAKING' && spec.connack !== undefined) return this.refuse(code);
+    if (detail) this.host.log.debug({ session: this.id, code, detail }, 'session ended');
+    this.host.stats.ended(code);
+    this.transport.send(encodeDisconnect({ reason: DisconnectReason[spec.disconnect ?? 'BAD_REQUEST'], errorCode: code }));
+    this.closeQuietly(spec.close ?? 4520, code);
+  }
+
+  private closeQuietly(closeCode: number, reason: string): void {
+    const was = this.state;
+    this.state = 'CLOSED';
+    this.transport.close(closeCode, reason);
+    if (was !== 'CLOSED') this.host.registry.closed(this);
+  }
+
+  /** For the registry: end for keepalive/handshake timeouts, takeover, shutdown, revocation. */
+  end(code: ErrorCode): void {
+    this.fail(code);
+  }
+
+}

@@ -1,0 +1,166 @@
+/**
+ * uWebSockets.js glue, and nothing else: the endpoint WebSocket on /ep/v1 and the small admin
+ * listener. Protocol logic lives in src/session (no uWS imports there).
+ *
+ * uWS rules followed here (from its typings and examples): a message ArrayBuffer is only valid
+ * during the callback and Buffer.from(ab) is a view, so bytes are copied before anything async;
+ * a WebSocket object must not be touched after its close handler ran, so the transport tracks it.
+ *
+ * Settings, and why:
+ * - maxPayloadLength = 4 x maxFrameBytes: frames between maxFrameBytes and this hard limit get a
+ *   proper DISCONNECT LK_FRAME_TOO_LARGE from the session; beyond it uWS closes the socket itself
+ *   (close code 1009) without reading the rest, so a 1 GiB frame never gets buffered.
+ * - idleTimeout 960 s (uWS's maximum): keepalive is the protocol's PINGREQ (browsers cannot send
+ *   WebSocket pings) enforced by the session registry at 1.5 x the negotiated keepalive (at most
+ *   600 s); the uWS timeout is only a backstop.
+ * - maxBackpressure = maxBackpressureBytes and closeOnBackpressureLimit off: when a send is
+ *   dropped or the queue passes the limit, the session ends as a slow consumer with a coded close.
+ * - compression disabled: frames are AES-GCM ciphertext and do not compress.
+ */
+import uWS from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import { ERRORS } from '../errors.js';
+import { Session, type SessionHost, type Transport } from '../session/session.js';
+import type { SessionRegistry } from '../session/registry.js';
+
+export const ENDPOINT_PATH = '/ep/v1';
+export const SUBPROTOCOL = 'latchkey.v1';
+
+interface WsData {
+  session: Session | null;
+  transport: WsTransport | null;
+  remoteAddress: string;
+}
+
+class WsTransport implements Transport {
+  closed = false;
+  constructor(
+    private readonly ws: uWS.WebSocket<WsData>,
+    readonly remoteAddress: string,
+    private readonly maxBackpressure: number,
+  ) {}
+  send(frame: Buffer): boolean {
+    if (this.closed) return false;
+    const status = this.ws.send(frame, true, false);
+    if (status === 2 || this.ws.getBufferedAmount() > this.maxBackpressure) {
+      this.close(ERRORS.LK_SLOW_CONSUMER.close ?? 4008, 'LK_SLOW_CONSUMER');
+      return false;
+    }
+    return true;
+  }
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws.end(code, reason);
+  }
+}
+
+export interface GatewayOptions {
+  host: string;
+  port: number;
+  adminHost: string;
+  adminPort: number;
+  maxFrameBytes: number;
+  maxBackpressureBytes: number;
+  sessionHost: SessionHost;
+  registry: SessionRegistry;
+  health: () => Record<string, unknown>;
+  log: Logger;
+}
+
+function isNativeUws(): boolean {
+  // The npm republish falls back to a slow `ws`-based shim when the native binary does not load.
+  return typeof (uWS as unknown as { us_socket_local_port?: unknown }).us_socket_local_port === 'function' &&
+    String(uWS.App).includes('[native code]');
+}
+
+function listen(app: uWS.TemplatedApp, host: string, port: number): Promise<uWS.us_listen_socket> {
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${host}:${port}`))));
+  });
+}
+
+function textDecoder(ab: ArrayBuffer): string {
+  return Buffer.from(ab).toString('utf8');
+}
+
+export class Gateway {
+  private listenSockets: uWS.us_listen_socket[] = [];
+  port = 0;
+  adminPort = 0;
+  readonly native = isNativeUws();
+
+  constructor(private readonly opts: GatewayOptions) {}
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    if (!this.native) o.log.warn('uWebSockets.js native binary not loaded: running on its slow JavaScript fallback');
+    const app = uWS.App();
+    app.ws<WsData>(ENDPOINT_PATH, {
+      compression: uWS.DISABLED,
+      maxPayloadLength: o.maxFrameBytes * 4,
+      idleTimeout: 960,
+      maxBackpressure: o.maxBackpressureBytes,
+      closeOnBackpressureLimit: 0,
+      sendPingsAutomatically: false,
+      upgrade: (res, req, context) => {
+        const key = req.getHeader('sec-websocket-key');
+        const protocols = req.getHeader('sec-websocket-protocol');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        const remoteAddress = textDecoder(res.getRemoteAddressAsText());
+        const protocol = protocols.split(',').map((p) => p.trim()).includes(SUBPROTOCOL) ? SUBPROTOCOL : '';
+        res.upgrade<WsData>({ session: null, transport: null, remoteAddress }, key, protocol, extensions, context);
+      },
+      open: (ws) => {
+        const data = ws.getUserData();
+        const transport = new WsTransport(ws, data.remoteAddress, o.maxBackpressureBytes);
+        const session = new Session(o.sessionHost, transport);
+        data.transport = transport;
+        data.session = session;
+        o.registry.opened(session);
+      },
+      message: (ws, message, isBinary) => {
+        const session = ws.getUserData().session;
+        if (!session) return;
+        // Copy: the ArrayBuffer is invalid after this callback returns.
+        const copy = Buffer.allocUnsafe(message.byteLength);
+        copy.set(new Uint8Array(message));
+        session.onMessage(copy, isBinary);
+      },
+      close: (ws) => {
+        const data = ws.getUserData();
+        if (data.transport) data.transport.closed = true;
+        data.session?.onTransportClosed();
+      },
+    });
+    app.any('/*', (res) => {
+      res.cork(() => {
+        res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: 'LK_NOT_FOUND', message: ERRORS.LK_NOT_FOUND.message }));
+      });
+    });
+
+    const admin = uWS.App();
+    admin.get('/healthz', (res) => {
+      const body = JSON.stringify({ status: 'ok', uws: this.native ? 'native' : 'fallback', ...o.health() });
+      res.cork(() => res.writeHeader('content-type', 'application/json').end(body));
+    });
+    admin.any('/*', (res) => {
+      res.cork(() => {
+        res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: 'LK_NOT_FOUND', message: ERRORS.LK_NOT_FOUND.message }));
+      });
+    });
+
+    const sock = await listen(app, o.host, o.port);
+    this.listenSockets.push(sock);
+    this.port = uWS.us_socket_local_port(sock as unknown as uWS.us_socket);
+    const adminSock = await listen(admin, o.adminHost, o.adminPort);
+    this.listenSockets.push(adminSock);
+    this.adminPort = uWS.us_socket_local_port(adminSock as unknown as uWS.us_socket);
+  }
+
+  /** Stop accepting connections. Live sessions are ended by the caller (server.ts). */
+  stopListening(): void {
+    for (const s of this.listenSockets) uWS.us_listen_socket_close(s);
+    this.listenSockets = [];
+  }
+}
