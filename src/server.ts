@@ -23,7 +23,6 @@ import { RegistrationService } from './registration/registration.js';
 import { Handshaker } from './session/handshake.js';
 import { SessionRegistry } from './session/registry.js';
 import { ReplayCache } from './session/replay.js';
-import { CassandraStore } from './store/store-cassandra.js';
 import { EmbeddedStore } from './store/store-embedded.js';
 import type { Store } from './store/store.js';
 import { ApplicationDirectory } from './tenancy/applications.js';
@@ -33,6 +32,8 @@ import { Gateway } from './transport/gateway.js';
 export async function openStore(config: Config, log: Logger): Promise<Store> {
   if (config.cassandraContactPoints.length > 0) {
     log.info({ store: 'cassandra', contactPoints: config.cassandraContactPoints, keyspace: config.cassandraKeyspace }, 'store selected');
+    // Loaded only when configured: the embedded default never pays for cassandra-driver.
+    const { CassandraStore } = await import('./store/store-cassandra.js');
     return CassandraStore.open({
       contactPoints: config.cassandraContactPoints,
       localDataCenter: config.cassandraLocalDc,
@@ -48,7 +49,7 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
 export async function openCache(config: Config, log: Logger): Promise<Cache> {
   if (config.redisUrl) {
     log.info({ cache: 'redis' }, 'cache selected');
-    return RedisCache.connect(config.redisUrl);
+    return RedisCache.connect(config.redisUrl, { onError: (err) => log.warn({ err }, 'redis cache connection error') });
   }
   log.info({ cache: 'memory' }, 'cache selected');
   return new MemoryCache();
@@ -80,6 +81,7 @@ export interface Server {
   readonly credentials: CredentialsGate;
   readonly apps: ApplicationDirectory;
   readonly gateway: Gateway;
+  readonly pool: CryptoPool;
   readonly port: number;
   readonly adminPort: number;
   close(): Promise<void>;
@@ -168,7 +170,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
       })();
       return closing;
     };
-    return { config, store, cache, keyRing, registry, stats, credentials, apps, gateway, port: gateway.port, adminPort: gateway.adminPort, close };
+    return { config, store, cache, keyRing, registry, stats, credentials, apps, gateway, pool, port: gateway.port, adminPort: gateway.adminPort, close };
   } catch (err) {
     await closeAll();
     throw err;

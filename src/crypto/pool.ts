@@ -34,6 +34,8 @@ export class CryptoPool {
   private readonly pool: Piscina;
   private readonly maxQueue: number;
   private closed = false;
+  /** Tasks handed to the workers since start (tests use it to prove refusals cost no RSA work). */
+  tasksRun = 0;
 
   constructor(opts: CryptoPoolOptions) {
     const threads = opts.threads > 0 ? opts.threads : Math.max(1, os.availableParallelism());
@@ -62,6 +64,7 @@ export class CryptoPool {
   async handshake(task: HandshakeTask): Promise<HandshakeOutcome> {
     if (this.closed) throw new LatchkeyError('LK_SERVER_SHUTDOWN');
     if (this.pool.queueSize >= this.maxQueue) throw new LatchkeyError('LK_SERVER_BUSY', 'crypto queue full');
+    this.tasksRun++;
     try {
       return (await this.pool.run(task, { name: 'handshake' })) as HandshakeOutcome;
     } catch (err) {

@@ -1,0 +1,762 @@
+/**
+ * CassandraStore: the Store on an Apache Cassandra cluster (2.2 or later). See store.ts for the
+ * contract.
+ *
+ * CQL is limited to what Cassandra 2.2+ all accept: no materialized views, SASI, GROUP BY,
+ * PER PARTITION LIMIT or duration columns. Index tables are written by this code.
+ *
+ * Consistency:
+ * - Plain reads and writes use LOCAL_QUORUM: a read overlaps every acknowledged write of the local
+ *   data center (including the commit phase of a lightweight transaction, which is written at the
+ *   request consistency), without waiting for remote data centers.
+ * - Every decision that must be exactly-once (tenant/application/token/credentials creation, bind,
+ *   revoke) is a lightweight transaction (Paxos) with serial consistency LOCAL_SERIAL by default:
+ *   Paxos among the local DC's replicas only, so a remote DC outage does not stop connects. This is
+ *   linearizable among latchkey nodes that use the same local DC. If nodes in SEVERAL data centers
+ *   serve the same applications, open with `serialConsistency: 'SERIAL'`: LOCAL_SERIAL in two DCs
+ *   would let each DC bind the same credentials once.
+ * - Reads that decide the answer after a lost race or an unknown outcome use the serial consistency
+ *   too: a serial read completes any Paxos round in flight, so it sees the winner.
+ * - A lightweight transaction that times out (server write timeout of type CAS, or the driver's
+ *   read timeout) may or may not have applied. It is never retried blindly: a serial read decides,
+ *   by comparing the row with what this call tried to write (timestamps in milliseconds make the
+ *   row recognisable).
+ *
+ * Schema (created idempotently by open(); keyspace and tables use IF NOT EXISTS):
+ *   tenants(id)                                   tenants
+ *   applications(id)                              applications
+ *   applications_by_token(app_token)              token claims: app_id, claimed_at
+ *   applications_by_tenant((tenant_id), app_id)   one partition per tenant, ordered by app id
+ *   credentials((app_id, credentials_id))         one partition per credentials: Paxos contention
+ *                                                 stays per credentials id, never per application
+ *   registrations((app_id, credentials_id))
+ *   endpoints((app_id, bucket), key_hash)         bucket = first character of the base64url key
+ *                                                 hash: 64 partitions per application instead of
+ *                                                 one unbounded one, still ordered by key hash
+ *                                                 (buckets are visited in character order)
+ * Run the first open() against a new keyspace from one node: concurrent CREATE TABLE from several
+ * nodes can leave a schema disagreement on old Cassandra versions.
+ */
+import { Client, errors, types, type QueryOptions } from 'cassandra-driver';
+import { LatchkeyError } from '../errors.js';
+import type {
+  Application,
+  BindResult,
+  CredentialStatus,
+  CredentialsRecord,
+  EndpointRecord,
+  Page,
+  RegistrationRecord,
+  Store,
+  Tenant,
+} from './store.js';
+
+export interface CassandraStoreOptions {
+  contactPoints: string[];
+  localDataCenter: string;
+  keyspace: string;
+  /** CQL replication map for CREATE KEYSPACE; default SimpleStrategy, replication factor 1. */
+  replication?: string;
+  username?: string;
+  password?: string;
+  /** Paxos scope of lightweight transactions: see the file comment. Default LOCAL_SERIAL. */
+  serialConsistency?: 'LOCAL_SERIAL' | 'SERIAL';
+}
+
+/** Same limit as the embedded store, so both backends accept the same ids. */
+const MAX_ID_BYTES = 500;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/** Endpoint buckets in ascending character order (= CQL text order for ASCII). */
+const BUCKETS = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
+/** Bucket queries listEndpoints runs at once while filling a page. */
+const BUCKET_FANOUT = 8;
+/** Row reads listApplications runs at once. */
+const READ_FANOUT = 16;
+/**
+ * A token claim whose application row never appeared (the creator crashed between the two
+ * lightweight transactions) may be taken over after this long. Creation takes two round trips and
+ * the driver's read timeout is 12 s, so a live creator finishes well within 60 s.
+ */
+const CLAIM_STALE_MS = 60_000; // 60 s
+/** Attempts at a lightweight transaction that keeps losing to concurrent changes. */
+const MAX_ATTEMPTS = 5;
+
+const { consistencies } = types;
+
+type CasOutcome = { applied: boolean } | 'unknown';
+
+export class CassandraStore implements Store {
+  private closing: Promise<void> | null = null;
+  private readonly q: ReturnType<typeof queries>;
+  /** Plain reads. */
+  private readonly READ: QueryOptions = { prepare: true, consistency: consistencies.localQuorum };
+  /** Plain upserts: idempotent, so the driver may retry them on another coordinator. */
+  private readonly UPSERT: QueryOptions = { prepare: true, consistency: consistencies.localQuorum, isIdempotent: true };
+  /** Lightweight transactions: never retried by the driver (an unknown outcome is resolved here). */
+  private readonly CAS: QueryOptions;
+  /** Linearizable reads (complete any Paxos round in flight). */
+  private readonly SERIAL_READ: QueryOptions;
+
+  private constructor(
+    private readonly client: Client,
+    keyspace: string,
+    serial: number,
+  ) {
+    this.q = queries(keyspace);
+    this.CAS = { prepare: true, consistency: consistencies.localQuorum, serialConsistency: serial, isIdempotent: false };
+    this.SERIAL_READ = { prepare: true, consistency: serial };
+  }
+
+  static async open(opts: CassandraStoreOptions): Promise<CassandraStore> {
+    if (!/^[A-Za-z][A-Za-z0-9_]{0,47}$/.test(opts.keyspace)) {
+      throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `Cassandra keyspace name ${JSON.stringify(opts.keyspace)}`);
+    }
+    if (opts.contactPoints.length === 0) throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', 'no Cassandra contact points');
+    const serial = opts.serialConsistency === 'SERIAL' ? consistencies.serial : consistencies.localSerial;
+    const client = new Client({
+      contactPoints: opts.contactPoints,
+      localDataCenter: opts.localDataCenter,
+      ...(opts.username !== undefined ? { credentials: { username: opts.username, password: opts.password ?? '' } } : {}),
+      queryOptions: { consistency: consistencies.localQuorum, serialConsistency: serial, prepare: true },
+    });
+    try {
+      await client.connect();
+      // DDL is run unprepared: each statement runs once per open, and the keyspace name cannot be a
+      // bind marker. The replication map is operator configuration, passed through as CQL.
+      const replication = opts.replication ?? "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+      await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${opts.keyspace} WITH replication = ${replication}`);
+      for (const ddl of schema(opts.keyspace)) await client.execute(ddl);
+      return new CassandraStore(client, opts.keyspace, serial);
+    } catch (err) {
+      await client.shutdown().catch(() => undefined);
+      throw storeError(err, 'cannot open Cassandra store');
+    }
+  }
+
+  // --- tenants ---
+
+  async createTenant(tenant: Tenant): Promise<Tenant> {
+    checkId('tenant id', tenant.id);
+    const row = copyTenant(tenant);
+    return this.guard(async () => {
+      const out = await this.cas(this.q.insertTenant, [row.id, row.name, new Date(row.createdAt)]);
+      const applied =
+        out === 'unknown' ? await this.resolve(() => this.readTenant(row.id, true), (t) => t.name === row.name && t.createdAt === row.createdAt) : out.applied;
+      if (!applied) throw new LatchkeyError('LK_CONFLICT', `tenant ${row.id} exists`);
+      return copyTenant(row);
+    });
+  }
+
+  async getTenant(id: string): Promise<Tenant | null> {
+    if (!validId(id)) return null;
+    return this.guard(() => this.readTenant(id, false));
+  }
+
+  async listTenants(): Promise<Tenant[]> {
+    return this.guard(async () => {
+      const out: Tenant[] = [];
+      for await (const row of await this.client.execute(this.q.selectTenants, [], { ...this.READ, fetchSize: 1000 })) out.push(tenantFrom(row));
+      return out.sort((a, b) => compare(a.id, b.id));
+    });
+  }
+
+  // --- applications ---
+
+  async createApplication(app: Application): Promise<Application> {
+    checkId('application id', app.id);
+    checkId('tenant id', app.tenantId);
+    checkId('application token', app.appToken);
+    const row = copyApplication(app);
+    return this.guard(async () => {
+      // Tenants are never deleted, so an existing tenant stays existing: no Paxos needed.
+      if ((await this.readTenant(row.tenantId, false)) === null) throw new LatchkeyError('LK_TENANT_NOT_FOUND', row.tenantId);
+      if ((await this.readApp(row.id, false)) !== null) throw new LatchkeyError('LK_CONFLICT', `application ${row.id} exists`);
+      // Token first: a refused token leaves nothing behind. The app row second: if it loses
+      // (same id created concurrently), our own claim is released again.
+      const claim = await this.claimToken(row.appToken, row.id);
+      // The tenant index row is written before the application row, so a crash in between cannot
+      // hide a created application from listApplications; a row for an application that never
+      // came to be (or belongs to another tenant) is filtered out on listing.
+      await this.client.execute(this.q.insertTenantApp, [row.tenantId, row.id], this.UPSERT);
+      const out = await this.cas(this.q.insertApp, [
+        row.id,
+        row.tenantId,
+        row.name,
+        row.appToken,
+        row.credentialsService,
+        row.profileSchema ?? types.unset,
+        new Date(row.createdAt),
+      ]);
+      const applied =
+        out === 'unknown'
+          ? await this.resolve(
+              () => this.readApp(row.id, true),
+              (a) => a.tenantId === row.tenantId && a.appToken === row.appToken && a.createdAt === row.createdAt,
+            )
+          : out.applied;
+      if (!applied) {
+        if (claim !== null) {
+          await this.client
+            .execute(this.q.releaseToken, [row.appToken, row.id, claim], this.CAS)
+            .catch(() => undefined); // best effort: a leftover claim is taken over once stale
+        }
+        throw new LatchkeyError('LK_CONFLICT', `application ${row.id} exists`);
+      }
+      return copyApplication(row);
+    });
+  }
+
+  async getApplication(id: string): Promise<Application | null> {
+    if (!validId(id)) return null;
+    return this.guard(() => this.readApp(id, false));
+  }
+
+  async getApplicationByToken(appToken: string): Promise<Application | null> {
+    if (!validId(appToken)) return null;
+    return this.guard(async () => {
+      const claim = (await this.client.execute(this.q.selectToken, [appToken], this.READ)).first();
+      if (!claim) return null;
+      const app = await this.readApp(claim.get('app_id') as string, false);
+      // A claim may point at an application still being created, or be a leftover of a failed
+      // create; only an application that holds this token answers.
+      return app !== null && app.appToken === appToken ? app : null;
+    });
+  }
+
+  async listApplications(tenantId: string): Promise<Application[]> {
+    if (!validId(tenantId)) return [];
+    return this.guard(async () => {
+      const ids: string[] = [];
+      for await (const row of await this.client.execute(this.q.selectTenantApps, [tenantId], { ...this.READ, fetchSize: 1000 })) {
+        ids.push(row.get('app_id') as string);
+      }
+      const apps = await mapLimit(ids, READ_FANOUT, (id) => this.readApp(id, false));
+      return apps.filter((a): a is Application => a !== null && a.tenantId === tenantId);
+    });
+  }
+
+  // --- credentials ---
+
+  async provisionCredentials(appId: string, credentialsId: string, publicKey: Buffer | null): Promise<CredentialsRecord> {
+    checkId('application id', appId);
+    checkId('credentials id', credentialsId);
+    const now = Date.now();
+    const record: CredentialsRecord = {
+      appId,
+      credentialsId,
+      publicKey: publicKey === null ? null : Buffer.from(publicKey),
+      status: 'AVAILABLE',
+      endpointId: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    return this.guard(async () => {
+      if ((await this.readApp(appId, false)) === null) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+      const out = await this.cas(this.q.insertCreds, [
+        appId,
+        credentialsId,
+        record.publicKey ?? types.unset,
+        'AVAILABLE',
+        types.unset,
+        new Date(now),
+        new Date(now),
+      ]);
+      const applied =
+        out === 'unknown'
+          ? await this.resolve(() => this.readCreds(appId, credentialsId, true), (c) => c.createdAt === now && sameBytes(c.publicKey, record.publicKey))
+          : out.applied;
+      if (!applied) throw new LatchkeyError('LK_CRED_EXISTS', credentialsId);
+      return copyCredentials(record);
+    });
+  }
+
+  async getCredentials(appId: string, credentialsId: string): Promise<CredentialsRecord | null> {
+    if (!validId(appId) || !validId(credentialsId)) return null;
+    return this.guard(() => this.readCreds(appId, credentialsId, false));
+  }
+
+  async bindCredentials(appId: string, credentialsId: string, endpointId: string, createWithKey?: Buffer): Promise<BindResult> {
+    checkId('endpoint id', endpointId);
+    if (!validId(appId) || !validId(credentialsId)) {
+      if (createWithKey === undefined) return { ok: false, reason: 'UNKNOWN', record: null };
+      checkId('application id', appId);
+      checkId('credentials id', credentialsId);
+    }
+    const newKey = createWithKey === undefined ? null : Buffer.from(createWithKey);
+    return this.guard(async () => {
+      // Fast path (every reconnect): a LOCAL_QUORUM read. IN_USE and REVOKED answers from it are
+      // safe because neither state ever returns to AVAILABLE.
+      let current = await this.readCreds(appId, credentialsId, false);
+      // "Missing" decides UNKNOWN; confirm it serially so credentials provisioned through another
+      // coordinator a moment ago are not refused.
+      if (current === null && newKey === null) current = await this.readCreds(appId, credentialsId, true);
+      let appChecked = false;
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        if (current === null) {
+          if (newKey === null) return { ok: false, reason: 'UNKNOWN', record: null };
+          if (!appChecked) {
+            if ((await this.readApp(appId, false)) === null) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+            appChecked = true;
+          }
+          const now = Date.now();
+          const record: CredentialsRecord = { appId, credentialsId, publicKey: newKey, status: 'IN_USE', endpointId, createdAt: now, updatedAt: now };
+          const out = await this.cas(this.q.insertCreds, [appId, credentialsId, newKey, 'IN_USE', endpointId, new Date(now), new Date(now)]);
+          if (out !== 'unknown' && out.applied) return { ok: true, record: copyCredentials(record), created: true };
+          current = await this.readCreds(appId, credentialsId, true);
+          if (out === 'unknown' && current !== null && current.endpointId === endpointId && current.createdAt === now) {
+            return decideBound(current, endpointId, true);
+          }
+          continue;
+        }
+        if (current.status !== 'AVAILABLE') return decideBound(current, endpointId, false);
+        const now = Date.now();
+        const out = await this.cas(this.q.bindCreds, [endpointId, new Date(now), appId, credentialsId]);
+        if (out !== 'unknown' && out.applied) {
+          return { ok: true, record: copyCredentials({ ...current, status: 'IN_USE', endpointId, updatedAt: now }), created: false };
+        }
+        // Lost a race or unknown outcome: the serial read shows the winner (possibly us).
+        current = await this.readCreds(appId, credentialsId, true);
+      }
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', `credentials ${credentialsId} kept changing during bind`);
+    });
+  }
+
+  async revokeCredentials(appId: string, credentialsId: string): Promise<CredentialsRecord | null> {
+    if (!validId(appId) || !validId(credentialsId)) return null;
+    return this.guard(async () => {
+      // Administrative and rare: serial reads throughout, so the answer reflects every bind.
+      let current = await this.readCreds(appId, credentialsId, true);
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        if (current === null) return null;
+        if (current.status === 'REVOKED') return current;
+        const now = Date.now();
+        // Conditional on the status seen, so the returned record is exactly what was written;
+        // endpoint_id is kept: it names the endpoint whose sessions must end.
+        const out = await this.cas(this.q.revokeCreds, [new Date(now), appId, credentialsId, current.status]);
+        if (out !== 'unknown' && out.applied) return copyCredentials({ ...current, status: 'REVOKED', updatedAt: now });
+        current = await this.readCreds(appId, credentialsId, true);
+      }
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', `credentials ${credentialsId} kept changing during revoke`);
+    });
+  }
+
+  // --- registrations ---
+
+  async provisionRegistration(appId: string, credentialsId: string, serverProfileBody: string | null): Promise<RegistrationRecord> {
+    checkId('application id', appId);
+    checkId('credentials id', credentialsId);
+    return this.guard(async () => {
+      if ((await this.readApp(appId, false)) === null) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+      // Last writer wins (an upsert); reading first only keeps the original createdAt, and two
+      // concurrent first provisions can at worst disagree on it by their own latency.
+      const previous = await this.readReg(appId, credentialsId);
+      const now = Date.now();
+      const record: RegistrationRecord = { appId, credentialsId, serverProfileBody, createdAt: previous?.createdAt ?? now, updatedAt: now };
+      await this.client.execute(
+        this.q.upsertReg,
+        [appId, credentialsId, serverProfileBody, new Date(record.createdAt), new Date(record.updatedAt)],
+        this.UPSERT,
+      );
+      return copyRegistration(record);
+    });
+  }
+
+  async getRegistration(appId: string, credentialsId: string): Promise<RegistrationRecord | null> {
+    if (!validId(appId) || !validId(credentialsId)) return null;
+    return this.guard(() => this.readReg(appId, credentialsId));
+  }
+
+  // --- endpoints ---
+
+  async getEndpoint(appId: string, keyHash: string): Promise<EndpointRecord | null> {
+    if (!validId(appId) || !validKeyHash(keyHash)) return null;
+    return this.guard(async () => {
+      const row = (await this.client.execute(this.q.selectEndpoint, [appId, keyHash[0], keyHash], this.READ)).first();
+      return row ? endpointFrom(row) : null;
+    });
+  }
+
+  async saveEndpoint(endpoint: EndpointRecord): Promise<EndpointRecord> {
+    checkId('application id', endpoint.appId);
+    checkKeyHash(endpoint.keyHash);
+    const e = copyEndpoint(endpoint);
+    return this.guard(async () => {
+      // Nulls are bound (not unset) on purpose: this replaces the whole record.
+      await this.client.execute(
+        this.q.upsertEndpoint,
+        [
+          e.appId,
+          e.keyHash[0],
+          e.keyHash,
+          e.credentialsId,
+          e.publicKey,
+          e.profileBody,
+          e.profileHash,
+          e.serverProfileBody,
+          new Date(e.createdAt),
+          new Date(e.updatedAt),
+        ],
+        this.UPSERT,
+      );
+      return copyEndpoint(e);
+    });
+  }
+
+  async listEndpoints(appId: string, limit: number, cursor?: string | null): Promise<Page<EndpointRecord>> {
+    checkLimit(limit);
+    const after = cursor == null ? null : decodeCursor(cursor);
+    if (!validId(appId)) return { items: [], next: null };
+    return this.guard(async () => {
+      // Walk buckets in key-hash order from the cursor's bucket, BUCKET_FANOUT at a time, until
+      // limit + 1 rows (the extra row says whether a next page exists).
+      const want = limit + 1;
+      const buckets = [...BUCKETS.slice(after === null ? 0 : BUCKETS.indexOf(after[0]))];
+      const rows: EndpointRecord[] = [];
+      for (let i = 0; i < buckets.length && rows.length < want; i += BUCKET_FANOUT) {
+        const need = want - rows.length;
+        const batch = buckets.slice(i, i + BUCKET_FANOUT);
+        const pages = await Promise.all(batch.map((b, j) => this.bucketRows(appId, b, i + j === 0 ? after : null, need)));
+        for (const page of pages) rows.push(...page);
+      }
+      const items = rows.slice(0, limit);
+      const last = items[items.length - 1];
+      return { items, next: rows.length > limit && last ? encodeCursor(last.keyHash) : null };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing ??= this.client.shutdown().catch((err: unknown) => {
+      throw storeError(err, 'close failed');
+    });
+    return this.closing;
+  }
+
+  // --- plumbing ---
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closing) throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'store is closed');
+    try {
+      return await fn();
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  /** Run a lightweight transaction; 'unknown' when it may or may not have applied. */
+  private async cas(query: string, params: unknown[]): Promise<CasOutcome> {
+    try {
+      const rs = await this.client.execute(query, params, this.CAS);
+      return { applied: rs.wasApplied() };
+    } catch (err) {
+      if (outcomeUnknown(err)) return 'unknown';
+      throw err;
+    }
+  }
+
+  /**
+   * Decide an unknown outcome with a serial read: applied if the row is ours, not applied if it is
+   * someone else's; LK_STORE_UNAVAILABLE if there is no row (the transaction did not apply, but the
+   * caller cannot tell a conflict from a failure then).
+   */
+  private async resolve<T>(read: () => Promise<T | null>, mine: (row: T) => boolean): Promise<boolean> {
+    const row = await read();
+    if (row === null) throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'lightweight transaction timed out and did not apply');
+    return mine(row);
+  }
+
+  /**
+   * Claim `token` for application `appId`. Returns the claim's timestamp if this call wrote the
+   * claim (the caller releases it if the application insert loses), null if a claim by the same
+   * application id was already there (a retried or concurrent create of that id; the application
+   * insert decides). Throws LK_APP_TOKEN_TAKEN if another application holds it.
+   */
+  private async claimToken(token: string, appId: string): Promise<Date | null> {
+    const claimedAt = new Date();
+    let out = await this.cas(this.q.claimToken, [token, appId, claimedAt]);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (out !== 'unknown' && out.applied) return claimedAt;
+      const holder = (await this.client.execute(this.q.selectToken, [token], this.SERIAL_READ)).first();
+      if (!holder) {
+        if (out === 'unknown') throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'token claim timed out and did not apply');
+        out = await this.cas(this.q.claimToken, [token, appId, claimedAt]); // released meanwhile
+        continue;
+      }
+      const holderId = holder.get('app_id') as string;
+      const holderAt = holder.get('claimed_at') as Date;
+      if (holderId === appId) return holderAt.getTime() === claimedAt.getTime() ? claimedAt : null;
+      const holderApp = await this.readApp(holderId, true);
+      if (holderApp !== null && holderApp.appToken === token) throw new LatchkeyError('LK_APP_TOKEN_TAKEN', `application ${appId}`);
+      // Application rows never change, so a holder whose row exists with another token left this
+      // claim behind in a failed create; a holder with no row is either still being created
+      // (leave it) or crashed (take over once stale).
+      const stale = holderApp !== null || Date.now() - holderAt.getTime() > CLAIM_STALE_MS;
+      if (!stale) throw new LatchkeyError('LK_APP_TOKEN_TAKEN', `application ${appId}`);
+      out = await this.cas(this.q.takeOverToken, [appId, claimedAt, token, holderId, holderAt]);
+    }
+    throw new LatchkeyError('LK_STORE_UNAVAILABLE', `token claim for application ${appId} kept changing`);
+  }
+
+  private async bucketRows(appId: string, bucket: string, after: string | null, limit: number): Promise<EndpointRecord[]> {
+    const rs =
+      after === null
+        ? await this.client.execute(this.q.selectBucket, [appId, bucket, limit], { ...this.READ, fetchSize: Math.min(limit, 1000) })
+        : await this.client.execute(this.q.selectBucketAfter, [appId, bucket, after, limit], { ...this.READ, fetchSize: Math.min(limit, 1000) });
+    const out: EndpointRecord[] = [];
+    for await (const row of rs) out.push(endpointFrom(row));
+    return out;
+  }
+
+  private async readTenant(id: string, serial: boolean): Promise<Tenant | null> {
+    const row = (await this.client.execute(this.q.selectTenant, [id], serial ? this.SERIAL_READ : this.READ)).first();
+    return row ? tenantFrom(row) : null;
+  }
+
+  private async readApp(id: string, serial: boolean): Promise<Application | null> {
+    const row = (await this.client.execute(this.q.selectApp, [id], serial ? this.SERIAL_READ : this.READ)).first();
+    return row ? appFrom(row) : null;
+  }
+
+  private async readCreds(appId: string, credentialsId: string, serial: boolean): Promise<CredentialsRecord | null> {
+    const row = (await this.client.execute(this.q.selectCreds, [appId, credentialsId], serial ? this.SERIAL_READ : this.READ)).first();
+    return row ? credsFrom(row) : null;
+  }
+
+  private async readReg(appId: string, credentialsId: string): Promise<RegistrationRecord | null> {
+    const row = (await this.client.execute(this.q.selectReg, [appId, credentialsId], this.READ)).first();
+    return row ? regFrom(row) : null;
+  }
+}
+
+// --- CQL ---
+
+function schema(ks: string): string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${ks}.tenants (id text PRIMARY KEY, name text, created_at timestamp)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.applications (id text PRIMARY KEY, tenant_id text, name text, app_token text,
+       credentials_service text, profile_schema text, created_at timestamp)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.applications_by_token (app_token text PRIMARY KEY, app_id text, claimed_at timestamp)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.applications_by_tenant (tenant_id text, app_id text, PRIMARY KEY ((tenant_id), app_id))
+       WITH CLUSTERING ORDER BY (app_id ASC)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.credentials (app_id text, credentials_id text, public_key blob, status text,
+       endpoint_id text, created_at timestamp, updated_at timestamp, PRIMARY KEY ((app_id, credentials_id)))`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.registrations (app_id text, credentials_id text, server_profile_body text,
+       created_at timestamp, updated_at timestamp, PRIMARY KEY ((app_id, credentials_id)))`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.endpoints (app_id text, bucket text, key_hash text, credentials_id text,
+       public_key blob, profile_body blob, profile_hash blob, server_profile_body text, created_at timestamp,
+       updated_at timestamp, PRIMARY KEY ((app_id, bucket), key_hash)) WITH CLUSTERING ORDER BY (key_hash ASC)`,
+  ];
+}
+
+function queries(ks: string) {
+  const app = 'id, tenant_id, name, app_token, credentials_service, profile_schema, created_at';
+  const creds = 'app_id, credentials_id, public_key, status, endpoint_id, created_at, updated_at';
+  const reg = 'app_id, credentials_id, server_profile_body, created_at, updated_at';
+  const ep = 'app_id, key_hash, credentials_id, public_key, profile_body, profile_hash, server_profile_body, created_at, updated_at';
+  return {
+    insertTenant: `INSERT INTO ${ks}.tenants (id, name, created_at) VALUES (?, ?, ?) IF NOT EXISTS`,
+    selectTenant: `SELECT id, name, created_at FROM ${ks}.tenants WHERE id = ?`,
+    selectTenants: `SELECT id, name, created_at FROM ${ks}.tenants`,
+
+    insertApp: `INSERT INTO ${ks}.applications (${app}) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    selectApp: `SELECT ${app} FROM ${ks}.applications WHERE id = ?`,
+    claimToken: `INSERT INTO ${ks}.applications_by_token (app_token, app_id, claimed_at) VALUES (?, ?, ?) IF NOT EXISTS`,
+    takeOverToken: `UPDATE ${ks}.applications_by_token SET app_id = ?, claimed_at = ? WHERE app_token = ? IF app_id = ? AND claimed_at = ?`,
+    releaseToken: `DELETE FROM ${ks}.applications_by_token WHERE app_token = ? IF app_id = ? AND claimed_at = ?`,
+    selectToken: `SELECT app_id, claimed_at FROM ${ks}.applications_by_token WHERE app_token = ?`,
+    insertTenantApp: `INSERT INTO ${ks}.applications_by_tenant (tenant_id, app_id) VALUES (?, ?)`,
+    selectTenantApps: `SELECT app_id FROM ${ks}.applications_by_tenant WHERE tenant_id = ?`,
+
+    insertCreds: `INSERT INTO ${ks}.credentials (${creds}) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    selectCreds: `SELECT ${creds} FROM ${ks}.credentials WHERE app_id = ? AND credentials_id = ?`,
+    bindCreds: `UPDATE ${ks}.credentials SET status = 'IN_USE', endpoint_id = ?, updated_at = ?
+                WHERE app_id = ? AND credentials_id = ? IF status = 'AVAILABLE'`,
+    revokeCreds: `UPDATE ${ks}.credentials SET status = 'REVOKED', updated_at = ? WHERE app_id = ? AND credentials_id = ? IF status = ?`,
+
+    upsertReg: `INSERT INTO ${ks}.registrations (${reg}) VALUES (?, ?, ?, ?, ?)`,
+    selectReg: `SELECT ${reg} FROM ${ks}.registrations WHERE app_id = ? AND credentials_id = ?`,
+
+    upsertEndpoint: `INSERT INTO ${ks}.endpoints (app_id, bucket, key_hash, credentials_id, public_key, profile_body, profile_hash,
+                     server_profile_body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    selectEndpoint: `SELECT ${ep} FROM ${ks}.endpoints WHERE app_id = ? AND bucket = ? AND key_hash = ?`,
+    selectBucket: `SELECT ${ep} FROM ${ks}.endpoints WHERE app_id = ? AND bucket = ? LIMIT ?`,
+    selectBucketAfter: `SELECT ${ep} FROM ${ks}.endpoints WHERE app_id = ? AND bucket = ? AND key_hash > ? LIMIT ?`,
+  };
+}
+
+/** Timeouts of a lightweight transaction leave its outcome unknown (it may still commit). */
+function outcomeUnknown(err: unknown): boolean {
+  if (err instanceof errors.OperationTimedOutError) return true;
+  if (err instanceof errors.ResponseError) return err.code === types.responseErrorCodes.writeTimeout;
+  if (err instanceof errors.NoHostAvailableError) {
+    const inner = (err.innerErrors ?? {}) as Record<string, unknown>;
+    return Object.values(inner).some((e) => outcomeUnknown(e));
+  }
+  return false;
+}
+
+// --- rows ---
+
+function ms(value: unknown): number {
+  return value instanceof Date ? value.getTime() : 0;
+}
+
+function bytes(value: unknown): Buffer | null {
+  return value == null ? null : Buffer.from(value as Buffer);
+}
+
+function tenantFrom(row: types.Row): Tenant {
+  return { id: row.get('id') as string, name: row.get('name') as string, createdAt: ms(row.get('created_at')) };
+}
+
+function appFrom(row: types.Row): Application {
+  return {
+    id: row.get('id') as string,
+    tenantId: row.get('tenant_id') as string,
+    name: row.get('name') as string,
+    appToken: row.get('app_token') as string,
+    credentialsService: row.get('credentials_service') as string,
+    profileSchema: (row.get('profile_schema') as string | null) ?? null,
+    createdAt: ms(row.get('created_at')),
+  };
+}
+
+function credsFrom(row: types.Row): CredentialsRecord {
+  return {
+    appId: row.get('app_id') as string,
+    credentialsId: row.get('credentials_id') as string,
+    publicKey: bytes(row.get('public_key')),
+    status: row.get('status') as CredentialStatus,
+    endpointId: (row.get('endpoint_id') as string | null) ?? null,
+    createdAt: ms(row.get('created_at')),
+    updatedAt: ms(row.get('updated_at')),
+  };
+}
+
+function regFrom(row: types.Row): RegistrationRecord {
+  return {
+    appId: row.get('app_id') as string,
+    credentialsId: row.get('credentials_id') as string,
+    serverProfileBody: (row.get('server_profile_body') as string | null) ?? null,
+    createdAt: ms(row.get('created_at')),
+    updatedAt: ms(row.get('updated_at')),
+  };
+}
+
+function endpointFrom(row: types.Row): EndpointRecord {
+  return {
+    appId: row.get('app_id') as string,
+    keyHash: row.get('key_hash') as string,
+    credentialsId: row.get('credentials_id') as string,
+    publicKey: bytes(row.get('public_key')) ?? Buffer.alloc(0),
+    profileBody: bytes(row.get('profile_body')) ?? Buffer.alloc(0),
+    profileHash: bytes(row.get('profile_hash')) ?? Buffer.alloc(0),
+    serverProfileBody: (row.get('server_profile_body') as string | null) ?? null,
+    createdAt: ms(row.get('created_at')),
+    updatedAt: ms(row.get('updated_at')),
+  };
+}
+
+// --- shared with the embedded store in behaviour (kept local: backends do not import each other) ---
+
+function decideBound(current: CredentialsRecord, endpointId: string, created: boolean): BindResult {
+  const record = copyCredentials(current);
+  if (current.status === 'REVOKED') return { ok: false, reason: 'REVOKED', record };
+  if (current.status === 'IN_USE' && current.endpointId === endpointId) return { ok: true, record, created };
+  return { ok: false, reason: 'IN_USE', record };
+}
+
+function validId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && Buffer.byteLength(id, 'utf8') <= MAX_ID_BYTES;
+}
+
+function checkId(what: string, id: unknown): asserts id is string {
+  if (!validId(id)) throw new LatchkeyError('LK_BAD_ARGUMENT', `${what} must be a non-empty string of at most ${MAX_ID_BYTES} UTF-8 bytes`);
+}
+
+function validKeyHash(keyHash: unknown): keyHash is string {
+  return validId(keyHash) && BASE64URL.test(keyHash);
+}
+
+function checkKeyHash(keyHash: unknown): asserts keyHash is string {
+  if (!validKeyHash(keyHash)) throw new LatchkeyError('LK_BAD_ARGUMENT', 'endpoint key hash must be unpadded base64url');
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new LatchkeyError('LK_BAD_ARGUMENT', 'page limit must be a positive integer');
+}
+
+/** Cursor: base64url of the last key hash returned. Same format as the embedded store. */
+function encodeCursor(keyHash: string): string {
+  return Buffer.from(keyHash, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const keyHash = typeof cursor === 'string' && BASE64URL.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  if (!validKeyHash(keyHash) || encodeCursor(keyHash) !== cursor) throw new LatchkeyError('LK_BAD_ARGUMENT', 'malformed page cursor');
+  return keyHash;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
+  return a === null || b === null ? a === b : a.equals(b);
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+function copyTenant(t: Tenant): Tenant {
+  return { id: t.id, name: t.name, createdAt: t.createdAt };
+}
+
+function copyApplication(a: Application): Application {
+  return {
+    id: a.id,
+    tenantId: a.tenantId,
+    name: a.name,
+    appToken: a.appToken,
+    credentialsService: a.credentialsService,
+    profileSchema: a.profileSchema ?? null,
+    createdAt: a.createdAt,
+  };
+}
+
+function copyCredentials(c: CredentialsRecord): CredentialsRecord {
+  return { ...c, publicKey: c.publicKey === null ? null : Buffer.from(c.publicKey) };
+}
+
+function copyRegistration(r: RegistrationRecord): RegistrationRecord {
+  return { ...r };
+}
+
+function copyEndpoint(e: EndpointRecord): EndpointRecord {
+  return {
+    appId: e.appId,
+    keyHash: e.keyHash,
+    credentialsId: e.credentialsId,
+    publicKey: Buffer.from(e.publicKey),
+    profileBody: Buffer.from(e.profileBody),
+    profileHash: Buffer.from(e.profileHash),
+    serverProfileBody: e.serverProfileBody ?? null,
+    createdAt: e.createdAt,
+    updatedAt: e.updatedAt,
+  };
+}
+
+function storeError(err: unknown, detail?: string): LatchkeyError {
+  if (err instanceof LatchkeyError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new LatchkeyError('LK_STORE_UNAVAILABLE', detail ? `${detail}: ${msg}` : msg, { cause: err });
+}

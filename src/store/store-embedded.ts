@@ -1,0 +1,513 @@
+/**
+ * EmbeddedStore: the Store on LMDB (lmdb-js), the default backend. See store.ts for the contract.
+ *
+ * Durability and concurrency:
+ * - Every read-modify-write runs in one LMDB write transaction (`root.transaction`). LMDB holds a
+ *   single writer lock across every process that opens the environment, and the callback reads
+ *   through the write transaction, so each check-then-write is linearizable across processes.
+ * - Sync stays on (lmdb-js default: overlappingSync on Linux). A commit is visible to other
+ *   processes before it is on disk; every write method resolves only after `root.flushed`, so an
+ *   acknowledged write (a bind above all) survives power loss. Without that wait a bind could be
+ *   rolled back after its endpoint was told it owns the credentials, and a second endpoint could
+ *   then take them.
+ * - Transaction callbacks check everything first and write last. lmdb-js batches several async
+ *   transaction callbacks into one LMDB transaction and does NOT roll back a callback that throws
+ *   after writing, so a callback may throw only before its first put.
+ * - Reads outside transactions call `resetReadTxn()` first: lmdb-js otherwise reuses one read
+ *   snapshot for an event turn, which may predate a write another process already acknowledged.
+ *
+ * Layout: one environment file `<dir>/store.lmdb` (+ `-lock`), one named database per record kind,
+ * binary keys built by {@link key}: every id but the last is length-prefixed, the last is raw
+ * UTF-8, so keys sharing a leading id are contiguous and ordered by the last id byte-wise (which
+ * is code-point order, and equal to JS string order for the ASCII ids latchkey uses).
+ *
+ * Values are msgpack (lmdb-js default) without shared structures, so every value describes itself
+ * and no structure table has to stay in sync between processes. msgpack binary decodes to a fresh
+ * Buffer (lmdb-js sets copyBuffers); records are nonetheless rebuilt field by field on the way in
+ * and out so no caller object is ever stored or returned by reference.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { LatchkeyError } from '../errors.js';
+import type {
+  Application,
+  BindResult,
+  CredentialsRecord,
+  EndpointRecord,
+  Page,
+  RegistrationRecord,
+  Store,
+  Tenant,
+} from './store.js';
+
+/** On-disk layout version, stored under `meta/format`; bump when key or value shapes change. */
+const FORMAT = 1;
+
+/**
+ * Longest id accepted, in UTF-8 bytes. Composite keys hold two ids plus a 2-byte length, so 500
+ * keeps every key under LMDB's 1978-byte key limit (lmdb-js build).
+ */
+const MAX_ID_BYTES = 500;
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+interface Dbs {
+  meta: Database<unknown, Buffer>;
+  tenants: Database<Tenant, Buffer>;
+  applications: Database<Application, Buffer>;
+  /** appToken -> application id. */
+  appTokens: Database<string, Buffer>;
+  /** (tenantId, appId) -> application id. */
+  tenantApps: Database<string, Buffer>;
+  /** (appId, credentialsId) -> CredentialsRecord. */
+  credentials: Database<CredentialsRecord, Buffer>;
+  /** (appId, credentialsId) -> RegistrationRecord. */
+  registrations: Database<RegistrationRecord, Buffer>;
+  /** (appId, keyHash) -> EndpointRecord. */
+  endpoints: Database<EndpointRecord, Buffer>;
+}
+
+export class EmbeddedStore implements Store {
+  private closed = false;
+  private closing: Promise<void> | null = null;
+
+  private constructor(
+    private readonly root: RootDatabase<unknown, Buffer>,
+    private readonly dbs: Dbs,
+  ) {}
+
+  /**
+   * Open (creating if needed) the store in `dir`. Several processes may open the same directory at
+   * once; LMDB coordinates them through `store.lmdb-lock`.
+   */
+  static async open(dir: string): Promise<EmbeddedStore> {
+    let root: RootDatabase<unknown, Buffer> | undefined;
+    try {
+      await mkdir(dir, { recursive: true });
+      root = open<unknown, Buffer>({
+        path: join(dir, 'store.lmdb'),
+        noSubdir: true,
+        maxDbs: 16,
+        keyEncoding: 'binary',
+      });
+      const sub = <V>(name: string) => root!.openDB<V, Buffer>(name, { keyEncoding: 'binary' });
+      const dbs: Dbs = {
+        meta: sub('meta'),
+        tenants: sub('tenants'),
+        applications: sub('applications'),
+        appTokens: sub('app_tokens'),
+        tenantApps: sub('tenant_apps'),
+        credentials: sub('credentials'),
+        registrations: sub('registrations'),
+        endpoints: sub('endpoints'),
+      };
+      const formatKey = key('format');
+      const found = await root.transaction(() => {
+        const current = dbs.meta.get(formatKey);
+        if (current === undefined) dbs.meta.put(formatKey, FORMAT);
+        return current ?? FORMAT;
+      });
+      if (found !== FORMAT) {
+        throw new LatchkeyError('LK_STORE_UNAVAILABLE', `${dir}: on-disk format ${String(found)}, this build reads ${FORMAT}`);
+      }
+      await root.flushed;
+      return new EmbeddedStore(root, dbs);
+    } catch (err) {
+      await root?.close().catch(() => undefined);
+      throw storeError(err, `cannot open LMDB store in ${dir}`);
+    }
+  }
+
+  // --- tenants ---
+
+  async createTenant(tenant: Tenant): Promise<Tenant> {
+    checkId('tenant id', tenant.id);
+    const row = copyTenant(tenant);
+    const k = key(row.id);
+    await this.write(() => {
+      if (this.dbs.tenants.doesExist(k)) throw new LatchkeyError('LK_CONFLICT', `tenant ${row.id} exists`);
+      this.dbs.tenants.put(k, row);
+    });
+    return copyTenant(row);
+  }
+
+  async getTenant(id: string): Promise<Tenant | null> {
+    if (!validId(id)) return null;
+    return this.read(() => nullable(this.dbs.tenants.get(key(id)), copyTenant));
+  }
+
+  async listTenants(): Promise<Tenant[]> {
+    return this.read(() => [...this.dbs.tenants.getRange({})].map((e) => copyTenant(e.value)));
+  }
+
+  // --- applications ---
+
+  async createApplication(app: Application): Promise<Application> {
+    checkId('application id', app.id);
+    checkId('tenant id', app.tenantId);
+    checkId('application token', app.appToken);
+    const row = copyApplication(app);
+    await this.write(() => {
+      const { tenants, applications, appTokens, tenantApps } = this.dbs;
+      if (!tenants.doesExist(key(row.tenantId))) throw new LatchkeyError('LK_TENANT_NOT_FOUND', row.tenantId);
+      if (applications.doesExist(key(row.id))) throw new LatchkeyError('LK_CONFLICT', `application ${row.id} exists`);
+      if (appTokens.doesExist(key(row.appToken))) throw new LatchkeyError('LK_APP_TOKEN_TAKEN', `application ${row.id}`);
+      applications.put(key(row.id), row);
+      appTokens.put(key(row.appToken), row.id);
+      tenantApps.put(key(row.tenantId, row.id), row.id);
+    });
+    return copyApplication(row);
+  }
+
+  async getApplication(id: string): Promise<Application | null> {
+    if (!validId(id)) return null;
+    return this.read(() => nullable(this.dbs.applications.get(key(id)), copyApplication));
+  }
+
+  async getApplicationByToken(appToken: string): Promise<Application | null> {
+    if (!validId(appToken)) return null;
+    return this.read(() => {
+      const appId = this.dbs.appTokens.get(key(appToken));
+      if (appId === undefined) return null;
+      return nullable(this.dbs.applications.get(key(appId)), copyApplication);
+    });
+  }
+
+  async listApplications(tenantId: string): Promise<Application[]> {
+    if (!validId(tenantId)) return [];
+    return this.read(() => {
+      const out: Application[] = [];
+      for (const { value: appId } of this.dbs.tenantApps.getRange(prefixRange(tenantId))) {
+        const app = this.dbs.applications.get(key(appId));
+        if (app !== undefined) out.push(copyApplication(app));
+      }
+      return out;
+    });
+  }
+
+  // --- credentials ---
+
+  async provisionCredentials(appId: string, credentialsId: string, publicKey: Buffer | null): Promise<CredentialsRecord> {
+    checkId('application id', appId);
+    checkId('credentials id', credentialsId);
+    const now = Date.now();
+    const row: CredentialsRecord = {
+      appId,
+      credentialsId,
+      publicKey: publicKey === null ? null : Buffer.from(publicKey),
+      status: 'AVAILABLE',
+      endpointId: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const k = key(appId, credentialsId);
+    await this.write(() => {
+      if (!this.dbs.applications.doesExist(key(appId))) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+      if (this.dbs.credentials.doesExist(k)) throw new LatchkeyError('LK_CRED_EXISTS', credentialsId);
+      this.dbs.credentials.put(k, row);
+    });
+    return copyCredentials(row);
+  }
+
+  async getCredentials(appId: string, credentialsId: string): Promise<CredentialsRecord | null> {
+    if (!validId(appId) || !validId(credentialsId)) return null;
+    return this.read(() => nullable(this.dbs.credentials.get(key(appId, credentialsId)), copyCredentials));
+  }
+
+  async bindCredentials(appId: string, credentialsId: string, endpointId: string, createWithKey?: Buffer): Promise<BindResult> {
+    checkId('endpoint id', endpointId);
+    if (!validId(appId) || !validId(credentialsId)) {
+      if (createWithKey === undefined) return { ok: false, reason: 'UNKNOWN', record: null };
+      checkId('application id', appId);
+      checkId('credentials id', credentialsId);
+    }
+    const k = key(appId, credentialsId);
+    // Fast path: a reconnecting endpoint finds its credentials already IN_USE by itself, and
+    // IN_USE-by-another and REVOKED never change back, so those answers need no write lock.
+    const seen = await this.read(() => this.dbs.credentials.get(k));
+    if (seen !== undefined && seen.status !== 'AVAILABLE') return decideBound(seen, endpointId);
+    if (seen === undefined && createWithKey === undefined) {
+      return { ok: false, reason: 'UNKNOWN', record: null };
+    }
+    const key0 = createWithKey === undefined ? null : Buffer.from(createWithKey);
+    return this.write((): BindResult => {
+      const current = this.dbs.credentials.get(k);
+      const now = Date.now();
+      if (current === undefined) {
+        if (key0 === null) return { ok: false, reason: 'UNKNOWN', record: null };
+        if (!this.dbs.applications.doesExist(key(appId))) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+        const row: CredentialsRecord = {
+          appId,
+          credentialsId,
+          publicKey: key0,
+          status: 'IN_USE',
+          endpointId,
+          createdAt: now,
+          updatedAt: now,
+        };
+        this.dbs.credentials.put(k, row);
+        return { ok: true, record: copyCredentials(row), created: true };
+      }
+      if (current.status !== 'AVAILABLE') return decideBound(current, endpointId);
+      const row: CredentialsRecord = { ...current, status: 'IN_USE', endpointId, updatedAt: now };
+      this.dbs.credentials.put(k, row);
+      return { ok: true, record: copyCredentials(row), created: false };
+    });
+  }
+
+  async revokeCredentials(appId: string, credentialsId: string): Promise<CredentialsRecord | null> {
+    if (!validId(appId) || !validId(credentialsId)) return null;
+    const k = key(appId, credentialsId);
+    return this.write(() => {
+      const current = this.dbs.credentials.get(k);
+      if (current === undefined) return null;
+      if (current.status === 'REVOKED') return copyCredentials(current);
+      // endpointId is kept: it names the endpoint whose sessions must end.
+      const row: CredentialsRecord = { ...current, status: 'REVOKED', updatedAt: Date.now() };
+      this.dbs.credentials.put(k, row);
+      return copyCredentials(row);
+    });
+  }
+
+  // --- registrations ---
+
+  async provisionRegistration(appId: string, credentialsId: string, serverProfileBody: string | null): Promise<RegistrationRecord> {
+    checkId('application id', appId);
+    checkId('credentials id', credentialsId);
+    const k = key(appId, credentialsId);
+    return this.write(() => {
+      if (!this.dbs.applications.doesExist(key(appId))) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+      const now = Date.now();
+      const previous = this.dbs.registrations.get(k);
+      const row: RegistrationRecord = {
+        appId,
+        credentialsId,
+        serverProfileBody,
+        createdAt: previous?.createdAt ?? now,
+        updatedAt: now,
+      };
+      this.dbs.registrations.put(k, row);
+      return copyRegistration(row);
+    });
+  }
+
+  async getRegistration(appId: string, credentialsId: string): Promise<RegistrationRecord | null> {
+    if (!validId(appId) || !validId(credentialsId)) return null;
+    return this.read(() => nullable(this.dbs.registrations.get(key(appId, credentialsId)), copyRegistration));
+  }
+
+  // --- endpoints ---
+
+  async getEndpoint(appId: string, keyHash: string): Promise<EndpointRecord | null> {
+    if (!validId(appId) || !validKeyHash(keyHash)) return null;
+    return this.read(() => nullable(this.dbs.endpoints.get(key(appId, keyHash)), copyEndpoint));
+  }
+
+  async saveEndpoint(endpoint: EndpointRecord): Promise<EndpointRecord> {
+    checkId('application id', endpoint.appId);
+    checkKeyHash(endpoint.keyHash);
+    const row = copyEndpoint(endpoint);
+    await this.write(() => {
+      this.dbs.endpoints.put(key(row.appId, row.keyHash), row);
+    });
+    return copyEndpoint(row);
+  }
+
+  async listEndpoints(appId: string, limit: number, cursor?: string | null): Promise<Page<EndpointRecord>> {
+    checkLimit(limit);
+    const after = cursor == null ? null : decodeCursor(cursor);
+    if (!validId(appId)) return { items: [], next: null };
+    return this.read(() => {
+      const range = prefixRange(appId);
+      const rows = [
+        ...this.dbs.endpoints.getRange({
+          start: after === null ? range.start : key(appId, after),
+          exclusiveStart: after !== null,
+          end: range.end,
+          // One more than asked: tells whether a next page exists without a second query.
+          limit: limit + 1,
+        }),
+      ];
+      const items = rows.slice(0, limit).map((e) => copyEndpoint(e.value));
+      const last = items[items.length - 1];
+      return { items, next: rows.length > limit && last ? encodeCursor(last.keyHash) : null };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.closing ??= (async () => {
+      try {
+        await this.root.flushed;
+        await this.root.close();
+      } catch (err) {
+        throw storeError(err, 'close failed');
+      }
+    })();
+    return this.closing;
+  }
+
+  // --- plumbing ---
+
+  private assertOpen(): void {
+    if (this.closed) throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'store is closed');
+  }
+
+  /** Synchronous reads against a fresh snapshot; backend failures become LK_STORE_UNAVAILABLE. */
+  private async read<T>(fn: () => T): Promise<T> {
+    this.assertOpen();
+    try {
+      this.root.resetReadTxn();
+      return fn();
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  /**
+   * Run `fn` in an LMDB write transaction and resolve once the commit is durable. `fn` must be
+   * synchronous and may throw (a LatchkeyError) only before its first put: see the file comment.
+   */
+  private async write<T>(fn: () => T): Promise<T> {
+    this.assertOpen();
+    let result: T;
+    try {
+      result = await this.root.transaction(fn);
+      await this.root.flushed;
+    } catch (err) {
+      throw storeError(err);
+    }
+    return result;
+  }
+}
+
+function decideBound(current: CredentialsRecord, endpointId: string): BindResult {
+  const record = copyCredentials(current);
+  if (current.status === 'REVOKED') return { ok: false, reason: 'REVOKED', record };
+  if (current.endpointId === endpointId) return { ok: true, record, created: false };
+  return { ok: false, reason: 'IN_USE', record };
+}
+
+// --- keys ---
+
+/** Binary key: each id but the last as u16be length + UTF-8, then the last id's UTF-8. */
+function key(...ids: string[]): Buffer {
+  const parts: Buffer[] = [];
+  ids.forEach((id, i) => {
+    const bytes = Buffer.from(id, 'utf8');
+    if (i < ids.length - 1) {
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(bytes.length);
+      parts.push(len);
+    }
+    parts.push(bytes);
+  });
+  return Buffer.concat(parts);
+}
+
+/** Range over every key whose first id is `id`, i.e. keys starting with key(id, ''). */
+function prefixRange(id: string): { start: Buffer; end: Buffer } {
+  const start = key(id, '');
+  // UTF-8 never contains 0xff and the length prefix is < 0xffff, so bumping the last byte yields
+  // the smallest key greater than every key with this prefix.
+  const end = Buffer.from(start);
+  end[end.length - 1] += 1;
+  return { start, end };
+}
+
+function validId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && Buffer.byteLength(id, 'utf8') <= MAX_ID_BYTES;
+}
+
+function checkId(what: string, id: unknown): asserts id is string {
+  if (!validId(id)) throw new LatchkeyError('LK_BAD_ARGUMENT', `${what} must be a non-empty string of at most ${MAX_ID_BYTES} UTF-8 bytes`);
+}
+
+function validKeyHash(keyHash: unknown): keyHash is string {
+  return validId(keyHash) && BASE64URL.test(keyHash);
+}
+
+/** Key hashes are base64url (store.ts); the Cassandra store shards by their first character. */
+function checkKeyHash(keyHash: unknown): asserts keyHash is string {
+  if (!validKeyHash(keyHash)) throw new LatchkeyError('LK_BAD_ARGUMENT', 'endpoint key hash must be unpadded base64url');
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new LatchkeyError('LK_BAD_ARGUMENT', 'page limit must be a positive integer');
+}
+
+/** Cursor: base64url of the last key hash returned. Same format as the Cassandra store. */
+function encodeCursor(keyHash: string): string {
+  return Buffer.from(keyHash, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const keyHash = typeof cursor === 'string' && BASE64URL.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  if (!validKeyHash(keyHash) || encodeCursor(keyHash) !== cursor) throw new LatchkeyError('LK_BAD_ARGUMENT', 'malformed page cursor');
+  return keyHash;
+}
+
+// --- copies: stored rows and returned records never share objects with callers ---
+
+function nullable<T>(row: T | undefined, copy: (row: T) => T): T | null {
+  return row === undefined ? null : copy(row);
+}
+
+function copyTenant(t: Tenant): Tenant {
+  return { id: t.id, name: t.name, createdAt: t.createdAt };
+}
+
+function copyApplication(a: Application): Application {
+  return {
+    id: a.id,
+    tenantId: a.tenantId,
+    name: a.name,
+    appToken: a.appToken,
+    credentialsService: a.credentialsService,
+    profileSchema: a.profileSchema ?? null,
+    createdAt: a.createdAt,
+  };
+}
+
+function copyCredentials(c: CredentialsRecord): CredentialsRecord {
+  return {
+    appId: c.appId,
+    credentialsId: c.credentialsId,
+    publicKey: c.publicKey == null ? null : Buffer.from(c.publicKey),
+    status: c.status,
+    endpointId: c.endpointId ?? null,
+    createdAt: c.createdAt,
+    updatedAt: c.updatedAt,
+  };
+}
+
+function copyRegistration(r: RegistrationRecord): RegistrationRecord {
+  return {
+    appId: r.appId,
+    credentialsId: r.credentialsId,
+    serverProfileBody: r.serverProfileBody ?? null,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+  };
+}
+
+function copyEndpoint(e: EndpointRecord): EndpointRecord {
+  return {
+    appId: e.appId,
+    keyHash: e.keyHash,
+    credentialsId: e.credentialsId,
+    publicKey: Buffer.from(e.publicKey),
+    profileBody: Buffer.from(e.profileBody),
+    profileHash: Buffer.from(e.profileHash),
+    serverProfileBody: e.serverProfileBody ?? null,
+    createdAt: e.createdAt,
+    updatedAt: e.updatedAt,
+  };
+}
+
+function storeError(err: unknown, detail?: string): LatchkeyError {
+  if (err instanceof LatchkeyError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new LatchkeyError('LK_STORE_UNAVAILABLE', detail ? `${detail}: ${msg}` : msg, { cause: err });
+}
