@@ -172,7 +172,9 @@ async function serve(p: Parsed): Promise<void> {
   log.info({ config: redactConfig(config) }, 'starting');
   const server = await build(config, log);
   const shown = (h: string): string => (h === '0.0.0.0' || h === '::' ? 'localhost' : h);
-  log.info({ gateway: `ws://${shown(config.host)}:${server.port}/ep/v1`, admin: `http://${shown(config.adminHost)}:${server.adminPort}`, bind: config.host, port: server.port, adminPort: server.adminPort, uws: server.gateway.native ? 'native' : 'fallback' }, 'listening');
+  // The listening line is printed at every level but silent: operators and scripts wait for it.
+  const announce = config.logLevel === 'silent' ? log : log.child({}, { level: 'info' });
+  announce.info({ gateway: `ws://${shown(config.host)}:${server.port}/ep/v1`, admin: `http://${shown(config.adminHost)}:${server.adminPort}`, bind: config.host, port: server.port, adminPort: server.adminPort, uws: server.gateway.native ? 'native' : 'fallback' }, 'listening');
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

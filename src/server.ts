@@ -153,7 +153,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
           maxPendingSyncs: 32,
         },
       },
-      health: () => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, replayCache: replay.size }),
+      health: () => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size }),
       log,
     });
     await gateway.start();

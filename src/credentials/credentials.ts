@@ -138,16 +138,33 @@ export class CredentialsGate {
     }
   }
 
+  /**
+   * Parsed cache entries by their exact text. A handshake of a returning endpoint finds the same
+   * cached string again; parsing it (JSON + base64 of a 294-byte key) and the garbage that leaves
+   * were a measurable share of the event loop's per-handshake work in bench/handshake. Bounded.
+   */
+  private readonly parsed = new Map<string, CredentialsView | null>();
+
+  private parse(hit: string): CredentialsView | null | undefined {
+    const memo = this.parsed.get(hit);
+    if (memo !== undefined || this.parsed.has(hit)) return memo;
+    let view: CredentialsView | null;
+    try {
+      const v = JSON.parse(hit) as CachedView;
+      view = v.s === 'NONE' ? null : { status: v.s, endpointId: v.e, publicKey: v.k ? Buffer.from(v.k, 'base64') : null };
+    } catch {
+      return undefined; // a corrupt entry is a miss
+    }
+    if (this.parsed.size >= 10_000) this.parsed.clear();
+    this.parsed.set(hit, view);
+    return view;
+  }
+
   async lookup(app: Application, credentialsId: string): Promise<CredentialsView | null> {
     const hit = await this.cacheGet(this.key(app.id, credentialsId));
     if (hit) {
-      try {
-        const v = JSON.parse(hit) as CachedView;
-        if (v.s === 'NONE') return null;
-        return { status: v.s, endpointId: v.e, publicKey: v.k ? Buffer.from(v.k, 'base64') : null };
-      } catch {
-        // A corrupt entry is a miss.
-      }
+      const view = this.parse(hit);
+      if (view !== undefined) return view;
     }
     let rec: CredentialsRecord | null;
     try {

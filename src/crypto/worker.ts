@@ -34,8 +34,56 @@ export interface HandshakeTask {
   serverKeyId: string;
 }
 
+/**
+ * What actually crosses the thread boundary: a batch of handshakes whose byte strings are packed
+ * into one exactly-sized ArrayBuffer that is transferred, not cloned. Two measured reasons
+ * (bench/handshake with LATCHKEY_BENCH_SERVER_NODE_ARGS=--cpu-prof):
+ * - structured clone copies the whole ArrayBuffer behind a view, and Buffers decoded from a frame
+ *   or taken from Node's 8 KiB pool are views of much larger buffers;
+ * - every piscina task costs a postMessage each way plus a thread wake-up (~150 µs of main-thread
+ *   time per task on the reference VM), so under load pool.ts sends several handshakes per task.
+ * Layout per handshake: 4 x (u16 big-endian length || bytes) in the order publicKey, sigInput,
+ * signature, wrappedSecret; handshakes follow each other.
+ */
+export interface HandshakeBatch {
+  keyHashes: string[];
+  serverKeyIds: string[];
+  packed: Uint8Array;
+}
+
+export function packHandshakeBatch(tasks: readonly HandshakeTask[]): HandshakeBatch {
+  let size = 0;
+  for (const t of tasks) size += 8 + t.publicKey.byteLength + t.sigInput.byteLength + t.signature.byteLength + t.wrappedSecret.byteLength;
+  const packed = new Uint8Array(size);
+  let o = 0;
+  for (const t of tasks) {
+    for (const p of [t.publicKey, t.sigInput, t.signature, t.wrappedSecret]) {
+      if (p.byteLength > 0xffff) throw new RangeError('handshake field too large');
+      packed[o] = p.byteLength >> 8;
+      packed[o + 1] = p.byteLength & 0xff;
+      packed.set(p, o + 2);
+      o += 2 + p.byteLength;
+    }
+  }
+  return { keyHashes: tasks.map((t) => t.keyHash), serverKeyIds: tasks.map((t) => t.serverKeyId), packed };
+}
+
+function unpackOne(packed: Uint8Array, offset: number): { fields: [Uint8Array, Uint8Array, Uint8Array, Uint8Array]; next: number } | null {
+  const out: Uint8Array[] = [];
+  let o = offset;
+  for (let i = 0; i < 4; i++) {
+    if (o + 2 > packed.byteLength) return null;
+    const len = (packed[o]! << 8) | packed[o + 1]!;
+    if (o + 2 + len > packed.byteLength) return null;
+    out.push(packed.subarray(o + 2, o + 2 + len));
+    o += 2 + len;
+  }
+  return { fields: out as [Uint8Array, Uint8Array, Uint8Array, Uint8Array], next: o };
+}
+
+/** keys = c2s (32) || s2c (32) || confirmation (32), in one fresh 96-byte buffer (cheap to clone). */
 export type HandshakeOutcome =
-  | { ok: true; c2s: Uint8Array; s2c: Uint8Array; confirmation: Uint8Array }
+  | { ok: true; keys: Uint8Array }
   | { ok: false; code: 'LK_HS_BAD_SIGNATURE' | 'LK_HS_BAD_SECRET' | 'LK_HS_BAD_PUBLIC_KEY' | 'LK_HS_UNKNOWN_SERVER_KEY' | 'LK_INTERNAL'; detail?: string };
 
 const init = workerData as WorkerInit;
@@ -72,33 +120,59 @@ function serverKey(id: string): crypto.KeyObject | undefined {
   return key;
 }
 
-export function handshake(task: HandshakeTask): HandshakeOutcome {
+/** One handshake: signature first (cheap), then the secret (expensive), then the keys. */
+function handshakeOne(keyHash: string, serverKeyId: string, fields: [Uint8Array, Uint8Array, Uint8Array, Uint8Array]): HandshakeOutcome {
+  const [publicKey, sigInput, signature, wrappedSecret] = fields;
   let pub: crypto.KeyObject;
   try {
-    pub = endpointKey(task.keyHash, task.publicKey);
+    pub = endpointKey(keyHash, publicKey);
   } catch {
     return { ok: false, code: 'LK_HS_BAD_PUBLIC_KEY' };
   }
   let verified = false;
   try {
-    verified = crypto.verify('sha256', task.sigInput, { key: pub, ...RSA_PSS }, task.signature);
+    verified = crypto.verify('sha256', sigInput, { key: pub, ...RSA_PSS }, signature);
   } catch {
     verified = false;
   }
   if (!verified) return { ok: false, code: 'LK_HS_BAD_SIGNATURE' };
 
-  const priv = serverKey(task.serverKeyId);
+  const priv = serverKey(serverKeyId);
   if (!priv) return { ok: false, code: 'LK_HS_UNKNOWN_SERVER_KEY' };
   let secret: Buffer;
   try {
-    secret = crypto.privateDecrypt({ key: priv, ...RSA_OAEP }, task.wrappedSecret);
+    secret = crypto.privateDecrypt({ key: priv, ...RSA_OAEP }, wrappedSecret);
   } catch {
     return { ok: false, code: 'LK_HS_BAD_SECRET' };
   }
   if (secret.length !== SESSION_SECRET_BYTES) return { ok: false, code: 'LK_HS_BAD_SECRET' };
-  const keys = deriveSessionKeys(secret, task.sigInput);
+  const derived = deriveSessionKeys(secret, sigInput);
   secret.fill(0);
-  return { ok: true, c2s: keys.c2s, s2c: keys.s2c, confirmation: keys.confirmation };
+  const keys = new Uint8Array(96);
+  keys.set(derived.c2s, 0);
+  keys.set(derived.s2c, 32);
+  keys.set(derived.confirmation, 64);
+  return { ok: true, keys };
 }
 
-export default handshake;
+/** Piscina task: a batch of handshakes, answered in order. Never throws. */
+export function handshakeBatch(batch: HandshakeBatch): HandshakeOutcome[] {
+  const out: HandshakeOutcome[] = [];
+  let o = 0;
+  for (let i = 0; i < batch.keyHashes.length; i++) {
+    const one = unpackOne(batch.packed, o);
+    if (!one) {
+      out.push({ ok: false, code: 'LK_INTERNAL', detail: 'bad packed batch' });
+      continue;
+    }
+    o = one.next;
+    try {
+      out.push(handshakeOne(batch.keyHashes[i]!, batch.serverKeyIds[i]!, one.fields));
+    } catch (err) {
+      out.push({ ok: false, code: 'LK_INTERNAL', detail: (err as Error).message });
+    }
+  }
+  return out;
+}
+
+export default handshakeBatch;

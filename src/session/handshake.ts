@@ -15,7 +15,7 @@
  *  8. credentials status allows the endpoint            else LK_CRED_UNKNOWN / LK_CRED_IN_USE / LK_CRED_REVOKED
  *  9. a public key is known (CONNECT, credentials, registration)  else LK_HS_PUBLIC_KEY_REQUIRED
  * 10. crypto pool: signature, then secret, then keys    else LK_HS_BAD_SIGNATURE / LK_HS_BAD_SECRET
- * 11. credentials bound to this endpoint (atomic CAS)   else LK_CRED_IN_USE / LK_CRED_REVOKED / LK_CRED_UNKNOWN
+ * 11. credentials bound to this endpoint (atomic CAS; skipped when already bound to it)  else LK_CRED_IN_USE / LK_CRED_REVOKED / LK_CRED_UNKNOWN
  */
 import type { Logger } from 'pino';
 import type { CredentialsGate } from '../credentials/credentials.js';
@@ -109,10 +109,15 @@ export class Handshaker {
       }
       signatureVerified = true;
 
-      const bound = await d.credentials.bind(app, keyHash, keyHash, Buffer.from(publicKey));
-      const bindErr = bindRefusal(bound);
-      if (bindErr) throw new LatchkeyError(bindErr);
-      return { app, body, keyHash, publicKey: Buffer.from(publicKey), endpoint, c2s: out.c2s, s2c: out.s2c, confirmation: out.confirmation };
+      // Already bound to this endpoint: binding again would be a no-op write on every reconnect.
+      // (A revocation racing this handshake is handled by revocation itself, which ends live
+      // sessions after changing the status.)
+      if (!(view && view.status === 'IN_USE' && view.endpointId === keyHash)) {
+        const bound = await d.credentials.bind(app, keyHash, keyHash, Buffer.from(publicKey));
+        const bindErr = bindRefusal(bound);
+        if (bindErr) throw new LatchkeyError(bindErr);
+      }
+      return { app, body, keyHash, publicKey, endpoint, c2s: out.keys.subarray(0, 32), s2c: out.keys.subarray(32, 64), confirmation: out.keys.subarray(64, 96) };
     } catch (err) {
       if (!signatureVerified) d.replay.release(fp);
       throw err;

@@ -78,6 +78,8 @@ export class Session {
   private endpoint: EndpointRecord | null = null;
   private rx: FrameCipher | null = null;
   private tx: FrameCipher | null = null;
+  /** Session keys until the ciphers are first needed (many sessions only ping for a long time). */
+  private keys: { c2s: Uint8Array; s2c: Uint8Array } | null = null;
   private rxCounter = 0;
   private txCounter = 0;
   private pendingSyncs = 0;
@@ -151,8 +153,7 @@ export class Session {
     this.keyHash = accepted.keyHash;
     this.publicKey = accepted.publicKey;
     this.endpoint = accepted.endpoint;
-    this.rx = createFrameCipher(accepted.c2s);
-    this.tx = createFrameCipher(accepted.s2c);
+    this.keys = { c2s: accepted.c2s, s2c: accepted.s2c };
     const asked = accepted.body.keepAliveSec;
     const limits = this.host.limits;
     const keepAlive = asked <= 0 ? limits.keepAliveDefaultSec : Math.min(asked, limits.keepAliveMaxSec);
@@ -187,8 +188,17 @@ export class Session {
     );
   }
 
+  private ciphers(): { rx: FrameCipher; tx: FrameCipher } {
+    if (!this.rx || !this.tx) {
+      this.rx = createFrameCipher(this.keys!.c2s);
+      this.tx = createFrameCipher(this.keys!.s2c);
+      this.keys = null;
+    }
+    return { rx: this.rx, tx: this.tx };
+  }
+
   private openSyncRequest(counter: number, ciphertext: Buffer): SyncRequest | null {
-    const plain = this.rx!.open(counter, ciphertext);
+    const plain = this.ciphers().rx.open(counter, ciphertext);
     if (!plain) {
       this.fail('LK_FRAME_DECRYPT_FAILED');
       return null;
@@ -234,7 +244,7 @@ export class Session {
   }
 
   private seal(res: SyncResponse): Buffer {
-    return this.tx!.seal(this.txCounter++, encodeSyncResponse(res));
+    return this.ciphers().tx.seal(this.txCounter++, encodeSyncResponse(res));
   }
 
   /** Send a SyncResponse (an answer or a server push) as a SYNC frame. */

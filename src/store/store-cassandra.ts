@@ -19,13 +19,12 @@
  *   too: a serial read completes any Paxos round in flight, so it sees the winner.
  * - A lightweight transaction that times out (server write timeout of type CAS, or the driver's
  *   read timeout) may or may not have applied. It is never retried blindly: a serial read decides,
- *   by comparing the row with what this call tried to write (timestamps in milliseconds make the
- *   row recognisable).
+ *   by the row's `write_id`, a random UUID each inserting call writes and no record exposes.
  *
  * Schema (created idempotently by open(); keyspace and tables use IF NOT EXISTS):
  *   tenants(id)                                   tenants
  *   applications(id)                              applications
- *   applications_by_token(app_token)              token claims: app_id, claimed_at
+ *   applications_by_token(app_token)              token claims: app_id, claimed_at, write_id
  *   applications_by_tenant((tenant_id), app_id)   one partition per tenant, ordered by app id
  *   credentials((app_id, credentials_id))         one partition per credentials: Paxos contention
  *                                                 stays per credentials id, never per application
@@ -124,8 +123,8 @@ export class CassandraStore implements Store {
       // DDL is run unprepared: each statement runs once per open, and the keyspace name cannot be a
       // bind marker. The replication map is operator configuration, passed through as CQL.
       const replication = opts.replication ?? "{'class': 'SimpleStrategy', 'replication_factor': 1}";
-      await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${opts.keyspace} WITH replication = ${replication}`);
-      for (const ddl of schema(opts.keyspace)) await client.execute(ddl);
+      await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${opts.keyspace} WITH replication = ${replication}`, [], { prepare: false });
+      for (const ddl of schema(opts.keyspace)) await client.execute(ddl, [], { prepare: false });
       return new CassandraStore(client, opts.keyspace, serial);
     } catch (err) {
       await client.shutdown().catch(() => undefined);
@@ -138,10 +137,10 @@ export class CassandraStore implements Store {
   async createTenant(tenant: Tenant): Promise<Tenant> {
     checkId('tenant id', tenant.id);
     const row = copyTenant(tenant);
+    const writeId = types.Uuid.random();
     return this.guard(async () => {
-      const out = await this.cas(this.q.insertTenant, [row.id, row.name, new Date(row.createdAt)]);
-      const applied =
-        out === 'unknown' ? await this.resolve(() => this.readTenant(row.id, true), (t) => t.name === row.name && t.createdAt === row.createdAt) : out.applied;
+      const out = await this.cas(this.q.insertTenant, [row.id, row.name, new Date(row.createdAt), writeId]);
+      const applied = out === 'unknown' ? await this.resolve(this.q.selectTenant, [row.id], writeId) : out.applied;
       if (!applied) throw new LatchkeyError('LK_CONFLICT', `tenant ${row.id} exists`);
       return copyTenant(row);
     });
@@ -178,6 +177,7 @@ export class CassandraStore implements Store {
       // hide a created application from listApplications; a row for an application that never
       // came to be (or belongs to another tenant) is filtered out on listing.
       await this.client.execute(this.q.insertTenantApp, [row.tenantId, row.id], this.UPSERT);
+      const writeId = types.Uuid.random();
       const out = await this.cas(this.q.insertApp, [
         row.id,
         row.tenantId,
@@ -186,19 +186,14 @@ export class CassandraStore implements Store {
         row.credentialsService,
         row.profileSchema ?? types.unset,
         new Date(row.createdAt),
+        writeId,
       ]);
-      const applied =
-        out === 'unknown'
-          ? await this.resolve(
-              () => this.readApp(row.id, true),
-              (a) => a.tenantId === row.tenantId && a.appToken === row.appToken && a.createdAt === row.createdAt,
-            )
-          : out.applied;
+      const applied = out === 'unknown' ? await this.resolve(this.q.selectApp, [row.id], writeId) : out.applied;
       if (!applied) {
         if (claim !== null) {
           await this.client
-            .execute(this.q.releaseToken, [row.appToken, row.id, claim], this.CAS)
-            .catch(() => undefined); // best effort: a leftover claim is taken over once stale
+            .execute(this.q.releaseToken, [row.appToken, claim], this.CAS)
+            .catch(() => undefined); // best effort: a leftover claim is taken over (see claimToken)
         }
         throw new LatchkeyError('LK_CONFLICT', `application ${row.id} exists`);
       }
@@ -250,8 +245,10 @@ export class CassandraStore implements Store {
       createdAt: now,
       updatedAt: now,
     };
+    const writeId = types.Uuid.random();
     return this.guard(async () => {
       if ((await this.readApp(appId, false)) === null) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+      // Columns without a value are left unset rather than bound to null: no tombstones.
       const out = await this.cas(this.q.insertCreds, [
         appId,
         credentialsId,
@@ -260,11 +257,9 @@ export class CassandraStore implements Store {
         types.unset,
         new Date(now),
         new Date(now),
+        writeId,
       ]);
-      const applied =
-        out === 'unknown'
-          ? await this.resolve(() => this.readCreds(appId, credentialsId, true), (c) => c.createdAt === now && sameBytes(c.publicKey, record.publicKey))
-          : out.applied;
+      const applied = out === 'unknown' ? await this.resolve(this.q.selectCreds, [appId, credentialsId], writeId) : out.applied;
       if (!applied) throw new LatchkeyError('LK_CRED_EXISTS', credentialsId);
       return copyCredentials(record);
     });
@@ -299,13 +294,13 @@ export class CassandraStore implements Store {
             appChecked = true;
           }
           const now = Date.now();
+          const writeId = types.Uuid.random();
           const record: CredentialsRecord = { appId, credentialsId, publicKey: newKey, status: 'IN_USE', endpointId, createdAt: now, updatedAt: now };
-          const out = await this.cas(this.q.insertCreds, [appId, credentialsId, newKey, 'IN_USE', endpointId, new Date(now), new Date(now)]);
+          const out = await this.cas(this.q.insertCreds, [appId, credentialsId, newKey, 'IN_USE', endpointId, new Date(now), new Date(now), writeId]);
           if (out !== 'unknown' && out.applied) return { ok: true, record: copyCredentials(record), created: true };
-          current = await this.readCreds(appId, credentialsId, true);
-          if (out === 'unknown' && current !== null && current.endpointId === endpointId && current.createdAt === now) {
-            return decideBound(current, endpointId, true);
-          }
+          const row = await this.serialRow(this.q.selectCreds, [appId, credentialsId]);
+          current = row ? credsFrom(row) : null;
+          if (row && sameId(row, writeId)) return decideBound(current!, endpointId, true); // ours, then revoked at worst
           continue;
         }
         if (current.status !== 'AVAILABLE') return decideBound(current, endpointId, false);
@@ -454,44 +449,48 @@ export class CassandraStore implements Store {
   }
 
   /**
-   * Decide an unknown outcome with a serial read: applied if the row is ours, not applied if it is
-   * someone else's; LK_STORE_UNAVAILABLE if there is no row (the transaction did not apply, but the
-   * caller cannot tell a conflict from a failure then).
+   * Decide an unknown outcome with a serial read of the row `query` selects: applied if its
+   * write_id is ours, not applied if the row is someone else's; LK_STORE_UNAVAILABLE if there is
+   * no row (the transaction did not apply, and a conflict cannot be told from a failure then).
    */
-  private async resolve<T>(read: () => Promise<T | null>, mine: (row: T) => boolean): Promise<boolean> {
-    const row = await read();
+  private async resolve(query: string, params: unknown[], writeId: types.Uuid): Promise<boolean> {
+    const row = await this.serialRow(query, params);
     if (row === null) throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'lightweight transaction timed out and did not apply');
-    return mine(row);
+    return sameId(row, writeId);
+  }
+
+  private async serialRow(query: string, params: unknown[]): Promise<types.Row | null> {
+    return (await this.client.execute(query, params, this.SERIAL_READ)).first() ?? null;
   }
 
   /**
-   * Claim `token` for application `appId`. Returns the claim's timestamp if this call wrote the
+   * Claim `token` for application `appId`. Returns the claim's write_id if this call wrote the
    * claim (the caller releases it if the application insert loses), null if a claim by the same
    * application id was already there (a retried or concurrent create of that id; the application
    * insert decides). Throws LK_APP_TOKEN_TAKEN if another application holds it.
    */
-  private async claimToken(token: string, appId: string): Promise<Date | null> {
-    const claimedAt = new Date();
-    let out = await this.cas(this.q.claimToken, [token, appId, claimedAt]);
+  private async claimToken(token: string, appId: string): Promise<types.Uuid | null> {
+    const writeId = types.Uuid.random();
+    let out = await this.cas(this.q.claimToken, [token, appId, new Date(), writeId]);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if (out !== 'unknown' && out.applied) return claimedAt;
-      const holder = (await this.client.execute(this.q.selectToken, [token], this.SERIAL_READ)).first();
+      if (out !== 'unknown' && out.applied) return writeId;
+      const holder = await this.serialRow(this.q.selectToken, [token]);
       if (!holder) {
         if (out === 'unknown') throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'token claim timed out and did not apply');
-        out = await this.cas(this.q.claimToken, [token, appId, claimedAt]); // released meanwhile
+        out = await this.cas(this.q.claimToken, [token, appId, new Date(), writeId]); // released meanwhile
         continue;
       }
+      if (sameId(holder, writeId)) return writeId;
       const holderId = holder.get('app_id') as string;
-      const holderAt = holder.get('claimed_at') as Date;
-      if (holderId === appId) return holderAt.getTime() === claimedAt.getTime() ? claimedAt : null;
+      if (holderId === appId) return null;
       const holderApp = await this.readApp(holderId, true);
       if (holderApp !== null && holderApp.appToken === token) throw new LatchkeyError('LK_APP_TOKEN_TAKEN', `application ${appId}`);
       // Application rows never change, so a holder whose row exists with another token left this
       // claim behind in a failed create; a holder with no row is either still being created
-      // (leave it) or crashed (take over once stale).
-      const stale = holderApp !== null || Date.now() - holderAt.getTime() > CLAIM_STALE_MS;
+      // (leave it) or crashed between the two transactions (take over once stale).
+      const stale = holderApp !== null || Date.now() - ms(holder.get('claimed_at')) > CLAIM_STALE_MS;
       if (!stale) throw new LatchkeyError('LK_APP_TOKEN_TAKEN', `application ${appId}`);
-      out = await this.cas(this.q.takeOverToken, [appId, claimedAt, token, holderId, holderAt]);
+      out = await this.cas(this.q.takeOverToken, [appId, new Date(), writeId, token, holder.get('write_id')]);
     }
     throw new LatchkeyError('LK_STORE_UNAVAILABLE', `token claim for application ${appId} kept changing`);
   }
@@ -531,14 +530,14 @@ export class CassandraStore implements Store {
 
 function schema(ks: string): string[] {
   return [
-    `CREATE TABLE IF NOT EXISTS ${ks}.tenants (id text PRIMARY KEY, name text, created_at timestamp)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.tenants (id text PRIMARY KEY, name text, created_at timestamp, write_id uuid)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.applications (id text PRIMARY KEY, tenant_id text, name text, app_token text,
-       credentials_service text, profile_schema text, created_at timestamp)`,
-    `CREATE TABLE IF NOT EXISTS ${ks}.applications_by_token (app_token text PRIMARY KEY, app_id text, claimed_at timestamp)`,
+       credentials_service text, profile_schema text, created_at timestamp, write_id uuid)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.applications_by_token (app_token text PRIMARY KEY, app_id text, claimed_at timestamp, write_id uuid)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.applications_by_tenant (tenant_id text, app_id text, PRIMARY KEY ((tenant_id), app_id))
        WITH CLUSTERING ORDER BY (app_id ASC)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.credentials (app_id text, credentials_id text, public_key blob, status text,
-       endpoint_id text, created_at timestamp, updated_at timestamp, PRIMARY KEY ((app_id, credentials_id)))`,
+       endpoint_id text, created_at timestamp, updated_at timestamp, write_id uuid, PRIMARY KEY ((app_id, credentials_id)))`,
     `CREATE TABLE IF NOT EXISTS ${ks}.registrations (app_id text, credentials_id text, server_profile_body text,
        created_at timestamp, updated_at timestamp, PRIMARY KEY ((app_id, credentials_id)))`,
     `CREATE TABLE IF NOT EXISTS ${ks}.endpoints (app_id text, bucket text, key_hash text, credentials_id text,
@@ -548,25 +547,25 @@ function schema(ks: string): string[] {
 }
 
 function queries(ks: string) {
-  const app = 'id, tenant_id, name, app_token, credentials_service, profile_schema, created_at';
-  const creds = 'app_id, credentials_id, public_key, status, endpoint_id, created_at, updated_at';
+  const app = 'id, tenant_id, name, app_token, credentials_service, profile_schema, created_at, write_id';
+  const creds = 'app_id, credentials_id, public_key, status, endpoint_id, created_at, updated_at, write_id';
   const reg = 'app_id, credentials_id, server_profile_body, created_at, updated_at';
   const ep = 'app_id, key_hash, credentials_id, public_key, profile_body, profile_hash, server_profile_body, created_at, updated_at';
   return {
-    insertTenant: `INSERT INTO ${ks}.tenants (id, name, created_at) VALUES (?, ?, ?) IF NOT EXISTS`,
-    selectTenant: `SELECT id, name, created_at FROM ${ks}.tenants WHERE id = ?`,
+    insertTenant: `INSERT INTO ${ks}.tenants (id, name, created_at, write_id) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
+    selectTenant: `SELECT id, name, created_at, write_id FROM ${ks}.tenants WHERE id = ?`,
     selectTenants: `SELECT id, name, created_at FROM ${ks}.tenants`,
 
-    insertApp: `INSERT INTO ${ks}.applications (${app}) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    insertApp: `INSERT INTO ${ks}.applications (${app}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
     selectApp: `SELECT ${app} FROM ${ks}.applications WHERE id = ?`,
-    claimToken: `INSERT INTO ${ks}.applications_by_token (app_token, app_id, claimed_at) VALUES (?, ?, ?) IF NOT EXISTS`,
-    takeOverToken: `UPDATE ${ks}.applications_by_token SET app_id = ?, claimed_at = ? WHERE app_token = ? IF app_id = ? AND claimed_at = ?`,
-    releaseToken: `DELETE FROM ${ks}.applications_by_token WHERE app_token = ? IF app_id = ? AND claimed_at = ?`,
-    selectToken: `SELECT app_id, claimed_at FROM ${ks}.applications_by_token WHERE app_token = ?`,
+    claimToken: `INSERT INTO ${ks}.applications_by_token (app_token, app_id, claimed_at, write_id) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
+    takeOverToken: `UPDATE ${ks}.applications_by_token SET app_id = ?, claimed_at = ?, write_id = ? WHERE app_token = ? IF write_id = ?`,
+    releaseToken: `DELETE FROM ${ks}.applications_by_token WHERE app_token = ? IF write_id = ?`,
+    selectToken: `SELECT app_id, claimed_at, write_id FROM ${ks}.applications_by_token WHERE app_token = ?`,
     insertTenantApp: `INSERT INTO ${ks}.applications_by_tenant (tenant_id, app_id) VALUES (?, ?)`,
     selectTenantApps: `SELECT app_id FROM ${ks}.applications_by_tenant WHERE tenant_id = ?`,
 
-    insertCreds: `INSERT INTO ${ks}.credentials (${creds}) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    insertCreds: `INSERT INTO ${ks}.credentials (${creds}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
     selectCreds: `SELECT ${creds} FROM ${ks}.credentials WHERE app_id = ? AND credentials_id = ?`,
     bindCreds: `UPDATE ${ks}.credentials SET status = 'IN_USE', endpoint_id = ?, updated_at = ?
                 WHERE app_id = ? AND credentials_id = ? IF status = 'AVAILABLE'`,
@@ -700,8 +699,10 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
-  return a === null || b === null ? a === b : a.equals(b);
+/** Whether `row` was written by the call that generated `writeId`. */
+function sameId(row: types.Row, writeId: types.Uuid): boolean {
+  const id = row.get('write_id') as types.Uuid | null;
+  return id !== null && id !== undefined && id.toString() === writeId.toString();
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

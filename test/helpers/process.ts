@@ -4,9 +4,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from './root.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { ROOT };
 const MAIN = path.join(ROOT, 'dist/src/main.js');
 
 export interface CliResult {
@@ -34,8 +34,8 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startServerProcess(env: Record<string, string>, timeoutMs = 20_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [MAIN, 'serve'], {
+export async function startServerProcess(env: Record<string, string>, timeoutMs = 20_000, nodeArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, MAIN, 'serve'], {
     env: { ...process.env, LATCHKEY_HOST: '127.0.0.1', LATCHKEY_PORT: '0', LATCHKEY_ADMIN_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -7,7 +7,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NodeGcmCipher } from '../../src/crypto/aead.js';
 import { serverKeyId } from '../../src/crypto/keyring.js';
 import { deriveSessionKeys, RSA_OAEP, RSA_PSS, signatureInput } from '../../src/crypto/session-crypto.js';
@@ -15,7 +14,9 @@ import { encodeConnack, encodeConnect, encodeConnectBody, encodeSync, encodeSync
 import { emptySyncRequest, emptySyncResponse, types, wireSchemas, type ConnectBody } from '../../src/protocol/schemas.js';
 import type avro from 'avsc';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), fs.existsSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json')) ? '../..' : '../../..');
+import { ROOT } from './root.js';
+
+export { ROOT };
 const FIX = path.join(ROOT, 'test/fixtures');
 
 export interface ExampleValues {

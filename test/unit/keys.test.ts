@@ -60,3 +60,15 @@ describe('server (node:crypto) and SDK (WebCrypto) agree on keys and frames', ()
     expect(client.tx).toBeInstanceOf(WebFrameCipher);
   });
 });
+
+describe('hkdfSha256', () => {
+  it('equals node:crypto hkdfSync for the lengths the protocol uses and more', async () => {
+    const { hkdfSha256 } = await import('../../src/crypto/session-crypto.js');
+    for (const len of [1, 32, 33, 64, 96, 200]) {
+      const ikm = crypto.randomBytes(64);
+      const salt = crypto.randomBytes(32);
+      const info = Buffer.from('latchkey/1 session keys');
+      expect(hkdfSha256(ikm, salt, info, len).equals(Buffer.from(crypto.hkdfSync('sha256', ikm, salt, info, len)))).toBe(true);
+    }
+  });
+});
