@@ -1,0 +1,141 @@
+/**
+ * bench/micro: the small measurements behind design decisions recorded in code comments and
+ * docs/performance.md. Each case runs in this process on one thread, warm, several batches; the
+ * median batch is reported in CPU µs per operation.
+ *
+ *   npm run bench:micro
+ *
+ * Cases:
+ *   keyparse     createPublicKey of an SPKI DER vs its PKCS#1 body (src/crypto/keys.ts)
+ *   aead         one AES-256-GCM seal of a 64-byte frame with node:crypto (src/crypto/aead.ts)
+ *   hkdf         crypto.hkdfSync vs the HMAC-based hkdfSha256 (src/crypto/session-crypto.ts)
+ *   replay       replay-cache fingerprint: hash-wasm xxhash128 vs node:crypto SHA-256, and heap
+ *                bytes per remembered nonce for each key form (src/session/replay.ts)
+ *   webcrypto    the SDK's handshake operations on Node's built-in WebCrypto vs @peculiar/webcrypto
+ *                (src/sdk/crypto.ts)
+ * Writes bench/results/micro-latest.json and .md.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Crypto as PeculiarCrypto } from '@peculiar/webcrypto';
+import { createXXHash128 } from 'hash-wasm';
+import { NodeGcmCipher } from '../src/crypto/aead.js';
+import { hkdfSha256, KDF_INFO } from '../src/crypto/session-crypto.js';
+import { deriveClientKeys, importServerKey, signConnect, wrapSecret, type EndpointKeys } from '../src/sdk/crypto.js';
+import { ROOT } from '../test/helpers/root.js';
+import { machineInfo, machineLine } from './lib/machine.js';
+
+function cpuUs(fn: () => void, n: number): number {
+  for (let i = 0; i < Math.min(n, 200); i++) fn();
+  const batches: number[] = [];
+  for (let b = 0; b < 5; b++) {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) fn();
+    const c = process.cpuUsage(c0);
+    batches.push((c.user + c.system) / n);
+  }
+  return batches.sort((a, b) => a - b)[2]!;
+}
+
+async function cpuUsAsync(fn: () => Promise<unknown>, n: number): Promise<number> {
+  for (let i = 0; i < Math.min(n, 20); i++) await fn();
+  const batches: number[] = [];
+  for (let b = 0; b < 5; b++) {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) await fn();
+    const c = process.cpuUsage(c0);
+    batches.push((c.user + c.system) / n);
+  }
+  return batches.sort((a, b) => a - b)[2]!;
+}
+
+function heapPerEntry(make: (i: number) => string): number {
+  global.gc?.();
+  const before = process.memoryUsage().heapUsed;
+  const m = new Map<string, number>();
+  const N = 100_000;
+  for (let i = 0; i < N; i++) m.set(make(i), i);
+  global.gc?.();
+  const after = process.memoryUsage().heapUsed;
+  if (m.size !== N) throw new Error('unexpected');
+  return (after - before) / N;
+}
+
+const rows: Array<{ case: string; variant: string; value: number; unit: string }> = [];
+function report(c: string, variant: string, value: number, unit = 'µs/op'): void {
+  rows.push({ case: c, variant, value: +value.toFixed(2), unit });
+  process.stdout.write(`[micro] ${c.padEnd(10)} ${variant.padEnd(46)} ${value.toFixed(2).padStart(10)} ${unit}\n`);
+}
+
+async function main(): Promise<void> {
+  const machine = machineInfo();
+  process.stdout.write(`[micro] ${machineLine(machine)}\n`);
+  if (!global.gc) process.stdout.write('[micro] (run with --expose-gc for exact heap-per-entry numbers)\n');
+
+  // keyparse
+  const { publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const spki = publicKey.export({ format: 'der', type: 'spki' });
+  const pkcs1 = publicKey.export({ format: 'der', type: 'pkcs1' });
+  report('keyparse', 'createPublicKey SPKI DER', cpuUs(() => crypto.createPublicKey({ key: spki, format: 'der', type: 'spki' }), 300));
+  report('keyparse', 'createPublicKey PKCS#1 DER (what keys.ts does)', cpuUs(() => crypto.createPublicKey({ key: pkcs1, format: 'der', type: 'pkcs1' }), 3000));
+
+  // aead
+  const gcm = new NodeGcmCipher(crypto.randomBytes(32));
+  const frame = crypto.randomBytes(64);
+  let ctr = 0;
+  report('aead', 'node:crypto AES-256-GCM seal, 64 B', cpuUs(() => gcm.seal(ctr++, frame), 20_000));
+  const sealed = gcm.seal(0, frame);
+  report('aead', 'node:crypto AES-256-GCM open, 64 B', cpuUs(() => gcm.open(0, sealed), 20_000));
+
+  // hkdf
+  const ikm = crypto.randomBytes(64);
+  const salt = crypto.randomBytes(32);
+  report('hkdf', 'crypto.hkdfSync, 96 B', cpuUs(() => crypto.hkdfSync('sha256', ikm, salt, KDF_INFO, 96), 5000));
+  report('hkdf', 'hkdfSha256 (HMAC calls), 96 B', cpuUs(() => hkdfSha256(ikm, salt, KDF_INFO, 96), 5000));
+
+  // replay
+  const xx = await createXXHash128();
+  const kh = crypto.randomBytes(32);
+  const nonce = crypto.randomBytes(16);
+  report('replay', 'fingerprint: hash-wasm xxhash128 -> base64url', cpuUs(() => {
+    xx.init();
+    xx.update(kh);
+    xx.update(nonce);
+    Buffer.from(xx.digest('binary')).toString('base64url');
+  }, 50_000));
+  report('replay', 'fingerprint: node:crypto SHA-256 -> base64url', cpuUs(() => crypto.createHash('sha256').update(kh).update(nonce).digest('base64url'), 50_000));
+  report('replay', 'raw key hash||nonce -> base64url', cpuUs(() => Buffer.concat([kh, nonce]).toString('base64url'), 50_000));
+  const seed = crypto.randomBytes(48);
+  report('replay', 'heap per entry: xxhash128 key (22 chars)', heapPerEntry((i) => { seed.writeUInt32BE(i, 0); xx.init(); xx.update(seed); return Buffer.from(xx.digest('binary')).toString('base64url'); }), 'B/entry');
+  report('replay', 'heap per entry: raw hash||nonce key (64 chars)', heapPerEntry((i) => { seed.writeUInt32BE(i, 0); return seed.toString('base64url'); }), 'B/entry');
+
+  // webcrypto: the SDK's per-handshake operations
+  const pec = new PeculiarCrypto() as unknown as Crypto;
+  for (const [name, c] of [['node built-in WebCrypto', globalThis.crypto], ['@peculiar/webcrypto', pec]] as const) {
+    const pair = await c.subtle.generateKey({ name: 'RSA-PSS', hash: 'SHA-256', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }, true, ['sign', 'verify']);
+    const epSpki = new Uint8Array(await c.subtle.exportKey('spki', pair.publicKey));
+    const keys: EndpointKeys = { privateKey: pair.privateKey, spki: epSpki, keyHashRaw: new Uint8Array(32), keyHash: '' };
+    const server = await importServerKey(spki, c);
+    const secret = crypto.randomBytes(64);
+    const body = crypto.randomBytes(600);
+    report('webcrypto', `${name}: RSA-OAEP wrap`, await cpuUsAsync(() => wrapSecret(server, secret, c), 200));
+    report('webcrypto', `${name}: RSA-PSS sign`, await cpuUsAsync(() => signConnect(keys, body, c), 100));
+    report('webcrypto', `${name}: HKDF + key import`, await cpuUsAsync(() => deriveClientKeys(secret, body, c), 500));
+    const k = await deriveClientKeys(secret, body, c);
+    let n = 0;
+    report('webcrypto', `${name}: AES-GCM seal 64 B`, await cpuUsAsync(() => k.tx.seal(n++, frame), 2000));
+  }
+
+  const dir = path.join(ROOT, 'bench/results');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'micro-latest.json'), JSON.stringify({ bench: 'micro', machine, rows }, null, 2) + '\n');
+  const md = ['# bench/micro', '', machineLine(machine), '', '| case | variant | value | unit |', '|---|---|---|---|', ...rows.map((r) => `| ${r.case} | ${r.variant} | ${r.value} | ${r.unit} |`)].join('\n');
+  fs.writeFileSync(path.join(dir, 'micro-latest.md'), md + '\n');
+  process.stdout.write('[micro] wrote bench/results/micro-latest.{json,md}\n');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench/micro failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
