@@ -125,7 +125,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
       negativeTtlMs: config.negativeCacheTtlMs,
       onCacheError: (err) => log.warn({ err }, 'cache unavailable; using the store'),
     });
-    const pool = new CryptoPool({ keyDir: keyRing.dir, threads: config.cryptoThreads, maxQueue: config.cryptoMaxQueue });
+    const pool = new CryptoPool({ keyDir: keyRing.dir, threads: config.cryptoThreads, maxQueue: config.cryptoMaxQueue, maxBatch: config.cryptoMaxBatch });
     closers.push(() => pool.close());
     const replay = await ReplayCache.create({ ttlMs: config.handshakeWindowSec * 2000, max: config.replayCacheMax });
     const registration = new RegistrationService(store, apps);

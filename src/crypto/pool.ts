@@ -18,7 +18,7 @@ export interface CryptoPoolOptions {
   /** 0: one per available CPU. */
   threads: number;
   maxQueue: number;
-  /** Most handshakes per worker task (default 16). */
+  /** Most handshakes per worker task (default 32). */
   maxBatch?: number;
   endpointKeyCacheMax?: number;
 }
