@@ -37,7 +37,7 @@ export const configSchema = {
   cassandraUsername: field<string>({ type: 'string', default: '', env: 'LATCHKEY_CASSANDRA_USERNAME', doc: 'Cassandra user name; empty: no authentication.' }),
   cassandraPassword: field<string>({ type: 'string', default: '', env: 'LATCHKEY_CASSANDRA_PASSWORD', doc: 'Cassandra password (prefer the environment variable over the config file).' }),
   logLevel: field<string>({ type: 'string', default: 'info', env: 'LATCHKEY_LOG_LEVEL', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level.' }),
-  cryptoThreads: field<number>({ type: 'int', default: 0, env: 'LATCHKEY_CRYPTO_THREADS', min: 0, max: 256, doc: 'Worker threads for RSA work; 0: one per available CPU.' }),
+  cryptoThreads: field<number>({ type: 'int', default: 0, env: 'LATCHKEY_CRYPTO_THREADS', min: 0, max: 256, doc: 'Worker threads for RSA work; 0: one per available CPU minus one for the event loop (at least one).' }),
   cryptoMaxQueue: field<number>({ type: 'int', default: 2048, env: 'LATCHKEY_CRYPTO_MAX_QUEUE', min: 1, max: 1_000_000, doc: 'Handshakes waiting for a crypto worker before new ones are refused with REFUSE_SERVER_UNAVAILABLE.' }),
   cryptoMaxBatch: field<number>({ type: 'int', default: 32, env: 'LATCHKEY_CRYPTO_MAX_BATCH', min: 1, max: 256, doc: 'Most handshakes a busy crypto worker takes in one task: larger batches cost less CPU per handshake under load, and add up to (batch x ~0.7 ms) of queueing to the last one.' }),
   handshakeWindowSec: field<number>({ type: 'int', default: 120, env: 'LATCHKEY_HANDSHAKE_WINDOW_SEC', min: 5, max: 3600, doc: 'Accepted clock skew of CONNECT timestamps, seconds either side; nonces are remembered twice as long.' }),

@@ -15,7 +15,7 @@ import { packHandshakeBatch, type HandshakeOutcome, type HandshakeTask, type Wor
 
 export interface CryptoPoolOptions {
   keyDir: string;
-  /** 0: one per available CPU. */
+  /** 0: one per available CPU minus one for the event loop, at least one. */
   threads: number;
   maxQueue: number;
   /** Most handshakes per worker task (default 32). */
@@ -59,7 +59,11 @@ export class CryptoPool {
   batchesRun = 0;
 
   constructor(opts: CryptoPoolOptions) {
-    const threads = opts.threads > 0 ? opts.threads : Math.max(1, os.availableParallelism());
+    // Default: leave the event loop a core. During a reconnect storm the loop still has to serve
+    // every live session (pings, syncs, closes); with one worker per core it competes with RSA for
+    // CPU. Measured on the 2-core reference machine (docs/performance.md): 1 worker 1,190
+    // handshakes/s at 1.45x the RSA floor per session, 2 workers 1,460/s at ~1.53x.
+    const threads = opts.threads > 0 ? opts.threads : Math.max(1, os.availableParallelism() - 1);
     const workerData: WorkerInit = { keyDir: opts.keyDir, endpointKeyCacheMax: opts.endpointKeyCacheMax ?? 50_000 };
     this.maxQueue = opts.maxQueue;
     this.maxBatch = opts.maxBatch ?? 32;
