@@ -105,10 +105,10 @@ async function main(): Promise<void> {
     Buffer.from(xx.digest('binary')).toString('base64url');
   }, 50_000));
   report('replay', 'fingerprint: node:crypto SHA-256 -> base64url', cpuUs(() => crypto.createHash('sha256').update(kh).update(nonce).digest('base64url'), 50_000));
-  report('replay', 'raw key hash||nonce -> base64url', cpuUs(() => Buffer.concat([kh, nonce]).toString('base64url'), 50_000));
+  report('replay', 'raw keyHash+nonce -> base64url', cpuUs(() => Buffer.concat([kh, nonce]).toString('base64url'), 50_000));
   const seed = crypto.randomBytes(48);
   report('replay', 'heap per entry: xxhash128 key (22 chars)', heapPerEntry((i) => { seed.writeUInt32BE(i, 0); xx.init(); xx.update(seed); return Buffer.from(xx.digest('binary')).toString('base64url'); }), 'B/entry');
-  report('replay', 'heap per entry: raw hash||nonce key (64 chars)', heapPerEntry((i) => { seed.writeUInt32BE(i, 0); return seed.toString('base64url'); }), 'B/entry');
+  report('replay', 'heap per entry: raw keyHash+nonce key (64 chars)', heapPerEntry((i) => { seed.writeUInt32BE(i, 0); return seed.toString('base64url'); }), 'B/entry');
 
   // webcrypto: the SDK's per-handshake operations
   const pec = new PeculiarCrypto() as unknown as Crypto;
