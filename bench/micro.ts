@@ -9,6 +9,7 @@
  *   keyparse     createPublicKey of an SPKI DER vs its PKCS#1 body (src/crypto/keys.ts)
  *   aead         one AES-256-GCM seal of a 64-byte frame with node:crypto (src/crypto/aead.ts)
  *   hkdf         crypto.hkdfSync vs the HMAC-based hkdfSha256 (src/crypto/session-crypto.ts)
+ *   hmac         node:crypto HMAC vs hash-wasm HMAC (why the handshake path stays on node:crypto)
  *   replay       replay-cache fingerprint: hash-wasm xxhash128 vs node:crypto SHA-256, and heap
  *                bytes per remembered nonce for each key form (src/session/replay.ts)
  *   webcrypto    the SDK's handshake operations on Node's built-in WebCrypto vs @peculiar/webcrypto
@@ -19,7 +20,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Crypto as PeculiarCrypto } from '@peculiar/webcrypto';
-import { createXXHash128 } from 'hash-wasm';
+import { createHMAC, createSHA256, createXXHash128 } from 'hash-wasm';
 import { NodeGcmCipher } from '../src/crypto/aead.js';
 import { hkdfSha256, KDF_INFO } from '../src/crypto/session-crypto.js';
 import { deriveClientKeys, importServerKey, signConnect, wrapSecret, type EndpointKeys } from '../src/sdk/crypto.js';
@@ -93,6 +94,17 @@ async function main(): Promise<void> {
   const salt = crypto.randomBytes(32);
   report('hkdf', 'crypto.hkdfSync, 96 B', cpuUs(() => crypto.hkdfSync('sha256', ikm, salt, KDF_INFO, 96), 5000));
   report('hkdf', 'hkdfSha256 (HMAC calls), 96 B', cpuUs(() => hkdfSha256(ikm, salt, KDF_INFO, 96), 5000));
+
+  // hmac: what the handshake path would gain from hash-wasm
+  const hkey = crypto.randomBytes(32);
+  const hmsg = crypto.randomBytes(64);
+  report('hmac', 'node:crypto createHmac SHA-256, 64 B', cpuUs(() => crypto.createHmac('sha256', hkey).update(hmsg).digest(), 20_000));
+  const wasmHmac = await createHMAC(createSHA256(), hkey);
+  report('hmac', 'hash-wasm HMAC SHA-256 (key set up once), 64 B', cpuUs(() => {
+    wasmHmac.init();
+    wasmHmac.update(hmsg);
+    wasmHmac.digest('binary');
+  }, 20_000));
 
   // replay
   const xx = await createXXHash128();
