@@ -49,6 +49,21 @@ import type {
   Store,
   Tenant,
 } from './store.js';
+import {
+  validId,
+  checkId,
+  validKeyHash,
+  checkKeyHash,
+  checkLimit,
+  encodeCursor,
+  decodeCursor,
+  copyTenant,
+  copyApplication,
+  copyCredentials,
+  copyRegistration,
+  copyEndpoint,
+  storeError,
+} from './store-common.js';
 
 export interface CassandraStoreOptions {
   contactPoints: string[];
@@ -63,8 +78,6 @@ export interface CassandraStoreOptions {
 }
 
 /** Same limit as the embedded store, so both backends accept the same ids. */
-const MAX_ID_BYTES = 500;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /** Endpoint buckets in ascending character order (= CQL text order for ASCII). */
 const BUCKETS = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
 /** Bucket queries listEndpoints runs at once while filling a page. */
@@ -664,36 +677,12 @@ function decideBound(current: CredentialsRecord, endpointId: string, created: bo
   return { ok: false, reason: 'IN_USE', record };
 }
 
-function validId(id: unknown): id is string {
-  return typeof id === 'string' && id.length > 0 && Buffer.byteLength(id, 'utf8') <= MAX_ID_BYTES;
-}
 
-function checkId(what: string, id: unknown): asserts id is string {
-  if (!validId(id)) throw new LatchkeyError('LK_BAD_ARGUMENT', `${what} must be a non-empty string of at most ${MAX_ID_BYTES} UTF-8 bytes`);
-}
 
-function validKeyHash(keyHash: unknown): keyHash is string {
-  return validId(keyHash) && BASE64URL.test(keyHash);
-}
 
-function checkKeyHash(keyHash: unknown): asserts keyHash is string {
-  if (!validKeyHash(keyHash)) throw new LatchkeyError('LK_BAD_ARGUMENT', 'endpoint key hash must be unpadded base64url');
-}
 
-function checkLimit(limit: number): void {
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new LatchkeyError('LK_BAD_ARGUMENT', 'page limit must be a positive integer');
-}
 
-/** Cursor: base64url of the last key hash returned. Same format as the embedded store. */
-function encodeCursor(keyHash: string): string {
-  return Buffer.from(keyHash, 'utf8').toString('base64url');
-}
 
-function decodeCursor(cursor: string): string {
-  const keyHash = typeof cursor === 'string' && BASE64URL.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
-  if (!validKeyHash(keyHash) || encodeCursor(keyHash) !== cursor) throw new LatchkeyError('LK_BAD_ARGUMENT', 'malformed page cursor');
-  return keyHash;
-}
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -718,46 +707,8 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   return out;
 }
 
-function copyTenant(t: Tenant): Tenant {
-  return { id: t.id, name: t.name, createdAt: t.createdAt };
-}
 
-function copyApplication(a: Application): Application {
-  return {
-    id: a.id,
-    tenantId: a.tenantId,
-    name: a.name,
-    appToken: a.appToken,
-    credentialsService: a.credentialsService,
-    profileSchema: a.profileSchema ?? null,
-    createdAt: a.createdAt,
-  };
-}
 
-function copyCredentials(c: CredentialsRecord): CredentialsRecord {
-  return { ...c, publicKey: c.publicKey === null ? null : Buffer.from(c.publicKey) };
-}
 
-function copyRegistration(r: RegistrationRecord): RegistrationRecord {
-  return { ...r };
-}
 
-function copyEndpoint(e: EndpointRecord): EndpointRecord {
-  return {
-    appId: e.appId,
-    keyHash: e.keyHash,
-    credentialsId: e.credentialsId,
-    publicKey: Buffer.from(e.publicKey),
-    profileBody: Buffer.from(e.profileBody),
-    profileHash: Buffer.from(e.profileHash),
-    serverProfileBody: e.serverProfileBody ?? null,
-    createdAt: e.createdAt,
-    updatedAt: e.updatedAt,
-  };
-}
 
-function storeError(err: unknown, detail?: string): LatchkeyError {
-  if (err instanceof LatchkeyError) return err;
-  const msg = err instanceof Error ? err.message : String(err);
-  return new LatchkeyError('LK_STORE_UNAVAILABLE', detail ? `${detail}: ${msg}` : msg, { cause: err });
-}

@@ -40,6 +40,21 @@ import type {
   Store,
   Tenant,
 } from './store.js';
+import {
+  validId,
+  checkId,
+  validKeyHash,
+  checkKeyHash,
+  checkLimit,
+  encodeCursor,
+  decodeCursor,
+  copyTenant,
+  copyApplication,
+  copyCredentials,
+  copyRegistration,
+  copyEndpoint,
+  storeError,
+} from './store-common.js';
 
 /** On-disk layout version, stored under `meta/format`; bump when key or value shapes change. */
 const FORMAT = 1;
@@ -48,9 +63,7 @@ const FORMAT = 1;
  * Longest id accepted, in UTF-8 bytes. Composite keys hold two ids plus a 2-byte length, so 500
  * keeps every key under LMDB's 1978-byte key limit (lmdb-js build).
  */
-const MAX_ID_BYTES = 500;
 
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 interface Dbs {
   meta: Database<unknown, Buffer>;
@@ -416,37 +429,12 @@ function prefixRange(id: string): { start: Buffer; end: Buffer } {
   return { start, end };
 }
 
-function validId(id: unknown): id is string {
-  return typeof id === 'string' && id.length > 0 && Buffer.byteLength(id, 'utf8') <= MAX_ID_BYTES;
-}
 
-function checkId(what: string, id: unknown): asserts id is string {
-  if (!validId(id)) throw new LatchkeyError('LK_BAD_ARGUMENT', `${what} must be a non-empty string of at most ${MAX_ID_BYTES} UTF-8 bytes`);
-}
 
-function validKeyHash(keyHash: unknown): keyHash is string {
-  return validId(keyHash) && BASE64URL.test(keyHash);
-}
 
-/** Key hashes are base64url (store.ts); the Cassandra store shards by their first character. */
-function checkKeyHash(keyHash: unknown): asserts keyHash is string {
-  if (!validKeyHash(keyHash)) throw new LatchkeyError('LK_BAD_ARGUMENT', 'endpoint key hash must be unpadded base64url');
-}
 
-function checkLimit(limit: number): void {
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new LatchkeyError('LK_BAD_ARGUMENT', 'page limit must be a positive integer');
-}
 
-/** Cursor: base64url of the last key hash returned. Same format as the Cassandra store. */
-function encodeCursor(keyHash: string): string {
-  return Buffer.from(keyHash, 'utf8').toString('base64url');
-}
 
-function decodeCursor(cursor: string): string {
-  const keyHash = typeof cursor === 'string' && BASE64URL.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
-  if (!validKeyHash(keyHash) || encodeCursor(keyHash) !== cursor) throw new LatchkeyError('LK_BAD_ARGUMENT', 'malformed page cursor');
-  return keyHash;
-}
 
 // --- copies: stored rows and returned records never share objects with callers ---
 
@@ -454,60 +442,8 @@ function nullable<T>(row: T | undefined, copy: (row: T) => T): T | null {
   return row === undefined ? null : copy(row);
 }
 
-function copyTenant(t: Tenant): Tenant {
-  return { id: t.id, name: t.name, createdAt: t.createdAt };
-}
 
-function copyApplication(a: Application): Application {
-  return {
-    id: a.id,
-    tenantId: a.tenantId,
-    name: a.name,
-    appToken: a.appToken,
-    credentialsService: a.credentialsService,
-    profileSchema: a.profileSchema ?? null,
-    createdAt: a.createdAt,
-  };
-}
 
-function copyCredentials(c: CredentialsRecord): CredentialsRecord {
-  return {
-    appId: c.appId,
-    credentialsId: c.credentialsId,
-    publicKey: c.publicKey == null ? null : Buffer.from(c.publicKey),
-    status: c.status,
-    endpointId: c.endpointId ?? null,
-    createdAt: c.createdAt,
-    updatedAt: c.updatedAt,
-  };
-}
 
-function copyRegistration(r: RegistrationRecord): RegistrationRecord {
-  return {
-    appId: r.appId,
-    credentialsId: r.credentialsId,
-    serverProfileBody: r.serverProfileBody ?? null,
-    createdAt: r.createdAt,
-    updatedAt: r.updatedAt,
-  };
-}
 
-function copyEndpoint(e: EndpointRecord): EndpointRecord {
-  return {
-    appId: e.appId,
-    keyHash: e.keyHash,
-    credentialsId: e.credentialsId,
-    publicKey: Buffer.from(e.publicKey),
-    profileBody: Buffer.from(e.profileBody),
-    profileHash: Buffer.from(e.profileHash),
-    serverProfileBody: e.serverProfileBody ?? null,
-    createdAt: e.createdAt,
-    updatedAt: e.updatedAt,
-  };
-}
 
-function storeError(err: unknown, detail?: string): LatchkeyError {
-  if (err instanceof LatchkeyError) return err;
-  const msg = err instanceof Error ? err.message : String(err);
-  return new LatchkeyError('LK_STORE_UNAVAILABLE', detail ? `${detail}: ${msg}` : msg, { cause: err });
-}

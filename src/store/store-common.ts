@@ -1,0 +1,98 @@
+/**
+ * Validation, cursors and defensive copies shared by every Store backend, so the backends agree on
+ * what they accept (the contract suite checks the outcomes) and on the page cursor format.
+ */
+import { LatchkeyError } from '../errors.js';
+import type { Application, CredentialsRecord, EndpointRecord, RegistrationRecord, Tenant } from './store.js';
+
+/** Longest id a store accepts, in UTF-8 bytes. */
+export const MAX_ID_BYTES = 500;
+export const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+export function validId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && Buffer.byteLength(id, 'utf8') <= MAX_ID_BYTES;
+}
+
+export function checkId(what: string, id: unknown): asserts id is string {
+  if (!validId(id)) throw new LatchkeyError('LK_BAD_ARGUMENT', `${what} must be a non-empty string of at most ${MAX_ID_BYTES} UTF-8 bytes`);
+}
+
+export function validKeyHash(keyHash: unknown): keyHash is string {
+  return validId(keyHash) && BASE64URL.test(keyHash);
+}
+
+export function checkKeyHash(keyHash: unknown): asserts keyHash is string {
+  if (!validKeyHash(keyHash)) throw new LatchkeyError('LK_BAD_ARGUMENT', 'endpoint key hash must be unpadded base64url');
+}
+
+export function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new LatchkeyError('LK_BAD_ARGUMENT', 'page limit must be a positive integer');
+}
+
+export function encodeCursor(keyHash: string): string {
+  return Buffer.from(keyHash, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string {
+  const keyHash = typeof cursor === 'string' && BASE64URL.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  if (!validKeyHash(keyHash) || encodeCursor(keyHash) !== cursor) throw new LatchkeyError('LK_BAD_ARGUMENT', 'malformed page cursor');
+  return keyHash;
+}
+
+export function copyTenant(t: Tenant): Tenant {
+  return { id: t.id, name: t.name, createdAt: t.createdAt };
+}
+
+export function copyApplication(a: Application): Application {
+  return {
+    id: a.id,
+    tenantId: a.tenantId,
+    name: a.name,
+    appToken: a.appToken,
+    credentialsService: a.credentialsService,
+    profileSchema: a.profileSchema ?? null,
+    createdAt: a.createdAt,
+  };
+}
+
+export function copyCredentials(c: CredentialsRecord): CredentialsRecord {
+  return {
+    appId: c.appId,
+    credentialsId: c.credentialsId,
+    publicKey: c.publicKey == null ? null : Buffer.from(c.publicKey),
+    status: c.status,
+    endpointId: c.endpointId ?? null,
+    createdAt: c.createdAt,
+    updatedAt: c.updatedAt,
+  };
+}
+
+export function copyRegistration(r: RegistrationRecord): RegistrationRecord {
+  return {
+    appId: r.appId,
+    credentialsId: r.credentialsId,
+    serverProfileBody: r.serverProfileBody ?? null,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+  };
+}
+
+export function copyEndpoint(e: EndpointRecord): EndpointRecord {
+  return {
+    appId: e.appId,
+    keyHash: e.keyHash,
+    credentialsId: e.credentialsId,
+    publicKey: Buffer.from(e.publicKey),
+    profileBody: Buffer.from(e.profileBody),
+    profileHash: Buffer.from(e.profileHash),
+    serverProfileBody: e.serverProfileBody ?? null,
+    createdAt: e.createdAt,
+    updatedAt: e.updatedAt,
+  };
+}
+
+export function storeError(err: unknown, detail?: string): LatchkeyError {
+  if (err instanceof LatchkeyError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new LatchkeyError('LK_STORE_UNAVAILABLE', detail ? `${detail}: ${msg}` : msg, { cause: err });
+}
