@@ -50,6 +50,7 @@ const CATALOGUE = {
   LK_PLUGIN_LOAD_FAILED: { message: 'plugin module cannot be imported', http: 500 },
   LK_PLUGIN_INVALID: { message: 'plugin module does not implement the required interface', http: 500 },
   LK_SEED_INVALID: { message: 'seed file is not valid', http: 400 },
+  LK_LISTEN_FAILED: { message: 'cannot listen on the configured address and port (in use, or not an address of this host)', http: 500 },
 
   // --- handshake refusals (CONNACK, then close) ---
   LK_HS_BAD_PROTOCOL_VERSION: { message: 'unsupported protocol version', http: 400, close: 4501, connack: 'REFUSE_BAD_PROTOCOL' },
@@ -137,6 +138,18 @@ export function isErrorCode(code: unknown): code is ErrorCode {
 
 export function errorSpec(code: ErrorCode): ErrorSpec {
   return ERRORS[code];
+}
+
+/**
+ * The code a session reports for an error: codes that have no wire meaning (store, cache, argument
+ * errors from a backend) become LK_SERVER_UNAVAILABLE for backend outages (reconnect range, so
+ * endpoints retry with backoff) and LK_INTERNAL otherwise.
+ */
+export function sessionErrorCode(err: unknown): ErrorCode {
+  const e = toLatchkeyError(err, 'LK_INTERNAL');
+  const spec = ERRORS[e.code];
+  if (spec.close !== undefined) return e.code;
+  return e.code === 'LK_STORE_UNAVAILABLE' || e.code === 'LK_CACHE_UNAVAILABLE' ? 'LK_SERVER_UNAVAILABLE' : 'LK_INTERNAL';
 }
 
 /** Wrap anything thrown into a LatchkeyError; unknown errors become `fallback` with the cause kept. */

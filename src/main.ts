@@ -33,7 +33,9 @@ export function parseArgs(argv: string[]): Parsed {
       const eq = a.indexOf('=');
       const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
       if (BOOLEAN_FLAGS.has(name)) {
-        out.bools.add(name);
+        const v = eq > 0 ? a.slice(eq + 1) : 'true';
+        if (v !== 'true' && v !== 'false') throw new LatchkeyError('LK_CLI_USAGE', `--${name} takes no value (or =true/=false)`);
+        if (v === 'true') out.bools.add(name);
         continue;
       }
       const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
@@ -112,7 +114,7 @@ function configFrom(p: Parsed): Config {
   const flags: Record<string, string> = {};
   for (const [k, v] of Object.entries(p.opts)) {
     if (CLI_ONLY.has(k)) continue;
-    const field = flagNames[k];
+    const field = Object.hasOwn(flagNames, k) ? flagNames[k] : undefined;
     if (!field) throw new LatchkeyError('LK_CONFIG_UNKNOWN_KEY', `--${k}`);
     flags[field] = v;
   }

@@ -141,7 +141,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       throw new LatchkeyError('LK_CONFIG_FILE_UNREADABLE', `${file}: expected a JSON object`);
     }
     for (const [k, v] of Object.entries(parsed)) {
-      if (!(k in configSchema)) throw new LatchkeyError('LK_CONFIG_UNKNOWN_KEY', `${k} in ${file}`);
+      if (!Object.hasOwn(configSchema, k)) throw new LatchkeyError('LK_CONFIG_UNKNOWN_KEY', `${k} in ${file}`);
       cfg[k] = coerce(k as ConfigKey, v, file);
     }
   }
@@ -150,10 +150,14 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (raw !== undefined && raw !== '') cfg[k] = coerce(k as ConfigKey, raw, spec.env);
   }
   for (const [k, v] of Object.entries(opts.flags ?? {})) {
-    if (!(k in configSchema)) throw new LatchkeyError('LK_CONFIG_UNKNOWN_KEY', `--${kebab(k)}`);
+    if (!Object.hasOwn(configSchema, k)) throw new LatchkeyError('LK_CONFIG_UNKNOWN_KEY', `--${kebab(k)}`);
     cfg[k] = coerce(k as ConfigKey, v, `--${kebab(k)}`);
   }
-  return cfg as Config;
+  const out = cfg as Config;
+  if (out.keepAliveDefaultSec > out.keepAliveMaxSec) {
+    throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `keepAliveDefaultSec (${out.keepAliveDefaultSec}) must not exceed keepAliveMaxSec (${out.keepAliveMaxSec})`);
+  }
+  return out;
 }
 
 /** The configuration with secrets masked, for logs. */

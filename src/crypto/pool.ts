@@ -96,6 +96,10 @@ export class CryptoPool {
   handshake(task: HandshakeTask): Promise<HandshakeOutcome> {
     if (this.closed) return Promise.reject(new LatchkeyError('LK_SERVER_SHUTDOWN'));
     if (this.waiting.length >= this.maxQueue) return Promise.reject(new LatchkeyError('LK_SERVER_BUSY', 'crypto queue full'));
+    // A task that cannot be packed fails alone here, never the batch it would have joined.
+    for (const f of [task.publicKey, task.sigInput, task.signature, task.wrappedSecret]) {
+      if (f.byteLength > 0xffff) return Promise.reject(new LatchkeyError('LK_FRAME_MALFORMED', 'handshake field too large'));
+    }
     this.tasksRun++;
     return new Promise<HandshakeOutcome>((resolve, reject) => {
       this.waiting.push({ task, resolve, reject });

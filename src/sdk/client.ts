@@ -109,6 +109,9 @@ export class ClientError extends Error {
   }
 }
 
+/** A session that lasted this long resets the reconnect backoff. */
+const STABLE_SESSION_MS = 30_000;
+
 const TERMINAL_REFUSALS: ReadonlySet<RefusalCode> = new Set(['REFUSE_BAD_PROTOCOL', 'REFUSE_ID_REJECT', 'REFUSE_BAD_CREDENTIALS', 'REFUSE_VERIFICATION_FAILED']);
 
 async function defaultWebSocket(): Promise<WebSocketCtor> {
@@ -135,6 +138,7 @@ export class EndpointClient {
   private nextRequestId = 1;
   private readonly pending = new Map<number, Pending>();
   private rxChain: Promise<void> = Promise.resolve();
+  private txChain: Promise<void> = Promise.resolve();
   private keepAliveTimer: ReturnType<typeof setInterval> | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private pingWaiters: Array<(rtt: number) => void> = [];
@@ -234,6 +238,7 @@ export class EndpointClient {
     const frame = concat(new Uint8Array([0x01]), avroTypes.connect.toBuffer({ body: toBuf(body), signature: toBuf(signature), sync: sync ? toBuf(sync) : null }) as Uint8Array);
 
     const Ctor = o.WebSocket ?? (await defaultWebSocket());
+    if (this.closedByUser) return { ok: false, kind: 'failed', code: 'LK_SDK_CLOSED', detail: 'closed while connecting', retryable: false };
     let ws: WebSocket;
     try {
       ws = new Ctor(this.endpointUrl(), SUBPROTOCOL);
@@ -272,9 +277,21 @@ export class EndpointClient {
       ws.onmessage = (ev) => {
         const data = new Uint8Array(ev.data as ArrayBuffer);
         if (data[0] === 0x02) {
+          // Frames that follow CONNACK while its confirmation is checked wait for attach().
+          const early: Uint8Array[] = [];
+          ws.onmessage = (e2) => early.push(new Uint8Array(e2.data as ArrayBuffer));
           void this.onConnack(data, keys, syncRequestId, sendKey).then((r) => {
+            if (settled) {
+              // Timed out or closed while the confirmation was checked: drop what onConnack set up.
+              if (this.session === keys) this.session = null;
+              return;
+            }
+            if (r.ok && this.closedByUser) {
+              this.session = null;
+              return finish({ ok: false, kind: 'failed', code: 'LK_SDK_CLOSED', detail: 'closed while connecting', retryable: false }, true);
+            }
             finish(r, !r.ok);
-            if (r.ok) this.attach(ws);
+            if (r.ok) this.attach(ws, early);
           });
         } else if (data[0] === 0x0e) {
           const d = decodeDisconnect(data);
@@ -312,17 +329,21 @@ export class EndpointClient {
       if (!plain) return { ok: false, kind: 'failed', code: 'LK_SDK_PROTOCOL_ERROR', detail: 'CONNACK sync does not authenticate', retryable: false };
       sync = avroTypes.syncResponse.fromBuffer(toBuf(plain)) as SyncResponse;
     }
-    this.attempt = 0;
     return { ok: true, sessionId: ack.sessionId ?? '', keepAliveSec: ack.keepAliveSec, sync };
   }
 
-  private attach(ws: WebSocket): void {
-    ws.onmessage = (ev) => {
-      const data = new Uint8Array(ev.data as ArrayBuffer);
+  private attach(ws: WebSocket, early: Uint8Array[]): void {
+    const connectedAt = Date.now();
+    const receive = (data: Uint8Array): void => {
       // Decrypt in arrival order: counters must match.
       this.rxChain = this.rxChain.then(() => this.onFrame(data)).catch(() => undefined);
     };
+    for (const data of early) receive(data);
+    ws.onmessage = (ev) => receive(new Uint8Array(ev.data as ArrayBuffer));
     ws.onclose = (ev) => {
+      // Backoff starts over only after a session that lasted: a server that accepts and then drops
+      // the session at once must not be hammered every few hundred milliseconds.
+      if (Date.now() - connectedAt >= STABLE_SESSION_MS) this.attempt = 0;
       const lastDisconnect = this.lastDisconnect;
       this.teardown();
       const errorCode = lastDisconnect?.errorCode ?? (ev.reason || null);
@@ -407,29 +428,53 @@ export class EndpointClient {
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (this.closedByUser) return;
-      void this.connect(this.lastProfile ? { profile: this.lastProfile } : {}).then((res) => {
-        for (const fn of this.reconnectListeners) fn(res);
-        if (!res.ok && res.retryable && !this.closedByUser) this.scheduleReconnect();
-      });
+      this.connect(this.lastProfile ? { profile: this.lastProfile } : {})
+        .catch((err: unknown): ConnectResult => ({ ok: false, kind: 'failed', code: 'LK_SDK_CONNECTION_FAILED', detail: String(err), retryable: true }))
+        .then((res) => {
+          for (const fn of this.reconnectListeners) fn(res);
+          if (!res.ok && res.retryable && !this.closedByUser) this.scheduleReconnect();
+        });
     }, delay);
   }
 
-  /** Send a SyncRequest (requestId is assigned) and wait for its SyncResponse. */
+  /**
+   * Send a SyncRequest (requestId is assigned) and wait for its SyncResponse. Concurrent calls are
+   * sealed and sent strictly in counter order (WebCrypto may finish encryptions out of order).
+   */
   async sync(fill: (req: SyncRequest) => void): Promise<SyncResponse> {
-    if (!this.connected || !this.session) throw new ClientError('LK_SDK_CLOSED', 'not connected');
+    const session = this.session;
+    const ws = this.ws;
+    if (!this.connected || !session || !ws) throw new ClientError('LK_SDK_CLOSED', 'not connected');
     const req = emptyRequest(this.nextRequestId++);
     fill(req);
-    const counter = this.txCounter++;
-    const ciphertext = await this.session.tx.seal(counter, avroTypes.syncRequest.toBuffer(req) as Uint8Array);
-    const frame = concat(new Uint8Array([0x0f]), avroTypes.sync.toBuffer({ counter, ciphertext: toBuf(ciphertext) }) as Uint8Array);
-    return new Promise<SyncResponse>((resolve, reject) => {
+    const plaintext = avroTypes.syncRequest.toBuffer(req) as Uint8Array;
+    const response = new Promise<SyncResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(req.requestId);
         reject(new ClientError('LK_SDK_TIMEOUT', `no SyncResponse for request ${req.requestId}`));
       }, this.opts.timeoutMs ?? 10_000);
       this.pending.set(req.requestId, { resolve, reject, timer });
-      this.ws!.send(frame);
     });
+    const sent = this.txChain.then(async () => {
+      if (this.session !== session || this.ws !== ws) throw new ClientError('LK_SDK_CLOSED', 'session ended');
+      const counter = this.txCounter++;
+      const ciphertext = await session.tx.seal(counter, plaintext);
+      if (this.session !== session || ws.readyState !== 1) throw new ClientError('LK_SDK_CLOSED', 'session ended');
+      ws.send(concat(new Uint8Array([0x0f]), avroTypes.sync.toBuffer({ counter, ciphertext: toBuf(ciphertext) }) as Uint8Array));
+    });
+    this.txChain = sent.catch(() => undefined);
+    try {
+      await sent;
+    } catch (err) {
+      const p = this.pending.get(req.requestId);
+      if (p) {
+        clearTimeout(p.timer);
+        this.pending.delete(req.requestId);
+      }
+      void response.catch(() => undefined);
+      throw err;
+    }
+    return response;
   }
 
   /** Register or update the endpoint profile (profile sync). */
@@ -449,11 +494,15 @@ export class EndpointClient {
     if (!this.connected) return Promise.reject(new ClientError('LK_SDK_CLOSED', 'not connected'));
     const t0 = Date.now();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ClientError('LK_SDK_TIMEOUT', 'no PINGRESP')), this.opts.timeoutMs ?? 10_000);
-      this.pingWaiters.push(() => {
+      const waiter = (): void => {
         clearTimeout(timer);
         resolve(Date.now() - t0);
-      });
+      };
+      const timer = setTimeout(() => {
+        this.pingWaiters = this.pingWaiters.filter((w) => w !== waiter);
+        reject(new ClientError('LK_SDK_TIMEOUT', 'no PINGRESP'));
+      }, this.opts.timeoutMs ?? 10_000);
+      this.pingWaiters.push(waiter);
       this.sendPing();
     });
   }
@@ -466,18 +515,23 @@ export class EndpointClient {
     const ws = this.ws;
     if (!ws) return;
     await new Promise<void>((resolve) => {
+      // Bounded: a peer that never completes the close handshake cannot hang close().
+      const timer = setTimeout(resolve, 2000);
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
       const prev = ws.onclose;
       ws.onclose = (ev) => {
         if (typeof prev === 'function') prev.call(ws, ev);
-        resolve();
+        done();
       };
       try {
         if (ws.readyState === 1) ws.send(concat(new Uint8Array([0x0e]), avroTypes.disconnect.toBuffer({ reason: 0, errorCode: null }) as Uint8Array));
         ws.close(1000);
       } catch {
-        resolve();
+        done();
       }
-      setTimeout(resolve, 2000);
     });
   }
 }

@@ -11,6 +11,8 @@
  *  4. server key id is active or valid                  else LK_HS_UNKNOWN_SERVER_KEY
  *  5. |now - timestamp| <= window                       else LK_HS_STALE_TIMESTAMP
  *  6. public key, if sent, hashes to the key hash       else LK_HS_KEY_HASH_MISMATCH
+ *     signature and wrapped secret are 256 bytes, a sent public key at most 1 KiB
+ *                                                       else LK_HS_BAD_SIGNATURE / LK_HS_BAD_SECRET / LK_HS_BAD_PUBLIC_KEY
  *  7. (key hash, nonce) not seen in 2 x window          else LK_HS_REPLAYED_NONCE (LK_SERVER_BUSY if full)
  *  8. credentials status allows the endpoint            else LK_CRED_UNKNOWN / LK_CRED_IN_USE / LK_CRED_REVOKED
  *  9. a public key is known (CONNECT, credentials, registration)  else LK_HS_PUBLIC_KEY_REQUIRED
@@ -31,6 +33,11 @@ import type { RegistrationService } from '../registration/registration.js';
 import type { ApplicationDirectory } from '../tenancy/applications.js';
 import type { Application, EndpointRecord } from '../store/store.js';
 import type { ReplayCache } from './replay.js';
+
+/** Size of an RSA-2048 signature or ciphertext. */
+const RSA_BYTES = 256;
+/** An RSA-2048 SPKI DER is 294 bytes; leave room for unusual exponents, refuse anything huge. */
+const MAX_SPKI_BYTES = 1024;
 
 export interface HandshakeDeps {
   apps: ApplicationDirectory;
@@ -74,6 +81,11 @@ export class Handshaker {
     if (!d.keyRing.usable(body.serverKeyId)) throw new LatchkeyError('LK_HS_UNKNOWN_SERVER_KEY', body.serverKeyId);
     if (Math.abs(this.now() - body.timestamp) > d.windowMs) throw new LatchkeyError('LK_HS_STALE_TIMESTAMP');
     if (body.publicKey && !keyHashRaw(body.publicKey).equals(body.keyHash)) throw new LatchkeyError('LK_HS_KEY_HASH_MISMATCH');
+    // RSA-2048 fixes these sizes; anything else cannot verify or decrypt, and must not reach (or
+    // be batched with other handshakes in) the crypto pool.
+    if (body.publicKey && body.publicKey.length > MAX_SPKI_BYTES) throw new LatchkeyError('LK_HS_BAD_PUBLIC_KEY', 'public key too large');
+    if (connect.signature.length !== RSA_BYTES) throw new LatchkeyError('LK_HS_BAD_SIGNATURE', 'signature must be 256 bytes');
+    if (body.wrappedSecret.length !== RSA_BYTES) throw new LatchkeyError('LK_HS_BAD_SECRET', 'wrapped secret must be 256 bytes');
 
     const fp = d.replay.fingerprint(body.keyHash, body.nonce);
     const reserved = d.replay.reserve(fp);
@@ -90,7 +102,11 @@ export class Handshaker {
       let endpoint: EndpointRecord | null = null;
       let publicKey = body.publicKey ?? view?.publicKey ?? null;
       if (!publicKey) {
-        endpoint = await d.registration.getEndpoint({ app, keyHash, publicKey: Buffer.alloc(0) });
+        try {
+          endpoint = await d.registration.getEndpoint({ app, keyHash, publicKey: Buffer.alloc(0) });
+        } catch (err) {
+          throw new LatchkeyError('LK_SERVER_UNAVAILABLE', `endpoint lookup: ${(err as Error).message}`, { cause: err });
+        }
         publicKey = endpoint?.publicKey ?? null;
       }
       if (!publicKey) throw new LatchkeyError('LK_HS_PUBLIC_KEY_REQUIRED');
@@ -104,14 +120,15 @@ export class Handshaker {
         serverKeyId: body.serverKeyId,
       });
       if (!out.ok) {
-        signatureVerified = out.code !== 'LK_HS_BAD_SIGNATURE' && out.code !== 'LK_HS_BAD_PUBLIC_KEY';
+        // Only a failed decrypt (after a good signature) or an unknown key id consumes the nonce.
+        signatureVerified = out.code === 'LK_HS_BAD_SECRET' || out.code === 'LK_HS_UNKNOWN_SERVER_KEY';
         throw new LatchkeyError(out.code, out.detail);
       }
       signatureVerified = true;
 
       // Already bound to this endpoint: binding again would be a no-op write on every reconnect.
-      // (A revocation racing this handshake is handled by revocation itself, which ends live
-      // sessions after changing the status.)
+      // A revocation racing this handshake can still let it through with the status it read; live
+      // session kicks on revocation (admin API, issue #3) must therefore run after the status change.
       if (!(view && view.status === 'IN_USE' && view.endpointId === keyHash)) {
         const bound = await d.credentials.bind(app, keyHash, keyHash, Buffer.from(publicKey));
         const bindErr = bindRefusal(bound);

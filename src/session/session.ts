@@ -14,7 +14,7 @@
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { createFrameCipher, type FrameCipher } from '../crypto/aead.js';
-import { ConnackCode, DisconnectReason, ERRORS, toLatchkeyError, type ErrorCode } from '../errors.js';
+import { ConnackCode, DisconnectReason, ERRORS, sessionErrorCode, type ErrorCode } from '../errors.js';
 import type { Stats } from '../metrics.js';
 import {
   decodeFrame,
@@ -25,7 +25,7 @@ import {
   encodeSync,
   encodeSyncResponse,
 } from '../protocol/frames.js';
-import type { Connect, SyncRequest, SyncResponse } from '../protocol/schemas.js';
+import { emptySyncResponse, type Connect, type SyncRequest, type SyncResponse } from '../protocol/schemas.js';
 import type { RegistrationService } from '../registration/registration.js';
 import type { Application, EndpointRecord } from '../store/store.js';
 import type { HandshakeAccepted, Handshaker } from './handshake.js';
@@ -60,6 +60,9 @@ export interface SessionRegistryHooks {
   established(session: Session): void;
   closed(session: Session): void;
 }
+
+/** Shortest keepalive the server agrees to: below it, handshake queueing alone could time a session out. */
+export const MIN_KEEPALIVE_SEC = 5;
 
 export type SessionState = 'AWAIT_CONNECT' | 'HANDSHAKING' | 'ESTABLISHED' | 'CLOSED';
 
@@ -140,11 +143,11 @@ export class Session {
     try {
       accepted = await this.host.handshaker.run(connect);
     } catch (err) {
-      const e = toLatchkeyError(err);
-      if (e.code === 'LK_INTERNAL') this.host.log.error({ err, session: this.id }, 'handshake failed');
+      const code = sessionErrorCode(err);
+      if (code === 'LK_INTERNAL' || code === 'LK_SERVER_UNAVAILABLE') this.host.log.error({ err, session: this.id, code }, 'handshake failed');
       if (this.state !== 'HANDSHAKING') return;
-      if (ERRORS[e.code].connack !== undefined) return this.refuse(e.code);
-      return this.fail(e.code);
+      if (ERRORS[code].connack !== undefined) return this.refuse(code);
+      return this.fail(code);
     }
     // The socket may have gone while the workers ran; the credentials binding stays (it is durable
     // and idempotent for this endpoint).
@@ -156,7 +159,7 @@ export class Session {
     this.keys = { c2s: accepted.c2s, s2c: accepted.s2c };
     const asked = accepted.body.keepAliveSec;
     const limits = this.host.limits;
-    const keepAlive = asked <= 0 ? limits.keepAliveDefaultSec : Math.min(asked, limits.keepAliveMaxSec);
+    const keepAlive = asked <= 0 ? limits.keepAliveDefaultSec : Math.min(Math.max(asked, MIN_KEEPALIVE_SEC), limits.keepAliveMaxSec);
     this.keepAliveMs = keepAlive * 1000;
 
     let embedded: Buffer | null = null;
@@ -167,12 +170,17 @@ export class Session {
       try {
         embedded = this.seal(await this.processSync(req));
       } catch (err) {
-        return this.fail(toLatchkeyError(err, 'LK_SERVER_UNAVAILABLE').code);
+        // A backend failure while registering: refuse so the endpoint retries (CONNACK 4).
+        const code = sessionErrorCode(err);
+        this.host.log.warn({ err, session: this.id, code }, 'embedded sync failed');
+        return this.fail(code);
       }
       if (this.state !== 'HANDSHAKING') return;
     }
     this.state = 'ESTABLISHED';
     this.establishedAt = Date.now();
+    // Keepalive counts from CONNACK, not from the CONNECT that may have waited for a crypto worker.
+    this.lastSeen = this.establishedAt;
     this.host.stats.handshakesAccepted++;
     this.host.stats.sessionsOpen++;
     this.host.registry.established(this);
@@ -219,16 +227,20 @@ export class Session {
     if (++this.pendingSyncs > this.host.limits.maxPendingSyncs) return this.fail('LK_SERVER_BUSY', 'too many SyncRequests in flight');
     // Answer in request order: each SyncRequest waits for the previous one.
     this.chain = this.chain.then(async () => {
+      let res: SyncResponse;
       try {
-        const res = await this.processSync(req);
-        if (this.state === 'ESTABLISHED') this.push(res);
+        res = await this.processSync(req);
       } catch (err) {
-        const e = toLatchkeyError(err, 'LK_SERVER_UNAVAILABLE');
-        this.host.log.warn({ err, session: this.id, code: e.code }, 'sync failed');
-        this.fail(e.code);
+        // A backend failure is this request's FAILURE, not the session's end: the endpoint keeps
+        // its session and retries the request (nothing was stored).
+        const code = sessionErrorCode(err);
+        this.host.log.warn({ err, session: this.id, code }, 'sync failed');
+        res = emptySyncResponse(req.requestId, 'FAILURE');
+        res.errorCode = code;
       } finally {
         this.pendingSyncs--;
       }
+      if (this.state === 'ESTABLISHED') this.push(res);
     });
   }
 
@@ -283,7 +295,7 @@ export class Session {
     if (detail) this.host.log.debug({ session: this.id, code, detail }, 'session ended');
     this.host.stats.ended(code);
     this.transport.send(encodeDisconnect({ reason: DisconnectReason[spec.disconnect ?? 'BAD_REQUEST'], errorCode: code }));
-    this.closeQuietly(spec.close ?? 4520, code);
+    this.closeQuietly(spec.close ?? ERRORS.LK_INTERNAL.close!, code);
   }
 
   private closeQuietly(closeCode: number, reason: string): void {

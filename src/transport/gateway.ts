@@ -19,7 +19,7 @@
  */
 import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
-import { ERRORS } from '../errors.js';
+import { ERRORS, LatchkeyError } from '../errors.js';
 import { Session, type SessionHost, type Transport } from '../session/session.js';
 import type { SessionRegistry } from '../session/registry.js';
 
@@ -76,7 +76,7 @@ function isNativeUws(): boolean {
 
 function listen(app: uWS.TemplatedApp, host: string, port: number): Promise<uWS.us_listen_socket> {
   return new Promise((resolve, reject) => {
-    app.listen(host, port, (sock) => (sock ? resolve(sock) : reject(new Error(`cannot listen on ${host}:${port}`))));
+    app.listen(host, port, (sock) => (sock ? resolve(sock) : reject(new LatchkeyError('LK_LISTEN_FAILED', `${host}:${port}`))));
   });
 }
 
@@ -153,7 +153,13 @@ export class Gateway {
     const sock = await listen(app, o.host, o.port);
     this.listenSockets.push(sock);
     this.port = uWS.us_socket_local_port(sock as unknown as uWS.us_socket);
-    const adminSock = await listen(admin, o.adminHost, o.adminPort);
+    let adminSock: uWS.us_listen_socket;
+    try {
+      adminSock = await listen(admin, o.adminHost, o.adminPort);
+    } catch (err) {
+      this.stopListening();
+      throw err;
+    }
     this.listenSockets.push(adminSock);
     this.adminPort = uWS.us_socket_local_port(adminSock as unknown as uWS.us_socket);
   }

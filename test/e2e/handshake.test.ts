@@ -283,3 +283,52 @@ describe('malformed frames', () => {
     await withTimeout(s.closed, 3000, 'close');
   });
 });
+
+describe('hardening', () => {
+  it('refuses wrongly sized signature and secret before any RSA work', async () => {
+    const before = h.server.pool.tasksRun;
+    await expectRefusal(prepareConnect(opts({ signature: crypto.randomBytes(3000) })).frame, 'LK_HS_BAD_SIGNATURE');
+    await expectRefusal(prepareConnect(opts({ body: { wrappedSecret: crypto.randomBytes(300) } })).frame, 'LK_HS_BAD_SECRET');
+    expect(h.server.pool.tasksRun).toBe(before);
+  });
+
+  it('a backend failure during the embedded registration refuses with REFUSE_SERVER_UNAVAILABLE', async () => {
+    const store = h.server.store;
+    const orig = store.saveEndpoint.bind(store);
+    const { LatchkeyError } = await import('../../src/errors.js');
+    store.saveEndpoint = async () => {
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'injected');
+    };
+    try {
+      const req = emptySyncRequest(1);
+      req.profileSyncRequest = { profileBody: Buffer.from('p'), endpointAccessToken: null };
+      await expectRefusal(prepareConnect(opts({ key: makeEndpointKey(), sync: req })).frame, 'LK_SERVER_UNAVAILABLE');
+    } finally {
+      store.saveEndpoint = orig;
+    }
+  });
+
+  it('a backend failure during a SYNC answers FAILURE and keeps the session', async () => {
+    const store = h.server.store;
+    const orig = store.saveEndpoint.bind(store);
+    const { LatchkeyError } = await import('../../src/errors.js');
+    const { s, p } = await established(opts({ key: makeEndpointKey() }));
+    store.saveEndpoint = async () => {
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'injected');
+    };
+    const req = emptySyncRequest(7);
+    req.profileSyncRequest = { profileBody: Buffer.from('p'), endpointAccessToken: null };
+    try {
+      s.send(syncFrame(p.tx, 0, req));
+      const res = openSync(p.rx, await s.frame(1));
+      expect(res.response).toMatchObject({ requestId: 7, status: 'FAILURE', errorCode: 'LK_SERVER_UNAVAILABLE' });
+    } finally {
+      store.saveEndpoint = orig;
+    }
+    req.requestId = 8;
+    s.send(syncFrame(p.tx, 1, req));
+    expect(openSync(p.rx, await s.frame(2)).response).toMatchObject({ requestId: 8, status: 'SUCCESS' });
+    s.close();
+    await withTimeout(s.closed, 3000, 'close');
+  });
+});

@@ -144,3 +144,28 @@ describe('SDK', () => {
     await c.close();
   });
 });
+
+describe('SDK concurrency and lifecycle', () => {
+  it('sends concurrent SyncRequests in counter order', async () => {
+    const k = await generateEndpointKeys();
+    const c = client(app, k);
+    expect((await c.connect()).ok).toBe(true);
+    const big = new Uint8Array(20_000).fill(7);
+    const results = await Promise.all([c.register(big), c.sync(() => undefined), c.register(new Uint8Array([1])), c.sync(() => undefined), c.register(big)]);
+    expect(results.map((r) => r.status)).toEqual(['SUCCESS', 'SUCCESS', 'SUCCESS', 'SUCCESS', 'SUCCESS']);
+    expect(c.connected).toBe(true);
+    await c.close();
+  });
+
+  it('close() during connect leaves no session behind', async () => {
+    const k = await generateEndpointKeys();
+    const c = client(app, k);
+    const pending = c.connect();
+    await c.close();
+    const r = await pending;
+    expect(r.ok).toBe(false);
+    expect(c.connected).toBe(false);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(h.server.registry.byEndpointKey(app.id, k.keyHash)).toBeUndefined();
+  });
+});

@@ -55,3 +55,15 @@ describe('config', () => {
     expect(configSection(doc)).toBe(renderConfigTable());
   });
 });
+
+describe('config edge cases', () => {
+  it('does not treat prototype keys as fields and checks keepalive consistency', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lk-cfg-'));
+    const file = path.join(dir, 'c.json');
+    fs.writeFileSync(file, JSON.stringify({ toString: 1 }));
+    expect(code(() => loadConfig({ configFile: file, env: {} }))).toBe('LK_CONFIG_UNKNOWN_KEY');
+    expect(code(() => loadConfig({ env: {}, flags: { constructor: '1' } }))).toBe('LK_CONFIG_UNKNOWN_KEY');
+    expect(code(() => loadConfig({ env: { LATCHKEY_KEEP_ALIVE_DEFAULT_SEC: '300', LATCHKEY_KEEP_ALIVE_MAX_SEC: '60' } }))).toBe('LK_CONFIG_INVALID_VALUE');
+    fs.rmSync(dir, { recursive: true });
+  });
+});
