@@ -1,0 +1,51 @@
+/**
+ * The handshake path with the Redis cache (the cluster configuration's cache) against the real
+ * Redis server: credential status lookups go through Redis, and a Redis outage costs latency, never
+ * a refusal.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConnackCode } from '../../src/errors.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
+import { makeEndpointKey, prepareConnect } from '../helpers/wire-client.js';
+import { openRaw, withTimeout } from '../helpers/ws.js';
+import type { Application } from '../../src/store/store.js';
+
+const REDIS_URL = process.env.LATCHKEY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+let h: Harness;
+let app: Application;
+
+beforeAll(async () => {
+  h = await startHarness({ redisUrl: REDIS_URL });
+  app = await h.app({ credentialsService: 'internal' });
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+async function connect(key: ReturnType<typeof makeEndpointKey>): Promise<number> {
+  const s = await openRaw(h.url);
+  s.send(prepareConnect({ appToken: app.appToken, serverKeyId: h.serverKeyId, serverPublicKey: h.serverSpki, key }).frame);
+  const f = await s.decoded(0);
+  s.close();
+  await withTimeout(s.closed, 3000, 'close');
+  return f.type === 'CONNACK' ? f.connack.returnCode : -1;
+}
+
+describe('handshake with the Redis cache', () => {
+  it('caches credential status in Redis and serves reconnects from it', async () => {
+    const k = makeEndpointKey();
+    await h.server.store.provisionCredentials(app.id, k.keyHash, k.spki);
+    expect(await connect(k)).toBe(ConnackCode.ACCEPTED);
+    const cached = await h.server.cache.get(`cred:${app.id}:${k.keyHash}`);
+    expect(JSON.parse(cached!)).toMatchObject({ s: 'IN_USE', e: k.keyHash });
+    expect(await connect(k)).toBe(ConnackCode.ACCEPTED);
+  });
+
+  it('caches unknown credentials briefly and refuses them without RSA work', async () => {
+    const k = makeEndpointKey();
+    const before = h.server.pool.tasksRun;
+    expect(await connect(k)).toBe(ConnackCode.REFUSE_VERIFICATION_FAILED);
+    expect(JSON.parse((await h.server.cache.get(`cred:${app.id}:${k.keyHash}`))!)).toMatchObject({ s: 'NONE' });
+    expect(h.server.pool.tasksRun).toBe(before);
+  });
+});
