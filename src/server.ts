@@ -127,7 +127,13 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     });
     const pool = new CryptoPool({ keyDir: keyRing.dir, threads: config.cryptoThreads, maxQueue: config.cryptoMaxQueue, maxBatch: config.cryptoMaxBatch });
     closers.push(() => pool.close());
-    const replay = await ReplayCache.create({ ttlMs: config.handshakeWindowSec * 2000, max: config.replayCacheMax });
+    // With Redis configured (a cluster), nonces are also claimed cluster-wide.
+    const replay = await ReplayCache.create({
+      ttlMs: config.handshakeWindowSec * 2000,
+      max: config.replayCacheMax,
+      shared: config.redisUrl ? cache : null,
+      onSharedError: (err) => log.warn({ err }, 'shared replay check unavailable; local check only'),
+    });
     const registration = new RegistrationService(store, apps);
     const handshaker = new Handshaker({ apps, keyRing, replay, credentials, registration, pool, windowMs: config.handshakeWindowSec * 1000, log });
     const registry = new SessionRegistry(stats, config.handshakeTimeoutMs);

@@ -111,6 +111,18 @@ export class MemoryCache implements Cache {
     return RESOLVED_VOID;
   }
 
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if (this.closed) return rejectClosed();
+    if (!Number.isFinite(ttlMs) || Math.floor(ttlMs) <= 0) return rejectBadTtl(ttlMs);
+    const now = this.now();
+    const existing = this.entries.get(key);
+    if (existing !== undefined && existing.expiresAt > now) return Promise.resolve(false);
+    this.entries.delete(key);
+    this.entries.set(key, { value, expiresAt: now + Math.floor(ttlMs) });
+    this.sweepAndEvict(now);
+    return Promise.resolve(true);
+  }
+
   /** Drops every entry; later calls reject with LK_CACHE_UNAVAILABLE (callers treat it as a miss). */
   close(): Promise<void> {
     this.closed = true;

@@ -140,6 +140,15 @@ export class RedisCache implements Cache {
     return this.redis.del(key).then(ignore, failDel);
   }
 
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if (this.closing !== undefined) return rejectClosed();
+    const ttl = Math.floor(ttlMs);
+    if (!Number.isFinite(ttlMs) || ttl <= 0) {
+      return Promise.reject(new LatchkeyError('LK_BAD_ARGUMENT', `setIfAbsent ttlMs must be > 0, got ${ttlMs}`));
+    }
+    return this.redis.set(key, value, 'PX', ttl, 'NX').then((r) => r === 'OK', failSet);
+  }
+
   /** QUIT when connected (pending replies arrive first), else drop the socket. Idempotent; never rejects. */
   close(): Promise<void> {
     this.closing ??= this.shutdown();

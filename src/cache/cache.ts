@@ -17,6 +17,12 @@ export interface Cache {
   get(key: string): Promise<string | null>;
   set(key: string, value: string, ttlMs: number): Promise<void>;
   delete(key: string): Promise<void>;
+  /**
+   * Atomically store `value` under `key` for ttlMs only if no live entry exists; resolves true if
+   * this call stored it. Of concurrent calls for one key on any clients of the same backend,
+   * exactly one resolves true (Redis: SET NX PX). ttlMs must be > 0.
+   */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
   /** Release connections/timers. Idempotent. */
   close(): Promise<void>;
 }

@@ -88,7 +88,7 @@ export class Handshaker {
     if (body.wrappedSecret.length !== RSA_BYTES) throw new LatchkeyError('LK_HS_BAD_SECRET', 'wrapped secret must be 256 bytes');
 
     const fp = d.replay.fingerprint(body.keyHash, body.nonce);
-    const reserved = d.replay.reserve(fp);
+    const reserved = await d.replay.reserve(fp);
     if (reserved === 'replayed') throw new LatchkeyError('LK_HS_REPLAYED_NONCE');
     if (reserved === 'full') throw new LatchkeyError('LK_SERVER_BUSY', 'replay cache full');
     let signatureVerified = false;

@@ -17,8 +17,14 @@
  *
  * Reservation protocol: reserve() before the RSA work, release() if the handshake fails before the
  * signature was verified (so a forged CONNECT cannot burn a nonce), keep it otherwise.
+ *
+ * Cluster: with a shared cache (Redis), a fingerprint the local map accepts is also claimed there
+ * with SET NX PX, so a CONNECT replayed to another node is refused too. If the shared cache fails,
+ * the handshake goes on with the local check only (fail open, logged): a Redis outage must not
+ * refuse every endpoint of the cluster.
  */
 import { createXXHash128, type IHasher } from 'hash-wasm';
+import type { Cache } from '../cache/cache.js';
 
 export type ReserveResult = 'ok' | 'replayed' | 'full';
 
@@ -29,10 +35,12 @@ export class ReplayCache {
     private readonly ttlMs: number,
     private readonly max: number,
     private readonly now: () => number,
+    private readonly shared: Cache | null,
+    private readonly onSharedError: (err: unknown) => void,
   ) {}
 
-  static async create(opts: { ttlMs: number; max: number; now?: () => number }): Promise<ReplayCache> {
-    return new ReplayCache(await createXXHash128(), opts.ttlMs, opts.max, opts.now ?? Date.now);
+  static async create(opts: { ttlMs: number; max: number; now?: () => number; shared?: Cache | null; onSharedError?: (err: unknown) => void }): Promise<ReplayCache> {
+    return new ReplayCache(await createXXHash128(), opts.ttlMs, opts.max, opts.now ?? Date.now, opts.shared ?? null, opts.onSharedError ?? (() => undefined));
   }
 
   fingerprint(keyHash: Uint8Array, nonce: Uint8Array): string {
@@ -54,7 +62,20 @@ export class ReplayCache {
     }
   }
 
-  reserve(fp: string): ReserveResult {
+  /** Local check, then (when configured) the cluster-wide one. */
+  async reserve(fp: string): Promise<ReserveResult> {
+    const local = this.reserveLocal(fp);
+    if (local !== 'ok' || !this.shared) return local;
+    try {
+      // Keep the local entry either way: a pair another node has seen is a replay here too.
+      if (!(await this.shared.setIfAbsent(`nonce:${fp}`, '1', this.ttlMs))) return 'replayed';
+    } catch (err) {
+      this.onSharedError(err);
+    }
+    return 'ok';
+  }
+
+  reserveLocal(fp: string): ReserveResult {
     const now = this.now();
     this.sweep(now);
     const exp = this.seen.get(fp);
@@ -66,5 +87,6 @@ export class ReplayCache {
 
   release(fp: string): void {
     this.seen.delete(fp);
+    if (this.shared) this.shared.delete(`nonce:${fp}`).catch(this.onSharedError);
   }
 }

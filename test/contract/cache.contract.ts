@@ -231,6 +231,30 @@ export function cacheContract(name: string, make: () => Promise<Cache>, opts: Ca
       expect(after).toEqual(keys.map((_, i) => (i % 2 === 0 ? null : `value-${i}`)));
     });
 
+    it('setIfAbsent stores only when no live entry exists, and exactly one of concurrent callers wins', async () => {
+      const cache = await open();
+      const key = uniqueKey('nx');
+      expect(await cache.setIfAbsent(key, 'first', LONG_TTL_MS)).toBe(true);
+      expect(await cache.setIfAbsent(key, 'second', LONG_TTL_MS)).toBe(false);
+      expect(await cache.get(key)).toBe('first');
+      const racers = opts.shared ? [cache, await open()] : [cache];
+      const contested = uniqueKey('nx-race');
+      const wins = await Promise.all(Array.from({ length: 20 }, (_, i) => racers[i % racers.length]!.setIfAbsent(contested, `v${i}`, LONG_TTL_MS)));
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      await expectCode(cache.setIfAbsent(uniqueKey('nx-bad'), 'v', 0), 'LK_BAD_ARGUMENT');
+    });
+
+    it('setIfAbsent succeeds again once the entry expired or was deleted', async () => {
+      const cache = await open();
+      const key = uniqueKey('nx-ttl');
+      expect(await cache.setIfAbsent(key, 'a', 60)).toBe(true);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await cache.setIfAbsent(key, 'b', LONG_TTL_MS)).toBe(true);
+      await cache.delete(key);
+      expect(await cache.setIfAbsent(key, 'c', LONG_TTL_MS)).toBe(true);
+      expect(await cache.get(key)).toBe('c');
+    });
+
     it('close is idempotent, concurrent closes resolve, and later calls reject with LK_CACHE_UNAVAILABLE', async () => {
       const cache = await open();
       const key = uniqueKey('close');

@@ -49,3 +49,30 @@ describe('handshake with the Redis cache', () => {
     expect(h.server.pool.tasksRun).toBe(before);
   });
 });
+
+describe('cluster-wide replay check', () => {
+  it('a CONNECT accepted by one node is refused as a replay by another node sharing Redis', async () => {
+    // A second node on the same data directory (same key ring and store), same Redis.
+    const other = await startHarness({ redisUrl: REDIS_URL }, h.dataDir);
+    try {
+      const k = makeEndpointKey();
+      await h.server.store.provisionCredentials(app.id, k.keyHash, k.spki);
+      const frame = prepareConnect({ appToken: app.appToken, serverKeyId: h.serverKeyId, serverPublicKey: h.serverSpki, key: k }).frame;
+      const first = await openRaw(h.url);
+      first.send(frame);
+      const f1 = await first.decoded(0);
+      expect(f1.type === 'CONNACK' && f1.connack.returnCode).toBe(ConnackCode.ACCEPTED);
+      const before = other.server.pool.tasksRun;
+      const second = await openRaw(other.url);
+      second.send(frame);
+      const f2 = await second.decoded(0);
+      expect(f2.type === 'CONNACK' && f2.connack.errorCode).toBe('LK_HS_REPLAYED_NONCE');
+      expect(other.server.pool.tasksRun).toBe(before);
+      first.close();
+      await withTimeout(first.closed, 3000, 'close');
+      await withTimeout(second.closed, 3000, 'close');
+    } finally {
+      await other.close({ keepData: true });
+    }
+  });
+});

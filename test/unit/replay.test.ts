@@ -9,15 +9,15 @@ describe('ReplayCache', () => {
     const b = c.fingerprint(Buffer.alloc(32, 1), Buffer.alloc(16, 2));
     const other = c.fingerprint(Buffer.alloc(32, 2), Buffer.alloc(16, 1));
     expect(new Set([a, b, other]).size).toBe(3);
-    expect(c.reserve(a)).toBe('ok');
-    expect(c.reserve(a)).toBe('replayed');
-    expect(c.reserve(b)).toBe('ok');
-    expect(c.reserve(other)).toBe('full');
+    expect(await c.reserve(a)).toBe('ok');
+    expect(await c.reserve(a)).toBe('replayed');
+    expect(await c.reserve(b)).toBe('ok');
+    expect(await c.reserve(other)).toBe('full');
     now += 101;
-    expect(c.reserve(a)).toBe('ok');
+    expect(await c.reserve(a)).toBe('ok');
     expect(c.size).toBe(1);
     c.release(a);
-    expect(c.reserve(a)).toBe('ok');
+    expect(await c.reserve(a)).toBe('ok');
   });
   it('the fingerprint is deterministic for the same pair', async () => {
     const c = await ReplayCache.create({ ttlMs: 1000, max: 10 });
