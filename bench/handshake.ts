@@ -34,7 +34,7 @@ import { startServerProcess } from '../test/helpers/process.js';
 import { ROOT } from '../test/helpers/root.js';
 import { lineChart } from './lib/chart.js';
 import { rawExchange } from './lib/raw-ws.js';
-import { diffThreads, machineInfo, machineLine, percentile, processCpuUs, threadCpuUs } from './lib/machine.js';
+import { diffThreads, machineInfo, machineLine, percentile, processCpuUs, processRssBytes, threadCpuUs } from './lib/machine.js';
 
 const RESULTS = path.join(ROOT, 'bench/results');
 const CACHE = path.join(ROOT, 'bench/.cache');
@@ -181,6 +181,7 @@ async function main(): Promise<void> {
     const perSecond: number[] = [];
     let done = 0;
     let lastDone = 0;
+    const rss0 = processRssBytes(pid);
     const cpu0 = processCpuUs(pid);
     const threads0 = threadCpuUs(pid);
     const t0 = performance.now();
@@ -202,6 +203,7 @@ async function main(): Promise<void> {
     const cpuUs = processCpuUs(pid) - cpu0;
     const threadUs = diffThreads(threads0, threadCpuUs(pid));
     const openAtEnd = openSessions.length;
+    const rssPerSession = (processRssBytes(pid) - rss0) / Math.max(1, openAtEnd);
     log(`closing ${openAtEnd} open sessions (not timed)`);
     await closeAll();
     const health = (await (await fetch(`http://127.0.0.1:${server.adminPort}/healthz`)).json()) as { cryptoHandshakes: number; cryptoBatches: number };
@@ -225,6 +227,7 @@ async function main(): Promise<void> {
       ratioToFloor: +(serverCpuUsPerSession / floor).toFixed(3),
       accepted,
       outcomes: Object.fromEntries(codes),
+      serverRssBytesPerOpenSession: Math.round(rssPerSession),
       handshakesPerWorkerTask: +(health.cryptoHandshakes / Math.max(1, health.cryptoBatches)).toFixed(2),
       serverCpuUsPerSessionByThread: Object.fromEntries(Object.entries(threadUs).filter(([, v]) => v > 0).map(([k, v]) => [k, +(v / Math.max(1, accepted)).toFixed(1)])),
       wallSeconds: +wallS.toFixed(2),
@@ -241,6 +244,7 @@ async function main(): Promise<void> {
       `| floor: RSA-OAEP-SHA256 decrypt, one thread | ${result.rsaDecryptFloorUs} µs (before ${result.rsaDecryptFloorUsBefore}, after ${result.rsaDecryptFloorUsAfter}) |`,
       `| ratioToFloor | ${result.ratioToFloor} |`,
       `| server CPU by thread, µs/session (main = event loop; the largest others are the crypto workers) | ${Object.entries(result.serverCpuUsPerSessionByThread).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
+      `| server RSS growth per open session (approx.: includes heap not yet collected) | ${(result.serverRssBytesPerOpenSession / 1024).toFixed(1)} KiB |`,
       `| handshakes per worker task (batching) | ${result.handshakesPerWorkerTask} |`,
       `| accepted / attempted (all held open until the end) | ${accepted} / ${done} |`,
       `| concurrency, endpoints | ${settings.concurrency}, ${settings.endpoints} |`,

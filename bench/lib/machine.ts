@@ -65,3 +65,9 @@ export function diffThreads(a: Map<string, number>, b: Map<string, number>): Rec
   for (const [k, v] of b) out[k] = v - (a.get(k) ?? 0);
   return out;
 }
+
+/** Resident set size of a process, bytes (/proc/<pid>/status VmRSS). */
+export function processRssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
