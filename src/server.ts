@@ -11,6 +11,9 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Cache } from './cache/cache.js';
 import { MemoryCache } from './cache/cache-memory.js';
+import type { Bus } from './bus/bus.js';
+import { MemoryBus } from './bus/bus-memory.js';
+import { Revocation } from './credentials/revocation.js';
 import { RedisCache } from './cache/cache-redis.js';
 import type { Config } from './config/config.js';
 import { CREDENTIALS_SERVICE_METHODS, CredentialsGate, StoreCredentialsService, type CredentialsService } from './credentials/credentials.js';
@@ -55,6 +58,12 @@ export async function openCache(config: Config, log: Logger): Promise<Cache> {
   return new MemoryCache();
 }
 
+export function openBus(_config: Config, log: Logger): Bus {
+  // The Redis pub/sub bus arrives with the cluster work; until then every node has its own.
+  log.info({ bus: 'memory' }, 'bus selected');
+  return new MemoryBus((err) => log.error({ err }, 'bus handler failed'));
+}
+
 /** Built-in and configured credentials services by name. */
 export async function loadCredentialsServices(config: Config, store: Store, log: Logger): Promise<Map<string, CredentialsService>> {
   const services = new Map<string, CredentialsService>([
@@ -82,6 +91,8 @@ export interface Server {
   readonly apps: ApplicationDirectory;
   readonly gateway: Gateway;
   readonly pool: CryptoPool;
+  readonly bus: Bus;
+  readonly revocation: Revocation;
   readonly port: number;
   readonly adminPort: number;
   close(): Promise<void>;
@@ -138,6 +149,11 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     const handshaker = new Handshaker({ apps, keyRing, replay, credentials, registration, pool, windowMs: config.handshakeWindowSec * 1000, log });
     const registry = new SessionRegistry(stats, config.handshakeTimeoutMs);
     closers.push(() => registry.close());
+    const bus = openBus(config, log);
+    closers.push(() => bus.close());
+    const revocation = new Revocation(credentials, bus, registry, log);
+    await revocation.start();
+    closers.push(() => revocation.close());
     const gateway = new Gateway({
       host: config.host,
       port: config.port,
@@ -176,7 +192,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
       })();
       return closing;
     };
-    return { config, store, cache, keyRing, registry, stats, credentials, apps, gateway, pool, port: gateway.port, adminPort: gateway.adminPort, close };
+    return { config, store, cache, keyRing, registry, stats, credentials, apps, gateway, pool, bus, revocation, port: gateway.port, adminPort: gateway.adminPort, close };
   } catch (err) {
     await closeAll();
     throw err;

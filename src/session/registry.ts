@@ -10,9 +10,17 @@
 import type { Stats } from '../metrics.js';
 import type { Session, SessionRegistryHooks } from './session.js';
 
+/**
+ * How long a revocation is remembered for racing handshakes: far longer than any handshake can take
+ * (the crypto queue is bounded and the handshake timeout applies before CONNECT).
+ */
+const REVOKED_MEMORY_MS = 120_000;
+
 export class SessionRegistry implements SessionRegistryHooks {
   private readonly all = new Set<Session>();
   private readonly byEndpoint = new Map<string, Session>();
+  /** Recent revocations by endpoint key -> time; see revokedSince(). Entries live REVOKED_MEMORY_MS. */
+  private readonly recentlyRevoked = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -30,6 +38,7 @@ export class SessionRegistry implements SessionRegistryHooks {
   }
 
   established(session: Session): void {
+    // Callers check revokedSince() first; see Session.handshake.
     const key = session.endpointKey!;
     const prev = this.byEndpoint.get(key);
     this.byEndpoint.set(key, session);
@@ -61,7 +70,32 @@ export class SessionRegistry implements SessionRegistryHooks {
     return this.all.values();
   }
 
+  /**
+   * Credentials were revoked: end the endpoint's live session here (CREDENTIALS_REVOKED) and
+   * remember the time, so a handshake that started before and finishes after is refused too.
+   * The credentials id is the endpoint's key hash. Returns true if a session was ended.
+   */
+  revoked(appId: string, keyHash: string): boolean {
+    const key = `${appId}/${keyHash}`;
+    this.recentlyRevoked.delete(key);
+    this.recentlyRevoked.set(key, Date.now());
+    const s = this.byEndpoint.get(key);
+    if (!s) return false;
+    s.end('LK_CRED_REVOKED');
+    return true;
+  }
+
+  /** True if the endpoint's credentials were revoked at or after `since` (ms). */
+  revokedSince(appId: string, keyHash: string, since: number): boolean {
+    const t = this.recentlyRevoked.get(`${appId}/${keyHash}`);
+    return t !== undefined && t >= since;
+  }
+
   sweep(now: number): void {
+    for (const [k, t] of this.recentlyRevoked) {
+      if (now - t < REVOKED_MEMORY_MS) break;
+      this.recentlyRevoked.delete(k);
+    }
     for (const s of this.all) {
       if (s.state === 'AWAIT_CONNECT' || s.state === 'HANDSHAKING') {
         // A handshake that is waiting for the crypto pool is not the endpoint's fault: only the

@@ -59,6 +59,8 @@ export interface SessionHost {
 export interface SessionRegistryHooks {
   established(session: Session): void;
   closed(session: Session): void;
+  /** True if the endpoint's credentials were revoked at or after `since` (ms). */
+  revokedSince(appId: string, keyHash: string, since: number): boolean;
 }
 
 /** Shortest keepalive the server agrees to: below it, handshake queueing alone could time a session out. */
@@ -139,6 +141,7 @@ export class Session {
   }
 
   private async handshake(connect: Connect): Promise<void> {
+    const startedAt = Date.now();
     let accepted: HandshakeAccepted;
     try {
       accepted = await this.host.handshaker.run(connect);
@@ -152,6 +155,8 @@ export class Session {
     // The socket may have gone while the workers ran; the credentials binding stays (it is durable
     // and idempotent for this endpoint).
     if (this.state !== 'HANDSHAKING') return;
+    // Revoked while this handshake ran on the status it read before: refuse (credentials/revocation.ts).
+    if (this.host.registry.revokedSince(accepted.app.id, accepted.keyHash, startedAt)) return this.refuse('LK_CRED_REVOKED');
     this.app = accepted.app;
     this.keyHash = accepted.keyHash;
     this.publicKey = accepted.publicKey;
@@ -177,6 +182,7 @@ export class Session {
       }
       if (this.state !== 'HANDSHAKING') return;
     }
+    if (this.host.registry.revokedSince(accepted.app.id, accepted.keyHash, startedAt)) return this.refuse('LK_CRED_REVOKED');
     this.state = 'ESTABLISHED';
     this.establishedAt = Date.now();
     // Keepalive counts from CONNACK, not from the CONNECT that may have waited for a crypto worker.

@@ -1,0 +1,30 @@
+/**
+ * The bus: messages between the nodes of a cluster (and within one node). Implementations:
+ * bus-memory.ts (in-process; a single node) and, with the cluster work, a Redis pub/sub one.
+ * test/contract/bus.contract.ts is the contract; every implementation runs it.
+ *
+ * Contract:
+ * - publish() resolves once the message is handed to the backend; every subscriber of the topic on
+ *   every node connected to the backend then receives it once, including the publishing node's own
+ *   subscribers (a revocation must reach sessions on the node that revoked, too).
+ * - Delivery is at most once and unordered across publishers; per publisher and topic, in order.
+ *   Consumers must be idempotent (ending an already ended session is a no-op).
+ * - A handler that throws does not stop delivery to other handlers; the error goes to onError.
+ * - subscribe() returns an unsubscribe function; after it resolves no more calls reach the handler.
+ */
+
+export type BusMessage =
+  /** Credentials were revoked (here, or in an external credentials store: notifyRevoked). */
+  | { type: 'credentials.revoked'; appId: string; credentialsId: string }
+  /** End a live session of an endpoint (operator kick). */
+  | { type: 'session.kick'; appId: string; keyHash: string };
+
+export type BusTopic = 'credentials' | 'sessions';
+
+export type BusHandler = (msg: BusMessage) => void | Promise<void>;
+
+export interface Bus {
+  publish(topic: BusTopic, msg: BusMessage): Promise<void>;
+  subscribe(topic: BusTopic, handler: BusHandler): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
