@@ -83,6 +83,7 @@ const CATALOGUE = {
   // --- session lifecycle (DISCONNECT, then close) ---
   LK_HS_TIMEOUT: { message: 'no complete CONNECT within the handshake timeout', http: 408, close: 4005, disconnect: 'BAD_REQUEST' },
   LK_KEEPALIVE_TIMEOUT: { message: 'no frame within the keepalive interval', http: 408, close: 4006, disconnect: 'NONE' },
+  LK_SESSION_KICKED: { message: 'an operator ended this session', http: 200, close: 4009, disconnect: 'NONE' },
   LK_SESSION_REPLACED: { message: 'a newer session of the same endpoint replaced this one', http: 409, close: 4530, disconnect: 'NONE' },
   LK_SERVER_SHUTDOWN: { message: 'server is shutting down; reconnect', http: 503, close: 4007, disconnect: 'NONE' },
   LK_SLOW_CONSUMER: { message: 'endpoint reads too slowly; send buffer limit reached', http: 503, close: 4008, disconnect: 'NONE' },
@@ -91,6 +92,15 @@ const CATALOGUE = {
   // --- sync results (SyncResponse status FAILURE with this code; the session goes on) ---
   LK_PROFILE_SCHEMA_MISMATCH: { message: 'profile body does not match the application profile schema', http: 400 },
   LK_PROFILE_REQUIRED: { message: 'endpoint is not registered; send a profile', http: 400 },
+
+  // --- admin API (HTTP) ---
+  LK_AUTH_REQUIRED: { message: 'missing API key: send Authorization: Bearer lk_<id>.<secret>', http: 401 },
+  LK_AUTH_INVALID: { message: 'API key is unknown, revoked or malformed', http: 401 },
+  LK_FORBIDDEN: { message: 'this API key may not do that (root scope required)', http: 403 },
+  LK_BAD_JSON: { message: 'request body is not a JSON object', http: 400 },
+  LK_BODY_TOO_LARGE: { message: 'request body larger than the admin API limit', http: 413 },
+  LK_UNKNOWN_FIELD: { message: 'request has a field this route does not accept', http: 400 },
+  LK_METHOD_NOT_ALLOWED: { message: 'method not allowed on this path', http: 405 },
 
   // --- provisioning (CLI, seed file, store) ---
   LK_NOT_FOUND: { message: 'no such object', http: 404 },

@@ -177,6 +177,9 @@ async function serve(p: Parsed): Promise<void> {
   // The listening line is printed at every level but silent: operators and scripts wait for it.
   const announce = config.logLevel === 'silent' ? log : log.child({}, { level: 'info' });
   announce.info({ gateway: `ws://${shown(config.host)}:${server.port}/ep/v1`, admin: `http://${shown(config.adminHost)}:${server.adminPort}`, bind: config.host, port: server.port, adminPort: server.adminPort, uws: server.gateway.native ? 'native' : 'fallback' }, 'listening');
+  if (server.firstApiKey) {
+    process.stderr.write(`latchkey: first root admin API key (shown once, only its hash is stored):\n  ${server.firstApiKey}\n  try: curl -H 'Authorization: Bearer ${server.firstApiKey}' http://${shown(config.adminHost)}:${server.adminPort}/admin/v1/tenants\n`);
+  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -31,6 +31,10 @@ import type { Store } from './store/store.js';
 import { ApplicationDirectory } from './tenancy/applications.js';
 import { applySeed, createApplication, createTenant } from './tenancy/provision.js';
 import { Gateway } from './transport/gateway.js';
+import { ApiKeyAuthenticator, newApiKey } from './admin/auth.js';
+import { AdminRouter } from './admin/http.js';
+import { openapiDocument } from './admin/openapi.js';
+import { adminRoutes } from './admin/routes.js';
 
 export async function openStore(config: Config, log: Logger): Promise<Store> {
   if (config.cassandraContactPoints.length > 0) {
@@ -92,10 +96,26 @@ export interface Server {
   readonly gateway: Gateway;
   readonly pool: CryptoPool;
   readonly bus: Bus;
+  /** Root API key token created at this start because none existed (printed once by `serve`), else null. */
+  readonly firstApiKey: string | null;
   readonly revocation: Revocation;
   readonly port: number;
   readonly adminPort: number;
   close(): Promise<void>;
+}
+
+export const VERSION = '0.1.0';
+
+/**
+ * With no API key in the store, create a root key and print it once (stderr and the log): the
+ * operator's way in. Only the hash is stored; `latchkey admin create-key` makes more offline.
+ */
+async function ensureFirstApiKey(store: Store, log: Logger): Promise<string | null> {
+  if ((await store.countApiKeys()) > 0) return null;
+  const k = newApiKey(null, 'first root key');
+  await store.createApiKey(k.record);
+  log.warn({ apiKeyId: k.record.id }, 'no admin API key existed: created a root key (its token is printed once on stderr; store it now)');
+  return k.token;
 }
 
 /** The first start on an empty store creates tenant "default" with a trustful application "default". */
@@ -154,6 +174,16 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     const revocation = new Revocation(credentials, bus, registry, log);
     await revocation.start();
     closers.push(() => revocation.close());
+    // Operator kicks travel on the bus so they reach the node holding the session.
+    const unkick = await bus.subscribe('sessions', (msg) => {
+      if (msg.type === 'session.kick') registry.byEndpointKey(msg.appId, msg.keyHash)?.end('LK_SESSION_KICKED');
+    });
+    closers.push(unkick);
+    const firstApiKey = await ensureFirstApiKey(store, log);
+    let openapi: unknown = null;
+    const routes = adminRoutes({ store, apps, credentials, revocation, registry, keyRing, bus, credentialsServices: () => [...services.keys()], openapi: () => openapi });
+    openapi = openapiDocument(routes, VERSION);
+    const adminRouter = new AdminRouter(routes, new ApiKeyAuthenticator(store), log);
     const gateway = new Gateway({
       host: config.host,
       port: config.port,
@@ -175,6 +205,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
           maxPendingSyncs: 32,
         },
       },
+      mountAdmin: (app) => adminRouter.mount(app),
       health: () => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size }),
       log,
     });
@@ -192,7 +223,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
       })();
       return closing;
     };
-    return { config, store, cache, keyRing, registry, stats, credentials, apps, gateway, pool, bus, revocation, port: gateway.port, adminPort: gateway.adminPort, close };
+    return { config, store, cache, keyRing, registry, stats, credentials, apps, gateway, pool, bus, revocation, firstApiKey, port: gateway.port, adminPort: gateway.adminPort, close };
   } catch (err) {
     await closeAll();
     throw err;

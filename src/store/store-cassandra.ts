@@ -9,12 +9,13 @@
  * - Plain reads and writes use LOCAL_QUORUM: a read overlaps every acknowledged write of the local
  *   data center (including the commit phase of a lightweight transaction, which is written at the
  *   request consistency), without waiting for remote data centers.
- * - Every decision that must be exactly-once (tenant/application/token/credentials creation, bind,
- *   revoke) is a lightweight transaction (Paxos) with serial consistency LOCAL_SERIAL by default:
- *   Paxos among the local DC's replicas only, so a remote DC outage does not stop connects. This is
- *   linearizable among latchkey nodes that use the same local DC. If nodes in SEVERAL data centers
- *   serve the same applications, open with `serialConsistency: 'SERIAL'`: LOCAL_SERIAL in two DCs
- *   would let each DC bind the same credentials once.
+ * - Every decision that must be exactly-once (tenant/application/token/credentials/API key
+ *   creation, bind, revoke, API key deletion) is a lightweight transaction (Paxos) with serial
+ *   consistency LOCAL_SERIAL by default: Paxos among the local DC's replicas only, so a remote DC
+ *   outage does not stop connects. This is linearizable among latchkey nodes that use the same
+ *   local DC. If nodes in SEVERAL data centers serve the same applications, open with
+ *   `serialConsistency: 'SERIAL'`: LOCAL_SERIAL in two DCs would let each DC bind the same
+ *   credentials once.
  * - Reads that decide the answer after a lost race or an unknown outcome use the serial consistency
  *   too: a serial read completes any Paxos round in flight, so it sees the winner.
  * - A lightweight transaction that times out (server write timeout of type CAS, or the driver's
@@ -33,12 +34,17 @@
  *                                                 hash: 64 partitions per application instead of
  *                                                 one unbounded one, still ordered by key hash
  *                                                 (buckets are visited in character order)
+ *   api_keys(id)                                  admin API keys (a small table: full scans list
+ *                                                 and count them)
+ *   api_keys_by_tenant((scope), key_id)           one partition per tenant ('tenant:<id>') plus
+ *                                                 one for root keys ('root'), ordered by key id
  * Run the first open() against a new keyspace from one node: concurrent CREATE TABLE from several
  * nodes can leave a schema disagreement on old Cassandra versions.
  */
 import { Client, errors, types, type QueryOptions } from 'cassandra-driver';
 import { LatchkeyError } from '../errors.js';
 import type {
+  ApiKeyRecord,
   Application,
   BindResult,
   CredentialStatus,
@@ -62,6 +68,8 @@ import {
   copyCredentials,
   copyRegistration,
   copyEndpoint,
+  copyApiKey,
+  checkApiKey,
   storeError,
 } from './store-common.js';
 
@@ -432,6 +440,95 @@ export class CassandraStore implements Store {
     });
   }
 
+  // --- admin API keys ---
+
+  async createApiKey(apiKey: ApiKeyRecord): Promise<ApiKeyRecord> {
+    checkApiKey(apiKey);
+    const row = copyApiKey(apiKey);
+    const scope = scopeOf(row.tenantId);
+    const writeId = types.Uuid.random();
+    return this.guard(async () => {
+      // Tenants are never deleted, so an existing tenant stays existing: no Paxos needed.
+      if (row.tenantId !== null && (await this.readTenant(row.tenantId, false)) === null) {
+        throw new LatchkeyError('LK_TENANT_NOT_FOUND', row.tenantId);
+      }
+      // The scope index row is written before the key (a crash in between cannot hide a created
+      // key from listApiKeys) and again after it (see deleteApiKey). A row left by a create that
+      // lost, or by a key of another scope, is filtered out on listing.
+      await this.client.execute(this.q.insertScopeKey, [scope, row.id], this.UPSERT);
+      const out = await this.cas(this.q.insertApiKey, [row.id, row.tenantId ?? types.unset, row.secretHash, row.name, new Date(row.createdAt), writeId]);
+      const applied = out === 'unknown' ? await this.resolve(this.q.selectApiKey, [row.id], writeId) : out.applied;
+      if (!applied) throw new LatchkeyError('LK_CONFLICT', `API key ${row.id} exists`);
+      await this.client.execute(this.q.insertScopeKey, [scope, row.id], this.UPSERT);
+      return copyApiKey(row);
+    });
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | null> {
+    if (!validId(id)) return null;
+    return this.guard(() => this.readApiKey(id, false));
+  }
+
+  async listApiKeys(tenantId?: string | null): Promise<ApiKeyRecord[]> {
+    if (tenantId !== undefined && tenantId !== null && !validId(tenantId)) return [];
+    return this.guard(async () => {
+      if (tenantId === undefined) {
+        const out: ApiKeyRecord[] = [];
+        for await (const row of await this.client.execute(this.q.selectApiKeys, [], { ...this.READ, fetchSize: 1000 })) out.push(apiKeyFrom(row));
+        return out.sort((a, b) => compare(a.id, b.id));
+      }
+      const ids: string[] = [];
+      for await (const row of await this.client.execute(this.q.selectScopeKeys, [scopeOf(tenantId)], { ...this.READ, fetchSize: 1000 })) {
+        ids.push(row.get('key_id') as string);
+      }
+      const keys = await mapLimit(ids, READ_FANOUT, (id) => this.readApiKey(id, false));
+      return keys.filter((k): k is ApiKeyRecord => k !== null && k.tenantId === tenantId);
+    });
+  }
+
+  async deleteApiKey(id: string): Promise<boolean> {
+    if (!validId(id)) return false;
+    return this.guard(async () => {
+      // Administrative and rare: serial reads, and the delete is conditional on the incarnation
+      // seen (its write_id), so the scope index row removed below is that key's.
+      let row = await this.serialRow(this.q.selectApiKey, [id]);
+      let deleted: ApiKeyRecord;
+      for (let attempt = 0; ; attempt++) {
+        if (row === null) return false;
+        if (attempt === MAX_ATTEMPTS) throw new LatchkeyError('LK_STORE_UNAVAILABLE', `API key ${id} kept changing during delete`);
+        const seen = row;
+        const out = await this.cas(this.q.deleteApiKey, [id, seen.get('write_id')]);
+        if (out !== 'unknown' && out.applied) {
+          deleted = apiKeyFrom(seen);
+          break;
+        }
+        row = await this.serialRow(this.q.selectApiKey, [id]);
+        // Unknown outcome and the incarnation we saw is gone: count it as ours. (Only a concurrent
+        // delete of the same key timing out can make two callers both see true.)
+        if (out === 'unknown' && (row === null || !sameRowId(row, seen))) {
+          deleted = apiKeyFrom(seen);
+          break;
+        }
+      }
+      const scope = scopeOf(deleted.tenantId);
+      await this.client.execute(this.q.deleteScopeKey, [scope, id], this.UPSERT);
+      // A key with the same id and scope created meanwhile wrote the index row before (and after)
+      // its insert; if our removal came last, put the row back.
+      const now = await this.readApiKey(id, true);
+      if (now !== null && scopeOf(now.tenantId) === scope) await this.client.execute(this.q.insertScopeKey, [scope, id], this.UPSERT);
+      return true;
+    });
+  }
+
+  async countApiKeys(): Promise<number> {
+    return this.guard(async () => {
+      // Paged instead of SELECT COUNT(*): no single request has to scan the table in time.
+      let n = 0;
+      for await (const _row of await this.client.execute(this.q.selectApiKeyIds, [], { ...this.READ, fetchSize: 1000 })) n++;
+      return n;
+    });
+  }
+
   async close(): Promise<void> {
     this.closing ??= this.client.shutdown().catch((err: unknown) => {
       throw storeError(err, 'close failed');
@@ -533,6 +630,11 @@ export class CassandraStore implements Store {
     return row ? credsFrom(row) : null;
   }
 
+  private async readApiKey(id: string, serial: boolean): Promise<ApiKeyRecord | null> {
+    const row = (await this.client.execute(this.q.selectApiKey, [id], serial ? this.SERIAL_READ : this.READ)).first();
+    return row ? apiKeyFrom(row) : null;
+  }
+
   private async readReg(appId: string, credentialsId: string): Promise<RegistrationRecord | null> {
     const row = (await this.client.execute(this.q.selectReg, [appId, credentialsId], this.READ)).first();
     return row ? regFrom(row) : null;
@@ -556,6 +658,10 @@ function schema(ks: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${ks}.endpoints (app_id text, bucket text, key_hash text, credentials_id text,
        public_key blob, profile_body blob, profile_hash blob, server_profile_body text, created_at timestamp,
        updated_at timestamp, PRIMARY KEY ((app_id, bucket), key_hash)) WITH CLUSTERING ORDER BY (key_hash ASC)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.api_keys (id text PRIMARY KEY, tenant_id text, secret_hash blob, name text,
+       created_at timestamp, write_id uuid)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.api_keys_by_tenant (scope text, key_id text, PRIMARY KEY ((scope), key_id))
+       WITH CLUSTERING ORDER BY (key_id ASC)`,
   ];
 }
 
@@ -563,6 +669,7 @@ function queries(ks: string) {
   const app = 'id, tenant_id, name, app_token, credentials_service, profile_schema, created_at, write_id';
   const creds = 'app_id, credentials_id, public_key, status, endpoint_id, created_at, updated_at, write_id';
   const reg = 'app_id, credentials_id, server_profile_body, created_at, updated_at';
+  const apiKey = 'id, tenant_id, secret_hash, name, created_at, write_id';
   const ep = 'app_id, key_hash, credentials_id, public_key, profile_body, profile_hash, server_profile_body, created_at, updated_at';
   return {
     insertTenant: `INSERT INTO ${ks}.tenants (id, name, created_at, write_id) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
@@ -592,6 +699,15 @@ function queries(ks: string) {
     selectEndpoint: `SELECT ${ep} FROM ${ks}.endpoints WHERE app_id = ? AND bucket = ? AND key_hash = ?`,
     selectBucket: `SELECT ${ep} FROM ${ks}.endpoints WHERE app_id = ? AND bucket = ? LIMIT ?`,
     selectBucketAfter: `SELECT ${ep} FROM ${ks}.endpoints WHERE app_id = ? AND bucket = ? AND key_hash > ? LIMIT ?`,
+
+    insertApiKey: `INSERT INTO ${ks}.api_keys (${apiKey}) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    selectApiKey: `SELECT ${apiKey} FROM ${ks}.api_keys WHERE id = ?`,
+    selectApiKeys: `SELECT ${apiKey} FROM ${ks}.api_keys`,
+    selectApiKeyIds: `SELECT id FROM ${ks}.api_keys`,
+    deleteApiKey: `DELETE FROM ${ks}.api_keys WHERE id = ? IF write_id = ?`,
+    insertScopeKey: `INSERT INTO ${ks}.api_keys_by_tenant (scope, key_id) VALUES (?, ?)`,
+    deleteScopeKey: `DELETE FROM ${ks}.api_keys_by_tenant WHERE scope = ? AND key_id = ?`,
+    selectScopeKeys: `SELECT key_id FROM ${ks}.api_keys_by_tenant WHERE scope = ?`,
   };
 }
 
@@ -654,6 +770,21 @@ function regFrom(row: types.Row): RegistrationRecord {
   };
 }
 
+function apiKeyFrom(row: types.Row): ApiKeyRecord {
+  return {
+    id: row.get('id') as string,
+    tenantId: (row.get('tenant_id') as string | null) ?? null,
+    secretHash: bytes(row.get('secret_hash')) ?? Buffer.alloc(0),
+    name: row.get('name') as string,
+    createdAt: ms(row.get('created_at')),
+  };
+}
+
+/** Partition of api_keys_by_tenant: never empty (Cassandra refuses an empty partition key). */
+function scopeOf(tenantId: string | null): string {
+  return tenantId === null ? 'root' : `tenant:${tenantId}`;
+}
+
 function endpointFrom(row: types.Row): EndpointRecord {
   return {
     appId: row.get('app_id') as string,
@@ -692,6 +823,13 @@ function compare(a: string, b: string): number {
 function sameId(row: types.Row, writeId: types.Uuid): boolean {
   const id = row.get('write_id') as types.Uuid | null;
   return id !== null && id !== undefined && id.toString() === writeId.toString();
+}
+
+/** Whether two rows of one table carry the same write_id. */
+function sameRowId(a: types.Row, b: types.Row): boolean {
+  const x = a.get('write_id') as types.Uuid | null;
+  const y = b.get('write_id') as types.Uuid | null;
+  return x != null && y != null && x.toString() === y.toString();
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

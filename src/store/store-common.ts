@@ -3,7 +3,7 @@
  * what they accept (the contract suite checks the outcomes) and on the page cursor format.
  */
 import { LatchkeyError } from '../errors.js';
-import type { Application, CredentialsRecord, EndpointRecord, RegistrationRecord, Tenant } from './store.js';
+import type { ApiKeyRecord, Application, CredentialsRecord, EndpointRecord, RegistrationRecord, Tenant } from './store.js';
 
 /** Longest id a store accepts, in UTF-8 bytes. */
 export const MAX_ID_BYTES = 500;
@@ -37,6 +37,20 @@ export function decodeCursor(cursor: string): string {
   const keyHash = typeof cursor === 'string' && BASE64URL.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   if (!validKeyHash(keyHash) || encodeCursor(keyHash) !== cursor) throw new LatchkeyError('LK_BAD_ARGUMENT', 'malformed page cursor');
   return keyHash;
+}
+
+/** Length of ApiKeyRecord.secretHash (SHA-256). */
+export const API_KEY_HASH_BYTES = 32;
+
+/** Validate an API key record before it is written. */
+export function checkApiKey(k: ApiKeyRecord): void {
+  checkId('API key id', k.id);
+  if (k.tenantId != null) checkId('tenant id', k.tenantId);
+  if (!(k.secretHash instanceof Uint8Array) || k.secretHash.length !== API_KEY_HASH_BYTES) {
+    throw new LatchkeyError('LK_BAD_ARGUMENT', `API key secret hash must be ${API_KEY_HASH_BYTES} bytes`);
+  }
+  if (typeof k.name !== 'string') throw new LatchkeyError('LK_BAD_ARGUMENT', 'API key name must be a string');
+  if (!Number.isSafeInteger(k.createdAt)) throw new LatchkeyError('LK_BAD_ARGUMENT', 'API key createdAt must be an integer');
 }
 
 export function copyTenant(t: Tenant): Tenant {
@@ -88,6 +102,16 @@ export function copyEndpoint(e: EndpointRecord): EndpointRecord {
     serverProfileBody: e.serverProfileBody ?? null,
     createdAt: e.createdAt,
     updatedAt: e.updatedAt,
+  };
+}
+
+export function copyApiKey(k: ApiKeyRecord): ApiKeyRecord {
+  return {
+    id: k.id,
+    tenantId: k.tenantId ?? null,
+    secretHash: Buffer.from(k.secretHash),
+    name: k.name,
+    createdAt: k.createdAt,
   };
 }
 

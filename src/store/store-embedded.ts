@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { LatchkeyError } from '../errors.js';
 import type {
+  ApiKeyRecord,
   Application,
   BindResult,
   CredentialsRecord,
@@ -53,6 +54,8 @@ import {
   copyCredentials,
   copyRegistration,
   copyEndpoint,
+  copyApiKey,
+  checkApiKey,
   storeError,
 } from './store-common.js';
 
@@ -79,6 +82,10 @@ interface Dbs {
   registrations: Database<RegistrationRecord, Buffer>;
   /** (appId, keyHash) -> EndpointRecord. */
   endpoints: Database<EndpointRecord, Buffer>;
+  /** API key id -> ApiKeyRecord. */
+  apiKeys: Database<ApiKeyRecord, Buffer>;
+  /** (scope, keyId) -> key id; scope is the tenant id, or '' for root keys (tenant ids are never empty). */
+  scopeApiKeys: Database<string, Buffer>;
 }
 
 export class EmbeddedStore implements Store {
@@ -114,6 +121,8 @@ export class EmbeddedStore implements Store {
         credentials: sub('credentials'),
         registrations: sub('registrations'),
         endpoints: sub('endpoints'),
+        apiKeys: sub('api_keys'),
+        scopeApiKeys: sub('scope_api_keys'),
       };
       const formatKey = key('format');
       const found = await root.transaction(() => {
@@ -348,6 +357,54 @@ export class EmbeddedStore implements Store {
     });
   }
 
+  // --- admin API keys ---
+
+  async createApiKey(apiKey: ApiKeyRecord): Promise<ApiKeyRecord> {
+    checkApiKey(apiKey);
+    const row = copyApiKey(apiKey);
+    await this.write(() => {
+      const { tenants, apiKeys, scopeApiKeys } = this.dbs;
+      if (row.tenantId !== null && !tenants.doesExist(key(row.tenantId))) throw new LatchkeyError('LK_TENANT_NOT_FOUND', row.tenantId);
+      if (apiKeys.doesExist(key(row.id))) throw new LatchkeyError('LK_CONFLICT', `API key ${row.id} exists`);
+      apiKeys.put(key(row.id), row);
+      scopeApiKeys.put(key(scopeOf(row.tenantId), row.id), row.id);
+    });
+    return copyApiKey(row);
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | null> {
+    if (!validId(id)) return null;
+    return this.read(() => nullable(this.dbs.apiKeys.get(key(id)), copyApiKey));
+  }
+
+  async listApiKeys(tenantId?: string | null): Promise<ApiKeyRecord[]> {
+    if (tenantId === undefined) return this.read(() => [...this.dbs.apiKeys.getRange({})].map((e) => copyApiKey(e.value)));
+    if (tenantId !== null && !validId(tenantId)) return [];
+    return this.read(() => {
+      const out: ApiKeyRecord[] = [];
+      for (const { value: id } of this.dbs.scopeApiKeys.getRange(prefixRange(scopeOf(tenantId)))) {
+        const row = this.dbs.apiKeys.get(key(id));
+        if (row !== undefined) out.push(copyApiKey(row));
+      }
+      return out;
+    });
+  }
+
+  async deleteApiKey(id: string): Promise<boolean> {
+    if (!validId(id)) return false;
+    return this.write(() => {
+      const row = this.dbs.apiKeys.get(key(id));
+      if (row === undefined) return false;
+      this.dbs.apiKeys.remove(key(id));
+      this.dbs.scopeApiKeys.remove(key(scopeOf(row.tenantId ?? null), id));
+      return true;
+    });
+  }
+
+  async countApiKeys(): Promise<number> {
+    return this.read(() => this.dbs.apiKeys.getKeysCount());
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.closing ??= (async () => {
@@ -417,6 +474,11 @@ function key(...ids: string[]): Buffer {
     parts.push(bytes);
   });
   return Buffer.concat(parts);
+}
+
+/** First id of a scopeApiKeys key: the tenant id, or '' (which no tenant id is) for root keys. */
+function scopeOf(tenantId: string | null): string {
+  return tenantId ?? '';
 }
 
 /** Range over every key whose first id is `id`, i.e. keys starting with key(id, ''). */

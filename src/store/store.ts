@@ -77,6 +77,21 @@ export type BindResult =
   | { ok: true; record: CredentialsRecord; created: boolean }
   | { ok: false; reason: 'UNKNOWN' | 'IN_USE' | 'REVOKED'; record: CredentialsRecord | null };
 
+/**
+ * An admin API key. Clients present `lk_<id>.<secret>`; the store keeps only the id and a hash of
+ * the secret.
+ */
+export interface ApiKeyRecord {
+  /** Public key id (the part before the dot in `lk_<id>.<secret>`). */
+  id: string;
+  /** null: root scope; else the tenant this key administers. */
+  tenantId: string | null;
+  /** SHA-256 of the secret (32 bytes); the secret itself is never stored. */
+  secretHash: Buffer;
+  name: string;
+  createdAt: number;
+}
+
 export interface Page<T> {
   items: T[];
   /** Opaque cursor for the next page, or null when this is the last page. */
@@ -139,6 +154,23 @@ export interface Store {
   saveEndpoint(endpoint: EndpointRecord): Promise<EndpointRecord>;
   /** Endpoints of one application ordered by key hash, `limit` at most per page. */
   listEndpoints(appId: string, limit: number, cursor?: string | null): Promise<Page<EndpointRecord>>;
+
+  /**
+   * Create an admin API key. LK_CONFLICT if the id exists; LK_TENANT_NOT_FOUND if tenantId is set
+   * and the tenant does not exist (nothing is written then). LK_BAD_ARGUMENT if secretHash is not
+   * 32 bytes. Atomic.
+   */
+  createApiKey(key: ApiKeyRecord): Promise<ApiKeyRecord>;
+  getApiKey(id: string): Promise<ApiKeyRecord | null>;
+  /**
+   * All keys ordered by id; with tenantId, only that tenant's keys (root keys have tenantId null,
+   * so `listApiKeys(null)` lists only root keys). An unknown tenant lists nothing.
+   */
+  listApiKeys(tenantId?: string | null): Promise<ApiKeyRecord[]>;
+  /** Delete a key. Returns true if a key was deleted, false if there was none. */
+  deleteApiKey(id: string): Promise<boolean>;
+  /** Number of keys of every scope (first start creates the first root key when this is 0). */
+  countApiKeys(): Promise<number>;
 
   /** Flush pending writes and release the backend. Idempotent. */
   close(): Promise<void>;

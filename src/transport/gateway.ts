@@ -65,6 +65,8 @@ export interface GatewayOptions {
   sessionHost: SessionHost;
   registry: SessionRegistry;
   health: () => Record<string, unknown>;
+  /** Mount further admin-listener routes (admin API, /metrics) before the catch-all. */
+  mountAdmin?: (app: uWS.TemplatedApp) => void;
   log: Logger;
 }
 
@@ -144,6 +146,7 @@ export class Gateway {
       const body = JSON.stringify({ status: 'ok', uws: this.native ? 'native' : 'fallback', ...o.health() });
       res.cork(() => res.writeHeader('content-type', 'application/json').end(body));
     });
+    o.mountAdmin?.(admin);
     admin.any('/*', (res) => {
       res.cork(() => {
         res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: 'LK_NOT_FOUND', message: ERRORS.LK_NOT_FOUND.message }));

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LatchkeyError, type ErrorCode } from '../../src/errors.js';
-import type { Application, EndpointRecord, Store, Tenant } from '../../src/store/store.js';
+import type { ApiKeyRecord, Application, EndpointRecord, Store, Tenant } from '../../src/store/store.js';
 
 export interface StoreContractOptions {
   skip?: boolean;
@@ -74,6 +74,16 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
       updatedAt: Date.now(),
       ...over,
     });
+
+    const apiKey = (tenantId: string | null, over: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
+      id: uid('k'),
+      tenantId,
+      secretHash: randomBytes(32),
+      name: 'Key',
+      createdAt: Date.now(),
+      ...over,
+    });
+    const byId = <T extends { id: string }>(xs: T[]): T[] => [...xs].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
 
     describe('tenants', () => {
       it('creates, gets and lists a tenant', async () => {
@@ -417,6 +427,136 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
       });
     });
 
+    describe('API keys', () => {
+      it('creates and gets root and tenant keys with the secret hash intact', async () => {
+        const t = await store.createTenant(tenant());
+        const root = apiKey(null, { name: 'root key' });
+        const scoped = apiKey(t.id, { name: 'tenant key' });
+        expect(await store.createApiKey(root)).toEqual(root);
+        expect(await store.createApiKey(scoped)).toEqual(scoped);
+        for (const k of [root, scoped]) {
+          const got = await store.getApiKey(k.id);
+          expect(got).toEqual(k);
+          expect(Buffer.isBuffer(got!.secretHash)).toBe(true);
+          expect(got!.secretHash.equals(k.secretHash)).toBe(true);
+        }
+        expect((await store.getApiKey(root.id))!.tenantId).toBeNull();
+      });
+
+      it('returns null for a missing key', async () => {
+        expect(await store.getApiKey(uid('missing'))).toBeNull();
+      });
+
+      it('lists keys ordered by id, all or filtered by tenant; root keys under null', async () => {
+        const t = await store.createTenant(tenant());
+        const other = await store.createTenant(tenant());
+        const base = uid('k');
+        const tenantKeys: ApiKeyRecord[] = [];
+        for (const s of ['m', 'c', 'x', 'a']) tenantKeys.push(await store.createApiKey(apiKey(t.id, { id: `${base}-${s}` })));
+        const otherKey = await store.createApiKey(apiKey(other.id, { id: `${base}-b` }));
+        const rootKeys: ApiKeyRecord[] = [];
+        for (const s of ['r2', 'r1']) rootKeys.push(await store.createApiKey(apiKey(null, { id: `${base}-${s}` })));
+
+        expect(await store.listApiKeys(t.id)).toEqual(byId(tenantKeys));
+        expect(await store.listApiKeys(other.id)).toEqual([otherKey]);
+        const mine = new Set([...tenantKeys, otherKey, ...rootKeys].map((k) => k.id));
+        const roots = await store.listApiKeys(null);
+        for (const k of roots) expect(k.tenantId).toBeNull();
+        expect(roots.filter((k) => mine.has(k.id))).toEqual(byId(rootKeys));
+        expect(roots.map((k) => k.id)).toEqual([...roots.map((k) => k.id)].sort());
+
+        const all = await store.listApiKeys();
+        expect(all.map((k) => k.id)).toEqual([...all.map((k) => k.id)].sort());
+        expect(all.filter((k) => mine.has(k.id))).toEqual(byId([...tenantKeys, otherKey, ...rootKeys]));
+        expect(await store.listApiKeys(undefined)).toEqual(all);
+
+        expect(await store.listApiKeys(uid('missing'))).toEqual([]);
+        const empty = await store.createTenant(tenant());
+        expect(await store.listApiKeys(empty.id)).toEqual([]);
+      });
+
+      it('refuses a duplicate id with LK_CONFLICT and keeps the first, in any scope', async () => {
+        const t = await store.createTenant(tenant());
+        const other = await store.createTenant(tenant());
+        const k = await store.createApiKey(apiKey(t.id, { name: 'first' }));
+        await expectCode(store.createApiKey({ ...k, name: 'second', secretHash: randomBytes(32) }), 'LK_CONFLICT');
+        await expectCode(store.createApiKey({ ...k, tenantId: other.id, name: 'second' }), 'LK_CONFLICT');
+        await expectCode(store.createApiKey({ ...k, tenantId: null, name: 'second' }), 'LK_CONFLICT');
+        expect(await store.getApiKey(k.id)).toEqual(k);
+        expect(await store.listApiKeys(t.id)).toEqual([k]);
+        expect(await store.listApiKeys(other.id)).toEqual([]);
+        expect((await store.listApiKeys(null)).filter((x) => x.id === k.id)).toEqual([]);
+      });
+
+      it('refuses an unknown tenant with LK_TENANT_NOT_FOUND and writes nothing', async () => {
+        const tenantId = uid('no-tenant');
+        const k = apiKey(tenantId);
+        await expectCode(store.createApiKey(k), 'LK_TENANT_NOT_FOUND');
+        expect(await store.getApiKey(k.id)).toBeNull();
+        expect(await store.listApiKeys(tenantId)).toEqual([]);
+        // The id stays free.
+        expect(await store.createApiKey({ ...k, tenantId: null })).toEqual({ ...k, tenantId: null });
+      });
+
+      it('refuses a secret hash that is not 32 bytes with LK_BAD_ARGUMENT', async () => {
+        const k = apiKey(null, { secretHash: randomBytes(31) });
+        await expectCode(store.createApiKey(k), 'LK_BAD_ARGUMENT');
+        expect(await store.getApiKey(k.id)).toBeNull();
+      });
+
+      it('deletes a key once: true, then false; the id can be used again', async () => {
+        const t = await store.createTenant(tenant());
+        const keep = await store.createApiKey(apiKey(t.id));
+        const k = await store.createApiKey(apiKey(t.id));
+        const root = await store.createApiKey(apiKey(null));
+        expect(await store.deleteApiKey(k.id)).toBe(true);
+        expect(await store.deleteApiKey(k.id)).toBe(false);
+        expect(await store.getApiKey(k.id)).toBeNull();
+        expect(await store.listApiKeys(t.id)).toEqual([keep]);
+        expect(await store.deleteApiKey(root.id)).toBe(true);
+        expect((await store.listApiKeys(null)).filter((x) => x.id === root.id)).toEqual([]);
+        expect((await store.listApiKeys()).filter((x) => x.id === k.id || x.id === root.id)).toEqual([]);
+        expect(await store.deleteApiKey(uid('missing'))).toBe(false);
+
+        // Recreated in another scope: listed there only.
+        const again = await store.createApiKey({ ...k, tenantId: null, secretHash: randomBytes(32) });
+        expect(await store.getApiKey(k.id)).toEqual(again);
+        expect(await store.listApiKeys(t.id)).toEqual([keep]);
+        expect((await store.listApiKeys(null)).filter((x) => x.id === k.id)).toEqual([again]);
+      });
+
+      it('counts keys of every scope', async () => {
+        const t = await store.createTenant(tenant());
+        const before = await store.countApiKeys();
+        expect(Number.isSafeInteger(before) && before >= 0).toBe(true);
+        const root = await store.createApiKey(apiKey(null));
+        await store.createApiKey(apiKey(t.id));
+        expect(await store.countApiKeys()).toBe(before + 2);
+        await expectCode(store.createApiKey(root), 'LK_CONFLICT');
+        expect(await store.countApiKeys()).toBe(before + 2);
+        await store.deleteApiKey(root.id);
+        expect(await store.countApiKeys()).toBe(before + 1);
+      });
+
+      it('lets exactly one of concurrent creators of one id win, and one of concurrent deleters', async () => {
+        const t = await store.createTenant(tenant());
+        const id = uid('k');
+        const keys = Array.from({ length: 10 }, (_, i) => apiKey(i % 2 ? t.id : null, { id, name: `k${i}` }));
+        const results = await Promise.allSettled(keys.map((k) => store.createApiKey(k)));
+        const won = results.filter((r) => r.status === 'fulfilled');
+        expect(won).toHaveLength(1);
+        for (const r of results) if (r.status === 'rejected') expect((r.reason as LatchkeyError).code).toBe('LK_CONFLICT');
+        const winner = (won[0] as PromiseFulfilledResult<ApiKeyRecord>).value;
+        expect(await store.getApiKey(id)).toEqual(winner);
+        expect(await store.listApiKeys(t.id)).toEqual(winner.tenantId === null ? [] : [winner]);
+
+        const deleted = await Promise.all(Array.from({ length: 10 }, () => store.deleteApiKey(id)));
+        expect(deleted.filter(Boolean)).toHaveLength(1);
+        expect(await store.getApiKey(id)).toBeNull();
+        expect(await store.listApiKeys(t.id)).toEqual([]);
+      });
+    });
+
     describe('returned records are copies', () => {
       it('mutating a returned or passed-in record does not change the store', async () => {
         const t = tenant();
@@ -458,6 +598,24 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
         const r = await store.provisionRegistration(a.id, c.credentialsId, '{"a":1}');
         r.serverProfileBody = 'changed';
         expect((await store.getRegistration(a.id, c.credentialsId))?.serverProfileBody).toBe('{"a":1}');
+
+        const k = apiKey(t.id);
+        const hash = Buffer.from(k.secretHash);
+        const createdK = await store.createApiKey(k);
+        expect(createdK.secretHash).not.toBe(k.secretHash);
+        k.secretHash.fill(0);
+        k.name = 'changed input';
+        createdK.secretHash.fill(1);
+        createdK.tenantId = null;
+        const gotK = await store.getApiKey(k.id);
+        gotK!.secretHash.fill(2);
+        gotK!.name = 'changed get';
+        (await store.listApiKeys(t.id))[0]!.secretHash.fill(3);
+        (await store.listApiKeys()).find((x) => x.id === k.id)!.secretHash.fill(4);
+        const again = await store.getApiKey(k.id);
+        expect(again).toMatchObject({ tenantId: t.id, name: 'Key' });
+        expect(again!.secretHash.equals(hash)).toBe(true);
+        expect((await store.listApiKeys(t.id))[0]!.secretHash.equals(hash)).toBe(true);
       });
     });
 
@@ -471,6 +629,11 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
         const revokedRec = await store.revokeCredentials(a.id, revoked.credentialsId);
         const r = await store.provisionRegistration(a.id, c.credentialsId, '{"x":1}');
         const e = await store.saveEndpoint(endpoint(a.id, { credentialsId: c.credentialsId }));
+        const tenantKey = await store.createApiKey(apiKey(t.id));
+        const rootKey = await store.createApiKey(apiKey(null));
+        const goneKey = await store.createApiKey(apiKey(t.id));
+        await store.deleteApiKey(goneKey.id);
+        const keyCount = await store.countApiKeys();
 
         await store.close();
         await store.close();
@@ -485,9 +648,17 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
         expect(await store.getRegistration(a.id, c.credentialsId)).toEqual(r);
         expect(await store.getEndpoint(a.id, e.keyHash)).toEqual(e);
         expect(await store.listEndpoints(a.id, 10)).toEqual({ items: [e], next: null });
+        expect(await store.getApiKey(tenantKey.id)).toEqual(tenantKey);
+        expect((await store.getApiKey(rootKey.id))!.secretHash.equals(rootKey.secretHash)).toBe(true);
+        expect(await store.getApiKey(rootKey.id)).toEqual(rootKey);
+        expect(await store.getApiKey(goneKey.id)).toBeNull();
+        expect(await store.listApiKeys(t.id)).toEqual([tenantKey]);
+        expect((await store.listApiKeys(null)).filter((k) => k.id === rootKey.id)).toEqual([rootKey]);
+        expect(await store.countApiKeys()).toBe(keyCount);
         // Constraints survive too.
         await expectCode(store.createApplication(app(t.id, { appToken: a.appToken })), 'LK_APP_TOKEN_TAKEN');
         expect(await store.bindCredentials(a.id, c.credentialsId, 'ep-2')).toMatchObject({ ok: false, reason: 'IN_USE' });
+        await expectCode(store.createApiKey(apiKey(null, { id: tenantKey.id })), 'LK_CONFLICT');
       });
     });
   });

@@ -17,6 +17,9 @@ export interface Harness {
   url: string;
   serverKeyId: string;
   serverSpki: Buffer;
+  /** Base URL of the admin listener and the root API key created at start. */
+  adminUrl: string;
+  rootKey: string;
   close(opts?: { keepData?: boolean }): Promise<void>;
   app(input?: { credentialsService?: string; profileSchema?: string | null }): Promise<Application>;
 }
@@ -46,6 +49,8 @@ export async function startHarness(overrides: Partial<Config> = {}, dataDir = te
     url: `ws://127.0.0.1:${server.port}/ep/v1`,
     serverKeyId: server.keyRing.active.id,
     serverSpki: server.keyRing.active.spkiDer,
+    adminUrl: `http://127.0.0.1:${server.adminPort}`,
+    rootKey: server.firstApiKey ?? '',
     async close(opts) {
       await server.close();
       if (!opts?.keepData) fs.rmSync(dataDir, { recursive: true, force: true });

@@ -1,0 +1,255 @@
+/**
+ * The admin API's HTTP plumbing on uWebSockets.js: route matching, body reading with a size limit,
+ * request validation against each route's declared schema, JSON answers with catalogue codes.
+ * Routes (routes.ts) declare everything the OpenAPI document (openapi.ts) says about them, so the
+ * document cannot drift from the code.
+ *
+ * uWS rules: copy what is needed out of `req` synchronously; register onAborted before anything
+ * async; cork every late write.
+ */
+import type uWS from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import { ERRORS, LatchkeyError, toLatchkeyError, type ErrorCode } from '../errors.js';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** The subset of JSON Schema the admin API uses (and the OpenAPI document publishes). */
+export interface JsonSchema {
+  type: 'object' | 'string' | 'integer' | 'boolean' | 'array';
+  description?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: boolean;
+  items?: JsonSchema;
+  enum?: string[];
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  nullable?: boolean;
+  format?: string;
+}
+
+export interface RequestContext {
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: Record<string, unknown>;
+  /** The authenticated API key: tenantId null means root. */
+  key: { id: string; tenantId: string | null };
+}
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+}
+
+export interface Route {
+  method: Method;
+  /** OpenAPI-style path: /admin/v1/tenants/{tenantId} */
+  path: string;
+  summary: string;
+  /** 'root': root keys only. 'tenant': root keys, or a key of the tenant the resource belongs to. */
+  scope: 'root' | 'tenant' | 'public';
+  body?: JsonSchema;
+  query?: Record<string, JsonSchema>;
+  /** Status -> description of the success answers (errors are documented once for all routes). */
+  responses: Record<number, { description: string; schema?: JsonSchema }>;
+  handler: (ctx: RequestContext) => Promise<Reply>;
+}
+
+interface CompiledRoute {
+  route: Route;
+  regex: RegExp;
+  names: string[];
+}
+
+export const MAX_BODY_BYTES = 64 * 1024; // 64 KiB: the largest body is a PEM key plus a profile
+
+function compile(route: Route): CompiledRoute {
+  const names: string[] = [];
+  const pattern = route.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_m, name: string) => {
+    names.push(name);
+    return '([^/]+)';
+  });
+  return { route, regex: new RegExp(`^${pattern}$`), names };
+}
+
+/** Validate `value` against `schema`; returns the error code and field path, or null. */
+export function validate(schema: JsonSchema, value: unknown, path = ''): { code: ErrorCode; detail: string } | null {
+  const where = path || 'body';
+  if (value === null && schema.nullable) return null;
+  switch (schema.type) {
+    case 'object': {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) return { code: 'LK_BAD_ARGUMENT', detail: `${where} must be an object` };
+      const obj = value as Record<string, unknown>;
+      for (const k of Object.keys(obj)) {
+        if (!schema.properties || !Object.hasOwn(schema.properties, k)) {
+          if (schema.additionalProperties === false) return { code: 'LK_UNKNOWN_FIELD', detail: `${path ? path + '.' : ''}${k}` };
+        }
+      }
+      for (const r of schema.required ?? []) {
+        if (obj[r] === undefined) return { code: 'LK_BAD_ARGUMENT', detail: `${path ? path + '.' : ''}${r} is required` };
+      }
+      for (const [k, sub] of Object.entries(schema.properties ?? {})) {
+        if (obj[k] === undefined) continue;
+        const err = validate(sub, obj[k], path ? `${path}.${k}` : k);
+        if (err) return err;
+      }
+      return null;
+    }
+    case 'string': {
+      if (typeof value !== 'string') return { code: 'LK_BAD_ARGUMENT', detail: `${where} must be a string` };
+      if (schema.minLength !== undefined && value.length < schema.minLength) return { code: 'LK_BAD_ARGUMENT', detail: `${where} is too short` };
+      if (schema.maxLength !== undefined && value.length > schema.maxLength) return { code: 'LK_BAD_ARGUMENT', detail: `${where} is too long` };
+      if (schema.enum && !schema.enum.includes(value)) return { code: 'LK_BAD_ARGUMENT', detail: `${where} must be one of ${schema.enum.join(', ')}` };
+      return null;
+    }
+    case 'integer': {
+      if (typeof value !== 'number' || !Number.isInteger(value)) return { code: 'LK_BAD_ARGUMENT', detail: `${where} must be an integer` };
+      if (schema.minimum !== undefined && value < schema.minimum) return { code: 'LK_BAD_ARGUMENT', detail: `${where} must be >= ${schema.minimum}` };
+      if (schema.maximum !== undefined && value > schema.maximum) return { code: 'LK_BAD_ARGUMENT', detail: `${where} must be <= ${schema.maximum}` };
+      return null;
+    }
+    case 'boolean':
+      return typeof value === 'boolean' ? null : { code: 'LK_BAD_ARGUMENT', detail: `${where} must be true or false` };
+    case 'array': {
+      if (!Array.isArray(value)) return { code: 'LK_BAD_ARGUMENT', detail: `${where} must be an array` };
+      for (let i = 0; i < value.length; i++) {
+        const err = schema.items ? validate(schema.items, value[i], `${where}[${i}]`) : null;
+        if (err) return err;
+      }
+      return null;
+    }
+  }
+}
+
+export interface Authenticator {
+  /** Resolve an Authorization header to a key, or throw LK_AUTH_REQUIRED / LK_AUTH_INVALID. */
+  authenticate(header: string): Promise<{ id: string; tenantId: string | null }>;
+}
+
+function errorBody(e: LatchkeyError): string {
+  return JSON.stringify({ code: e.code, message: e.message });
+}
+
+function statusLine(status: number): string {
+  const text: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+  return `${status} ${text[status] ?? 'Status'}`;
+}
+
+export class AdminRouter {
+  private readonly compiled: CompiledRoute[];
+
+  constructor(
+    readonly routes: Route[],
+    private readonly auth: Authenticator,
+    private readonly log: Logger,
+  ) {
+    this.compiled = routes.map(compile);
+  }
+
+  /** Mount on a uWS app: every /admin/* request goes through here. */
+  mount(app: uWS.TemplatedApp): void {
+    app.any('/admin/*', (res, req) => this.handle(res, req));
+  }
+
+  private handle(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    // Copy everything out of req now: it is invalid after this function returns.
+    const method = req.getMethod().toUpperCase();
+    const url = req.getUrl();
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    const authorization = req.getHeader('authorization');
+    const contentLength = Number(req.getHeader('content-length') || '0');
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const send = (status: number, body: string | null): void => {
+      if (aborted) return;
+      aborted = true;
+      res.cork(() => {
+        res.writeStatus(statusLine(status));
+        if (body !== null) res.writeHeader('content-type', 'application/json').end(body);
+        else res.end();
+      });
+    };
+    const fail = (e: LatchkeyError): void => send(ERRORS[e.code].http, errorBody(e));
+
+    let match: { route: Route; params: Record<string, string> } | null = null;
+    let pathMatched = false;
+    for (const c of this.compiled) {
+      const m = c.regex.exec(url);
+      if (!m) continue;
+      pathMatched = true;
+      if (c.route.method !== method) continue;
+      const params: Record<string, string> = {};
+      c.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1]!)));
+      match = { route: c.route, params };
+      break;
+    }
+    if (!match) {
+      fail(new LatchkeyError(pathMatched ? 'LK_METHOD_NOT_ALLOWED' : 'LK_NOT_FOUND', `${method} ${url}`));
+      return;
+    }
+    if (contentLength > MAX_BODY_BYTES) {
+      fail(new LatchkeyError('LK_BODY_TOO_LARGE', `limit ${MAX_BODY_BYTES} bytes`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    res.onData((ab, isLast) => {
+      if (tooLarge) return;
+      size += ab.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        tooLarge = true;
+        fail(new LatchkeyError('LK_BODY_TOO_LARGE', `limit ${MAX_BODY_BYTES} bytes`));
+        return;
+      }
+      // Copy: the ArrayBuffer is only valid during this callback.
+      chunks.push(Buffer.from(new Uint8Array(ab)));
+      if (!isLast) return;
+      const route = match!.route;
+      void this.run(route, match!.params, query, authorization, Buffer.concat(chunks)).then(
+        (reply) => send(reply.status, reply.body === undefined ? null : JSON.stringify(reply.body, jsonReplacer)),
+        (err: unknown) => {
+          const e = toLatchkeyError(err);
+          if (e.code === 'LK_INTERNAL') this.log.error({ err, method, url }, 'admin request failed');
+          fail(e);
+        },
+      );
+    });
+  }
+
+  private async run(route: Route, params: Record<string, string>, query: URLSearchParams, authorization: string, raw: Buffer): Promise<Reply> {
+    const key = route.scope === 'public' ? { id: '', tenantId: null } : await this.auth.authenticate(authorization);
+    if (route.scope === 'root' && key.tenantId !== null) throw new LatchkeyError('LK_FORBIDDEN');
+    let body: Record<string, unknown> = {};
+    if (route.body) {
+      let parsed: unknown;
+      try {
+        parsed = raw.length ? JSON.parse(raw.toString('utf8')) : undefined;
+      } catch {
+        throw new LatchkeyError('LK_BAD_JSON');
+      }
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new LatchkeyError('LK_BAD_JSON');
+      const err = validate(route.body, parsed);
+      if (err) throw new LatchkeyError(err.code, err.detail);
+      body = parsed as Record<string, unknown>;
+    } else if (raw.length > 0) {
+      throw new LatchkeyError('LK_UNKNOWN_FIELD', 'this route takes no body');
+    }
+    for (const name of query.keys()) {
+      if (!route.query || !Object.hasOwn(route.query, name)) throw new LatchkeyError('LK_UNKNOWN_FIELD', `query parameter ${name}`);
+    }
+    return route.handler({ params, query, body, key });
+  }
+}
+
+/** Buffers leave as base64 strings. */
+export function jsonReplacer(_k: string, v: unknown): unknown {
+  if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+    return Buffer.from((v as { data: number[] }).data).toString('base64');
+  }
+  return v;
+}

@@ -1,0 +1,304 @@
+/**
+ * Admin REST API routes (Kaa's Administration API as the model: provisionCredentials,
+ * credentialsStatus, provisionRegistration, revokeCredentials, notifyRevoked), plus tenants,
+ * applications, endpoints, live sessions, server keys and API keys. Every route declares its
+ * scope, body and query schema and its answers; openapi.ts publishes exactly this table.
+ *
+ * Tenant isolation: a tenant key sees its own tenant only; another tenant's objects answer exactly
+ * as missing ones do (404 with the same code), so a tenant key cannot tell whether they exist.
+ */
+import crypto from 'node:crypto';
+import type { Bus } from '../bus/bus.js';
+import type { CredentialsGate } from '../credentials/credentials.js';
+import type { Revocation } from '../credentials/revocation.js';
+import type { KeyRing, ServerKeyInfo } from '../crypto/keyring.js';
+import { isKeyHashId, keyHashId, toSpkiDer } from '../crypto/keys.js';
+import { LatchkeyError } from '../errors.js';
+import type { SessionRegistry } from '../session/registry.js';
+import type { Application, CredentialsRecord, EndpointRecord, Store, Tenant } from '../store/store.js';
+import type { ApplicationDirectory } from '../tenancy/applications.js';
+import { createApplication, createTenant, provisionRegistration } from '../tenancy/provision.js';
+import { newApiKey } from './auth.js';
+import type { JsonSchema, RequestContext, Route } from './http.js';
+
+export interface AdminDeps {
+  store: Store;
+  apps: ApplicationDirectory;
+  credentials: CredentialsGate;
+  revocation: Revocation;
+  registry: SessionRegistry;
+  keyRing: KeyRing;
+  bus: Bus;
+  credentialsServices: () => string[];
+  openapi: () => unknown;
+}
+
+const str = (description: string, extra: Partial<JsonSchema> = {}): JsonSchema => ({ type: 'string', description, ...extra });
+const obj = (properties: Record<string, JsonSchema>, required: string[] = []): JsonSchema => ({ type: 'object', properties, required, additionalProperties: false });
+const anyObject = (description: string): JsonSchema => ({ type: 'object', description, nullable: true });
+
+const ID = str('identifier: letters, digits, . _ - (up to 64)', { minLength: 1, maxLength: 64 });
+
+function pem(der: Buffer | null): string | null {
+  return der ? crypto.createPublicKey({ key: der, format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }).toString() : null;
+}
+
+function jsonOrNull(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+const views = {
+  tenant: (t: Tenant) => ({ id: t.id, name: t.name, createdAt: t.createdAt }),
+  app: (a: Application) => ({ id: a.id, tenantId: a.tenantId, name: a.name, appToken: a.appToken, credentialsService: a.credentialsService, profileSchema: jsonOrNull(a.profileSchema), createdAt: a.createdAt }),
+  credentials: (c: CredentialsRecord) => ({ appId: c.appId, credentialsId: c.credentialsId, status: c.status, endpointId: c.endpointId, publicKey: pem(c.publicKey), createdAt: c.createdAt, updatedAt: c.updatedAt }),
+  endpoint: (e: EndpointRecord, connected: boolean) => ({
+    appId: e.appId,
+    keyHash: e.keyHash,
+    credentialsId: e.credentialsId,
+    profile: e.profileBody.toString('base64'),
+    profileHash: e.profileHash.toString('hex'),
+    serverProfile: jsonOrNull(e.serverProfileBody),
+    connected,
+    createdAt: e.createdAt,
+    updatedAt: e.updatedAt,
+  }),
+  serverKey: (k: ServerKeyInfo) => ({ id: k.id, status: k.status, createdAt: k.createdAt, publicKey: k.publicKeyPem }),
+};
+
+export function adminRoutes(d: AdminDeps): Route[] {
+  const tenantScoped = async (ctx: RequestContext, tenantId: string): Promise<Tenant> => {
+    if (ctx.key.tenantId !== null && ctx.key.tenantId !== tenantId) throw new LatchkeyError('LK_TENANT_NOT_FOUND', tenantId);
+    const t = await d.store.getTenant(tenantId);
+    if (!t) throw new LatchkeyError('LK_TENANT_NOT_FOUND', tenantId);
+    return t;
+  };
+  const appScoped = async (ctx: RequestContext, appId: string): Promise<Application> => {
+    const app = await d.store.getApplication(appId);
+    if (!app || (ctx.key.tenantId !== null && app.tenantId !== ctx.key.tenantId)) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+    return app;
+  };
+  const credentialsId = (ctx: RequestContext): string => {
+    const id = ctx.params.credentialsId ?? ctx.params.keyHash ?? '';
+    if (!isKeyHashId(id)) throw new LatchkeyError('LK_BAD_ARGUMENT', 'credentials id / key hash must be 43 base64url characters');
+    return id;
+  };
+
+  return [
+    {
+      method: 'GET', path: '/admin/openapi.json', scope: 'public', summary: 'This OpenAPI 3 document',
+      responses: { 200: { description: 'OpenAPI document' } },
+      handler: async () => ({ status: 200, body: d.openapi() }),
+    },
+    // --- API keys ---
+    {
+      method: 'POST', path: '/admin/v1/api-keys', scope: 'root', summary: 'Create an API key (the token is shown once)',
+      body: obj({ name: str('label', { minLength: 1, maxLength: 200 }), tenantId: { ...ID, description: 'tenant the key administers; omit for a root key' } }, ['name']),
+      responses: { 201: { description: 'key created: { id, tenantId, name, token }' } },
+      handler: async (ctx) => {
+        const tenantId = (ctx.body.tenantId as string | undefined) ?? null;
+        const k = newApiKey(tenantId, ctx.body.name as string);
+        await d.store.createApiKey(k.record);
+        return { status: 201, body: { id: k.record.id, tenantId, name: k.record.name, token: k.token, createdAt: k.record.createdAt } };
+      },
+    },
+    {
+      method: 'GET', path: '/admin/v1/api-keys', scope: 'root', summary: 'List API keys (no secrets)',
+      responses: { 200: { description: '{ items: [{ id, tenantId, name, createdAt }] }' } },
+      handler: async () => ({ status: 200, body: { items: (await d.store.listApiKeys()).map((k) => ({ id: k.id, tenantId: k.tenantId, name: k.name, createdAt: k.createdAt })) } }),
+    },
+    {
+      method: 'DELETE', path: '/admin/v1/api-keys/{keyId}', scope: 'root', summary: 'Delete an API key (effective at once)',
+      responses: { 204: { description: 'deleted' } },
+      handler: async (ctx) => {
+        if (!(await d.store.deleteApiKey(ctx.params.keyId!))) throw new LatchkeyError('LK_NOT_FOUND', `API key ${ctx.params.keyId}`);
+        return { status: 204 };
+      },
+    },
+    // --- tenants ---
+    {
+      method: 'POST', path: '/admin/v1/tenants', scope: 'root', summary: 'Create a tenant',
+      body: obj({ id: ID, name: str('display name', { minLength: 1, maxLength: 200 }) }, ['name']),
+      responses: { 201: { description: 'the tenant' } },
+      handler: async (ctx) => {
+        const t = await createTenant(d.store, { name: ctx.body.name as string, ...(ctx.body.id ? { id: ctx.body.id as string } : {}) });
+        return { status: 201, body: views.tenant(t) };
+      },
+    },
+    {
+      method: 'GET', path: '/admin/v1/tenants', scope: 'tenant', summary: 'List tenants (a tenant key sees its own)',
+      responses: { 200: { description: '{ items: [tenant] }' } },
+      handler: async (ctx) => {
+        const all = await d.store.listTenants();
+        return { status: 200, body: { items: all.filter((t) => ctx.key.tenantId === null || t.id === ctx.key.tenantId).map(views.tenant) } };
+      },
+    },
+    {
+      method: 'GET', path: '/admin/v1/tenants/{tenantId}', scope: 'tenant', summary: 'Get a tenant',
+      responses: { 200: { description: 'the tenant' } },
+      handler: async (ctx) => ({ status: 200, body: views.tenant(await tenantScoped(ctx, ctx.params.tenantId!)) }),
+    },
+    // --- applications ---
+    {
+      method: 'POST', path: '/admin/v1/tenants/{tenantId}/applications', scope: 'tenant', summary: 'Create an application',
+      body: obj({
+        id: ID,
+        name: str('display name', { minLength: 1, maxLength: 200 }),
+        appToken: str('token endpoints present in CONNECT (generated if omitted)', { minLength: 8, maxLength: 128 }),
+        credentialsService: str('trustful | internal | a configured plugin name', { maxLength: 64 }),
+        profileSchema: anyObject('Avro schema of endpoint profiles, or null for opaque profiles'),
+      }, ['name']),
+      responses: { 201: { description: 'the application' } },
+      handler: async (ctx) => {
+        const t = await tenantScoped(ctx, ctx.params.tenantId!);
+        const b = ctx.body;
+        const app = await createApplication(d.store, {
+          tenantId: t.id,
+          name: b.name as string,
+          ...(b.id ? { id: b.id as string } : {}),
+          ...(b.appToken ? { appToken: b.appToken as string } : {}),
+          ...(b.credentialsService ? { credentialsService: b.credentialsService as string } : {}),
+          profileSchema: b.profileSchema ? JSON.stringify(b.profileSchema) : null,
+        }, d.credentialsServices());
+        d.apps.invalidate(app.appToken);
+        return { status: 201, body: views.app(app) };
+      },
+    },
+    {
+      method: 'GET', path: '/admin/v1/tenants/{tenantId}/applications', scope: 'tenant', summary: 'List a tenant\'s applications',
+      responses: { 200: { description: '{ items: [application] }' } },
+      handler: async (ctx) => {
+        const t = await tenantScoped(ctx, ctx.params.tenantId!);
+        return { status: 200, body: { items: (await d.store.listApplications(t.id)).map(views.app) } };
+      },
+    },
+    {
+      method: 'GET', path: '/admin/v1/applications/{appId}', scope: 'tenant', summary: 'Get an application',
+      responses: { 200: { description: 'the application' } },
+      handler: async (ctx) => ({ status: 200, body: views.app(await appScoped(ctx, ctx.params.appId!)) }),
+    },
+    // --- credentials (Kaa provisionCredentials / credentialsStatus / revokeCredentials / notifyRevoked) ---
+    {
+      method: 'POST', path: '/admin/v1/applications/{appId}/credentials', scope: 'tenant', summary: 'Provision credentials from an RSA-2048 public key (PEM)',
+      body: obj({ publicKey: str('PEM, SubjectPublicKeyInfo or PKCS#1', { minLength: 1, maxLength: 8192 }), serverProfile: anyObject('server-side profile copied into the endpoint profile at registration') }, ['publicKey']),
+      responses: { 201: { description: '{ credentials, registration }' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        const spki = toSpkiDer(ctx.body.publicKey as string);
+        const rec = await d.credentials.provide(app, keyHashId(spki), spki);
+        const reg = ctx.body.serverProfile !== undefined && ctx.body.serverProfile !== null
+          ? await provisionRegistration(d.store, app.id, rec.credentialsId, JSON.stringify(ctx.body.serverProfile))
+          : null;
+        return { status: 201, body: { credentials: views.credentials(rec), registration: reg ? { credentialsId: reg.credentialsId, serverProfile: jsonOrNull(reg.serverProfileBody) } : null } };
+      },
+    },
+    {
+      method: 'GET', path: '/admin/v1/applications/{appId}/credentials/{credentialsId}', scope: 'tenant', summary: 'Credentials status',
+      responses: { 200: { description: 'the credentials record' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        const rec = await d.credentials.service(app).lookupCredentials(app.id, credentialsId(ctx));
+        if (!rec) throw new LatchkeyError('LK_NOT_FOUND', 'credentials');
+        return { status: 200, body: views.credentials(rec) };
+      },
+    },
+    {
+      method: 'POST', path: '/admin/v1/applications/{appId}/credentials/{credentialsId}/revoke', scope: 'tenant', summary: 'Revoke credentials: ends the live session and refuses reconnects (terminal)',
+      responses: { 200: { description: 'the credentials record, status REVOKED' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        const rec = await d.revocation.revoke(app, credentialsId(ctx));
+        if (!rec) throw new LatchkeyError('LK_NOT_FOUND', 'credentials');
+        return { status: 200, body: views.credentials(rec) };
+      },
+    },
+    {
+      method: 'POST', path: '/admin/v1/applications/{appId}/credentials/{credentialsId}/notify-revoked', scope: 'tenant', summary: 'An external credentials store revoked these credentials: drop caches, end sessions',
+      responses: { 204: { description: 'done' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        await d.revocation.notifyRevoked(app, credentialsId(ctx));
+        return { status: 204 };
+      },
+    },
+    // --- registrations (Kaa provisionRegistration) ---
+    {
+      method: 'PUT', path: '/admin/v1/applications/{appId}/registrations/{credentialsId}', scope: 'tenant', summary: 'Provision a server-side profile against credentials',
+      body: obj({ serverProfile: anyObject('server-side profile (JSON object) or null') }, ['serverProfile']),
+      responses: { 200: { description: '{ credentialsId, serverProfile }' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        const sp = ctx.body.serverProfile;
+        const reg = await provisionRegistration(d.store, app.id, credentialsId(ctx), sp === null ? null : JSON.stringify(sp));
+        return { status: 200, body: { credentialsId: reg.credentialsId, serverProfile: jsonOrNull(reg.serverProfileBody), updatedAt: reg.updatedAt } };
+      },
+    },
+    // --- endpoints ---
+    {
+      method: 'GET', path: '/admin/v1/applications/{appId}/endpoints', scope: 'tenant', summary: 'List registered endpoints, by key hash',
+      query: { limit: { type: 'integer', minimum: 1, maximum: 1000, description: 'page size (default 100)' }, cursor: str('from the previous page\'s next') },
+      responses: { 200: { description: '{ items: [endpoint], next }' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        const limitText = ctx.query.get('limit');
+        const limit = limitText === null ? 100 : Number(limitText);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new LatchkeyError('LK_BAD_ARGUMENT', 'limit must be 1-1000');
+        const page = await d.store.listEndpoints(app.id, limit, ctx.query.get('cursor'));
+        return { status: 200, body: { items: page.items.map((e) => views.endpoint(e, !!d.registry.byEndpointKey(app.id, e.keyHash))), next: page.next } };
+      },
+    },
+    {
+      method: 'GET', path: '/admin/v1/applications/{appId}/endpoints/{keyHash}', scope: 'tenant', summary: 'Get an endpoint and its profile',
+      responses: { 200: { description: 'the endpoint' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        const e = await d.store.getEndpoint(app.id, credentialsId(ctx));
+        if (!e) throw new LatchkeyError('LK_NOT_FOUND', 'endpoint');
+        return { status: 200, body: views.endpoint(e, !!d.registry.byEndpointKey(app.id, e.keyHash)) };
+      },
+    },
+    // --- live sessions (this node) ---
+    {
+      method: 'GET', path: '/admin/v1/applications/{appId}/sessions', scope: 'tenant', summary: 'Live sessions of an application on this node',
+      responses: { 200: { description: '{ items: [{ sessionId, keyHash, establishedAt, lastSeen, keepAliveSec }] }' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        const items = [];
+        for (const s of d.registry.sessions()) {
+          if (s.state !== 'ESTABLISHED' || s.app?.id !== app.id) continue;
+          items.push({ sessionId: s.id, keyHash: s.keyHash, establishedAt: s.establishedAt, lastSeen: s.lastSeen, keepAliveSec: s.keepAliveMs / 1000 });
+        }
+        return { status: 200, body: { items } };
+      },
+    },
+    {
+      method: 'DELETE', path: '/admin/v1/applications/{appId}/sessions/{keyHash}', scope: 'tenant', summary: 'End an endpoint\'s live session (DISCONNECT, LK_SESSION_KICKED; it may reconnect)',
+      responses: { 204: { description: 'no session of this endpoint remains' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        await d.bus.publish('sessions', { type: 'session.kick', appId: app.id, keyHash: credentialsId(ctx) });
+        return { status: 204 };
+      },
+    },
+    // --- server keys ---
+    {
+      method: 'GET', path: '/admin/v1/server-keys', scope: 'root', summary: 'Server key ring of this node',
+      responses: { 200: { description: '{ items: [{ id, status, createdAt, publicKey }] }' } },
+      handler: async () => ({ status: 200, body: { items: d.keyRing.list().map(views.serverKey) } }),
+    },
+    {
+      method: 'POST', path: '/admin/v1/server-keys', scope: 'root', summary: 'Add a server key and make it active (the previous one stays valid: live and returning endpoints keep working)',
+      responses: { 201: { description: 'the new key' } },
+      handler: async () => ({ status: 201, body: views.serverKey(await d.keyRing.add()) }),
+    },
+    {
+      method: 'POST', path: '/admin/v1/server-keys/{keyId}/retire', scope: 'root', summary: 'Retire a (non-active) server key: CONNECTs naming it are refused from now on',
+      responses: { 200: { description: 'the key, status retired' } },
+      handler: async (ctx) => ({ status: 200, body: views.serverKey(d.keyRing.retire(ctx.params.keyId!)) }),
+    },
+  ];
+}
