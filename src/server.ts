@@ -20,7 +20,7 @@ import { CREDENTIALS_SERVICE_METHODS, CredentialsGate, StoreCredentialsService, 
 import { KeyRing } from './crypto/keyring.js';
 import { CryptoPool } from './crypto/pool.js';
 import { LatchkeyError } from './errors.js';
-import { Stats } from './metrics.js';
+import { instrument, Stats } from './metrics.js';
 import { loadPlugin, parsePluginSpec } from './plugins/plugin.js';
 import { RegistrationService } from './registration/registration.js';
 import { Handshaker } from './session/handshake.js';
@@ -139,17 +139,20 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     }
   };
   try {
-    const store = await openStore(config, log);
-    closers.push(() => store.close());
-    const cache = await openCache(config, log);
-    closers.push(() => cache.close());
+    const stats = new Stats();
+    const rawStore = await openStore(config, log);
+    closers.push(() => rawStore.close());
+    const rawCache = await openCache(config, log);
+    closers.push(() => rawCache.close());
+    // Every store and cache call is timed for /metrics (latchkey_store_/cache_operation_duration_seconds).
+    const store = instrument(rawStore, stats.storeSeconds, stats.backendErrors, 'store');
+    const cache = instrument(rawCache, stats.cacheSeconds, stats.backendErrors, 'cache');
     const keyRing = await KeyRing.loadOrCreate(path.resolve(config.dataDir, 'keys'));
     log.info({ keys: keyRing.list().map((k) => ({ id: k.id, status: k.status })) }, 'server key ring loaded');
     const services = await loadCredentialsServices(config, store, log);
     if (config.seedFile) log.info({ seed: config.seedFile, ...(await applySeed(store, config.seedFile, [...services.keys()])) }, 'seed applied');
     await ensureDefaultApplication(store, [...services.keys()], log);
 
-    const stats = new Stats();
     const apps = new ApplicationDirectory(store, config.credentialsCacheTtlMs, config.negativeCacheTtlMs);
     const credentials = new CredentialsGate(services, cache, {
       ttlMs: config.credentialsCacheTtlMs,
@@ -158,6 +161,8 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     });
     const pool = new CryptoPool({ keyDir: keyRing.dir, threads: config.cryptoThreads, maxQueue: config.cryptoMaxQueue, maxBatch: config.cryptoMaxBatch });
     closers.push(() => pool.close());
+    stats.cryptoQueue = () => pool.queueSize;
+    stats.cryptoTasks = () => ({ handshakes: pool.tasksRun, batches: pool.batchesRun });
     // With Redis configured (a cluster), nonces are also claimed cluster-wide.
     const replay = await ReplayCache.create({
       ttlMs: config.handshakeWindowSec * 2000,
@@ -205,7 +210,22 @@ export async function build(config: Config, log: Logger): Promise<Server> {
           maxPendingSyncs: 32,
         },
       },
-      mountAdmin: (app) => adminRouter.mount(app),
+      mountAdmin: (app) => {
+        app.get('/metrics', (res) => {
+          let aborted = false;
+          res.onAborted(() => (aborted = true));
+          stats.registry.metrics().then(
+            (text) => {
+              if (!aborted) res.cork(() => res.writeHeader('content-type', stats.registry.contentType).end(text));
+            },
+            (err: unknown) => {
+              log.error({ err }, 'metrics failed');
+              if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());
+            },
+          );
+        });
+        adminRouter.mount(app);
+      },
       health: () => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size }),
       log,
     });

@@ -140,8 +140,15 @@ export class Session {
     this.host.registry.closed(this);
   }
 
+  private handshakeStartedNs = 0n;
+
+  private observeHandshake(result: string): void {
+    this.host.stats.handshakeSeconds.observe({ result }, Number(process.hrtime.bigint() - this.handshakeStartedNs) / 1e9);
+  }
+
   private async handshake(connect: Connect): Promise<void> {
     const startedAt = Date.now();
+    this.handshakeStartedNs = process.hrtime.bigint();
     let accepted: HandshakeAccepted;
     try {
       accepted = await this.host.handshaker.run(connect);
@@ -189,6 +196,7 @@ export class Session {
     this.lastSeen = this.establishedAt;
     this.host.stats.handshakesAccepted++;
     this.host.stats.sessionsOpen++;
+    this.observeHandshake('accepted');
     this.host.registry.established(this);
     this.transport.send(
       encodeConnack({
@@ -277,6 +285,7 @@ export class Session {
   private refuse(code: ErrorCode): void {
     const spec = ERRORS[code];
     this.host.stats.refused(code);
+    this.observeHandshake('refused');
     this.transport.send(
       encodeConnack({
         returnCode: ConnackCode[spec.connack!],
