@@ -100,6 +100,7 @@ const CATALOGUE = {
   LK_BAD_JSON: { message: 'request body is not a JSON object', http: 400 },
   LK_BODY_TOO_LARGE: { message: 'request body larger than the admin API limit', http: 413 },
   LK_UNKNOWN_FIELD: { message: 'request has a field this route does not accept', http: 400 },
+  LK_ADMIN_UNREACHABLE: { message: 'the admin API did not answer (wrong URL, server down, or not a latchkey admin listener)', http: 503 },
   LK_METHOD_NOT_ALLOWED: { message: 'method not allowed on this path', http: 405 },
 
   // --- provisioning (CLI, seed file, store) ---

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
- * latchkey CLI: `serve`, `keygen`, and offline provisioning commands that work directly on the
- * configured store (the embedded LMDB store may be shared with a running server on the same host).
+ * latchkey CLI: `serve`, `keygen`, offline provisioning commands that work directly on the
+ * configured store (the embedded LMDB store may be shared with a running server on the same host),
+ * and `admin ...`: wrappers over the admin REST API of a running server (src/cli/admin-client.ts),
+ * plus `admin create-key`, which works offline on the store.
  * Every command has --help; errors print their catalogue code and exit 2 (usage) or 1.
  */
 import fs from 'node:fs';
@@ -10,6 +12,8 @@ import { pino, type Logger } from 'pino';
 import { flagNames, loadConfig, redactConfig, type Config } from './config/config.js';
 import { KeyRing } from './crypto/keyring.js';
 import { generateRsaKeyPair, isKeyHashId, keyHashId, toSpkiDer } from './crypto/keys.js';
+import { newApiKey } from './admin/auth.js';
+import { AdminClient, DEFAULT_ADMIN_URL, type ApplicationView, type CredentialsView, type EndpointView, type ServerKeyView } from './cli/admin-client.js';
 import { LatchkeyError, isErrorCode } from './errors.js';
 import { build, loadCredentialsServices, openStore } from './server.js';
 import type { Store } from './store/store.js';
@@ -67,6 +71,9 @@ Commands:
   credentials provision|show  provision endpoint credentials (internal credentials service)
   registration provision      provision a server-side profile against credentials
   seed FILE                   apply a seed file (idempotent)
+  admin ...                   manage a running server through its admin API (tenants,
+                              applications, credentials, endpoints, sessions, keys);
+                              admin create-key makes an API key offline
 
 Run \`latchkey <command> --help\` for details. Add --json for machine-readable output.`,
   serve: `Usage: latchkey serve [--config FILE] [--<field-name> VALUE ...]
@@ -108,7 +115,91 @@ Applies a seed file of tenants, applications and credentials; objects that exist
 ${CONFIG_FLAGS_HELP}`,
 };
 
-const CLI_ONLY = new Set(['config', 'name', 'id', 'tenant', 'token', 'credentials', 'profile-schema', 'app', 'key', 'server-profile', 'out']);
+const ADMIN_ENV_HELP = `Admin API connection (all admin commands except create-key):
+  LATCHKEY_ADMIN_URL   base URL of the admin listener (default ${DEFAULT_ADMIN_URL}); or --admin-url URL
+  LATCHKEY_API_KEY     API key lk_<id>.<secret>; or --api-key KEY (the environment is preferred:
+                       command-line flags are visible to other users in \`ps\`)
+Output: a table, or with --json the admin API's JSON answer. Errors print their catalogue code
+(e.g. LK_AUTH_INVALID, LK_APP_NOT_FOUND) and exit 1; usage errors exit 2.`;
+
+const ADMIN_HELP: Record<string, string> = {
+  admin: `Usage: latchkey admin <group> <verb> [options] [--json]
+
+Groups:
+  create-key [--tenant ID] [--name N]       create an API key offline, on the store (no server needed)
+  tenant create|list|get                    tenants
+  app create|list|get                       applications
+  credentials provision|status|revoke|notify-revoked
+  registration provision                    server-side profiles
+  endpoints list|get                        registered endpoints
+  sessions list|kick                        live sessions on the node answering
+  server-keys list|add|retire               the server key ring of the node answering
+  api-keys list|create|delete               admin API keys (root keys only)
+
+Run \`latchkey admin <group> --help\` for details.
+
+${ADMIN_ENV_HELP}`,
+  'admin create-key': `Usage: latchkey admin create-key [--tenant TENANT_ID] [--name NAME] [--json]
+
+Creates an admin API key directly in the store (works without a running server, e.g. when the
+first key printed at start was lost). Without --tenant the key is a root key. The token
+lk_<id>.<secret> is printed once; only its hash is stored.
+
+${CONFIG_FLAGS_HELP}`,
+  'admin tenant': `Usage:
+  latchkey admin tenant create --name NAME [--id ID] [--json]      (root key)
+  latchkey admin tenant list [--json]
+  latchkey admin tenant get --id TENANT_ID [--json]
+
+${ADMIN_ENV_HELP}`,
+  'admin app': `Usage:
+  latchkey admin app create --tenant TENANT_ID --name NAME [--id ID] [--token APP_TOKEN]
+                            [--credentials trustful|internal|PLUGIN] [--profile-schema FILE.avsc] [--json]
+  latchkey admin app list --tenant TENANT_ID [--json]
+  latchkey admin app get --id APP_ID [--json]
+
+${ADMIN_ENV_HELP}`,
+  'admin credentials': `Usage:
+  latchkey admin credentials provision --app APP_ID --key PUBLIC_KEY.pem [--server-profile FILE.json] [--json]
+  latchkey admin credentials status --app APP_ID --id KEY_HASH [--json]
+  latchkey admin credentials revoke --app APP_ID --id KEY_HASH [--json]
+      ends the endpoint's live session and refuses reconnects (terminal)
+  latchkey admin credentials notify-revoked --app APP_ID --id KEY_HASH [--json]
+      an external credentials store revoked them: drop cached status, end sessions
+
+${ADMIN_ENV_HELP}`,
+  'admin registration': `Usage:
+  latchkey admin registration provision --app APP_ID (--id KEY_HASH | --key PUBLIC_KEY.pem)
+                                        --server-profile FILE.json [--json]
+
+${ADMIN_ENV_HELP}`,
+  'admin endpoints': `Usage:
+  latchkey admin endpoints list --app APP_ID [--limit N] [--cursor CURSOR] [--json]
+      one page (default 100, at most 1000); the next page's cursor is printed on stderr
+  latchkey admin endpoints get --app APP_ID --id KEY_HASH [--json]
+
+${ADMIN_ENV_HELP}`,
+  'admin sessions': `Usage:
+  latchkey admin sessions list --app APP_ID [--json]
+  latchkey admin sessions kick --app APP_ID --id KEY_HASH [--json]
+      ends the endpoint's live session (LK_SESSION_KICKED); it may reconnect
+
+${ADMIN_ENV_HELP}`,
+  'admin server-keys': `Usage (root key; the key ring of the node that answers):
+  latchkey admin server-keys list [--json]
+  latchkey admin server-keys add [--json]              add a key and make it active
+  latchkey admin server-keys retire --id KEY_ID [--json]
+
+${ADMIN_ENV_HELP}`,
+  'admin api-keys': `Usage (root key):
+  latchkey admin api-keys list [--json]
+  latchkey admin api-keys create --name NAME [--tenant TENANT_ID] [--json]   prints the token once
+  latchkey admin api-keys delete --id KEY_ID [--json]
+
+${ADMIN_ENV_HELP}`,
+};
+
+const CLI_ONLY = new Set(['config', 'name', 'id', 'tenant', 'token', 'credentials', 'profile-schema', 'app', 'key', 'server-profile', 'out', 'admin-url', 'api-key', 'limit', 'cursor']);
 
 function configFrom(p: Parsed): Config {
   const flags: Record<string, string> = {};
@@ -231,13 +322,274 @@ async function keygen(p: Parsed): Promise<void> {
   throw new LatchkeyError('LK_CLI_USAGE', 'keygen endpoint|server');
 }
 
+// --- admin: the admin REST API of a running server (and create-key, offline) ---
+
+const iso = (ms: number | null | undefined): string | null => (typeof ms === 'number' ? new Date(ms).toISOString() : null);
+
+/** Parse a JSON file that must hold an object; other content fails with `code`. */
+function readJsonObject(file: string, code: 'LK_BAD_PROFILE_SCHEMA' | 'LK_BAD_SERVER_PROFILE'): object {
+  let v: unknown;
+  try {
+    v = JSON.parse(readFile(file));
+  } catch (err) {
+    if (err instanceof LatchkeyError) throw err;
+    throw new LatchkeyError(code, `${file}: not valid JSON (${(err as Error).message})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new LatchkeyError(code, `${file}: must hold a JSON object`);
+  return v;
+}
+
+function keyHashOf(p: Parsed): string {
+  const id = p.opts.id ?? (p.opts.key ? keyHashId(toSpkiDer(readFile(p.opts.key))) : '');
+  if (!id) throw new LatchkeyError('LK_CLI_USAGE', '--id KEY_HASH or --key PUBLIC_KEY.pem is required');
+  return id;
+}
+
+const appRow = (a: ApplicationView) => ({ id: a.id, tenant: a.tenantId, name: a.name, appToken: a.appToken, credentials: a.credentialsService });
+const credRow = (c: CredentialsView) => ({ credentialsId: c.credentialsId, status: c.status, endpoint: c.endpointId, updatedAt: iso(c.updatedAt) });
+const endpointRow = (e: EndpointView) => ({ keyHash: e.keyHash, credentialsId: e.credentialsId, connected: e.connected ? 'yes' : 'no', updatedAt: iso(e.updatedAt) });
+const serverKeyRow = (k: ServerKeyView) => ({ id: k.id, status: k.status, createdAt: iso(k.createdAt) });
+
+interface AdminCommand {
+  /** Options this command takes besides --admin-url, --api-key and --json. */
+  flags: string[];
+  run(c: AdminClient, p: Parsed): Promise<void>;
+}
+
+const ADMIN_COMMANDS: Record<string, Record<string, AdminCommand>> = {
+  tenant: {
+    create: {
+      flags: ['name', 'id'],
+      async run(c, p) {
+        const t = await c.createTenant({ name: need(p, 'name'), ...(p.opts.id ? { id: p.opts.id } : {}) });
+        print(p, t, [{ id: t.id, name: t.name, createdAt: iso(t.createdAt) }]);
+      },
+    },
+    list: {
+      flags: [],
+      async run(c, p) {
+        const r = await c.listTenants();
+        print(p, r, r.items.map((t) => ({ id: t.id, name: t.name, createdAt: iso(t.createdAt) })));
+      },
+    },
+    get: {
+      flags: ['id'],
+      async run(c, p) {
+        const t = await c.getTenant(need(p, 'id'));
+        print(p, t, [{ id: t.id, name: t.name, createdAt: iso(t.createdAt) }]);
+      },
+    },
+  },
+  app: {
+    create: {
+      flags: ['tenant', 'name', 'id', 'token', 'credentials', 'profile-schema'],
+      async run(c, p) {
+        const a = await c.createApplication(need(p, 'tenant'), {
+          name: need(p, 'name'),
+          ...(p.opts.id ? { id: p.opts.id } : {}),
+          ...(p.opts.token ? { appToken: p.opts.token } : {}),
+          ...(p.opts.credentials ? { credentialsService: p.opts.credentials } : {}),
+          ...(p.opts['profile-schema'] ? { profileSchema: readJsonObject(p.opts['profile-schema'], 'LK_BAD_PROFILE_SCHEMA') } : {}),
+        });
+        print(p, a, [appRow(a)]);
+      },
+    },
+    list: {
+      flags: ['tenant'],
+      async run(c, p) {
+        const r = await c.listApplications(need(p, 'tenant'));
+        print(p, r, r.items.map(appRow));
+      },
+    },
+    get: {
+      flags: ['id'],
+      async run(c, p) {
+        const a = await c.getApplication(need(p, 'id'));
+        print(p, a, [{ ...appRow(a), profileSchema: a.profileSchema === null ? 'none' : 'yes', createdAt: iso(a.createdAt) }]);
+      },
+    },
+  },
+  credentials: {
+    provision: {
+      flags: ['app', 'key', 'server-profile'],
+      async run(c, p) {
+        const appId = need(p, 'app');
+        const publicKey = readFile(need(p, 'key'));
+        const serverProfile = p.opts['server-profile'] ? readJsonObject(p.opts['server-profile'], 'LK_BAD_SERVER_PROFILE') : undefined;
+        const r = await c.provisionCredentials(appId, { publicKey, ...(serverProfile ? { serverProfile } : {}) });
+        print(p, r, [{ credentialsId: r.credentials.credentialsId, status: r.credentials.status, serverProfile: r.registration ? 'yes' : 'no' }]);
+      },
+    },
+    status: {
+      flags: ['app', 'id'],
+      async run(c, p) {
+        const r = await c.credentialsStatus(need(p, 'app'), need(p, 'id'));
+        print(p, r, [credRow(r)]);
+      },
+    },
+    revoke: {
+      flags: ['app', 'id'],
+      async run(c, p) {
+        const r = await c.revokeCredentials(need(p, 'app'), need(p, 'id'));
+        print(p, r, [credRow(r)]);
+      },
+    },
+    'notify-revoked': {
+      flags: ['app', 'id'],
+      async run(c, p) {
+        const appId = need(p, 'app');
+        const credentialsId = need(p, 'id');
+        await c.notifyRevoked(appId, credentialsId);
+        print(p, { appId, credentialsId, notified: true }, [{ appId, credentialsId, notified: 'yes' }]);
+      },
+    },
+  },
+  registration: {
+    provision: {
+      flags: ['app', 'id', 'key', 'server-profile'],
+      async run(c, p) {
+        const appId = need(p, 'app');
+        const id = keyHashOf(p);
+        const r = await c.provisionRegistration(appId, id, readJsonObject(need(p, 'server-profile'), 'LK_BAD_SERVER_PROFILE'));
+        print(p, r, [{ credentialsId: r.credentialsId, serverProfile: JSON.stringify(r.serverProfile), updatedAt: iso(r.updatedAt) }]);
+      },
+    },
+  },
+  endpoints: {
+    list: {
+      flags: ['app', 'limit', 'cursor'],
+      async run(c, p) {
+        const r = await c.listEndpoints(need(p, 'app'), { ...(p.opts.limit ? { limit: p.opts.limit } : {}), ...(p.opts.cursor ? { cursor: p.opts.cursor } : {}) });
+        print(p, r, r.items.map(endpointRow));
+        if (r.next && !p.bools.has('json')) process.stderr.write(`latchkey: more endpoints: --cursor ${r.next}\n`);
+      },
+    },
+    get: {
+      flags: ['app', 'id'],
+      async run(c, p) {
+        const e = await c.getEndpoint(need(p, 'app'), need(p, 'id'));
+        print(p, e, [{ ...endpointRow(e), profileHash: e.profileHash, serverProfile: e.serverProfile === null ? null : JSON.stringify(e.serverProfile) }]);
+      },
+    },
+  },
+  sessions: {
+    list: {
+      flags: ['app'],
+      async run(c, p) {
+        const r = await c.listSessions(need(p, 'app'));
+        print(p, r, r.items.map((s) => ({ sessionId: s.sessionId, keyHash: s.keyHash, establishedAt: iso(s.establishedAt), lastSeen: iso(s.lastSeen), keepAliveSec: s.keepAliveSec })));
+      },
+    },
+    kick: {
+      flags: ['app', 'id'],
+      async run(c, p) {
+        const appId = need(p, 'app');
+        const keyHash = need(p, 'id');
+        await c.kickSession(appId, keyHash);
+        print(p, { appId, keyHash, kicked: true }, [{ appId, keyHash, kicked: 'yes' }]);
+      },
+    },
+  },
+  'server-keys': {
+    list: {
+      flags: [],
+      async run(c, p) {
+        const r = await c.listServerKeys();
+        print(p, r, r.items.map(serverKeyRow));
+      },
+    },
+    add: {
+      flags: [],
+      async run(c, p) {
+        const k = await c.addServerKey();
+        print(p, k, [serverKeyRow(k)]);
+      },
+    },
+    retire: {
+      flags: ['id'],
+      async run(c, p) {
+        const k = await c.retireServerKey(need(p, 'id'));
+        print(p, k, [serverKeyRow(k)]);
+      },
+    },
+  },
+  'api-keys': {
+    list: {
+      flags: [],
+      async run(c, p) {
+        const r = await c.listApiKeys();
+        print(p, r, r.items.map((k) => ({ id: k.id, tenant: k.tenantId ?? '(root)', name: k.name, createdAt: iso(k.createdAt) })));
+      },
+    },
+    create: {
+      flags: ['name', 'tenant'],
+      async run(c, p) {
+        const k = await c.createApiKey({ name: need(p, 'name'), ...(p.opts.tenant ? { tenantId: p.opts.tenant } : {}) });
+        print(p, k, [{ id: k.id, tenant: k.tenantId ?? '(root)', name: k.name, token: k.token }]);
+        if (!p.bools.has('json')) process.stderr.write('latchkey: the token is shown once (only its hash is stored); keep it now\n');
+      },
+    },
+    delete: {
+      flags: ['id'],
+      async run(c, p) {
+        const id = need(p, 'id');
+        await c.deleteApiKey(id);
+        print(p, { id, deleted: true }, [{ id, deleted: 'yes' }]);
+      },
+    },
+  },
+};
+
+/** `admin create-key`: an API key written straight into the store (no server needed). */
+async function adminCreateKey(p: Parsed): Promise<void> {
+  const name = p.opts.name ?? `created by latchkey admin create-key at ${new Date().toISOString()}`;
+  if (name.length < 1 || name.length > 200) throw new LatchkeyError('LK_BAD_ARGUMENT', '--name must be 1-200 characters');
+  await withStore(p, async (store) => {
+    const k = newApiKey(p.opts.tenant ?? null, name);
+    await store.createApiKey(k.record);
+    const out = { id: k.record.id, tenantId: k.record.tenantId, name: k.record.name, token: k.token, createdAt: k.record.createdAt };
+    print(p, out, [{ id: out.id, tenant: out.tenantId ?? '(root)', name: out.name, token: out.token }]);
+    if (!p.bools.has('json')) process.stderr.write('latchkey: the token is shown once (only its hash is stored); keep it now\n');
+  });
+}
+
+async function admin(p: Parsed): Promise<void> {
+  const group = p.words[1] ?? '';
+  if (group === 'create-key') {
+    if (p.words.length > 2) throw new LatchkeyError('LK_CLI_USAGE', `unexpected argument ${p.words[2]}`);
+    return adminCreateKey(p);
+  }
+  const groups = Object.keys(ADMIN_COMMANDS);
+  const verbs = Object.hasOwn(ADMIN_COMMANDS, group) ? ADMIN_COMMANDS[group]! : null;
+  if (!verbs) throw new LatchkeyError('LK_CLI_USAGE', group ? `unknown admin group ${group}; one of create-key, ${groups.join(', ')}` : `admin create-key|${groups.join('|')}`);
+  const verb = p.words[2] ?? '';
+  const command = Object.hasOwn(verbs, verb) ? verbs[verb]! : null;
+  if (!command) throw new LatchkeyError('LK_CLI_USAGE', `admin ${group} ${Object.keys(verbs).join('|')}`);
+  if (p.words.length > 3) throw new LatchkeyError('LK_CLI_USAGE', `unexpected argument ${p.words[3]}`);
+  for (const name of Object.keys(p.opts)) {
+    if (name !== 'admin-url' && name !== 'api-key' && !command.flags.includes(name)) {
+      throw new LatchkeyError('LK_CLI_USAGE', `--${name} is not an option of admin ${group} ${verb} (see latchkey admin ${group} --help)`);
+    }
+  }
+  for (const name of p.bools) {
+    if (name !== 'json') throw new LatchkeyError('LK_CLI_USAGE', `--${name} is not an option of admin ${group} ${verb}`);
+  }
+  const client = new AdminClient({
+    url: p.opts['admin-url'] || process.env.LATCHKEY_ADMIN_URL || DEFAULT_ADMIN_URL,
+    apiKey: p.opts['api-key'] || process.env.LATCHKEY_API_KEY || '',
+  });
+  await command.run(client, p);
+}
+
 async function run(argv: string[]): Promise<void> {
   const p = parseArgs(argv);
   const cmd = p.words[0] ?? '';
   const sub = p.words[1] ?? '';
   if (p.bools.has('help') || cmd === 'help' || cmd === '') {
-    const topic = cmd === 'help' ? sub : cmd;
-    const text = HELP[topic];
+    const words = cmd === 'help' ? p.words.slice(1) : p.words;
+    const topic = words[0] === 'admin' && words[1] ? `admin ${words[1]}` : (words[0] ?? '');
+    const texts = topic.startsWith('admin') ? ADMIN_HELP : HELP;
+    const text = Object.hasOwn(texts, topic) ? texts[topic] : undefined;
     if (text === undefined) throw new LatchkeyError('LK_CLI_USAGE', `unknown command ${topic}`);
     process.stdout.write(text + '\n');
     return;
@@ -301,6 +653,8 @@ async function run(argv: string[]): Promise<void> {
         const r = await provisionRegistration(store, appId, id, readFile(need(p, 'server-profile')));
         print(p, r, [{ credentialsId: r.credentialsId, serverProfile: r.serverProfileBody }]);
       });
+    case 'admin':
+      return admin(p);
     case 'seed':
       return withStore(p, async (store, services) => {
         const file = p.words[1];

@@ -96,7 +96,7 @@ describe('latchkey serve (real process)', () => {
   });
 
   it('has --help on every command', () => {
-    for (const cmd of [[], ['serve'], ['keygen'], ['tenant'], ['app'], ['credentials'], ['registration'], ['seed']]) {
+    for (const cmd of [[], ['serve'], ['keygen'], ['tenant'], ['app'], ['credentials'], ['registration'], ['seed'], ['admin']]) {
       const r = cli([...cmd, '--help']);
       expect(r.status, cmd.join(' ')).toBe(0);
       expect(r.stdout).toContain('Usage');
