@@ -29,15 +29,15 @@ import path from 'node:path';
 import { RSA_OAEP } from '../src/crypto/session-crypto.js';
 import { ConnackCode } from '../src/errors.js';
 import { decodeFrame } from '../src/protocol/frames.js';
-import { endpointKeyFrom, prepareConnect, type NodeEndpointKey } from '../test/helpers/wire-client.js';
+import { prepareConnect } from '../test/helpers/wire-client.js';
 import { startServerProcess } from '../test/helpers/process.js';
 import { ROOT } from '../test/helpers/root.js';
 import { lineChart } from './lib/chart.js';
+import { endpointKeys } from './lib/keys.js';
 import { rawExchange } from './lib/raw-ws.js';
 import { diffThreads, machineInfo, machineLine, percentile, processCpuUs, processRssBytes, threadCpuUs } from './lib/machine.js';
 
 const RESULTS = path.join(ROOT, 'bench/results');
-const CACHE = path.join(ROOT, 'bench/.cache');
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -81,30 +81,6 @@ function rsaDecryptFloorUs(): number {
   return batches[3]!;
 }
 
-async function endpointKeys(n: number): Promise<NodeEndpointKey[]> {
-  fs.mkdirSync(CACHE, { recursive: true });
-  const file = path.join(CACHE, 'endpoint-keys.json');
-  const cached: string[] = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as string[]) : [];
-  const gen = async (): Promise<string> =>
-    new Promise((resolve, reject) =>
-      crypto.generateKeyPair('rsa', { modulusLength: 2048 }, (err, _pub, priv) => (err ? reject(err) : resolve(priv.export({ format: 'pem', type: 'pkcs8' }).toString()))),
-    );
-  if (cached.length < n) {
-    log(`generating ${n - cached.length} endpoint keys (cached in bench/.cache for later runs)`);
-    while (cached.length < n) {
-      const batch = await Promise.all(Array.from({ length: Math.min(16, n - cached.length) }, gen));
-      cached.push(...batch);
-      process.stdout.write(`\r[handshake] keys ${cached.length}/${n}`);
-    }
-    process.stdout.write('\n');
-    fs.writeFileSync(file, JSON.stringify(cached), { mode: 0o600 });
-  }
-  return cached.slice(0, n).map((pem) => {
-    const priv = crypto.createPrivateKey(pem);
-    return endpointKeyFrom(priv, crypto.createPublicKey(priv));
-  });
-}
-
 interface Outcome {
   ok: boolean;
   ms: number;
@@ -133,7 +109,7 @@ async function main(): Promise<void> {
   const floorBefore = rsaDecryptFloorUs();
   log(`floor: RSA-OAEP-SHA256 private decrypt ${floorBefore.toFixed(1)} µs (node:crypto, one thread)`);
 
-  const keys = await endpointKeys(settings.endpoints);
+  const keys = await endpointKeys(settings.endpoints, 'handshake');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
   const appToken = 'bench-app-token';
   const seed = {

@@ -38,11 +38,24 @@ export interface RawOutcome {
   close: () => Promise<void>;
 }
 
+/** Observers of a session kept open (keepOpen) after its first binary message. */
+export interface RawSessionHooks {
+  /**
+   * Every later WebSocket message from the server (binary 0x2, close 0x8, ping 0x9, ...), with
+   * performance.now() taken when its bytes arrived. The payload is a copy.
+   */
+  onFrame?: (opcode: number, payload: Buffer, at: number) => void;
+  /** The socket closed (by either side, after the first binary message), with performance.now(). */
+  onClose?: (at: number) => void;
+}
+
 /**
  * Open, send `frame` as one binary message, wait for the first binary reply. Then close at once,
- * or with `keepOpen` leave the session open (as an endpoint's persistent session) until close().
+ * or with `keepOpen` leave the session open (as an endpoint's persistent session) until close();
+ * `hooks` then observe the server's later messages and the close (e.g. a DISCONNECT). Server
+ * frames are unmasked and unfragmented (the latchkey gateway sends each message in one frame).
  */
-export function rawExchange(port: number, path: string, frame: Buffer, timeoutMs = 15_000, keepOpen = false): Promise<RawOutcome> {
+export function rawExchange(port: number, path: string, frame: Buffer, timeoutMs = 15_000, keepOpen = false, hooks: RawSessionHooks = {}): Promise<RawOutcome> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const sock = net.connect(port, '127.0.0.1');
@@ -79,27 +92,37 @@ export function rawExchange(port: number, path: string, frame: Buffer, timeoutMs
         buf = buf.subarray(end + 4);
         sock.write(maskedFrame(0x2, frame));
       }
-      if (buf.length < 2) return;
-      const opcode = buf[0]! & 0x0f;
-      let len = buf[1]! & 0x7f;
-      let off = 2;
-      if (len === 126) {
-        if (buf.length < 4) return;
-        len = buf.readUInt16BE(2);
-        off = 4;
-      } else if (len === 127) {
-        if (buf.length < 10) return;
-        len = Number(buf.readBigUInt64BE(2));
-        off = 10;
+      while (buf.length >= 2) {
+        const opcode = buf[0]! & 0x0f;
+        let len = buf[1]! & 0x7f;
+        let off = 2;
+        if (len === 126) {
+          if (buf.length < 4) return;
+          len = buf.readUInt16BE(2);
+          off = 4;
+        } else if (len === 127) {
+          if (buf.length < 10) return;
+          len = Number(buf.readBigUInt64BE(2));
+          off = 10;
+        }
+        if (buf.length < off + len) return;
+        const payload = buf.subarray(off, off + len);
+        buf = buf.subarray(off + len);
+        if (!done) {
+          if (opcode === 0x2) finish({ message: Buffer.from(payload), ms: performance.now() - t0, error: null });
+          else finish({ message: null, ms: performance.now() - t0, error: `opcode ${opcode}` });
+        } else if (keepOpen && done.message && hooks.onFrame) {
+          hooks.onFrame(opcode, Buffer.from(payload), performance.now());
+        }
       }
-      if (buf.length < off + len) return;
-      if (opcode === 0x2) finish({ message: Buffer.from(buf.subarray(off, off + len)), ms: performance.now() - t0, error: null });
-      else finish({ message: null, ms: performance.now() - t0, error: `opcode ${opcode}` });
     });
     sock.on('error', (err) => finish({ message: null, ms: performance.now() - t0, error: err.message }));
     sock.on('close', () => {
-      finish({ message: null, ms: performance.now() - t0, error: 'closed' });
+      const at = performance.now();
+      const established = done?.message != null;
+      finish({ message: null, ms: at - t0, error: 'closed' });
       resolve(done!);
+      if (established && keepOpen) hooks.onClose?.(at);
     });
   });
 }

@@ -31,6 +31,8 @@ export interface ServerProcess {
   port: number;
   adminPort: number;
   logs: string[];
+  /** The server's stderr alone, as received (chunks; join with '' for the text). Also in `logs`. */
+  stderr: string[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -40,6 +42,7 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
+  const stderr: string[] = [];
   let buf = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const ready = new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
@@ -62,7 +65,11 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
         }
       }
     });
-    child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
+    child.stderr!.on('data', (d: Buffer) => {
+      const text = d.toString();
+      logs.push(text);
+      stderr.push(text);
+    });
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}:\n${logs.join('\n')}`));
@@ -74,6 +81,7 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     port,
     adminPort,
     logs,
+    stderr,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null) return child.exitCode;
       child.kill(signal);
