@@ -179,3 +179,37 @@ describe('OpenAPI document', () => {
     }
   });
 });
+
+describe('admin API: bad input on every route', () => {
+  const fill = (path: string, appId: string, tenantId: string, id: string): string =>
+    path.replace('{tenantId}', tenantId).replace('{appId}', appId).replace(/\{(credentialsId|keyHash)\}/, id).replace(/\{\w+\}/g, 'x');
+
+  it('another tenant\'s key gets the same 404 as for a missing object on every tenant-scoped route', async () => {
+    const { adminRoutes } = await import('../../src/admin/routes.js');
+    const id = makeEndpointKey().keyHash;
+    for (const r of adminRoutes({} as never)) {
+      if (r.scope !== 'tenant' || r.path === '/admin/v1/tenants') continue;
+      const body = r.body ? { name: 'x', publicKey: makeEndpointKey().publicKeyPem, serverProfile: null } : undefined;
+      const filtered = body && r.body?.properties ? Object.fromEntries(Object.entries(body).filter(([k]) => Object.hasOwn(r.body!.properties!, k))) : undefined;
+      const asOther = await call(r.method, fill(r.path, 'app-a', 'ta', id), { key: tenantB, ...(filtered ? { body: filtered } : {}) });
+      const missing = await call(r.method, fill(r.path, 'no-such-app', 'no-such-tenant', id), { key: tenantB, ...(filtered ? { body: filtered } : {}) });
+      expect([asOther.status, asOther.body.code], `${r.method} ${r.path}`).toEqual([404, missing.body.code]);
+      expect(missing.status).toBe(404);
+    }
+  });
+
+  it('every route with a body answers 400 for non-objects and unknown fields, and 413 when oversize', async () => {
+    const { adminRoutes } = await import('../../src/admin/routes.js');
+    const id = makeEndpointKey().keyHash;
+    for (const r of adminRoutes({} as never)) {
+      if (!r.body) continue;
+      const path = fill(r.path, 'app-a', 'ta', id);
+      const label = `${r.method} ${r.path}`;
+      expect((await call(r.method, path, { raw: '[1]' })).body.code, label).toBe('LK_BAD_JSON');
+      expect((await call(r.method, path, { raw: 'nope' })).body.code, label).toBe('LK_BAD_JSON');
+      expect((await call(r.method, path, { body: { bogusField: 1 } })).body.code, label).toBe('LK_UNKNOWN_FIELD');
+      const big = await call(r.method, path, { raw: JSON.stringify({ pad: 'x'.repeat(70_000) }) });
+      expect([big.status, big.body.code], label).toEqual([413, 'LK_BODY_TOO_LARGE']);
+    }
+  });
+});

@@ -86,6 +86,24 @@ describe('latchkey serve (real process)', () => {
     server = null;
   }, 90_000);
 
+  it('keeps secrets out of its logs', async () => {
+    const d = tempDir('latchkey-e2e-');
+    const p = await startServerProcess({ LATCHKEY_DATA_DIR: path.join(d, 'data'), LATCHKEY_LOG_LEVEL: 'debug', LATCHKEY_CASSANDRA_PASSWORD: 'sekret-pw-123' });
+    try {
+      const token = /(lk_[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{43})/.exec(p.stderr.join(''))?.[1];
+      expect(token).toBeDefined();
+      const jsonLogs = p.logs.filter((l) => l.startsWith('{')).join('\n');
+      expect(jsonLogs).toContain('"msg":"listening"');
+      expect(jsonLogs).not.toContain(token!);
+      expect(jsonLogs).not.toContain(token!.split('.')[1]!);
+      expect(jsonLogs).not.toContain('sekret-pw-123');
+      expect(jsonLogs).not.toContain('PRIVATE KEY');
+    } finally {
+      await p.stop('SIGTERM');
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it('stops with a coded error on bad configuration', () => {
     const r = cli(['serve'], { ...env, LATCHKEY_PORT: 'eighty' });
     expect(r.status).toBe(2);
