@@ -6,10 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConnackCode } from '../../src/errors.js';
-import { startHarness, tempDir, type Harness } from '../helpers/harness.js';
+import { connackCode, startHarness, tempDir, type Harness } from '../helpers/harness.js';
 import { ROOT } from '../helpers/root.js';
-import { makeEndpointKey, prepareConnect } from '../helpers/wire-client.js';
-import { openRaw, withTimeout } from '../helpers/ws.js';
+import { makeEndpointKey } from '../helpers/wire-client.js';
 
 const plugin = (name: string): string => path.join(ROOT, 'test/fixtures/plugins', name);
 const harnesses: Harness[] = [];
@@ -36,14 +35,7 @@ describe('credentials plugins', () => {
     const h = await startHarness({ credentialsPlugins: { allowlist: { module: plugin('allow-list.mjs'), config: { allowed: [allowed.keyHash] } } } });
     harnesses.push(h);
     const app = await h.app({ credentialsService: 'allowlist' });
-    const connect = async (key: typeof allowed): Promise<number> => {
-      const s = await openRaw(h.url);
-      s.send(prepareConnect({ appToken: app.appToken, serverKeyId: h.serverKeyId, serverPublicKey: h.serverSpki, key }).frame);
-      const f = await s.decoded(0);
-      s.close();
-      await withTimeout(s.closed, 3000, 'close');
-      return f.type === 'CONNACK' ? f.connack.returnCode : -1;
-    };
+    const connect = (key: typeof allowed): Promise<number> => connackCode(h, app.appToken, key);
     expect(await connect(allowed)).toBe(ConnackCode.ACCEPTED);
     expect(await connect(other)).toBe(ConnackCode.REFUSE_VERIFICATION_FAILED);
   });

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnackCode } from '../../src/errors.js';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { connackCode, startHarness, type Harness } from '../helpers/harness.js';
 import { makeEndpointKey, prepareConnect } from '../helpers/wire-client.js';
 import { openRaw, withTimeout } from '../helpers/ws.js';
 import type { Application } from '../../src/store/store.js';
@@ -22,13 +22,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function connect(key: ReturnType<typeof makeEndpointKey>): Promise<number> {
-  const s = await openRaw(h.url);
-  s.send(prepareConnect({ appToken: app.appToken, serverKeyId: h.serverKeyId, serverPublicKey: h.serverSpki, key }).frame);
-  const f = await s.decoded(0);
-  s.close();
-  await withTimeout(s.closed, 3000, 'close');
-  return f.type === 'CONNACK' ? f.connack.returnCode : -1;
+function connect(key: ReturnType<typeof makeEndpointKey>): Promise<number> {
+  return connackCode(h, app.appToken, key);
 }
 
 describe('handshake with the Redis cache', () => {

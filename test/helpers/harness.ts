@@ -10,6 +10,8 @@ import { defaultConfig, type Config } from '../../src/config/config.js';
 import { build, type Server } from '../../src/server.js';
 import { createApplication, createTenant } from '../../src/tenancy/provision.js';
 import type { Application } from '../../src/store/store.js';
+import { prepareConnect, type NodeEndpointKey } from './wire-client.js';
+import { openRaw, withTimeout } from './ws.js';
 
 export interface Harness {
   server: Server;
@@ -22,6 +24,16 @@ export interface Harness {
   rootKey: string;
   close(opts?: { keepData?: boolean }): Promise<void>;
   app(input?: { credentialsService?: string; profileSchema?: string | null }): Promise<Application>;
+}
+
+/** Send one CONNECT for `key` to the harness and return the CONNACK return code (-1 if none); closes. */
+export async function connackCode(h: Harness, appToken: string, key: NodeEndpointKey): Promise<number> {
+  const s = await openRaw(h.url);
+  s.send(prepareConnect({ appToken, serverKeyId: h.serverKeyId, serverPublicKey: h.serverSpki, key }).frame);
+  const f = await s.decoded(0);
+  s.close();
+  await withTimeout(s.closed, 3000, 'close');
+  return f.type === 'CONNACK' ? f.connack.returnCode : -1;
 }
 
 export function tempDir(prefix = 'latchkey-test-'): string {
