@@ -13,6 +13,7 @@ import type { Cache } from './cache/cache.js';
 import { MemoryCache } from './cache/cache-memory.js';
 import type { Bus } from './bus/bus.js';
 import { MemoryBus } from './bus/bus-memory.js';
+import { RedisBus } from './bus/bus-redis.js';
 import { Revocation } from './credentials/revocation.js';
 import { RedisCache } from './cache/cache-redis.js';
 import type { Config } from './config/config.js';
@@ -62,10 +63,14 @@ export async function openCache(config: Config, log: Logger): Promise<Cache> {
   return new MemoryCache();
 }
 
-export function openBus(_config: Config, log: Logger): Bus {
-  // The Redis pub/sub bus arrives with the cluster work; until then every node has its own.
+export async function openBus(config: Config, log: Logger): Promise<Bus> {
+  const onError = (err: unknown): void => log.error({ err }, 'bus error');
+  if (config.redisUrl) {
+    log.info({ bus: 'redis' }, 'bus selected');
+    return RedisBus.connect(config.redisUrl, { onError });
+  }
   log.info({ bus: 'memory' }, 'bus selected');
-  return new MemoryBus((err) => log.error({ err }, 'bus handler failed'));
+  return new MemoryBus(onError);
 }
 
 /** Built-in and configured credentials services by name. */
@@ -174,7 +179,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     const handshaker = new Handshaker({ apps, keyRing, replay, credentials, registration, pool, windowMs: config.handshakeWindowSec * 1000, log });
     const registry = new SessionRegistry(stats, config.handshakeTimeoutMs);
     closers.push(() => registry.close());
-    const bus = openBus(config, log);
+    const bus = await openBus(config, log);
     closers.push(() => bus.close());
     const revocation = new Revocation(credentials, bus, registry, log);
     await revocation.start();

@@ -1,6 +1,6 @@
 /**
  * The bus: messages between the nodes of a cluster (and within one node). Implementations:
- * bus-memory.ts (in-process; a single node) and, with the cluster work, a Redis pub/sub one.
+ * bus-memory.ts (in-process; a single node) and bus-redis.ts (Redis pub/sub; a cluster).
  * test/contract/bus.contract.ts is the contract; every implementation runs it.
  *
  * Contract:

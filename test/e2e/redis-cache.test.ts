@@ -71,3 +71,21 @@ describe('cluster-wide replay check', () => {
     }
   });
 });
+
+describe('cluster-wide revocation over the Redis bus', () => {
+  it('a revocation handled by one node ends the session held by another within 1 s', async () => {
+    const { EndpointClient, generateEndpointKeys } = await import('../../src/sdk/index.js');
+    const other = await startHarness({ redisUrl: REDIS_URL }, h.dataDir);
+    try {
+      const k = await generateEndpointKeys();
+      await h.server.store.provisionCredentials(app.id, k.keyHash, Buffer.from(k.spki));
+      const c = new EndpointClient({ url: `ws://127.0.0.1:${h.server.port}`, appToken: app.appToken, serverKey: { id: h.serverKeyId, spki: h.serverSpki }, keys: k });
+      expect((await c.connect()).ok).toBe(true);
+      const disconnected = new Promise((resolve) => c.onDisconnect(resolve));
+      await other.server.revocation.revoke(app, k.keyHash);
+      expect(await withTimeout(disconnected, 1000, 'cross-node DISCONNECT')).toMatchObject({ reason: 'CREDENTIALS_REVOKED' });
+    } finally {
+      await other.close({ keepData: true });
+    }
+  });
+});
