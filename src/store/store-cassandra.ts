@@ -10,7 +10,8 @@
  *   data center (including the commit phase of a lightweight transaction, which is written at the
  *   request consistency), without waiting for remote data centers.
  * - Every decision that must be exactly-once (tenant/application/token/credentials/API key
- *   creation, bind, revoke, API key deletion) is a lightweight transaction (Paxos) with serial
+ *   creation, bind, revoke, API key deletion, endpoint attach/move/detach, access token claims and
+ *   rotations) is a lightweight transaction (Paxos) with serial
  *   consistency LOCAL_SERIAL by default: Paxos among the local DC's replicas only, so a remote DC
  *   outage does not stop connects. This is linearizable among latchkey nodes that use the same
  *   local DC. If nodes in SEVERAL data centers serve the same applications, open with
@@ -38,6 +39,45 @@
  *                                                 and count them)
  *   api_keys_by_tenant((scope), key_id)           one partition per tenant ('tenant:<id>') plus
  *                                                 one for root keys ('root'), ordered by key id
+ *   endpoint_owner((app_id, key_hash))            the endpoint's owner: tenant_id,
+ *                                                 owner_external_id, attached_at, write_id (the
+ *                                                 record; every change is a lightweight transaction)
+ *   owner_endpoints((tenant_id, owner_external_id), app_id, key_hash)
+ *                                                 index: one partition per owner, ordered by app id
+ *                                                 then key hash
+ *   endpoint_tokens((tenant_id, token_hash))      access token index: app_id, key_hash, expires_at,
+ *                                                 write_id (the claim's id)
+ *   endpoint_token_current((app_id, key_hash))    the endpoint's current token: tenant_id,
+ *                                                 token_hash, expires_at, updated_at, write_id (=
+ *                                                 the write_id of its endpoint_tokens claim)
+ *
+ * Ownership across two tables (Cassandra has no multi-partition transactions):
+ * - endpoint_owner is the truth; owner_endpoints is an index that may hold extra rows, never lack
+ *   one for long. listOwnerEndpoints reads endpoint_owner for every index row and drops rows whose
+ *   owner disagrees (as listApiKeys filters its scope index), so an extra row is never listed.
+ * - An attach writes the new owner's index row BEFORE its lightweight transaction on
+ *   endpoint_owner (a crash after the transaction cannot hide the endpoint from its new owner), and
+ *   again after it (a concurrent mover may have removed it in between, see below). The transaction
+ *   is conditional on the write_id it read (or IF NOT EXISTS), so of concurrent attaches of one
+ *   endpoint each applies against exactly the owner it displaces; losers re-read serially and
+ *   retry against the winner, so the last one to apply wins and every displaced owner is known to
+ *   exactly one caller.
+ * - After the transaction applies, the caller removes the displaced owner's index row, then re-reads
+ *   endpoint_owner serially and writes the row back if that owner got the endpoint again meanwhile
+ *   (its own before/after writes may have preceded the removal). Detach does the same. A crash or
+ *   failure between the transaction and the removal leaves an extra row for the old owner:
+ *   filtered out on listing, so the moved endpoint is never listed under the old owner even then
+ *   (Kaa's bug). The removal is best effort for that reason. (Like deleteApiKey, the write-back
+ *   relies on cell timestamps following real time, i.e. on synchronized clocks.)
+ * - A conditional attach that loses removes its own pre-written row the same way.
+ *
+ * Access tokens: endpoint_tokens is claimed per (tenant, token hash) with lightweight transactions
+ * (so two endpoints cannot publish one token); the claim's write_id is then made current in
+ * endpoint_token_current, conditional on the previous current write_id, and the previous token's
+ * claim is released (conditional on its write_id). A lookup answers only if the claim's write_id
+ * is its endpoint's current one, so the old token stops resolving the moment the new one is
+ * current, whether or not its release ran; claims that never became current are filtered the same
+ * way and may be taken over.
  * Run the first open() against a new keyspace from one node: concurrent CREATE TABLE from several
  * nodes can leave a schema disagreement on old Cassandra versions.
  */
@@ -47,9 +87,11 @@ import type {
   ApiKeyRecord,
   Application,
   BindResult,
+  ConditionalAttachResult,
   CredentialStatus,
   CredentialsRecord,
   EndpointRecord,
+  OwnerAttachment,
   Page,
   RegistrationRecord,
   Store,
@@ -70,6 +112,10 @@ import {
   copyEndpoint,
   copyApiKey,
   checkApiKey,
+  checkAttach,
+  checkAccessToken,
+  validTokenHash,
+  compareAttachments,
   storeError,
 } from './store-common.js';
 
@@ -440,6 +486,236 @@ export class CassandraStore implements Store {
     });
   }
 
+  // --- ownership (see the file comment) ---
+
+  async attachEndpointToOwner(tenantId: string, ownerExternalId: string, appId: string, keyHash: string): Promise<{ previousOwner: string | null }> {
+    const out = await this.attach(tenantId, ownerExternalId, appId, keyHash, false);
+    if (!out.ok) throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'unconditional attach was refused'); // unreachable
+    return { previousOwner: out.previousOwner };
+  }
+
+  async attachEndpointIfUnownedOrSameOwner(tenantId: string, ownerExternalId: string, appId: string, keyHash: string): Promise<ConditionalAttachResult> {
+    return this.attach(tenantId, ownerExternalId, appId, keyHash, true);
+  }
+
+  async getEndpointOwner(appId: string, keyHash: string): Promise<OwnerAttachment | null> {
+    if (!validId(appId) || !validKeyHash(keyHash)) return null;
+    return this.guard(async () => {
+      const row = await this.ownerRow(appId, keyHash, false);
+      return row ? ownerFrom(row) : null;
+    });
+  }
+
+  async detachEndpoint(appId: string, keyHash: string): Promise<string | null> {
+    if (!validId(appId) || !validKeyHash(keyHash)) return null;
+    return this.guard(async () => {
+      let row = await this.ownerRow(appId, keyHash, true);
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        if (row === null) return null;
+        const seen = row;
+        // Conditional on the attachment seen, so the index row removed below is that owner's.
+        const out = await this.cas(this.q.deleteOwner, [appId, keyHash, seen.get('write_id')]);
+        let done = out !== 'unknown' && out.applied;
+        if (!done) {
+          row = await this.ownerRow(appId, keyHash, true);
+          // Unknown outcome and no row left: count it as ours. A row with another write_id is a
+          // newer attachment (ours did not apply, or applied before it): detach that one too.
+          done = out === 'unknown' && row === null;
+        }
+        if (done) {
+          const previous = ownerFrom(seen);
+          await this.dropOwnerIndexRow(previous.tenantId, previous.ownerExternalId, appId, keyHash);
+          return previous.ownerExternalId;
+        }
+      }
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', `owner of endpoint ${keyHash} kept changing during detach`);
+    });
+  }
+
+  async listOwnerEndpoints(tenantId: string, ownerExternalId: string): Promise<OwnerAttachment[]> {
+    if (!validId(tenantId) || !validId(ownerExternalId)) return [];
+    return this.guard(async () => {
+      const keys: Array<[string, string]> = [];
+      const rs = await this.client.execute(this.q.selectOwnerEndpoints, [tenantId, ownerExternalId], { ...this.READ, fetchSize: 1000 });
+      for await (const row of rs) keys.push([row.get('app_id') as string, row.get('key_hash') as string]);
+      const rows = await mapLimit(keys, READ_FANOUT, ([appId, keyHash]) => this.ownerRow(appId, keyHash, false));
+      // Index rows left by a move, detach or lost conditional attach that did not finish cleaning
+      // up name an endpoint whose endpoint_owner row disagrees: never listed.
+      return rows
+        .filter((r): r is types.Row => r !== null)
+        .map(ownerFrom)
+        .filter((o) => o.tenantId === tenantId && o.ownerExternalId === ownerExternalId)
+        .sort(compareAttachments);
+    });
+  }
+
+  /** Attach, moving from any previous owner; `conditional`: refuse an endpoint owned by another. */
+  private async attach(
+    tenantId: string,
+    ownerExternalId: string,
+    appId: string,
+    keyHash: string,
+    conditional: boolean,
+  ): Promise<ConditionalAttachResult> {
+    checkAttach(tenantId, ownerExternalId, appId, keyHash);
+    return this.guard(async (): Promise<ConditionalAttachResult> => {
+      // Application rows never change, so a LOCAL_QUORUM read decides the tenant for good.
+      const app = await this.readApp(appId, false);
+      if (app === null || app.tenantId !== tenantId) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+      const indexRow = [tenantId, ownerExternalId, appId, keyHash];
+      let current = await this.ownerRow(appId, keyHash, true);
+      const same = (row: types.Row) => row.get('tenant_id') === tenantId && row.get('owner_external_id') === ownerExternalId;
+      // Answers that change nothing leave the index alone, except that a re-attach rewrites its own
+      // (legitimate) index row, which repairs one lost to a partial failure.
+      if (current !== null && same(current)) {
+        await this.client.execute(this.q.insertOwnerEndpoint, indexRow, this.UPSERT);
+        return { ok: true, previousOwner: ownerExternalId };
+      }
+      if (conditional && current !== null) return { ok: false, currentOwner: current.get('owner_external_id') as string };
+      // Index row first (see the file comment).
+      await this.client.execute(this.q.insertOwnerEndpoint, indexRow, this.UPSERT);
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        if (current !== null && same(current)) return { ok: true, previousOwner: ownerExternalId }; // a concurrent twin won
+        if (conditional && current !== null) {
+          await this.dropOwnerIndexRow(tenantId, ownerExternalId, appId, keyHash);
+          return { ok: false, currentOwner: current.get('owner_external_id') as string };
+        }
+        const writeId = types.Uuid.random();
+        const attachedAt = new Date();
+        const out =
+          current === null
+            ? await this.cas(this.q.insertOwner, [appId, keyHash, tenantId, ownerExternalId, attachedAt, writeId])
+            : await this.cas(this.q.moveOwner, [tenantId, ownerExternalId, attachedAt, writeId, appId, keyHash, current.get('write_id')]);
+        let applied = out !== 'unknown' && out.applied;
+        if (!applied) {
+          const row = await this.ownerRow(appId, keyHash, true);
+          // A serial read completes any round in flight: our write_id there means it applied.
+          applied = out === 'unknown' && row !== null && sameId(row, writeId);
+          if (!applied) {
+            current = row;
+            continue;
+          }
+        }
+        if (current !== null) {
+          const previous = ownerFrom(current);
+          await this.dropOwnerIndexRow(previous.tenantId, previous.ownerExternalId, appId, keyHash);
+        }
+        await this.client.execute(this.q.insertOwnerEndpoint, indexRow, this.UPSERT);
+        return { ok: true, previousOwner: current === null ? null : (current.get('owner_external_id') as string) };
+      }
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', `owner of endpoint ${keyHash} kept changing during attach`);
+    });
+  }
+
+  /**
+   * Remove an owner's index row for an endpoint, then put it back if a serial read shows that owner
+   * holds the endpoint after all (an attach to it raced with the removal: see the file comment).
+   * Best effort, called once the endpoint_owner change has applied: a row left behind is filtered
+   * out on listing, so a failure here must not turn an applied change into an error.
+   */
+  private async dropOwnerIndexRow(tenantId: string, ownerExternalId: string, appId: string, keyHash: string): Promise<void> {
+    const indexRow = [tenantId, ownerExternalId, appId, keyHash];
+    try {
+      await this.client.execute(this.q.deleteOwnerEndpoint, indexRow, this.UPSERT);
+      const now = await this.ownerRow(appId, keyHash, true);
+      if (now !== null && now.get('tenant_id') === tenantId && now.get('owner_external_id') === ownerExternalId) {
+        await this.client.execute(this.q.insertOwnerEndpoint, indexRow, this.UPSERT);
+      }
+    } catch {
+      // See above.
+    }
+  }
+
+  private async ownerRow(appId: string, keyHash: string, serial: boolean): Promise<types.Row | null> {
+    return (await this.client.execute(this.q.selectOwner, [appId, keyHash], serial ? this.SERIAL_READ : this.READ)).first() ?? null;
+  }
+
+  // --- endpoint access tokens (see the file comment) ---
+
+  async setEndpointAccessToken(appId: string, keyHash: string, tokenHash: Buffer, expiresAt: number): Promise<void> {
+    checkAccessToken(appId, keyHash, tokenHash, expiresAt);
+    const hash = Buffer.from(tokenHash);
+    return this.guard(async () => {
+      const app = await this.readApp(appId, false);
+      if (app === null) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+      const tenantId = app.tenantId;
+      const claim = await this.claimAccessToken(tenantId, hash, appId, keyHash, expiresAt);
+      let current = await this.serialRow(this.q.selectTokenCurrent, [appId, keyHash]);
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const now = new Date();
+        const out =
+          current === null
+            ? await this.cas(this.q.insertTokenCurrent, [appId, keyHash, tenantId, hash, new Date(expiresAt), now, claim])
+            : await this.cas(this.q.updateTokenCurrent, [tenantId, hash, new Date(expiresAt), now, claim, appId, keyHash, current.get('write_id')]);
+        if (out === 'unknown' || !out.applied) {
+          const row = await this.serialRow(this.q.selectTokenCurrent, [appId, keyHash]);
+          // Unknown outcome and our claim is current: applied (by us or a concurrent set of the
+          // same token, which writes the same claim).
+          if (!(out === 'unknown' && row !== null && sameId(row, claim))) {
+            current = row;
+            continue;
+          }
+        }
+        // Release the replaced token's claim unless it is the one just made current, or was taken
+        // over (its write_id then differs). A claim left behind no longer resolves anyway.
+        if (current !== null && !sameId(current, claim)) {
+          await this.cas(this.q.releaseTokenIdx, [current.get('tenant_id'), current.get('token_hash'), current.get('write_id')]).catch(() => undefined);
+        }
+        return;
+      }
+      // Best effort: our claim never became current, so it resolves to nothing; free it for others.
+      await this.cas(this.q.releaseTokenIdx, [tenantId, hash, claim]).catch(() => undefined);
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', `access token of endpoint ${keyHash} kept changing`);
+    });
+  }
+
+  async findEndpointByAccessToken(tenantId: string, tokenHash: Buffer, now: number): Promise<{ appId: string; keyHash: string } | null> {
+    if (!Number.isFinite(now)) throw new LatchkeyError('LK_BAD_ARGUMENT', 'now must be a finite number');
+    if (!validId(tenantId) || !validTokenHash(tokenHash)) return null;
+    const hash = Buffer.from(tokenHash);
+    return this.guard(async () => {
+      const claim = (await this.client.execute(this.q.selectTokenIdx, [tenantId, hash], this.READ)).first();
+      if (!claim || now >= ms(claim.get('expires_at'))) return null;
+      const appId = claim.get('app_id') as string;
+      const keyHash = claim.get('key_hash') as string;
+      const current = (await this.client.execute(this.q.selectTokenCurrent, [appId, keyHash], this.READ)).first();
+      // Only the endpoint's current claim resolves: a rotated-away or never-completed one does not.
+      return current && sameRowId(current, claim) ? { appId, keyHash } : null;
+    });
+  }
+
+  /**
+   * Claim (tenantId, tokenHash) in endpoint_tokens for the endpoint and return the claim's
+   * write_id: a new claim, the endpoint's existing claim of the same token (its expiry updated), or
+   * a claim taken over from another endpoint whose token expired or is no longer its current one.
+   * LK_CONFLICT if another endpoint's current, unexpired token has this hash.
+   */
+  private async claimAccessToken(tenantId: string, hash: Buffer, appId: string, keyHash: string, expiresAt: number): Promise<types.Uuid> {
+    const writeId = types.Uuid.random();
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const holder = await this.serialRow(this.q.selectTokenIdx, [tenantId, hash]);
+      let claim = writeId;
+      let out: CasOutcome;
+      if (holder === null) {
+        out = await this.cas(this.q.claimTokenIdx, [tenantId, hash, appId, keyHash, new Date(expiresAt), writeId]);
+      } else if (sameId(holder, writeId)) {
+        return writeId; // an earlier attempt with an unknown outcome applied
+      } else if (holder.get('app_id') === appId && holder.get('key_hash') === keyHash) {
+        claim = holder.get('write_id') as types.Uuid;
+        out = await this.cas(this.q.refreshTokenIdx, [new Date(expiresAt), tenantId, hash, claim]);
+      } else {
+        const holderCurrent = (await this.client.execute(this.q.selectTokenCurrent, [holder.get('app_id'), holder.get('key_hash')], this.READ)).first();
+        if (Date.now() < ms(holder.get('expires_at')) && holderCurrent && sameRowId(holderCurrent, holder)) {
+          throw new LatchkeyError('LK_CONFLICT', 'another endpoint of the tenant holds this access token');
+        }
+        out = await this.cas(this.q.takeTokenIdx, [appId, keyHash, new Date(expiresAt), writeId, tenantId, hash, holder.get('write_id')]);
+      }
+      // Not applied or unknown: the next serial read shows where the claim stands.
+      if (out !== 'unknown' && out.applied) return claim;
+    }
+    throw new LatchkeyError('LK_STORE_UNAVAILABLE', `access token claim for endpoint ${keyHash} kept changing`);
+  }
+
   // --- admin API keys ---
 
   async createApiKey(apiKey: ApiKeyRecord): Promise<ApiKeyRecord> {
@@ -662,6 +938,14 @@ function schema(ks: string): string[] {
        created_at timestamp, write_id uuid)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.api_keys_by_tenant (scope text, key_id text, PRIMARY KEY ((scope), key_id))
        WITH CLUSTERING ORDER BY (key_id ASC)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.endpoint_owner (app_id text, key_hash text, tenant_id text, owner_external_id text,
+       attached_at timestamp, write_id uuid, PRIMARY KEY ((app_id, key_hash)))`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.owner_endpoints (tenant_id text, owner_external_id text, app_id text, key_hash text,
+       PRIMARY KEY ((tenant_id, owner_external_id), app_id, key_hash)) WITH CLUSTERING ORDER BY (app_id ASC, key_hash ASC)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.endpoint_tokens (tenant_id text, token_hash blob, app_id text, key_hash text,
+       expires_at timestamp, write_id uuid, PRIMARY KEY ((tenant_id, token_hash)))`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.endpoint_token_current (app_id text, key_hash text, tenant_id text, token_hash blob,
+       expires_at timestamp, updated_at timestamp, write_id uuid, PRIMARY KEY ((app_id, key_hash)))`,
   ];
 }
 
@@ -671,6 +955,8 @@ function queries(ks: string) {
   const reg = 'app_id, credentials_id, server_profile_body, created_at, updated_at';
   const apiKey = 'id, tenant_id, secret_hash, name, created_at, write_id';
   const ep = 'app_id, key_hash, credentials_id, public_key, profile_body, profile_hash, server_profile_body, created_at, updated_at';
+  const owner = 'app_id, key_hash, tenant_id, owner_external_id, attached_at, write_id';
+  const current = 'app_id, key_hash, tenant_id, token_hash, expires_at, updated_at, write_id';
   return {
     insertTenant: `INSERT INTO ${ks}.tenants (id, name, created_at, write_id) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
     selectTenant: `SELECT id, name, created_at, write_id FROM ${ks}.tenants WHERE id = ?`,
@@ -708,6 +994,27 @@ function queries(ks: string) {
     insertScopeKey: `INSERT INTO ${ks}.api_keys_by_tenant (scope, key_id) VALUES (?, ?)`,
     deleteScopeKey: `DELETE FROM ${ks}.api_keys_by_tenant WHERE scope = ? AND key_id = ?`,
     selectScopeKeys: `SELECT key_id FROM ${ks}.api_keys_by_tenant WHERE scope = ?`,
+
+    selectOwner: `SELECT ${owner} FROM ${ks}.endpoint_owner WHERE app_id = ? AND key_hash = ?`,
+    insertOwner: `INSERT INTO ${ks}.endpoint_owner (${owner}) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    moveOwner: `UPDATE ${ks}.endpoint_owner SET tenant_id = ?, owner_external_id = ?, attached_at = ?, write_id = ?
+                WHERE app_id = ? AND key_hash = ? IF write_id = ?`,
+    deleteOwner: `DELETE FROM ${ks}.endpoint_owner WHERE app_id = ? AND key_hash = ? IF write_id = ?`,
+    insertOwnerEndpoint: `INSERT INTO ${ks}.owner_endpoints (tenant_id, owner_external_id, app_id, key_hash) VALUES (?, ?, ?, ?)`,
+    deleteOwnerEndpoint: `DELETE FROM ${ks}.owner_endpoints WHERE tenant_id = ? AND owner_external_id = ? AND app_id = ? AND key_hash = ?`,
+    selectOwnerEndpoints: `SELECT app_id, key_hash FROM ${ks}.owner_endpoints WHERE tenant_id = ? AND owner_external_id = ?`,
+
+    selectTokenIdx: `SELECT app_id, key_hash, expires_at, write_id FROM ${ks}.endpoint_tokens WHERE tenant_id = ? AND token_hash = ?`,
+    claimTokenIdx: `INSERT INTO ${ks}.endpoint_tokens (tenant_id, token_hash, app_id, key_hash, expires_at, write_id)
+                    VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    refreshTokenIdx: `UPDATE ${ks}.endpoint_tokens SET expires_at = ? WHERE tenant_id = ? AND token_hash = ? IF write_id = ?`,
+    takeTokenIdx: `UPDATE ${ks}.endpoint_tokens SET app_id = ?, key_hash = ?, expires_at = ?, write_id = ?
+                   WHERE tenant_id = ? AND token_hash = ? IF write_id = ?`,
+    releaseTokenIdx: `DELETE FROM ${ks}.endpoint_tokens WHERE tenant_id = ? AND token_hash = ? IF write_id = ?`,
+    selectTokenCurrent: `SELECT ${current} FROM ${ks}.endpoint_token_current WHERE app_id = ? AND key_hash = ?`,
+    insertTokenCurrent: `INSERT INTO ${ks}.endpoint_token_current (${current}) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    updateTokenCurrent: `UPDATE ${ks}.endpoint_token_current SET tenant_id = ?, token_hash = ?, expires_at = ?, updated_at = ?, write_id = ?
+                         WHERE app_id = ? AND key_hash = ? IF write_id = ?`,
   };
 }
 
@@ -783,6 +1090,16 @@ function apiKeyFrom(row: types.Row): ApiKeyRecord {
 /** Partition of api_keys_by_tenant: never empty (Cassandra refuses an empty partition key). */
 function scopeOf(tenantId: string | null): string {
   return tenantId === null ? 'root' : `tenant:${tenantId}`;
+}
+
+function ownerFrom(row: types.Row): OwnerAttachment {
+  return {
+    tenantId: row.get('tenant_id') as string,
+    ownerExternalId: row.get('owner_external_id') as string,
+    appId: row.get('app_id') as string,
+    keyHash: row.get('key_hash') as string,
+    attachedAt: ms(row.get('attached_at')),
+  };
 }
 
 function endpointFrom(row: types.Row): EndpointRecord {

@@ -3,7 +3,16 @@
  * what they accept (the contract suite checks the outcomes) and on the page cursor format.
  */
 import { LatchkeyError } from '../errors.js';
-import type { ApiKeyRecord, Application, CredentialsRecord, EndpointRecord, RegistrationRecord, Tenant } from './store.js';
+import type {
+  ApiKeyRecord,
+  Application,
+  CredentialsRecord,
+  EndpointAccessTokenRecord,
+  EndpointRecord,
+  OwnerAttachment,
+  RegistrationRecord,
+  Tenant,
+} from './store.js';
 
 /** Longest id a store accepts, in UTF-8 bytes. */
 export const MAX_ID_BYTES = 500;
@@ -51,6 +60,43 @@ export function checkApiKey(k: ApiKeyRecord): void {
   }
   if (typeof k.name !== 'string') throw new LatchkeyError('LK_BAD_ARGUMENT', 'API key name must be a string');
   if (!Number.isSafeInteger(k.createdAt)) throw new LatchkeyError('LK_BAD_ARGUMENT', 'API key createdAt must be an integer');
+}
+
+/** Largest |time| a Date (and so a Cassandra timestamp written from JS) can hold, in ms. */
+const MAX_TIME_MS = 8.64e15;
+
+/** Length of an endpoint access token hash (SHA-256). */
+export const ACCESS_TOKEN_HASH_BYTES = 32;
+
+export function validTokenHash(tokenHash: unknown): tokenHash is Buffer {
+  return tokenHash instanceof Uint8Array && tokenHash.length === ACCESS_TOKEN_HASH_BYTES;
+}
+
+/** Validate setEndpointAccessToken arguments before anything is read or written. */
+export function checkAccessToken(appId: unknown, keyHash: unknown, tokenHash: unknown, expiresAt: unknown): void {
+  checkId('application id', appId);
+  checkKeyHash(keyHash);
+  if (!validTokenHash(tokenHash)) throw new LatchkeyError('LK_BAD_ARGUMENT', `endpoint access token hash must be ${ACCESS_TOKEN_HASH_BYTES} bytes`);
+  if (!Number.isSafeInteger(expiresAt) || Math.abs(expiresAt as number) > MAX_TIME_MS) {
+    throw new LatchkeyError('LK_BAD_ARGUMENT', 'endpoint access token expiresAt must be an integer time in milliseconds');
+  }
+}
+
+/** Validate attach arguments before anything is read or written. */
+export function checkAttach(tenantId: unknown, ownerExternalId: unknown, appId: unknown, keyHash: unknown): void {
+  checkId('tenant id', tenantId);
+  checkId('owner external id', ownerExternalId);
+  checkId('application id', appId);
+  checkKeyHash(keyHash);
+}
+
+/** Order of listOwnerEndpoints: application id, then key hash (code-unit order, as listApplications). */
+export function compareAttachments(a: OwnerAttachment, b: OwnerAttachment): number {
+  return compareStrings(a.appId, b.appId) || compareStrings(a.keyHash, b.keyHash);
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export function copyTenant(t: Tenant): Tenant {
@@ -112,6 +158,26 @@ export function copyApiKey(k: ApiKeyRecord): ApiKeyRecord {
     secretHash: Buffer.from(k.secretHash),
     name: k.name,
     createdAt: k.createdAt,
+  };
+}
+
+export function copyOwnerAttachment(o: OwnerAttachment): OwnerAttachment {
+  return {
+    tenantId: o.tenantId,
+    ownerExternalId: o.ownerExternalId,
+    appId: o.appId,
+    keyHash: o.keyHash,
+    attachedAt: o.attachedAt,
+  };
+}
+
+export function copyAccessToken(t: EndpointAccessTokenRecord): EndpointAccessTokenRecord {
+  return {
+    appId: t.appId,
+    keyHash: t.keyHash,
+    tokenHash: Buffer.from(t.tokenHash),
+    expiresAt: t.expiresAt,
+    updatedAt: t.updatedAt,
   };
 }
 

@@ -21,11 +21,26 @@
  * UTF-8, so keys sharing a leading id are contiguous and ordered by the last id byte-wise (which
  * is code-point order, and equal to JS string order for the ASCII ids latchkey uses).
  *
+ * Ownership: `endpoint_owners` (appId, keyHash) -> OwnerAttachment is the record; `owner_endpoints`
+ * (tenantId, ownerExternalId, endpoint digest) -> OwnerAttachment indexes it by owner. The endpoint
+ * part of the index key is a SHA-256 digest of key(appId, keyHash), so the key stays short with
+ * four ids of up to 500 bytes; listOwnerEndpoints sorts the (small) owner range in memory. Every
+ * attach, move and detach changes both in one write transaction, so a moved endpoint is never
+ * listed under its old owner.
+ *
+ * Endpoint access tokens: `access_tokens` (tenantId, base64url token hash) -> the endpoint and
+ * expiry, and `endpoint_access_tokens` (appId, keyHash) -> the endpoint's current token (with its
+ * tenant), so a rotation removes the old index entry in the same transaction that adds the new one.
+ *
+ * New databases were added without a format bump: they start empty in an existing directory, and
+ * no existing key or value changed shape.
+ *
  * Values are msgpack (lmdb-js default) without shared structures, so every value describes itself
  * and no structure table has to stay in sync between processes. msgpack binary decodes to a fresh
  * Buffer (lmdb-js sets copyBuffers); records are nonetheless rebuilt field by field on the way in
  * and out so no caller object is ever stored or returned by reference.
  */
+import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
@@ -34,8 +49,11 @@ import type {
   ApiKeyRecord,
   Application,
   BindResult,
+  ConditionalAttachResult,
   CredentialsRecord,
+  EndpointAccessTokenRecord,
   EndpointRecord,
+  OwnerAttachment,
   Page,
   RegistrationRecord,
   Store,
@@ -56,6 +74,12 @@ import {
   copyEndpoint,
   copyApiKey,
   checkApiKey,
+  checkAttach,
+  checkAccessToken,
+  validTokenHash,
+  compareAttachments,
+  copyOwnerAttachment,
+  copyAccessToken,
   storeError,
 } from './store-common.js';
 
@@ -86,6 +110,26 @@ interface Dbs {
   apiKeys: Database<ApiKeyRecord, Buffer>;
   /** (scope, keyId) -> key id; scope is the tenant id, or '' for root keys (tenant ids are never empty). */
   scopeApiKeys: Database<string, Buffer>;
+  /** (appId, keyHash) -> the endpoint's owner. */
+  endpointOwners: Database<OwnerAttachment, Buffer>;
+  /** (tenantId, ownerExternalId, endpoint digest) -> the same OwnerAttachment: see {@link ownerIndexKey}. */
+  ownerEndpoints: Database<OwnerAttachment, Buffer>;
+  /** (tenantId, base64url token hash) -> the endpoint whose current token it is. */
+  accessTokens: Database<TokenIndexRow, Buffer>;
+  /** (appId, keyHash) -> the endpoint's current access token. */
+  endpointAccessTokens: Database<StoredAccessToken, Buffer>;
+}
+
+/** Value of `access_tokens`. */
+interface TokenIndexRow {
+  appId: string;
+  keyHash: string;
+  expiresAt: number;
+}
+
+/** Value of `endpoint_access_tokens`: the record plus the tenant its index entry lives under. */
+interface StoredAccessToken extends EndpointAccessTokenRecord {
+  tenantId: string;
 }
 
 export class EmbeddedStore implements Store {
@@ -123,6 +167,10 @@ export class EmbeddedStore implements Store {
         endpoints: sub('endpoints'),
         apiKeys: sub('api_keys'),
         scopeApiKeys: sub('scope_api_keys'),
+        endpointOwners: sub('endpoint_owners'),
+        ownerEndpoints: sub('owner_endpoints'),
+        accessTokens: sub('access_tokens'),
+        endpointAccessTokens: sub('endpoint_access_tokens'),
       };
       const formatKey = key('format');
       const found = await root.transaction(() => {
@@ -357,6 +405,116 @@ export class EmbeddedStore implements Store {
     });
   }
 
+  // --- ownership ---
+
+  async attachEndpointToOwner(tenantId: string, ownerExternalId: string, appId: string, keyHash: string): Promise<{ previousOwner: string | null }> {
+    const out = await this.attach(tenantId, ownerExternalId, appId, keyHash, false);
+    if (!out.ok) throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'unconditional attach was refused'); // unreachable
+    return { previousOwner: out.previousOwner };
+  }
+
+  async attachEndpointIfUnownedOrSameOwner(tenantId: string, ownerExternalId: string, appId: string, keyHash: string): Promise<ConditionalAttachResult> {
+    return this.attach(tenantId, ownerExternalId, appId, keyHash, true);
+  }
+
+  async getEndpointOwner(appId: string, keyHash: string): Promise<OwnerAttachment | null> {
+    if (!validId(appId) || !validKeyHash(keyHash)) return null;
+    return this.read(() => nullable(this.dbs.endpointOwners.get(key(appId, keyHash)), copyOwnerAttachment));
+  }
+
+  async detachEndpoint(appId: string, keyHash: string): Promise<string | null> {
+    if (!validId(appId) || !validKeyHash(keyHash)) return null;
+    const k = key(appId, keyHash);
+    return this.write(() => {
+      const current = this.dbs.endpointOwners.get(k);
+      if (current === undefined) return null;
+      this.dbs.endpointOwners.remove(k);
+      this.dbs.ownerEndpoints.remove(ownerIndexKey(current));
+      return current.ownerExternalId;
+    });
+  }
+
+  async listOwnerEndpoints(tenantId: string, ownerExternalId: string): Promise<OwnerAttachment[]> {
+    if (!validId(tenantId) || !validId(ownerExternalId)) return [];
+    return this.read(() =>
+      [...this.dbs.ownerEndpoints.getRange(prefixRange(tenantId, ownerExternalId))].map((e) => copyOwnerAttachment(e.value)).sort(compareAttachments),
+    );
+  }
+
+  /**
+   * Attach in one write transaction: the owner record and both index entries (old owner's removed,
+   * new owner's added) change together. `conditional`: refuse an endpoint owned by someone else.
+   */
+  private async attach(
+    tenantId: string,
+    ownerExternalId: string,
+    appId: string,
+    keyHash: string,
+    conditional: boolean,
+  ): Promise<ConditionalAttachResult> {
+    checkAttach(tenantId, ownerExternalId, appId, keyHash);
+    const k = key(appId, keyHash);
+    return this.write((): ConditionalAttachResult => {
+      const app = this.dbs.applications.get(key(appId));
+      if (app === undefined || app.tenantId !== tenantId) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+      const current = this.dbs.endpointOwners.get(k);
+      if (current !== undefined) {
+        if (current.tenantId === tenantId && current.ownerExternalId === ownerExternalId) return { ok: true, previousOwner: ownerExternalId };
+        if (conditional) return { ok: false, currentOwner: current.ownerExternalId };
+      }
+      const row: OwnerAttachment = { tenantId, ownerExternalId, appId, keyHash, attachedAt: Date.now() };
+      if (current !== undefined) this.dbs.ownerEndpoints.remove(ownerIndexKey(current));
+      this.dbs.endpointOwners.put(k, row);
+      this.dbs.ownerEndpoints.put(ownerIndexKey(row), row);
+      return { ok: true, previousOwner: current?.ownerExternalId ?? null };
+    });
+  }
+
+  // --- endpoint access tokens ---
+
+  async setEndpointAccessToken(appId: string, keyHash: string, tokenHash: Buffer, expiresAt: number): Promise<void> {
+    checkAccessToken(appId, keyHash, tokenHash, expiresAt);
+    const hash = Buffer.from(tokenHash);
+    const k = key(appId, keyHash);
+    await this.write(() => {
+      const { applications, accessTokens, endpointAccessTokens } = this.dbs;
+      const now = Date.now();
+      const app = applications.get(key(appId));
+      if (app === undefined) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+      const tk = tokenKey(app.tenantId, hash);
+      const holder = accessTokens.get(tk);
+      const mine = (h: TokenIndexRow) => h.appId === appId && h.keyHash === keyHash;
+      if (holder !== undefined && !mine(holder) && now < holder.expiresAt) {
+        throw new LatchkeyError('LK_CONFLICT', 'another endpoint of the tenant holds this access token');
+      }
+      const previous = endpointAccessTokens.get(k);
+      if (previous !== undefined) {
+        const pk = tokenKey(previous.tenantId, Buffer.from(previous.tokenHash));
+        // The old entry goes unless it is the one being set, or another endpoint took it over
+        // after it expired (then it is that endpoint's now).
+        const old = pk.equals(tk) ? undefined : accessTokens.get(pk);
+        if (old !== undefined && mine(old)) accessTokens.remove(pk);
+      }
+      accessTokens.put(tk, { appId, keyHash, expiresAt });
+      const row: StoredAccessToken = { ...copyAccessToken({ appId, keyHash, tokenHash: hash, expiresAt, updatedAt: now }), tenantId: app.tenantId };
+      endpointAccessTokens.put(k, row);
+    });
+  }
+
+  async findEndpointByAccessToken(tenantId: string, tokenHash: Buffer, now: number): Promise<{ appId: string; keyHash: string } | null> {
+    if (!Number.isFinite(now)) throw new LatchkeyError('LK_BAD_ARGUMENT', 'now must be a finite number');
+    if (!validId(tenantId) || !validTokenHash(tokenHash)) return null;
+    const hash = Buffer.from(tokenHash);
+    return this.read(() => {
+      const row = this.dbs.accessTokens.get(tokenKey(tenantId, hash));
+      if (row === undefined || now >= row.expiresAt) return null;
+      // Defensive: the entry must still be its endpoint's current token.
+      const current = this.dbs.endpointAccessTokens.get(key(row.appId, row.keyHash));
+      if (current === undefined || !Buffer.from(current.tokenHash).equals(hash)) return null;
+      return { appId: row.appId, keyHash: row.keyHash };
+    });
+  }
+
   // --- admin API keys ---
 
   async createApiKey(apiKey: ApiKeyRecord): Promise<ApiKeyRecord> {
@@ -481,9 +639,23 @@ function scopeOf(tenantId: string | null): string {
   return tenantId ?? '';
 }
 
-/** Range over every key whose first id is `id`, i.e. keys starting with key(id, ''). */
-function prefixRange(id: string): { start: Buffer; end: Buffer } {
-  const start = key(id, '');
+/**
+ * Key of `owner_endpoints`: (tenantId, ownerExternalId, digest of key(appId, keyHash)). The digest
+ * (43 base64url characters) keeps the key under LMDB's limit however long the four ids are.
+ */
+function ownerIndexKey(o: OwnerAttachment): Buffer {
+  const digest = createHash('sha256').update(key(o.appId, o.keyHash)).digest('base64url');
+  return key(o.tenantId, o.ownerExternalId, digest);
+}
+
+/** Key of `access_tokens`: (tenantId, base64url token hash). */
+function tokenKey(tenantId: string, tokenHash: Buffer): Buffer {
+  return key(tenantId, tokenHash.toString('base64url'));
+}
+
+/** Range over every key whose leading ids are `ids`, i.e. keys starting with key(...ids, ''). */
+function prefixRange(...ids: string[]): { start: Buffer; end: Buffer } {
+  const start = key(...ids, '');
   // UTF-8 never contains 0xff and the length prefix is < 0xffff, so bumping the last byte yields
   // the smallest key greater than every key with this prefix.
   const end = Buffer.from(start);

@@ -7,8 +7,8 @@
  * Contract for every method:
  * - All methods are async and never return records that share mutable state with the store.
  * - Errors are LatchkeyError with a catalogue code (LK_TENANT_NOT_FOUND, LK_APP_NOT_FOUND,
- *   LK_CONFLICT, LK_APP_TOKEN_TAKEN, LK_CRED_EXISTS, LK_NOT_FOUND); a backend failure is
- *   LK_STORE_UNAVAILABLE with the cause attached.
+ *   LK_CONFLICT, LK_APP_TOKEN_TAKEN, LK_CRED_EXISTS, LK_NOT_FOUND, LK_BAD_ARGUMENT); a backend
+ *   failure is LK_STORE_UNAVAILABLE with the cause attached.
  * - "Atomic" means linearizable for that key across every process and node using the same backing
  *   store (LMDB write transaction; Cassandra lightweight transaction).
  * - Byte fields are Buffers; timestamps are milliseconds since the epoch.
@@ -92,6 +92,39 @@ export interface ApiKeyRecord {
   createdAt: number;
 }
 
+/**
+ * An endpoint's membership: which owner (per tenant) it is attached to. Owners (Kaa users) belong
+ * to a TENANT and are keyed by their external id, so endpoints of several applications of one
+ * tenant can share an owner, and the same external id in two tenants names two different owners.
+ * An endpoint has at most one owner.
+ */
+export interface OwnerAttachment {
+  tenantId: string;
+  ownerExternalId: string;
+  appId: string;
+  /** Endpoint id: base64url SHA-256 of the SPKI DER of its key. */
+  keyHash: string;
+  /** When the endpoint was attached to this owner (a re-attach to the same owner keeps it). */
+  attachedAt: number;
+}
+
+/**
+ * An endpoint access token (Kaa endpointAccessToken) an endpoint published so an attached endpoint
+ * can attach it. Only the token's hash is stored; an endpoint has at most one current token.
+ */
+export interface EndpointAccessTokenRecord {
+  appId: string;
+  keyHash: string;
+  /** SHA-256 of the token (32 bytes); the token itself is never stored. */
+  tokenHash: Buffer;
+  /** The token stops resolving at this instant (expired when `now >= expiresAt`). */
+  expiresAt: number;
+  updatedAt: number;
+}
+
+/** Outcome of {@link Store.attachEndpointIfUnownedOrSameOwner}. */
+export type ConditionalAttachResult = { ok: true; previousOwner: string | null } | { ok: false; currentOwner: string };
+
 export interface Page<T> {
   items: T[];
   /** Opaque cursor for the next page, or null when this is the last page. */
@@ -171,6 +204,58 @@ export interface Store {
   deleteApiKey(id: string): Promise<boolean>;
   /** Number of keys of every scope (first start creates the first root key when this is 0). */
   countApiKeys(): Promise<number>;
+
+  /**
+   * Atomically attach (appId, keyHash) to owner `ownerExternalId` of `tenantId`, moving it from any
+   * previous owner in the same transaction: the previous owner no longer lists it once this
+   * resolves (Kaa once left a moved endpoint listed under the old owner: never here). Returns the
+   * previous owner's external id, or null if the endpoint had no owner; attaching to the owner it
+   * already has changes nothing and returns that owner. The endpoint record need not exist.
+   * LK_APP_NOT_FOUND if the application does not exist or belongs to another tenant (nothing is
+   * written then); LK_BAD_ARGUMENT for a malformed id or key hash.
+   * Of any number of concurrent attaches of one endpoint, across processes and nodes, the endpoint
+   * ends with exactly one owner, getEndpointOwner names it and only that owner lists it.
+   */
+  attachEndpointToOwner(tenantId: string, ownerExternalId: string, appId: string, keyHash: string): Promise<{ previousOwner: string | null }>;
+  /**
+   * Attach like {@link attachEndpointToOwner}, but only if the endpoint has no owner or already has
+   * this one (the endpoint-access-token flow: "the target must be unowned or already the same
+   * owner"), decided atomically: { ok: true, previousOwner } (null, or `ownerExternalId` itself
+   * when it was already attached: nothing changes then), else { ok: false, currentOwner } and
+   * nothing is written. Same errors as attachEndpointToOwner. Of concurrent conditional attaches of
+   * one unowned endpoint to different owners exactly one succeeds.
+   */
+  attachEndpointIfUnownedOrSameOwner(tenantId: string, ownerExternalId: string, appId: string, keyHash: string): Promise<ConditionalAttachResult>;
+  /** Owner of an endpoint, or null if it is not attached (or the ids are malformed). */
+  getEndpointOwner(appId: string, keyHash: string): Promise<OwnerAttachment | null>;
+  /**
+   * Detach an endpoint from its owner, atomically. Returns the owner's external id it was attached
+   * to, or null if it was not attached (detaching twice is not an error). The owner no longer
+   * lists it once this resolves.
+   */
+  detachEndpoint(appId: string, keyHash: string): Promise<string | null>;
+  /**
+   * Endpoints attached to one owner (all applications of the tenant), ordered by appId then
+   * keyHash. An unknown tenant or owner lists nothing.
+   */
+  listOwnerEndpoints(tenantId: string, ownerExternalId: string): Promise<OwnerAttachment[]>;
+
+  /**
+   * Set or rotate an endpoint's access token: its SHA-256 `tokenHash` (32 bytes) and expiry. The
+   * previous token is replaced atomically and stops resolving at once; setting the current token
+   * again only moves its expiry. The token is indexed under the application's tenant.
+   * LK_APP_NOT_FOUND if the application does not exist; LK_BAD_ARGUMENT for a malformed id, key
+   * hash, token hash or expiry; LK_CONFLICT if another endpoint of the tenant holds the same token
+   * hash and it has not expired (an expired one is taken over). Nothing is written on an error.
+   */
+  setEndpointAccessToken(appId: string, keyHash: string, tokenHash: Buffer, expiresAt: number): Promise<void>;
+  /**
+   * Find the endpoint that published this token within a tenant (any of its applications): null if
+   * the hash is unknown in that tenant, is no longer that endpoint's current token, or has expired
+   * (`now >= expiresAt`). A hash that is not 32 bytes finds nothing; LK_BAD_ARGUMENT if `now` is
+   * not a finite number.
+   */
+  findEndpointByAccessToken(tenantId: string, tokenHash: Buffer, now: number): Promise<{ appId: string; keyHash: string } | null>;
 
   /** Flush pending writes and release the backend. Idempotent. */
   close(): Promise<void>;

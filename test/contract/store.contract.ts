@@ -8,10 +8,10 @@
  * keyspace). Every test uses fresh random ids, so several suites and earlier runs may share one
  * backend. Errors are checked by `code`, never by message.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LatchkeyError, type ErrorCode } from '../../src/errors.js';
-import type { ApiKeyRecord, Application, EndpointRecord, Store, Tenant } from '../../src/store/store.js';
+import type { ApiKeyRecord, Application, EndpointRecord, OwnerAttachment, Store, Tenant } from '../../src/store/store.js';
 
 export interface StoreContractOptions {
   skip?: boolean;
@@ -557,6 +557,280 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
       });
     });
 
+    describe('endpoint ownership', () => {
+      /** An application of a new tenant, plus a second application of the same tenant. */
+      async function twoApps(): Promise<[Application, Application]> {
+        const t = await store.createTenant(tenant());
+        return [await store.createApplication(app(t.id)), await store.createApplication(app(t.id))];
+      }
+      const byEndpoint = (xs: OwnerAttachment[]): OwnerAttachment[] =>
+        [...xs].sort((x, y) => (x.appId < y.appId ? -1 : x.appId > y.appId ? 1 : x.keyHash < y.keyHash ? -1 : x.keyHash > y.keyHash ? 1 : 0));
+
+      it('attaches an endpoint, gets and lists it; re-attaching to the same owner changes nothing', async () => {
+        const a = await newApp();
+        const owner = uid('user');
+        const ep = randomKeyHash();
+        expect(await store.getEndpointOwner(a.id, ep)).toBeNull();
+        const before = Date.now();
+        expect(await store.attachEndpointToOwner(a.tenantId, owner, a.id, ep)).toEqual({ previousOwner: null });
+        const got = await store.getEndpointOwner(a.id, ep);
+        expect(got).toEqual({ tenantId: a.tenantId, ownerExternalId: owner, appId: a.id, keyHash: ep, attachedAt: got!.attachedAt });
+        expect(got!.attachedAt).toBeGreaterThanOrEqual(before - 1000);
+        expect(await store.listOwnerEndpoints(a.tenantId, owner)).toEqual([got]);
+
+        expect(await store.attachEndpointToOwner(a.tenantId, owner, a.id, ep)).toEqual({ previousOwner: owner });
+        expect(await store.getEndpointOwner(a.id, ep)).toEqual(got);
+        expect(await store.listOwnerEndpoints(a.tenantId, owner)).toEqual([got]);
+      });
+
+      it('moves an endpoint between owners: the old owner no longer lists it (the Kaa bug)', async () => {
+        const a = await newApp();
+        const [alice, bob] = [uid('alice'), uid('bob')];
+        const ep = randomKeyHash();
+        const stays = randomKeyHash();
+        await store.attachEndpointToOwner(a.tenantId, alice, a.id, ep);
+        await store.attachEndpointToOwner(a.tenantId, alice, a.id, stays);
+        expect(await store.attachEndpointToOwner(a.tenantId, bob, a.id, ep)).toEqual({ previousOwner: alice });
+        expect(await store.getEndpointOwner(a.id, ep)).toMatchObject({ tenantId: a.tenantId, ownerExternalId: bob });
+        expect((await store.listOwnerEndpoints(a.tenantId, alice)).map((o) => o.keyHash)).toEqual([stays]);
+        expect(await store.listOwnerEndpoints(a.tenantId, bob)).toEqual([await store.getEndpointOwner(a.id, ep)]);
+        // And back again.
+        expect(await store.attachEndpointToOwner(a.tenantId, alice, a.id, ep)).toEqual({ previousOwner: bob });
+        expect(await store.listOwnerEndpoints(a.tenantId, bob)).toEqual([]);
+        expect((await store.listOwnerEndpoints(a.tenantId, alice)).map((o) => o.keyHash).sort()).toEqual([ep, stays].sort());
+      });
+
+      it('detaches an endpoint: returns its owner once, then null', async () => {
+        const a = await newApp();
+        const owner = uid('user');
+        const ep = randomKeyHash();
+        const other = randomKeyHash();
+        await store.attachEndpointToOwner(a.tenantId, owner, a.id, ep);
+        await store.attachEndpointToOwner(a.tenantId, owner, a.id, other);
+        expect(await store.detachEndpoint(a.id, ep)).toBe(owner);
+        expect(await store.detachEndpoint(a.id, ep)).toBeNull();
+        expect(await store.getEndpointOwner(a.id, ep)).toBeNull();
+        expect((await store.listOwnerEndpoints(a.tenantId, owner)).map((o) => o.keyHash)).toEqual([other]);
+        expect(await store.detachEndpoint(a.id, randomKeyHash())).toBeNull();
+        expect(await store.detachEndpoint(uid('missing'), randomKeyHash())).toBeNull();
+        // Detached endpoints can be attached again, to anyone.
+        const next = uid('user');
+        expect(await store.attachEndpointToOwner(a.tenantId, next, a.id, ep)).toEqual({ previousOwner: null });
+        expect((await store.listOwnerEndpoints(a.tenantId, next)).map((o) => o.keyHash)).toEqual([ep]);
+      });
+
+      it('lists an owner\'s endpoints across the applications of its tenant, ordered by app id then key hash', async () => {
+        const t = await store.createTenant(tenant());
+        const base = uid('a');
+        const appB = await store.createApplication(app(t.id, { id: `${base}-b` }));
+        const appA = await store.createApplication(app(t.id, { id: `${base}-a` }));
+        const owner = uid('user');
+        const expected: OwnerAttachment[] = [];
+        for (const a of [appB, appA, appB, appA, appB]) {
+          const ep = randomKeyHash();
+          await store.attachEndpointToOwner(t.id, owner, a.id, ep);
+          expected.push((await store.getEndpointOwner(a.id, ep))!);
+        }
+        // Another owner of the same tenant is listed apart.
+        await store.attachEndpointToOwner(t.id, uid('user'), appA.id, randomKeyHash());
+        const listed = await store.listOwnerEndpoints(t.id, owner);
+        expect(listed).toEqual(byEndpoint(expected));
+        expect(listed.map((o) => o.appId)).toEqual([appA.id, appA.id, appB.id, appB.id, appB.id]);
+        expect(await store.listOwnerEndpoints(t.id, uid('nobody'))).toEqual([]);
+        expect(await store.listOwnerEndpoints(uid('missing'), owner)).toEqual([]);
+      });
+
+      it('keeps owners per tenant: one external id in two tenants names two owners', async () => {
+        const a1 = await newApp();
+        const a2 = await newApp();
+        const owner = uid('user');
+        const ep1 = randomKeyHash();
+        const ep2 = randomKeyHash();
+        await store.attachEndpointToOwner(a1.tenantId, owner, a1.id, ep1);
+        await store.attachEndpointToOwner(a2.tenantId, owner, a2.id, ep2);
+        expect((await store.listOwnerEndpoints(a1.tenantId, owner)).map((o) => o.keyHash)).toEqual([ep1]);
+        expect((await store.listOwnerEndpoints(a2.tenantId, owner)).map((o) => o.keyHash)).toEqual([ep2]);
+        expect(await store.getEndpointOwner(a2.id, ep2)).toMatchObject({ tenantId: a2.tenantId, ownerExternalId: owner });
+        // An owner of one tenant cannot take an endpoint of another tenant's application.
+        await expectCode(store.attachEndpointIfUnownedOrSameOwner(a1.tenantId, owner, a2.id, ep2), 'LK_APP_NOT_FOUND');
+      });
+
+      it('refuses an application of another tenant or a missing one with LK_APP_NOT_FOUND and writes nothing', async () => {
+        const mine = await newApp();
+        const theirs = await newApp();
+        const owner = uid('user');
+        const ep = randomKeyHash();
+        await expectCode(store.attachEndpointToOwner(mine.tenantId, owner, theirs.id, ep), 'LK_APP_NOT_FOUND');
+        await expectCode(store.attachEndpointIfUnownedOrSameOwner(mine.tenantId, owner, theirs.id, ep), 'LK_APP_NOT_FOUND');
+        await expectCode(store.attachEndpointToOwner(mine.tenantId, owner, uid('no-app'), ep), 'LK_APP_NOT_FOUND');
+        await expectCode(store.attachEndpointToOwner(uid('no-tenant'), owner, mine.id, ep), 'LK_APP_NOT_FOUND');
+        expect(await store.getEndpointOwner(theirs.id, ep)).toBeNull();
+        expect(await store.getEndpointOwner(mine.id, ep)).toBeNull();
+        expect(await store.listOwnerEndpoints(mine.tenantId, owner)).toEqual([]);
+        expect(await store.listOwnerEndpoints(theirs.tenantId, owner)).toEqual([]);
+      });
+
+      it('refuses malformed ids and key hashes with LK_BAD_ARGUMENT', async () => {
+        const a = await newApp();
+        await expectCode(store.attachEndpointToOwner(a.tenantId, uid('user'), a.id, 'not a key hash'), 'LK_BAD_ARGUMENT');
+        await expectCode(store.attachEndpointToOwner(a.tenantId, '', a.id, randomKeyHash()), 'LK_BAD_ARGUMENT');
+        await expectCode(store.attachEndpointIfUnownedOrSameOwner(a.tenantId, 'x'.repeat(501), a.id, randomKeyHash()), 'LK_BAD_ARGUMENT');
+        expect(await store.getEndpointOwner(a.id, 'not a key hash')).toBeNull();
+        expect(await store.listOwnerEndpoints(a.tenantId, '')).toEqual([]);
+      });
+
+      it('ends concurrent attaches of one endpoint with exactly one owner listing it', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        const owners = Array.from({ length: 10 }, (_, i) => uid(`user${i}`));
+        const results = await Promise.all(owners.map((o) => store.attachEndpointToOwner(a.tenantId, o, a.id, ep)));
+        const final = await store.getEndpointOwner(a.id, ep);
+        expect(final).not.toBeNull();
+        expect(owners).toContain(final!.ownerExternalId);
+        const listing = [];
+        for (const o of owners) if ((await store.listOwnerEndpoints(a.tenantId, o)).some((x) => x.keyHash === ep)) listing.push(o);
+        expect(listing).toEqual([final!.ownerExternalId]);
+        // The attaches applied one after another: one found no owner, every displaced owner was
+        // reported exactly once, and the final owner was displaced by nobody.
+        const previous = results.map((r) => r.previousOwner);
+        expect(previous.filter((p) => p === null)).toHaveLength(1);
+        const displaced = previous.filter((p): p is string => p !== null);
+        expect(new Set(displaced).size).toBe(owners.length - 1);
+        expect(displaced).not.toContain(final!.ownerExternalId);
+      });
+
+      it('attaches conditionally only an unowned endpoint or one of the same owner', async () => {
+        const [a, b] = await twoApps();
+        const [alice, bob] = [uid('alice'), uid('bob')];
+        const ep = randomKeyHash();
+        expect(await store.attachEndpointIfUnownedOrSameOwner(a.tenantId, alice, a.id, ep)).toEqual({ ok: true, previousOwner: null });
+        const attached = await store.getEndpointOwner(a.id, ep);
+        expect(attached).toMatchObject({ ownerExternalId: alice });
+        expect(await store.attachEndpointIfUnownedOrSameOwner(a.tenantId, alice, a.id, ep)).toEqual({ ok: true, previousOwner: alice });
+        expect(await store.getEndpointOwner(a.id, ep)).toEqual(attached);
+        expect(await store.attachEndpointIfUnownedOrSameOwner(a.tenantId, bob, a.id, ep)).toEqual({ ok: false, currentOwner: alice });
+        expect(await store.getEndpointOwner(a.id, ep)).toEqual(attached);
+        expect(await store.listOwnerEndpoints(a.tenantId, bob)).toEqual([]);
+        expect(await store.listOwnerEndpoints(a.tenantId, alice)).toEqual([attached]);
+        // Another application of the tenant, same owner.
+        const epB = randomKeyHash();
+        expect(await store.attachEndpointIfUnownedOrSameOwner(a.tenantId, alice, b.id, epB)).toEqual({ ok: true, previousOwner: null });
+        expect((await store.listOwnerEndpoints(a.tenantId, alice)).map((o) => o.keyHash)).toEqual(
+          byEndpoint([attached!, (await store.getEndpointOwner(b.id, epB))!]).map((o) => o.keyHash),
+        );
+      });
+
+      it('lets exactly one of concurrent conditional attaches of an unowned endpoint win', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        const owners = Array.from({ length: 10 }, (_, i) => uid(`user${i}`));
+        const results = await Promise.all(owners.map((o) => store.attachEndpointIfUnownedOrSameOwner(a.tenantId, o, a.id, ep)));
+        const won = results.filter((r) => r.ok);
+        expect(won).toEqual([{ ok: true, previousOwner: null }]);
+        const winner = owners[results.findIndex((r) => r.ok)]!;
+        for (const r of results) if (!r.ok) expect(r).toEqual({ ok: false, currentOwner: winner });
+        expect(await store.getEndpointOwner(a.id, ep)).toMatchObject({ ownerExternalId: winner });
+        for (const o of owners) {
+          expect((await store.listOwnerEndpoints(a.tenantId, o)).map((x) => x.keyHash), o).toEqual(o === winner ? [ep] : []);
+        }
+      });
+    });
+
+    describe('endpoint access tokens', () => {
+      const hashOf = (token: string): Buffer => createHash('sha256').update(token).digest();
+      const HOUR = 3_600_000;
+
+      it('finds the endpoint that published a token within its tenant, across applications', async () => {
+        const t = await store.createTenant(tenant());
+        const a = await store.createApplication(app(t.id));
+        const b = await store.createApplication(app(t.id));
+        const ep = randomKeyHash();
+        const token = hashOf(uid('token'));
+        const expiresAt = Date.now() + HOUR;
+        expect(await store.setEndpointAccessToken(b.id, ep, token, expiresAt)).toBeUndefined();
+        expect(await store.findEndpointByAccessToken(t.id, token, Date.now())).toEqual({ appId: b.id, keyHash: ep });
+        expect(await store.findEndpointByAccessToken(t.id, hashOf(uid('other')), Date.now())).toBeNull();
+        // The same key hash in the other application is another endpoint, with its own token.
+        const other = hashOf(uid('token'));
+        await store.setEndpointAccessToken(a.id, ep, other, expiresAt);
+        expect(await store.findEndpointByAccessToken(t.id, other, Date.now())).toEqual({ appId: a.id, keyHash: ep });
+        expect(await store.findEndpointByAccessToken(t.id, token, Date.now())).toEqual({ appId: b.id, keyHash: ep });
+      });
+
+      it('scopes token lookups to the application\'s tenant', async () => {
+        const a = await newApp();
+        const elsewhere = await newApp();
+        const token = hashOf(uid('token'));
+        const ep = randomKeyHash();
+        await store.setEndpointAccessToken(a.id, ep, token, Date.now() + HOUR);
+        expect(await store.findEndpointByAccessToken(elsewhere.tenantId, token, Date.now())).toBeNull();
+        expect(await store.findEndpointByAccessToken(uid('missing'), token, Date.now())).toBeNull();
+        expect(await store.findEndpointByAccessToken(a.tenantId, token, Date.now())).toEqual({ appId: a.id, keyHash: ep });
+        // The same token hash in another tenant is another tenant's business: no conflict.
+        const theirs = randomKeyHash();
+        await store.setEndpointAccessToken(elsewhere.id, theirs, token, Date.now() + HOUR);
+        expect(await store.findEndpointByAccessToken(elsewhere.tenantId, token, Date.now())).toEqual({ appId: elsewhere.id, keyHash: theirs });
+        expect(await store.findEndpointByAccessToken(a.tenantId, token, Date.now())).toEqual({ appId: a.id, keyHash: ep });
+      });
+
+      it('rotates a token: the old one stops resolving at once', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        const first = hashOf(uid('token'));
+        const second = hashOf(uid('token'));
+        await store.setEndpointAccessToken(a.id, ep, first, Date.now() + HOUR);
+        await store.setEndpointAccessToken(a.id, ep, second, Date.now() + HOUR);
+        expect(await store.findEndpointByAccessToken(a.tenantId, first, Date.now())).toBeNull();
+        expect(await store.findEndpointByAccessToken(a.tenantId, second, Date.now())).toEqual({ appId: a.id, keyHash: ep });
+        // The released hash is free for another endpoint.
+        const ep2 = randomKeyHash();
+        await store.setEndpointAccessToken(a.id, ep2, first, Date.now() + HOUR);
+        expect(await store.findEndpointByAccessToken(a.tenantId, first, Date.now())).toEqual({ appId: a.id, keyHash: ep2 });
+        expect(await store.findEndpointByAccessToken(a.tenantId, second, Date.now())).toEqual({ appId: a.id, keyHash: ep });
+      });
+
+      it('expires tokens at expiresAt; setting the same token again moves the expiry', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        const token = hashOf(uid('token'));
+        const expiresAt = Date.now() + HOUR;
+        await store.setEndpointAccessToken(a.id, ep, token, expiresAt);
+        expect(await store.findEndpointByAccessToken(a.tenantId, token, expiresAt - 1)).toEqual({ appId: a.id, keyHash: ep });
+        expect(await store.findEndpointByAccessToken(a.tenantId, token, expiresAt)).toBeNull();
+        expect(await store.findEndpointByAccessToken(a.tenantId, token, expiresAt + HOUR)).toBeNull();
+        await store.setEndpointAccessToken(a.id, ep, token, expiresAt + 2 * HOUR);
+        expect(await store.findEndpointByAccessToken(a.tenantId, token, expiresAt + HOUR)).toEqual({ appId: a.id, keyHash: ep });
+        await expectCode(store.findEndpointByAccessToken(a.tenantId, token, Number.NaN), 'LK_BAD_ARGUMENT');
+      });
+
+      it('refuses a token another endpoint holds unexpired with LK_CONFLICT; an expired one is taken over', async () => {
+        const a = await newApp();
+        const [holder, intruder] = [randomKeyHash(), randomKeyHash()];
+        const token = hashOf(uid('token'));
+        await store.setEndpointAccessToken(a.id, holder, token, Date.now() + HOUR);
+        await expectCode(store.setEndpointAccessToken(a.id, intruder, token, Date.now() + HOUR), 'LK_CONFLICT');
+        expect(await store.findEndpointByAccessToken(a.tenantId, token, Date.now())).toEqual({ appId: a.id, keyHash: holder });
+
+        const stale = hashOf(uid('token'));
+        await store.setEndpointAccessToken(a.id, holder, stale, Date.now() - 1);
+        expect(await store.findEndpointByAccessToken(a.tenantId, stale, Date.now())).toBeNull();
+        await store.setEndpointAccessToken(a.id, intruder, stale, Date.now() + HOUR);
+        expect(await store.findEndpointByAccessToken(a.tenantId, stale, Date.now())).toEqual({ appId: a.id, keyHash: intruder });
+      });
+
+      it('refuses bad arguments and unknown applications, writing nothing', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        await expectCode(store.setEndpointAccessToken(a.id, ep, randomBytes(31), Date.now() + HOUR), 'LK_BAD_ARGUMENT');
+        await expectCode(store.setEndpointAccessToken(a.id, 'bad key hash', randomBytes(32), Date.now() + HOUR), 'LK_BAD_ARGUMENT');
+        await expectCode(store.setEndpointAccessToken(a.id, ep, randomBytes(32), 1.5), 'LK_BAD_ARGUMENT');
+        const token = randomBytes(32);
+        await expectCode(store.setEndpointAccessToken(uid('no-app'), ep, token, Date.now() + HOUR), 'LK_APP_NOT_FOUND');
+        expect(await store.findEndpointByAccessToken(a.tenantId, token, Date.now())).toBeNull();
+        expect(await store.findEndpointByAccessToken(a.tenantId, randomBytes(31), Date.now())).toBeNull();
+      });
+    });
+
     describe('returned records are copies', () => {
       it('mutating a returned or passed-in record does not change the store', async () => {
         const t = tenant();
@@ -616,6 +890,25 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
         expect(again).toMatchObject({ tenantId: t.id, name: 'Key' });
         expect(again!.secretHash.equals(hash)).toBe(true);
         expect((await store.listApiKeys(t.id))[0]!.secretHash.equals(hash)).toBe(true);
+
+        const owner = uid('user');
+        const ep = randomKeyHash();
+        await store.attachEndpointToOwner(t.id, owner, a.id, ep);
+        const attached = (await store.getEndpointOwner(a.id, ep))!;
+        const snapshot = { ...attached };
+        attached.ownerExternalId = 'changed get';
+        (await store.listOwnerEndpoints(t.id, owner))[0]!.keyHash = 'changed list';
+        expect(await store.getEndpointOwner(a.id, ep)).toEqual(snapshot);
+        expect(await store.listOwnerEndpoints(t.id, owner)).toEqual([snapshot]);
+
+        const tokenHash = randomBytes(32);
+        const tokenCopy = Buffer.from(tokenHash);
+        await store.setEndpointAccessToken(a.id, ep, tokenHash, Date.now() + 60_000);
+        tokenHash.fill(0);
+        expect(await store.findEndpointByAccessToken(t.id, tokenHash, Date.now())).toBeNull();
+        const found = (await store.findEndpointByAccessToken(t.id, tokenCopy, Date.now()))!;
+        found.keyHash = 'changed';
+        expect(await store.findEndpointByAccessToken(t.id, tokenCopy, Date.now())).toEqual({ appId: a.id, keyHash: ep });
       });
     });
 
@@ -634,6 +927,17 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
         const goneKey = await store.createApiKey(apiKey(t.id));
         await store.deleteApiKey(goneKey.id);
         const keyCount = await store.countApiKeys();
+        const owner = uid('user');
+        const moved = randomKeyHash();
+        await store.attachEndpointToOwner(t.id, uid('user'), a.id, moved);
+        await store.attachEndpointToOwner(t.id, owner, a.id, moved);
+        await store.attachEndpointToOwner(t.id, owner, a.id, e.keyHash);
+        const attachments = await store.listOwnerEndpoints(t.id, owner);
+        const oldToken = randomBytes(32);
+        const token = randomBytes(32);
+        const tokenExpiry = Date.now() + 3_600_000;
+        await store.setEndpointAccessToken(a.id, e.keyHash, oldToken, tokenExpiry);
+        await store.setEndpointAccessToken(a.id, e.keyHash, token, tokenExpiry);
 
         await store.close();
         await store.close();
@@ -659,6 +963,13 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
         await expectCode(store.createApplication(app(t.id, { appToken: a.appToken })), 'LK_APP_TOKEN_TAKEN');
         expect(await store.bindCredentials(a.id, c.credentialsId, 'ep-2')).toMatchObject({ ok: false, reason: 'IN_USE' });
         await expectCode(store.createApiKey(apiKey(null, { id: tenantKey.id })), 'LK_CONFLICT');
+        expect(attachments).toHaveLength(2);
+        expect(await store.listOwnerEndpoints(t.id, owner)).toEqual(attachments);
+        expect(await store.getEndpointOwner(a.id, moved)).toEqual(attachments.find((x) => x.keyHash === moved));
+        expect(await store.attachEndpointIfUnownedOrSameOwner(t.id, uid('user'), a.id, moved)).toEqual({ ok: false, currentOwner: owner });
+        expect(await store.findEndpointByAccessToken(t.id, token, Date.now())).toEqual({ appId: a.id, keyHash: e.keyHash });
+        expect(await store.findEndpointByAccessToken(t.id, oldToken, Date.now())).toBeNull();
+        await expectCode(store.setEndpointAccessToken(a.id, randomKeyHash(), token, tokenExpiry), 'LK_CONFLICT');
       });
     });
   });
