@@ -116,6 +116,8 @@ const CATALOGUE = {
   LK_BAD_CREDENTIALS_SERVICE: { message: 'unknown credentials service name', http: 400 },
   LK_BAD_ARGUMENT: { message: 'argument has the wrong type or is out of range', http: 400 },
   LK_STORE_UNAVAILABLE: { message: 'store backend unavailable', http: 503 },
+  LK_UNKNOWN_VERIFIER_TYPE: { message: 'no built-in or configured owner verifier has this type name', http: 400 },
+  LK_BAD_VERIFIER_CONFIG: { message: 'owner verifier configuration is not JSON, does not match the type\'s Avro schema, or is out of range', http: 400 },
 
   // --- endpoint SDK (reported by the client library, never sent by the server) ---
   LK_SDK_CONNECTION_FAILED: { message: 'WebSocket could not be opened or closed unexpectedly', http: 503 },

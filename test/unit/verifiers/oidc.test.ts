@@ -1,0 +1,196 @@
+import { createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createVerifier, type OwnerVerifier } from '../../../src/ownership/verifier.js';
+import { capturingLog, nowSec, refusedOrigin, silentLog, startStandIn, type Answer, type StandIn } from './stand-in.js';
+
+const ISSUER = 'https://issuer.example';
+const AUD = 'latchkey-app';
+const USER = 'user-1';
+
+interface TestKey {
+  kid: string;
+  alg: string;
+  privateKey: KeyObject;
+  jwk: Record<string, unknown>;
+}
+
+function rsaKey(kid: string, bits = 2048): TestKey {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: bits });
+  return { kid, alg: 'RS256', privateKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' } };
+}
+
+function ecKey(kid: string): TestKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { kid, alg: 'ES256', privateKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid } };
+}
+
+const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+
+function jwt(key: TestKey, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): string {
+  const h = { alg: key.alg, typ: 'JWT', kid: key.kid, ...header };
+  const payload = { iss: ISSUER, aud: AUD, sub: USER, iat: nowSec(), exp: nowSec() + 300, ...claims };
+  const input = `${b64(h)}.${b64(payload)}`;
+  const sig = key.alg === 'ES256'
+    ? sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+    : sign('sha256', Buffer.from(input), key.privateKey);
+  return `${input}.${sig.toString('base64url')}`;
+}
+
+describe('oidc verifier', () => {
+  let A: TestKey;
+  let B: TestKey;
+  let E: TestKey;
+  let jwksServer: StandIn;
+  let jwks: Answer;
+  const made: OwnerVerifier[] = [];
+  const make = async (over: Record<string, unknown> = {}, log = silentLog): Promise<OwnerVerifier> => {
+    const v = await createVerifier('oidc', { issuer: ISSUER, audience: [AUD], jwks_url: `${jwksServer.origin}/jwks`, request_timeout_ms: 200, ...over }, { log });
+    made.push(v);
+    return v;
+  };
+  const fetches = (): number => jwksServer.requests.length;
+
+  beforeAll(async () => {
+    A = rsaKey('a');
+    B = rsaKey('b');
+    E = ecKey('e');
+    jwks = { json: { keys: [A.jwk, E.jwk] } };
+    jwksServer = await startStandIn(() => jwks);
+  });
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await Promise.all(made.splice(0).map((v) => v.close()));
+    jwksServer.requests.length = 0;
+    jwks = { json: { keys: [A.jwk, E.jwk] } };
+  });
+  afterAll(async () => {
+    await jwksServer.close();
+  });
+
+  it('accepts RS256 and ES256 tokens of the user, fetching the JWKS once for many calls', async () => {
+    const v = await make();
+    expect(await v.verify(USER, jwt(A))).toEqual({ ok: true });
+    expect(await v.verify(USER, jwt(E))).toEqual({ ok: true });
+    expect(await v.verify(USER, jwt(A, { aud: ['other', AUD] }))).toEqual({ ok: true });
+    expect(await v.verify(USER, jwt(A, {}, { kid: undefined }))).toEqual({ ok: true }); // no kid: every fitting key is tried
+    expect(fetches()).toBe(1);
+  });
+
+  it('concurrent first calls share one JWKS request', async () => {
+    const v = await make();
+    const results = await Promise.all(Array.from({ length: 10 }, () => v.verify(USER, jwt(A))));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(fetches()).toBe(1);
+  });
+
+  it('TOKEN_INVALID for a forged signature, alg none, HMAC with the public key, a refused alg, or a malformed token', async () => {
+    const v = await make();
+    const forged = jwt({ ...B, kid: 'a' }); // B's signature under A's kid
+    expect(await v.verify(USER, forged)).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+    const [h, p] = jwt(A).split('.');
+    const none = `${b64({ alg: 'none', typ: 'JWT' })}.${p}.`;
+    expect(await v.verify(USER, none)).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+    const hsHeader = b64({ alg: 'HS256', typ: 'JWT', kid: 'a' });
+    const hs = `${hsHeader}.${p}.${createHmac('sha256', JSON.stringify(A.jwk)).update(`${hsHeader}.${p}`).digest('base64url')}`;
+    expect(await v.verify(USER, hs)).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+    const esOnly = await make({ algorithms: ['ES256'] });
+    expect(await esOnly.verify(USER, jwt(A))).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+    for (const bad of ['', 'abc', 'a.b', `${h}.${p}`, `${h}.${p}.!!`, 'e30.e30.AAAA', `${b64('str')}.${p}.AAAA`]) {
+      expect(await v.verify(USER, bad), bad).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+    }
+  });
+
+  it('TOKEN_INVALID for a key type that does not fit the alg (an EC key named by an RS256 token)', async () => {
+    const v = await make();
+    expect(await v.verify(USER, jwt({ ...A, kid: 'e' }))).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+  });
+
+  it('exp and nbf with clock skew: TOKEN_EXPIRED past the skew, accepted inside it; no exp or future nbf is TOKEN_INVALID', async () => {
+    const v = await make({ clock_skew_sec: 30 });
+    expect(await v.verify(USER, jwt(A, { exp: nowSec() - 60 }))).toMatchObject({ ok: false, code: 'TOKEN_EXPIRED' });
+    expect(await v.verify(USER, jwt(A, { exp: nowSec() - 10 }))).toEqual({ ok: true });
+    expect(await v.verify(USER, jwt(A, { exp: undefined }))).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+    expect(await v.verify(USER, jwt(A, { nbf: nowSec() + 120 }))).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+    expect(await v.verify(USER, jwt(A, { nbf: nowSec() + 10 }))).toEqual({ ok: true });
+  });
+
+  it('OTHER for another issuer, audience or user; user_claim selects the claim', async () => {
+    const v = await make();
+    expect(await v.verify(USER, jwt(A, { iss: 'https://evil.example' }))).toMatchObject({ ok: false, code: 'OTHER' });
+    expect(await v.verify(USER, jwt(A, { aud: 'other-app' }))).toMatchObject({ ok: false, code: 'OTHER' });
+    expect(await v.verify(USER, jwt(A, { aud: undefined }))).toMatchObject({ ok: false, code: 'OTHER' });
+    expect(await v.verify('user-2', jwt(A))).toMatchObject({ ok: false, code: 'OTHER' });
+    const byEmail = await make({ user_claim: 'email' });
+    expect(await byEmail.verify('u@example.com', jwt(A, { email: 'u@example.com' }))).toEqual({ ok: true });
+    expect(await byEmail.verify(USER, jwt(A, { email: 'u@example.com' }))).toMatchObject({ ok: false, code: 'OTHER' });
+  });
+
+  it('refetches the JWKS on an unknown kid (rotation), but not more than once per min refresh interval', async () => {
+    const rotating = await make({ jwks_min_refresh_interval_sec: 0 });
+    expect(await rotating.verify(USER, jwt(A))).toEqual({ ok: true });
+    jwks = { json: { keys: [B.jwk] } };
+    expect(await rotating.verify(USER, jwt(B))).toEqual({ ok: true });
+    expect(fetches()).toBe(2);
+
+    jwksServer.requests.length = 0;
+    jwks = { json: { keys: [A.jwk] } };
+    const guarded = await make(); // default 30 s interval
+    expect(await guarded.verify(USER, jwt(A))).toEqual({ ok: true });
+    for (let i = 0; i < 5; i++) {
+      expect(await guarded.verify(USER, jwt(A, {}, { kid: `made-up-${i}` }))).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+    }
+    expect(fetches()).toBe(1);
+  });
+
+  it('refetches after jwks_cache_ttl_sec and keeps the old keys when that refetch fails', async () => {
+    const { log, lines } = capturingLog();
+    const v = await make({ jwks_cache_ttl_sec: 60, jwks_min_refresh_interval_sec: 0 }, log);
+    expect(await v.verify(USER, jwt(A))).toEqual({ ok: true });
+    const real = Date.now.bind(Date);
+    vi.spyOn(Date, 'now').mockImplementation(() => real() + 61_000);
+    jwks = { status: 503, text: 'down' };
+    expect(await v.verify(USER, jwt(A, { exp: nowSec() + 600 }))).toEqual({ ok: true });
+    expect(fetches()).toBe(2);
+    expect(lines.some((l) => l.msg === 'JWKS refresh failed; keeping the previous keys')).toBe(true);
+  });
+
+  it('skips RSA keys under 2048 bits and published private keys', async () => {
+    const weak = rsaKey('weak', 1024);
+    const leaked = { ...weak.privateKey.export({ format: 'jwk' }), kid: 'leaked' };
+    jwks = { json: { keys: [weak.jwk, leaked] } };
+    const v = await make();
+    expect(await v.verify(USER, jwt(weak))).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+    expect(await v.verify(USER, jwt({ ...weak, kid: 'leaked' }))).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+  });
+
+  it('REMOTE_ERROR when the JWKS answers 5xx, not JSON, or without keys', async () => {
+    for (const answer of [{ status: 500, text: 'x' }, { text: 'not json' }, { json: { nokeys: true } }, { status: 404, json: {} }] satisfies Answer[]) {
+      jwks = answer;
+      const v = await make();
+      expect(await v.verify(USER, jwt(A)), JSON.stringify(answer)).toMatchObject({ ok: false, code: 'REMOTE_ERROR' });
+    }
+  });
+
+  it('CONNECTION_ERROR when the JWKS is too slow or refuses connections', async () => {
+    jwks = 'hang';
+    const slow = await make();
+    const t0 = Date.now();
+    expect(await slow.verify(USER, jwt(A))).toMatchObject({ ok: false, code: 'CONNECTION_ERROR' });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const refused = await make({ jwks_url: `${await refusedOrigin()}/jwks` });
+    expect(await refused.verify(USER, jwt(A))).toMatchObject({ ok: false, code: 'CONNECTION_ERROR' });
+  });
+
+  it('refuses configurations it cannot verify safely', async () => {
+    for (const bad of [
+      { issuer: ISSUER, audience: [AUD] }, // no jwks_url
+      { issuer: ISSUER, audience: [], jwks_url: 'https://x.example/jwks' },
+      { issuer: ISSUER, audience: [AUD], jwks_url: 'https://x.example/jwks', algorithms: ['HS256'] },
+      { issuer: ISSUER, audience: [AUD], jwks_url: 'https://x.example/jwks', algorithms: ['none'] },
+      { issuer: ISSUER, audience: [AUD], jwks_url: 'file:///etc/passwd' },
+      { issuer: ISSUER, audience: [AUD], jwks_url: 'https://x.example/jwks', clock_skew_sec: -1 },
+    ]) {
+      await expect(createVerifier('oidc', bad, { log: silentLog }), JSON.stringify(bad)).rejects.toMatchObject({ code: 'LK_BAD_VERIFIER_CONFIG' });
+    }
+  });
+});
