@@ -15,6 +15,7 @@ import type { Bus } from './bus/bus.js';
 import { MemoryBus } from './bus/bus-memory.js';
 import { RedisBus } from './bus/bus-redis.js';
 import { Revocation } from './credentials/revocation.js';
+import { OwnershipService } from './ownership/ownership.js';
 import { RedisCache } from './cache/cache-redis.js';
 import type { Config } from './config/config.js';
 import { CREDENTIALS_SERVICE_METHODS, CredentialsGate, StoreCredentialsService, type CredentialsService } from './credentials/credentials.js';
@@ -185,13 +186,16 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     await revocation.start();
     closers.push(() => revocation.close());
     // Operator kicks travel on the bus so they reach the node holding the session.
+    const ownership = new OwnershipService(store, bus, log);
+    closers.push(() => ownership.close());
     const unkick = await bus.subscribe('sessions', (msg) => {
       if (msg.type === 'session.kick') registry.byEndpointKey(msg.appId, msg.keyHash)?.end('LK_SESSION_KICKED');
+      else if (msg.type === 'endpoint.notify') registry.byEndpointKey(msg.appId, msg.keyHash)?.deliverPending();
     });
     closers.push(unkick);
     const firstApiKey = await ensureFirstApiKey(store, log);
     let openapi: unknown = null;
-    const routes = adminRoutes({ store, apps, credentials, revocation, registry, keyRing, bus, credentialsServices: () => [...services.keys()], openapi: () => openapi });
+    const routes = adminRoutes({ store, apps, credentials, revocation, registry, keyRing, bus, log, credentialsServices: () => [...services.keys()], openapi: () => openapi });
     openapi = openapiDocument(routes, VERSION);
     const adminRouter = new AdminRouter(routes, new ApiKeyAuthenticator(store), log);
     const gateway = new Gateway({
@@ -204,6 +208,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
       registry,
       sessionHost: {
         handshaker,
+        ownership,
         registration,
         registry,
         stats,

@@ -19,6 +19,9 @@ import type { Application, CredentialsRecord, EndpointRecord, Store, Tenant } fr
 import type { ApplicationDirectory } from '../tenancy/applications.js';
 import { createApplication, createTenant, provisionRegistration } from '../tenancy/provision.js';
 import { newApiKey } from './auth.js';
+import { BUILTIN_VERIFIER_TYPES, createVerifier } from '../ownership/verifier.js';
+import type { VerifierRecord } from '../store/store.js';
+import type { Logger } from 'pino';
 import type { JsonSchema, RequestContext, Route } from './http.js';
 
 export interface AdminDeps {
@@ -30,6 +33,7 @@ export interface AdminDeps {
   keyRing: KeyRing;
   bus: Bus;
   credentialsServices: () => string[];
+  log: Logger;
   openapi: () => unknown;
 }
 
@@ -68,6 +72,10 @@ const views = {
     updatedAt: e.updatedAt,
   }),
   serverKey: (k: ServerKeyInfo) => ({ id: k.id, status: k.status, createdAt: k.createdAt, publicKey: k.publicKeyPem }),
+  verifier: (v: VerifierRecord, isDefault: boolean) => ({
+    verifierToken: v.verifierToken, appId: v.appId, pluginTypeName: v.pluginTypeName, name: v.name, description: v.description,
+    jsonConfiguration: jsonOrNull(v.jsonConfiguration), isDefault, createdAt: v.createdAt, updatedAt: v.updatedAt,
+  }),
 };
 
 export function adminRoutes(d: AdminDeps): Route[] {
@@ -281,6 +289,83 @@ export function adminRoutes(d: AdminDeps): Route[] {
       handler: async (ctx) => {
         const app = await appScoped(ctx, ctx.params.appId!);
         await d.bus.publish('sessions', { type: 'session.kick', appId: app.id, keyHash: credentialsId(ctx) });
+        return { status: 204 };
+      },
+    },
+    // --- owner verifiers (Kaa's verifier shape; the server generates the verifier token) ---
+    {
+      method: 'GET', path: '/admin/v1/verifier-types', scope: 'tenant', summary: 'Built-in owner verifier types and their Avro configuration schemas',
+      responses: { 200: { description: '{ items: [{ name, description, configSchema }] }' } },
+      handler: async () => ({ status: 200, body: { items: BUILTIN_VERIFIER_TYPES } }),
+    },
+    {
+      method: 'POST', path: '/admin/v1/applications/{appId}/verifiers', scope: 'tenant', summary: 'Create an owner verifier (config validated against the type\'s Avro schema)',
+      body: obj({
+        pluginTypeName: str('trustful | facebook | google | twitter | oidc | a configured custom type', { minLength: 1, maxLength: 64 }),
+        name: str('display name', { minLength: 1, maxLength: 200 }),
+        description: str('free text', { maxLength: 2000 }),
+        jsonConfiguration: anyObject('configuration; missing fields get the schema defaults'),
+        isDefault: { type: 'boolean', description: 'make it the application\'s default verifier' },
+      }, ['pluginTypeName', 'name']),
+      responses: { 201: { description: 'the verifier, with its generated verifierToken' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        const b = ctx.body;
+        const config = JSON.stringify(b.jsonConfiguration ?? {});
+        (await createVerifier(b.pluginTypeName as string, config, { log: d.log })).close().catch(() => undefined);
+        const now = Date.now();
+        const rec = await d.store.createVerifier({
+          appId: app.id, verifierToken: crypto.randomBytes(12).toString('base64url'), pluginTypeName: b.pluginTypeName as string,
+          name: b.name as string, description: (b.description as string | undefined) ?? '', jsonConfiguration: config, createdAt: now, updatedAt: now,
+        });
+        if (b.isDefault === true) await d.store.setDefaultVerifier(app.id, rec.verifierToken);
+        return { status: 201, body: views.verifier(rec, b.isDefault === true) };
+      },
+    },
+    {
+      method: 'GET', path: '/admin/v1/applications/{appId}/verifiers', scope: 'tenant', summary: 'List an application\'s owner verifiers',
+      responses: { 200: { description: '{ items: [verifier], defaultVerifierToken }' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        const def = await d.store.getDefaultVerifier(app.id);
+        return { status: 200, body: { items: (await d.store.listVerifiers(app.id)).map((v) => views.verifier(v, v.verifierToken === def)), defaultVerifierToken: def } };
+      },
+    },
+    {
+      method: 'DELETE', path: '/admin/v1/applications/{appId}/verifiers/{verifierToken}', scope: 'tenant', summary: 'Delete an owner verifier (clears the default if it was)',
+      responses: { 204: { description: 'deleted' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        if (!(await d.store.deleteVerifier(app.id, ctx.params.verifierToken!))) throw new LatchkeyError('LK_NOT_FOUND', 'verifier');
+        return { status: 204 };
+      },
+    },
+    {
+      method: 'PUT', path: '/admin/v1/applications/{appId}/default-verifier', scope: 'tenant', summary: 'Set or clear the application\'s default owner verifier',
+      body: { type: 'object', properties: { verifierToken: { type: 'string', nullable: true, description: 'a verifier of this application, or null' } }, required: ['verifierToken'], additionalProperties: false },
+      responses: { 204: { description: 'done' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        await d.store.setDefaultVerifier(app.id, (ctx.body.verifierToken as string | null) ?? null);
+        return { status: 204 };
+      },
+    },
+    // --- owners ---
+    {
+      method: 'GET', path: '/admin/v1/tenants/{tenantId}/owners/{ownerExternalId}/endpoints', scope: 'tenant', summary: 'Endpoints attached to an owner (all applications of the tenant)',
+      responses: { 200: { description: '{ items: [{ appId, keyHash, attachedAt }] }' } },
+      handler: async (ctx) => {
+        const t = await tenantScoped(ctx, ctx.params.tenantId!);
+        const items = await d.store.listOwnerEndpoints(t.id, ctx.params.ownerExternalId!);
+        return { status: 200, body: { items: items.map((a) => ({ appId: a.appId, keyHash: a.keyHash, attachedAt: a.attachedAt })) } };
+      },
+    },
+    {
+      method: 'DELETE', path: '/admin/v1/applications/{appId}/endpoints/{keyHash}/owner', scope: 'tenant', summary: 'Detach an endpoint from its owner',
+      responses: { 204: { description: 'detached' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        if ((await d.store.detachEndpoint(app.id, credentialsId(ctx))) === null) throw new LatchkeyError('LK_NOT_FOUND', 'the endpoint has no owner');
         return { status: 204 };
       },
     },

@@ -17,7 +17,9 @@ export type BusMessage =
   /** Credentials were revoked (here, or in an external credentials store: notifyRevoked). */
   | { type: 'credentials.revoked'; appId: string; credentialsId: string }
   /** End a live session of an endpoint (operator kick). */
-  | { type: 'session.kick'; appId: string; keyHash: string };
+  | { type: 'session.kick'; appId: string; keyHash: string }
+  /** The endpoint has queued notifications (store): the node holding its session delivers them. */
+  | { type: 'endpoint.notify'; appId: string; keyHash: string };
 
 export type BusTopic = 'credentials' | 'sessions';
 

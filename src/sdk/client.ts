@@ -477,6 +477,68 @@ export class EndpointClient {
     return response;
   }
 
+  // ---- ownership (Kaa client API: attachUser, attachEndpoint, detachEndpoint, access token) ----
+
+  /**
+   * Attach this endpoint to owner `externalId`, whose `accessToken` the application's verifier checks
+   * (the default verifier, or the one named by `verifierToken`). Resolves with the result; a failure
+   * carries a UserAttachErrorCode.
+   */
+  async attachUser(externalId: string, accessToken: string, verifierToken?: string): Promise<{ ok: true } | { ok: false; code: string; reason: string | null }> {
+    const res = await this.sync((req) => {
+      req.userSyncRequest = { userAttachRequest: { userExternalId: externalId, userAccessToken: accessToken, userVerifierId: verifierToken ?? null }, endpointAttachRequests: null, endpointDetachRequests: null };
+    });
+    const a = res.userSyncResponse?.userAttachResponse;
+    if (a?.result === 'SUCCESS') return { ok: true };
+    return { ok: false, code: a?.errorCode ?? res.errorCode ?? 'OTHER', reason: a?.errorReason ?? null };
+  }
+
+  /**
+   * Publish (or rotate) this endpoint's access token, so an attached endpoint can attach it to its
+   * owner. Sent with the profile sync, so the endpoint must have registered a profile first.
+   */
+  async setEndpointAccessToken(token: string): Promise<void> {
+    if (!this.lastProfile) throw new ClientError('LK_PROFILE_REQUIRED', 'register a profile before publishing an access token');
+    const profile = this.lastProfile;
+    const res = await this.sync((req) => {
+      req.profileSyncRequest = { profileBody: toBuf(profile), endpointAccessToken: token };
+    });
+    if (res.status !== 'SUCCESS') throw new ClientError(res.errorCode ?? 'LK_SDK_PROTOCOL_ERROR', `access token not accepted (${res.status})`);
+  }
+
+  /** Attach the endpoint that published `endpointAccessToken` to this endpoint's owner; its key hash, or null if refused. */
+  async attachEndpoint(endpointAccessToken: string): Promise<string | null> {
+    const res = await this.sync((req) => {
+      req.userSyncRequest = { userAttachRequest: null, endpointAttachRequests: [{ requestId: 1, endpointAccessToken }], endpointDetachRequests: null };
+    });
+    const r = res.userSyncResponse?.endpointAttachResponses?.[0];
+    return r?.result === 'SUCCESS' ? r.endpointKeyHash : null;
+  }
+
+  /** Detach an endpoint (this one, or another of the same owner) by key hash. */
+  async detachEndpoint(keyHash: string): Promise<boolean> {
+    const res = await this.sync((req) => {
+      req.userSyncRequest = { userAttachRequest: null, endpointAttachRequests: null, endpointDetachRequests: [{ requestId: 1, endpointKeyHash: keyHash }] };
+    });
+    return res.userSyncResponse?.endpointDetachResponses?.[0]?.result === 'SUCCESS';
+  }
+
+  /** Another endpoint attached this one to its owner. */
+  onAttached(fn: (n: { ownerExternalId: string; byEndpointKeyHash: string }) => void): () => void {
+    return this.onPush((r) => {
+      const n = r.userSyncResponse?.userAttachNotification;
+      if (n) fn({ ownerExternalId: n.userExternalId, byEndpointKeyHash: n.endpointKeyHash });
+    });
+  }
+
+  /** Another endpoint of the owner detached this one. */
+  onDetached(fn: (n: { byEndpointKeyHash: string }) => void): () => void {
+    return this.onPush((r) => {
+      const n = r.userSyncResponse?.userDetachNotification;
+      if (n) fn({ byEndpointKeyHash: n.endpointKeyHash });
+    });
+  }
+
   /** Register or update the endpoint profile (profile sync). */
   register(profile: Uint8Array): Promise<SyncResponse> {
     this.lastProfile = profile;

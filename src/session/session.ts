@@ -29,6 +29,8 @@ import { emptySyncResponse, type Connect, type SyncRequest, type SyncResponse } 
 import type { RegistrationService } from '../registration/registration.js';
 import type { Application, EndpointRecord } from '../store/store.js';
 import type { HandshakeAccepted, Handshaker } from './handshake.js';
+import { handleUserSync, type OwnershipService } from '../ownership/ownership.js';
+import { decodeSyncResponse } from '../protocol/frames.js';
 
 export interface Transport {
   /** Queue a binary frame. Returns false when the connection is gone. */
@@ -48,6 +50,8 @@ export interface SessionLimits {
 
 export interface SessionHost {
   handshaker: Handshaker;
+  /** Ownership (user sync, notifications); absent in minimal hosts (unit tests). */
+  ownership?: OwnershipService;
   registration: RegistrationService;
   registry: SessionRegistryHooks;
   limits: SessionLimits;
@@ -208,6 +212,8 @@ export class Session {
         sync: embedded,
       }),
     );
+    // Notifications queued while the endpoint was offline follow the CONNACK.
+    this.deliverPending();
   }
 
   private ciphers(): { rx: FrameCipher; tx: FrameCipher } {
@@ -266,7 +272,43 @@ export class Session {
       this.endpoint,
     );
     this.endpoint = endpoint;
+    if (this.host.ownership) await handleUserSync(this.host.ownership, this.app!, this.keyHash!, req, response);
     return response;
+  }
+
+  private delivering: Promise<void> | null = null;
+  private deliverAgain = false;
+
+  /**
+   * Push the endpoint's queued notifications (store) in order and acknowledge what was sent. Runs
+   * once at a time per session; a call while one runs makes it look again when done.
+   */
+  deliverPending(): void {
+    const ownership = this.host.ownership;
+    if (!ownership || this.state !== 'ESTABLISHED') return;
+    if (this.delivering) {
+      this.deliverAgain = true;
+      return;
+    }
+    this.delivering = (async () => {
+      do {
+        this.deliverAgain = false;
+        for (;;) {
+          const batch = await ownership.pending(this.app!.id, this.keyHash!, 64);
+          if (batch.length === 0 || this.state !== 'ESTABLISHED') break;
+          for (const n of batch) {
+            const decoded = decodeSyncResponse(n.payload);
+            if (decoded.ok) this.push(decoded.value);
+          }
+          if (this.state !== 'ESTABLISHED') break;
+          await ownership.ack(this.app!.id, this.keyHash!, batch[batch.length - 1]!.seq);
+        }
+      } while (this.deliverAgain && this.state === 'ESTABLISHED');
+    })()
+      .catch((err: unknown) => this.host.log.warn({ err, session: this.id }, 'notification delivery failed; retried at the next notification or connect'))
+      .finally(() => {
+        this.delivering = null;
+      });
   }
 
   private seal(res: SyncResponse): Buffer {

@@ -11,7 +11,8 @@
  *   request consistency), without waiting for remote data centers.
  * - Every decision that must be exactly-once (tenant/application/token/credentials/API key
  *   creation, bind, revoke, API key deletion, endpoint attach/move/detach, access token claims and
- *   rotations) is a lightweight transaction (Paxos) with serial
+ *   rotations, every verifier and notification queue change) is a lightweight transaction (Paxos)
+ *   with serial
  *   consistency LOCAL_SERIAL by default: Paxos among the local DC's replicas only, so a remote DC
  *   outage does not stop connects. This is linearizable among latchkey nodes that use the same
  *   local DC. If nodes in SEVERAL data centers serve the same applications, open with
@@ -50,6 +51,11 @@
  *   endpoint_token_current((app_id, key_hash))    the endpoint's current token: tenant_id,
  *                                                 token_hash, expires_at, updated_at, write_id (=
  *                                                 the write_id of its endpoint_tokens claim)
+ *   verifiers((app_id), verifier_token)           owner verifiers, one partition per application
+ *                                                 ordered by token; static column default_token:
+ *                                                 the application's default verifier
+ *   notifications((app_id, key_hash), seq)        an endpoint's notification queue ordered by seq;
+ *                                                 static column last_seq: the last seq handed out
  *
  * Ownership across two tables (Cassandra has no multi-partition transactions):
  * - endpoint_owner is the truth; owner_endpoints is an index that may hold extra rows, never lack
@@ -78,6 +84,24 @@
  * is its endpoint's current one, so the old token stops resolving the moment the new one is
  * current, whether or not its release ran; claims that never became current are filtered the same
  * way and may be taken over.
+ * Verifiers: the default is a static column of the application's verifier partition, and Paxos
+ * serializes every lightweight transaction of one partition, so every verifier write is one and
+ * each decides atomically with the default. Setting the default is conditional on the verifier
+ * row's write_id (the row exists) and gives the row a new write_id; a delete is conditional on the
+ * write_id it read, so a concurrent setDefault makes it retry; deleting the default verifier is a
+ * conditional batch that removes the row and clears default_token (IF default_token = the token).
+ *
+ * Notification queues: an enqueue is one conditional batch on the endpoint's partition:
+ * `last_seq = n IF last_seq = n - 1` (null for the first), the new row at seq n, and the deletes of
+ * the oldest rows beyond `max` (each IF EXISTS, so a concurrent ack makes it retry and `dropped`
+ * counts only rows this call removed). Of concurrent enqueues exactly one applies per seq; losers
+ * re-read and retry with jittered backoff, at most SEQ_ATTEMPTS times. last_seq is never removed,
+ * so acknowledged seqs are not reused. Acks delete rows in conditional batches too (IF EXISTS),
+ * never with plain writes: Paxos writes carry ballot timestamps, which increase per partition, so
+ * a delete is always ordered after the insert it removes whatever the client clocks say. An
+ * enqueue whose outcome is unknown and whose row a concurrent trim or ack removed before the check
+ * is retried: delivery is at least once in that corner.
+ *
  * Run the first open() against a new keyspace from one node: concurrent CREATE TABLE from several
  * nodes can leave a schema disagreement on old Cassandra versions.
  */
@@ -93,9 +117,11 @@ import type {
   EndpointRecord,
   OwnerAttachment,
   Page,
+  PendingNotification,
   RegistrationRecord,
   Store,
   Tenant,
+  VerifierRecord,
 } from './store.js';
 import {
   validId,
@@ -116,6 +142,10 @@ import {
   checkAccessToken,
   validTokenHash,
   compareAttachments,
+  checkVerifier,
+  copyVerifier,
+  checkEnqueue,
+  checkAck,
   storeError,
 } from './store-common.js';
 
@@ -146,6 +176,14 @@ const READ_FANOUT = 16;
 const CLAIM_STALE_MS = 60_000; // 60 s
 /** Attempts at a lightweight transaction that keeps losing to concurrent changes. */
 const MAX_ATTEMPTS = 5;
+/**
+ * Attempts at a notification enqueue or ack: every concurrent enqueue of one endpoint contends for
+ * the same last_seq, and each round only one wins, so this is well above the concurrency expected
+ * per endpoint (a few notifications at once).
+ */
+const SEQ_ATTEMPTS = 64;
+/** Most rows one ack batch deletes. */
+const ACK_CHUNK = 64;
 
 const { consistencies } = types;
 
@@ -716,6 +754,233 @@ export class CassandraStore implements Store {
     throw new LatchkeyError('LK_STORE_UNAVAILABLE', `access token claim for endpoint ${keyHash} kept changing`);
   }
 
+  // --- owner verifiers (see the file comment) ---
+
+  async createVerifier(rec: VerifierRecord): Promise<VerifierRecord> {
+    checkVerifier(rec);
+    const row = copyVerifier(rec);
+    const writeId = types.Uuid.random();
+    return this.guard(async () => {
+      // Applications are never deleted, so an existing application stays existing: no Paxos needed.
+      if ((await this.readApp(row.appId, false)) === null) throw new LatchkeyError('LK_APP_NOT_FOUND', row.appId);
+      const out = await this.cas(this.q.insertVerifier, [
+        row.appId,
+        row.verifierToken,
+        row.pluginTypeName,
+        row.name,
+        row.description,
+        row.jsonConfiguration,
+        new Date(row.createdAt),
+        new Date(row.updatedAt),
+        writeId,
+      ]);
+      const applied = out === 'unknown' ? await this.resolve(this.q.selectVerifier, [row.appId, row.verifierToken], writeId) : out.applied;
+      if (!applied) throw new LatchkeyError('LK_CONFLICT', `verifier ${row.verifierToken} exists`);
+      return copyVerifier(row);
+    });
+  }
+
+  async getVerifier(appId: string, verifierToken: string): Promise<VerifierRecord | null> {
+    if (!validId(appId) || !validId(verifierToken)) return null;
+    return this.guard(async () => {
+      const row = await this.verifierRow(appId, verifierToken, false);
+      return row ? verifierFrom(row) : null;
+    });
+  }
+
+  async listVerifiers(appId: string): Promise<VerifierRecord[]> {
+    if (!validId(appId)) return [];
+    return this.guard(async () => {
+      const out: VerifierRecord[] = [];
+      for await (const row of await this.client.execute(this.q.selectVerifiers, [appId], { ...this.READ, fetchSize: 1000 })) {
+        // A partition holding only its static default (no verifier rows) reads as one row of nulls.
+        if (row.get('verifier_token') != null) out.push(verifierFrom(row));
+      }
+      return out;
+    });
+  }
+
+  async updateVerifier(rec: VerifierRecord): Promise<VerifierRecord> {
+    checkVerifier(rec);
+    const next = copyVerifier(rec);
+    const { appId, verifierToken } = next;
+    return this.guard(async () => {
+      let row = await this.verifierRow(appId, verifierToken, true);
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        if (row === null) throw new LatchkeyError('LK_NOT_FOUND', `verifier ${verifierToken}`);
+        const seen = row;
+        const writeId = types.Uuid.random();
+        const out = await this.cas(this.q.updateVerifier, [
+          next.pluginTypeName,
+          next.name,
+          next.description,
+          next.jsonConfiguration,
+          new Date(next.updatedAt),
+          writeId,
+          appId,
+          verifierToken,
+          seen.get('write_id'),
+        ]);
+        if (out === 'unknown' || !out.applied) {
+          row = await this.verifierRow(appId, verifierToken, true);
+          if (!(out === 'unknown' && row !== null && sameId(row, writeId))) continue;
+        }
+        return copyVerifier({ ...next, createdAt: ms(seen.get('created_at')) });
+      }
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', `verifier ${verifierToken} kept changing during update`);
+    });
+  }
+
+  async deleteVerifier(appId: string, verifierToken: string): Promise<boolean> {
+    if (!validId(appId) || !validId(verifierToken)) return false;
+    return this.guard(async () => {
+      let row = await this.verifierRow(appId, verifierToken, true);
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        if (row === null) return false;
+        const drop = { query: this.q.deleteVerifier, params: [appId, verifierToken, row.get('write_id')] };
+        // The default verifier: remove it and clear the default in one conditional batch.
+        const out =
+          row.get('default_token') === verifierToken
+            ? await this.casBatch([drop, { query: this.q.clearDefaultVerifier, params: [appId, verifierToken] }])
+            : await this.cas(drop.query, drop.params);
+        if (out !== 'unknown' && out.applied) return true;
+        row = await this.verifierRow(appId, verifierToken, true);
+        // Unknown outcome and no row left: count it as ours (as detachEndpoint).
+        if (out === 'unknown' && row === null) return true;
+      }
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', `verifier ${verifierToken} kept changing during delete`);
+    });
+  }
+
+  async setDefaultVerifier(appId: string, verifierToken: string | null): Promise<void> {
+    checkId('application id', appId);
+    return this.guard(async () => {
+      if ((await this.readApp(appId, false)) === null) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+      if (verifierToken === null) {
+        let current = await this.defaultVerifier(appId, true);
+        for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+          if (current === null) return;
+          const out = await this.cas(this.q.clearDefaultVerifier, [appId, current]);
+          if (out !== 'unknown' && out.applied) return;
+          current = await this.defaultVerifier(appId, true);
+        }
+        throw new LatchkeyError('LK_STORE_UNAVAILABLE', `default verifier of application ${appId} kept changing`);
+      }
+      if (!validId(verifierToken)) throw new LatchkeyError('LK_NOT_FOUND', `verifier ${String(verifierToken)}`);
+      let row = await this.verifierRow(appId, verifierToken, true);
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        if (row === null) throw new LatchkeyError('LK_NOT_FOUND', `verifier ${verifierToken}`);
+        if (row.get('default_token') === verifierToken) return;
+        // Conditional on the row's write_id (the verifier exists) and giving it a new one, so a
+        // delete that read the row before this change retries (see the file comment).
+        const writeId = types.Uuid.random();
+        const out = await this.cas(this.q.setDefaultVerifier, [verifierToken, writeId, appId, verifierToken, row.get('write_id')]);
+        if (out !== 'unknown' && out.applied) return;
+        row = await this.verifierRow(appId, verifierToken, true);
+        if (out === 'unknown' && row !== null && sameId(row, writeId)) return;
+      }
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', `default verifier of application ${appId} kept changing`);
+    });
+  }
+
+  async getDefaultVerifier(appId: string): Promise<string | null> {
+    if (!validId(appId)) return null;
+    return this.guard(() => this.defaultVerifier(appId, false));
+  }
+
+  private async verifierRow(appId: string, verifierToken: string, serial: boolean): Promise<types.Row | null> {
+    const row = (await this.client.execute(this.q.selectVerifier, [appId, verifierToken], serial ? this.SERIAL_READ : this.READ)).first();
+    return row && row.get('verifier_token') != null ? row : null;
+  }
+
+  private async defaultVerifier(appId: string, serial: boolean): Promise<string | null> {
+    const row = (await this.client.execute(this.q.selectDefaultVerifier, [appId], serial ? this.SERIAL_READ : this.READ)).first();
+    return (row?.get('default_token') as string | null | undefined) ?? null;
+  }
+
+  // --- notification queues (see the file comment) ---
+
+  async enqueueNotification(appId: string, keyHash: string, payload: Buffer, max: number): Promise<{ seq: number; dropped: number }> {
+    checkEnqueue(appId, keyHash, payload, max);
+    const body = Buffer.from(payload);
+    const createdAt = new Date();
+    const writeId = types.Uuid.random();
+    return this.guard(async () => {
+      for (let attempt = 0; attempt < SEQ_ATTEMPTS; attempt++) {
+        if (attempt > 0) await backoff(attempt);
+        // The serial read completes any enqueue in flight, so the plain read after it sees every
+        // row up to last_seq.
+        const last = long((await this.serialRow(this.q.selectLastSeq, [appId, keyHash]))?.get('last_seq'));
+        const queued = await this.queuedSeqs(appId, keyHash, null);
+        // Drop policy (store.ts): the oldest go so that the new entry fits within `max`.
+        const drop = queued.slice(0, Math.max(0, queued.length + 1 - max));
+        const seq = (last ?? 0) + 1;
+        const out = await this.casBatch([
+          { query: this.q.bumpLastSeq, params: [seq, appId, keyHash, last] },
+          { query: this.q.insertNotification, params: [appId, keyHash, seq, body, createdAt, writeId] },
+          ...drop.map((old) => ({ query: this.q.dropNotification, params: [appId, keyHash, old] })),
+        ]);
+        let applied = out !== 'unknown' && out.applied;
+        if (out === 'unknown') {
+          const row = await this.serialRow(this.q.selectNotificationWriteId, [appId, keyHash, seq]);
+          applied = row !== null && sameId(row, writeId);
+        }
+        if (applied) return { seq, dropped: drop.length };
+      }
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', `notification queue of endpoint ${keyHash} kept changing during enqueue`);
+    });
+  }
+
+  async listNotifications(appId: string, keyHash: string, limit: number): Promise<PendingNotification[]> {
+    checkLimit(limit);
+    if (!validId(appId) || !validKeyHash(keyHash)) return [];
+    return this.guard(async () => {
+      const out: PendingNotification[] = [];
+      const rs = await this.client.execute(this.q.selectNotifications, [appId, keyHash, limit], { ...this.READ, fetchSize: Math.min(limit, 1000) });
+      for await (const row of rs) {
+        const seq = long(row.get('seq'));
+        // A partition holding only last_seq (everything acknowledged) reads as one row of nulls.
+        if (seq !== null) out.push({ seq, payload: bytes(row.get('payload')) ?? Buffer.alloc(0), createdAt: ms(row.get('created_at')) });
+      }
+      return out;
+    });
+  }
+
+  async ackNotifications(appId: string, keyHash: string, uptoSeq: number): Promise<void> {
+    checkAck(appId, keyHash, uptoSeq);
+    if (uptoSeq < 1) return; // seqs start at 1
+    return this.guard(async () => {
+      let lost = false;
+      for (let attempt = 0; attempt < SEQ_ATTEMPTS; attempt++) {
+        if (lost) await backoff(attempt);
+        const seqs = await this.queuedSeqs(appId, keyHash, uptoSeq);
+        if (seqs.length === 0) return;
+        const out = await this.casBatch(
+          seqs.slice(0, ACK_CHUNK).map((seq) => ({ query: this.q.dropNotification, params: [appId, keyHash, seq] })),
+        );
+        // Not applied: a concurrent ack or trim removed some of these rows. Either way (and for an
+        // unknown outcome) the next read shows what is left.
+        lost = out === 'unknown' || !out.applied;
+      }
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', `notification queue of endpoint ${keyHash} kept changing during ack`);
+    });
+  }
+
+  /** Seqs queued for an endpoint in ascending order, all of them or those <= `upto`. */
+  private async queuedSeqs(appId: string, keyHash: string, upto: number | null): Promise<number[]> {
+    const opts = { ...this.READ, fetchSize: 1000 };
+    const rs =
+      upto === null
+        ? await this.client.execute(this.q.selectQueuedSeqs, [appId, keyHash], opts)
+        : await this.client.execute(this.q.selectQueuedSeqsUpTo, [appId, keyHash, upto], opts);
+    const out: number[] = [];
+    for await (const row of rs) {
+      const seq = long(row.get('seq'));
+      if (seq !== null) out.push(seq);
+    }
+    return out;
+  }
+
   // --- admin API keys ---
 
   async createApiKey(apiKey: ApiKeyRecord): Promise<ApiKeyRecord> {
@@ -845,6 +1110,17 @@ export class CassandraStore implements Store {
     return sameId(row, writeId);
   }
 
+  /** Run a conditional batch (one partition); 'unknown' when it may or may not have applied. */
+  private async casBatch(queries: Array<{ query: string; params: unknown[] }>): Promise<CasOutcome> {
+    try {
+      const rs = await this.client.batch(queries, this.CAS);
+      return { applied: rs.wasApplied() };
+    } catch (err) {
+      if (outcomeUnknown(err)) return 'unknown';
+      throw err;
+    }
+  }
+
   private async serialRow(query: string, params: unknown[]): Promise<types.Row | null> {
     return (await this.client.execute(query, params, this.SERIAL_READ)).first() ?? null;
   }
@@ -946,6 +1222,11 @@ function schema(ks: string): string[] {
        expires_at timestamp, write_id uuid, PRIMARY KEY ((tenant_id, token_hash)))`,
     `CREATE TABLE IF NOT EXISTS ${ks}.endpoint_token_current (app_id text, key_hash text, tenant_id text, token_hash blob,
        expires_at timestamp, updated_at timestamp, write_id uuid, PRIMARY KEY ((app_id, key_hash)))`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.verifiers (app_id text, verifier_token text, plugin_type_name text, name text,
+       description text, json_configuration text, created_at timestamp, updated_at timestamp, write_id uuid,
+       default_token text static, PRIMARY KEY ((app_id), verifier_token)) WITH CLUSTERING ORDER BY (verifier_token ASC)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.notifications (app_id text, key_hash text, seq bigint, payload blob, created_at timestamp,
+       write_id uuid, last_seq bigint static, PRIMARY KEY ((app_id, key_hash), seq)) WITH CLUSTERING ORDER BY (seq ASC)`,
   ];
 }
 
@@ -957,6 +1238,7 @@ function queries(ks: string) {
   const ep = 'app_id, key_hash, credentials_id, public_key, profile_body, profile_hash, server_profile_body, created_at, updated_at';
   const owner = 'app_id, key_hash, tenant_id, owner_external_id, attached_at, write_id';
   const current = 'app_id, key_hash, tenant_id, token_hash, expires_at, updated_at, write_id';
+  const verifier = 'app_id, verifier_token, plugin_type_name, name, description, json_configuration, created_at, updated_at, write_id';
   return {
     insertTenant: `INSERT INTO ${ks}.tenants (id, name, created_at, write_id) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
     selectTenant: `SELECT id, name, created_at, write_id FROM ${ks}.tenants WHERE id = ?`,
@@ -1015,6 +1297,27 @@ function queries(ks: string) {
     insertTokenCurrent: `INSERT INTO ${ks}.endpoint_token_current (${current}) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
     updateTokenCurrent: `UPDATE ${ks}.endpoint_token_current SET tenant_id = ?, token_hash = ?, expires_at = ?, updated_at = ?, write_id = ?
                          WHERE app_id = ? AND key_hash = ? IF write_id = ?`,
+
+    insertVerifier: `INSERT INTO ${ks}.verifiers (${verifier}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    selectVerifier: `SELECT ${verifier}, default_token FROM ${ks}.verifiers WHERE app_id = ? AND verifier_token = ?`,
+    selectVerifiers: `SELECT ${verifier} FROM ${ks}.verifiers WHERE app_id = ?`,
+    updateVerifier: `UPDATE ${ks}.verifiers SET plugin_type_name = ?, name = ?, description = ?, json_configuration = ?, updated_at = ?,
+                     write_id = ? WHERE app_id = ? AND verifier_token = ? IF write_id = ?`,
+    deleteVerifier: `DELETE FROM ${ks}.verifiers WHERE app_id = ? AND verifier_token = ? IF write_id = ?`,
+    selectDefaultVerifier: `SELECT default_token FROM ${ks}.verifiers WHERE app_id = ? LIMIT 1`,
+    // Sets a regular column too (write_id): an UPDATE naming the clustering key may not set only
+    // static columns.
+    setDefaultVerifier: `UPDATE ${ks}.verifiers SET default_token = ?, write_id = ? WHERE app_id = ? AND verifier_token = ? IF write_id = ?`,
+    clearDefaultVerifier: `UPDATE ${ks}.verifiers SET default_token = null WHERE app_id = ? IF default_token = ?`,
+
+    selectLastSeq: `SELECT last_seq FROM ${ks}.notifications WHERE app_id = ? AND key_hash = ? LIMIT 1`,
+    bumpLastSeq: `UPDATE ${ks}.notifications SET last_seq = ? WHERE app_id = ? AND key_hash = ? IF last_seq = ?`,
+    insertNotification: `INSERT INTO ${ks}.notifications (app_id, key_hash, seq, payload, created_at, write_id) VALUES (?, ?, ?, ?, ?, ?)`,
+    dropNotification: `DELETE FROM ${ks}.notifications WHERE app_id = ? AND key_hash = ? AND seq = ? IF EXISTS`,
+    selectNotificationWriteId: `SELECT write_id FROM ${ks}.notifications WHERE app_id = ? AND key_hash = ? AND seq = ?`,
+    selectNotifications: `SELECT seq, payload, created_at FROM ${ks}.notifications WHERE app_id = ? AND key_hash = ? LIMIT ?`,
+    selectQueuedSeqs: `SELECT seq FROM ${ks}.notifications WHERE app_id = ? AND key_hash = ?`,
+    selectQueuedSeqsUpTo: `SELECT seq FROM ${ks}.notifications WHERE app_id = ? AND key_hash = ? AND seq <= ?`,
   };
 }
 
@@ -1037,6 +1340,12 @@ function ms(value: unknown): number {
 
 function bytes(value: unknown): Buffer | null {
   return value == null ? null : Buffer.from(value as Buffer);
+}
+
+/** A bigint column (types.Long) as a number; seqs stay far below 2^53. */
+function long(value: unknown): number | null {
+  if (value == null) return null;
+  return typeof value === 'number' ? value : (value as types.Long).toNumber();
 }
 
 function tenantFrom(row: types.Row): Tenant {
@@ -1102,6 +1411,19 @@ function ownerFrom(row: types.Row): OwnerAttachment {
   };
 }
 
+function verifierFrom(row: types.Row): VerifierRecord {
+  return {
+    appId: row.get('app_id') as string,
+    verifierToken: row.get('verifier_token') as string,
+    pluginTypeName: row.get('plugin_type_name') as string,
+    name: (row.get('name') as string | null) ?? '',
+    description: (row.get('description') as string | null) ?? '',
+    jsonConfiguration: (row.get('json_configuration') as string | null) ?? '',
+    createdAt: ms(row.get('created_at')),
+    updatedAt: ms(row.get('updated_at')),
+  };
+}
+
 function endpointFrom(row: types.Row): EndpointRecord {
   return {
     appId: row.get('app_id') as string,
@@ -1147,6 +1469,11 @@ function sameRowId(a: types.Row, b: types.Row): boolean {
   const x = a.get('write_id') as types.Uuid | null;
   const y = b.get('write_id') as types.Uuid | null;
   return x != null && y != null && x.toString() === y.toString();
+}
+
+/** Jittered exponential backoff before retrying a contended lightweight transaction (at most 100 ms). */
+function backoff(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 2 ** attempt)));
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

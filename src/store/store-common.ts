@@ -10,8 +10,10 @@ import type {
   EndpointAccessTokenRecord,
   EndpointRecord,
   OwnerAttachment,
+  PendingNotification,
   RegistrationRecord,
   Tenant,
+  VerifierRecord,
 } from './store.js';
 
 /** Longest id a store accepts, in UTF-8 bytes. */
@@ -80,6 +82,48 @@ export function checkAccessToken(appId: unknown, keyHash: unknown, tokenHash: un
   if (!Number.isSafeInteger(expiresAt) || Math.abs(expiresAt as number) > MAX_TIME_MS) {
     throw new LatchkeyError('LK_BAD_ARGUMENT', 'endpoint access token expiresAt must be an integer time in milliseconds');
   }
+}
+
+function checkTime(what: string, t: unknown): void {
+  if (!Number.isSafeInteger(t) || Math.abs(t as number) > MAX_TIME_MS) {
+    throw new LatchkeyError('LK_BAD_ARGUMENT', `${what} must be an integer time in milliseconds`);
+  }
+}
+
+/** Validate a verifier record before it is written (createVerifier, updateVerifier). */
+export function checkVerifier(v: VerifierRecord): void {
+  checkId('application id', v.appId);
+  checkId('verifier token', v.verifierToken);
+  checkId('verifier plugin type name', v.pluginTypeName);
+  for (const field of ['name', 'description', 'jsonConfiguration'] as const) {
+    if (typeof v[field] !== 'string') throw new LatchkeyError('LK_BAD_ARGUMENT', `verifier ${field} must be a string`);
+  }
+  checkTime('verifier createdAt', v.createdAt);
+  checkTime('verifier updatedAt', v.updatedAt);
+}
+
+/**
+ * Largest notification payload a store accepts, in bytes. Notifications are small Avro messages;
+ * the bound keeps one Cassandra enqueue (a batch) far below the default batch size limit (50 KiB).
+ */
+export const MAX_NOTIFICATION_BYTES = 32 * 1024;
+
+/** Validate enqueueNotification arguments before anything is read or written. */
+export function checkEnqueue(appId: unknown, keyHash: unknown, payload: unknown, max: unknown): void {
+  checkId('application id', appId);
+  checkKeyHash(keyHash);
+  if (!(payload instanceof Uint8Array)) throw new LatchkeyError('LK_BAD_ARGUMENT', 'notification payload must be a Buffer');
+  if (payload.length > MAX_NOTIFICATION_BYTES) {
+    throw new LatchkeyError('LK_BAD_ARGUMENT', `notification payload larger than ${MAX_NOTIFICATION_BYTES} bytes`);
+  }
+  if (!Number.isSafeInteger(max) || (max as number) < 1) throw new LatchkeyError('LK_BAD_ARGUMENT', 'notification queue max must be a positive integer');
+}
+
+/** Validate ackNotifications arguments before anything is read or written. */
+export function checkAck(appId: unknown, keyHash: unknown, uptoSeq: unknown): void {
+  checkId('application id', appId);
+  checkKeyHash(keyHash);
+  if (!Number.isSafeInteger(uptoSeq)) throw new LatchkeyError('LK_BAD_ARGUMENT', 'notification seq must be a safe integer');
 }
 
 /** Validate attach arguments before anything is read or written. */
@@ -179,6 +223,23 @@ export function copyAccessToken(t: EndpointAccessTokenRecord): EndpointAccessTok
     expiresAt: t.expiresAt,
     updatedAt: t.updatedAt,
   };
+}
+
+export function copyVerifier(v: VerifierRecord): VerifierRecord {
+  return {
+    appId: v.appId,
+    verifierToken: v.verifierToken,
+    pluginTypeName: v.pluginTypeName,
+    name: v.name,
+    description: v.description,
+    jsonConfiguration: v.jsonConfiguration,
+    createdAt: v.createdAt,
+    updatedAt: v.updatedAt,
+  };
+}
+
+export function copyNotification(n: PendingNotification): PendingNotification {
+  return { seq: n.seq, payload: Buffer.from(n.payload), createdAt: n.createdAt };
 }
 
 export function storeError(err: unknown, detail?: string): LatchkeyError {

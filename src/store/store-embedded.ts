@@ -32,6 +32,17 @@
  * expiry, and `endpoint_access_tokens` (appId, keyHash) -> the endpoint's current token (with its
  * tenant), so a rotation removes the old index entry in the same transaction that adds the new one.
  *
+ * Owner verifiers: `verifiers` (appId, verifierToken) -> VerifierRecord, so an application's
+ * verifiers are one range ordered by token; `default_verifiers` appId -> token. deleteVerifier and
+ * setDefaultVerifier check and change both in one write transaction, so the default never names a
+ * missing verifier.
+ *
+ * Notification queues: `notifications` (appId, keyHash, seq as 16 zero-padded decimal digits) ->
+ * PendingNotification, so an endpoint's queue is one range in seq order; `notification_seqs`
+ * (appId, keyHash) -> the last seq handed out. An enqueue reads and bumps the counter, appends and
+ * drops the oldest entries beyond `max` in one write transaction, so concurrent enqueues (from any
+ * process) never share a seq. The counter is never removed, so acknowledged seqs are not reused.
+ *
  * New databases were added without a format bump: they start empty in an existing directory, and
  * no existing key or value changed shape.
  *
@@ -55,9 +66,11 @@ import type {
   EndpointRecord,
   OwnerAttachment,
   Page,
+  PendingNotification,
   RegistrationRecord,
   Store,
   Tenant,
+  VerifierRecord,
 } from './store.js';
 import {
   validId,
@@ -80,6 +93,11 @@ import {
   compareAttachments,
   copyOwnerAttachment,
   copyAccessToken,
+  checkVerifier,
+  copyVerifier,
+  checkEnqueue,
+  checkAck,
+  copyNotification,
   storeError,
 } from './store-common.js';
 
@@ -118,6 +136,14 @@ interface Dbs {
   accessTokens: Database<TokenIndexRow, Buffer>;
   /** (appId, keyHash) -> the endpoint's current access token. */
   endpointAccessTokens: Database<StoredAccessToken, Buffer>;
+  /** (appId, verifierToken) -> VerifierRecord. */
+  verifiers: Database<VerifierRecord, Buffer>;
+  /** appId -> token of the application's default verifier. */
+  defaultVerifiers: Database<string, Buffer>;
+  /** (appId, keyHash, seq digits) -> PendingNotification: see {@link notificationKey}. */
+  notifications: Database<PendingNotification, Buffer>;
+  /** (appId, keyHash) -> the last notification seq handed out for the endpoint. */
+  notificationSeqs: Database<number, Buffer>;
 }
 
 /** Value of `access_tokens`. */
@@ -152,7 +178,7 @@ export class EmbeddedStore implements Store {
       root = open<unknown, Buffer>({
         path: join(dir, 'store.lmdb'),
         noSubdir: true,
-        maxDbs: 16,
+        maxDbs: 32,
         keyEncoding: 'binary',
       });
       const sub = <V>(name: string) => root!.openDB<V, Buffer>(name, { keyEncoding: 'binary' });
@@ -171,6 +197,10 @@ export class EmbeddedStore implements Store {
         ownerEndpoints: sub('owner_endpoints'),
         accessTokens: sub('access_tokens'),
         endpointAccessTokens: sub('endpoint_access_tokens'),
+        verifiers: sub('verifiers'),
+        defaultVerifiers: sub('default_verifiers'),
+        notifications: sub('notifications'),
+        notificationSeqs: sub('notification_seqs'),
       };
       const formatKey = key('format');
       const found = await root.transaction(() => {
@@ -515,6 +545,116 @@ export class EmbeddedStore implements Store {
     });
   }
 
+  // --- owner verifiers ---
+
+  async createVerifier(rec: VerifierRecord): Promise<VerifierRecord> {
+    checkVerifier(rec);
+    const row = copyVerifier(rec);
+    const k = key(row.appId, row.verifierToken);
+    await this.write(() => {
+      if (!this.dbs.applications.doesExist(key(row.appId))) throw new LatchkeyError('LK_APP_NOT_FOUND', row.appId);
+      if (this.dbs.verifiers.doesExist(k)) throw new LatchkeyError('LK_CONFLICT', `verifier ${row.verifierToken} exists`);
+      this.dbs.verifiers.put(k, row);
+    });
+    return copyVerifier(row);
+  }
+
+  async getVerifier(appId: string, verifierToken: string): Promise<VerifierRecord | null> {
+    if (!validId(appId) || !validId(verifierToken)) return null;
+    return this.read(() => nullable(this.dbs.verifiers.get(key(appId, verifierToken)), copyVerifier));
+  }
+
+  async listVerifiers(appId: string): Promise<VerifierRecord[]> {
+    if (!validId(appId)) return [];
+    return this.read(() => [...this.dbs.verifiers.getRange(prefixRange(appId))].map((e) => copyVerifier(e.value)));
+  }
+
+  async updateVerifier(rec: VerifierRecord): Promise<VerifierRecord> {
+    checkVerifier(rec);
+    const k = key(rec.appId, rec.verifierToken);
+    const next = copyVerifier(rec);
+    return this.write(() => {
+      const current = this.dbs.verifiers.get(k);
+      if (current === undefined) throw new LatchkeyError('LK_NOT_FOUND', `verifier ${next.verifierToken}`);
+      const row: VerifierRecord = { ...next, createdAt: current.createdAt };
+      this.dbs.verifiers.put(k, row);
+      return copyVerifier(row);
+    });
+  }
+
+  async deleteVerifier(appId: string, verifierToken: string): Promise<boolean> {
+    if (!validId(appId) || !validId(verifierToken)) return false;
+    const k = key(appId, verifierToken);
+    return this.write(() => {
+      if (!this.dbs.verifiers.doesExist(k)) return false;
+      this.dbs.verifiers.remove(k);
+      if (this.dbs.defaultVerifiers.get(key(appId)) === verifierToken) this.dbs.defaultVerifiers.remove(key(appId));
+      return true;
+    });
+  }
+
+  async setDefaultVerifier(appId: string, verifierToken: string | null): Promise<void> {
+    checkId('application id', appId);
+    await this.write(() => {
+      if (!this.dbs.applications.doesExist(key(appId))) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+      if (verifierToken === null) {
+        this.dbs.defaultVerifiers.remove(key(appId));
+        return;
+      }
+      if (!validId(verifierToken) || !this.dbs.verifiers.doesExist(key(appId, verifierToken))) {
+        throw new LatchkeyError('LK_NOT_FOUND', `verifier ${String(verifierToken)}`);
+      }
+      this.dbs.defaultVerifiers.put(key(appId), verifierToken);
+    });
+  }
+
+  async getDefaultVerifier(appId: string): Promise<string | null> {
+    if (!validId(appId)) return null;
+    return this.read(() => this.dbs.defaultVerifiers.get(key(appId)) ?? null);
+  }
+
+  // --- notification queues ---
+
+  async enqueueNotification(appId: string, keyHash: string, payload: Buffer, max: number): Promise<{ seq: number; dropped: number }> {
+    checkEnqueue(appId, keyHash, payload, max);
+    const body = Buffer.from(payload);
+    const createdAt = Date.now();
+    const counter = key(appId, keyHash);
+    return this.write(() => {
+      const { notifications, notificationSeqs } = this.dbs;
+      const seq = (notificationSeqs.get(counter) ?? 0) + 1;
+      // One pass over the (at most `max`-long) queue: lmdb-js 3 breaks a getKeys iterator that
+      // follows getKeysCount on the same database.
+      const queued: number[] = [];
+      for (const k of notifications.getKeys(prefixRange(appId, keyHash))) queued.push(seqOfKey(k));
+      // Drop policy (store.ts): the oldest go so that the new entry fits within `max`.
+      const oldest = queued.slice(0, Math.max(0, queued.length + 1 - max));
+      notificationSeqs.put(counter, seq);
+      notifications.put(notificationKey(appId, keyHash, seq), { seq, payload: body, createdAt });
+      for (const old of oldest) notifications.remove(notificationKey(appId, keyHash, old));
+      return { seq, dropped: oldest.length };
+    });
+  }
+
+  async listNotifications(appId: string, keyHash: string, limit: number): Promise<PendingNotification[]> {
+    checkLimit(limit);
+    if (!validId(appId) || !validKeyHash(keyHash)) return [];
+    return this.read(() => [...this.dbs.notifications.getRange({ ...prefixRange(appId, keyHash), limit })].map((e) => copyNotification(e.value)));
+  }
+
+  async ackNotifications(appId: string, keyHash: string, uptoSeq: number): Promise<void> {
+    checkAck(appId, keyHash, uptoSeq);
+    if (uptoSeq < 1) return; // seqs start at 1
+    const range = prefixRange(appId, keyHash);
+    // Exclusive end: the key of seq uptoSeq + 1 (at most 2^53, still 16 digits).
+    const end = notificationKey(appId, keyHash, uptoSeq + 1);
+    await this.write(() => {
+      const acked: number[] = [];
+      for (const k of this.dbs.notifications.getKeys({ start: range.start, end })) acked.push(seqOfKey(k));
+      for (const seq of acked) this.dbs.notifications.remove(notificationKey(appId, keyHash, seq));
+    });
+  }
+
   // --- admin API keys ---
 
   async createApiKey(apiKey: ApiKeyRecord): Promise<ApiKeyRecord> {
@@ -651,6 +791,22 @@ function ownerIndexKey(o: OwnerAttachment): Buffer {
 /** Key of `access_tokens`: (tenantId, base64url token hash). */
 function tokenKey(tenantId: string, tokenHash: Buffer): Buffer {
   return key(tenantId, tokenHash.toString('base64url'));
+}
+
+/** Digits of a seq in a notification key: Number.MAX_SAFE_INTEGER + 1 has 16. */
+const SEQ_DIGITS = 16;
+
+/**
+ * Key of `notifications`: (appId, keyHash, seq as SEQ_DIGITS zero-padded decimal digits), so the
+ * keys of one endpoint are contiguous and ordered by seq.
+ */
+function notificationKey(appId: string, keyHash: string, seq: number): Buffer {
+  return key(appId, keyHash, String(seq).padStart(SEQ_DIGITS, '0'));
+}
+
+/** The seq at the end of a `notifications` key (parsed at once: lmdb-js may reuse key buffers). */
+function seqOfKey(k: Uint8Array): number {
+  return Number(Buffer.from(k.subarray(k.length - SEQ_DIGITS)).toString('latin1'));
 }
 
 /** Range over every key whose leading ids are `ids`, i.e. keys starting with key(...ids, ''). */

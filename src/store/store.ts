@@ -125,6 +125,34 @@ export interface EndpointAccessTokenRecord {
 /** Outcome of {@link Store.attachEndpointIfUnownedOrSameOwner}. */
 export type ConditionalAttachResult = { ok: true; previousOwner: string | null } | { ok: false; currentOwner: string };
 
+/**
+ * An owner verifier configuration of an application (Kaa's user verifier: plugin type name, name,
+ * description, JSON configuration). An owner attach names a verifier by its token, or uses the
+ * application's default verifier.
+ */
+export interface VerifierRecord {
+  appId: string;
+  /** Id of the verifier within its application (Kaa verifierToken); the admin API generates it. */
+  verifierToken: string;
+  /** 'trustful', another built-in type, or the name of a configured custom verifier type. */
+  pluginTypeName: string;
+  name: string;
+  description: string;
+  /** The verifier's configuration as JSON text; the store keeps it as given. */
+  jsonConfiguration: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A notification queued durably for an endpoint: see {@link Store.enqueueNotification}. */
+export interface PendingNotification {
+  /** Position in the endpoint's queue: strictly increasing per endpoint, never reused (may have gaps). */
+  seq: number;
+  /** The encoded notification; opaque to the store. */
+  payload: Buffer;
+  createdAt: number;
+}
+
 export interface Page<T> {
   items: T[];
   /** Opaque cursor for the next page, or null when this is the last page. */
@@ -256,6 +284,62 @@ export interface Store {
    * not a finite number.
    */
   findEndpointByAccessToken(tenantId: string, tokenHash: Buffer, now: number): Promise<{ appId: string; keyHash: string } | null>;
+
+  /**
+   * Create an owner verifier configuration. LK_APP_NOT_FOUND if the application does not exist;
+   * LK_CONFLICT if the application has a verifier with this token (nothing is written then);
+   * LK_BAD_ARGUMENT for a malformed id, token, type name, text field or timestamp. Atomic.
+   */
+  createVerifier(rec: VerifierRecord): Promise<VerifierRecord>;
+  /** A verifier of an application, or null (also for malformed ids). */
+  getVerifier(appId: string, verifierToken: string): Promise<VerifierRecord | null>;
+  /** Verifiers of one application, ordered by verifierToken. An unknown application lists nothing. */
+  listVerifiers(appId: string): Promise<VerifierRecord[]>;
+  /**
+   * Replace a verifier's pluginTypeName, name, description and jsonConfiguration and take updatedAt
+   * from `rec`; createdAt is kept (rec.createdAt is ignored). Returns the stored record. LK_NOT_FOUND
+   * if the application has no verifier with this token; LK_BAD_ARGUMENT as createVerifier. Atomic.
+   */
+  updateVerifier(rec: VerifierRecord): Promise<VerifierRecord>;
+  /**
+   * Delete a verifier. Returns true if one was deleted, false if there was none (or the ids are
+   * malformed). Deleting the application's default verifier clears the default in the same atomic
+   * step: the default never names a missing verifier.
+   */
+  deleteVerifier(appId: string, verifierToken: string): Promise<boolean>;
+  /**
+   * Set the application's default verifier (the one an owner attach without a verifier token uses),
+   * or clear it with null (clearing an unset default is not an error). LK_APP_NOT_FOUND if the
+   * application does not exist; LK_NOT_FOUND if the token is not a verifier of the application.
+   * Atomic with deleteVerifier: a verifier deleted concurrently is never left as the default.
+   */
+  setDefaultVerifier(appId: string, verifierToken: string | null): Promise<void>;
+  /** Token of the application's default verifier, or null if none is set or the application is unknown. */
+  getDefaultVerifier(appId: string): Promise<string | null>;
+
+  /**
+   * Append a notification to the durable queue of endpoint (appId, keyHash), for delivery when it
+   * next connects, and return its seq: greater than every seq the endpoint's queue handed out
+   * before (acknowledged ones included, across restarts, processes and nodes), so concurrent
+   * enqueues never share one; seqs may have gaps.
+   * Drop policy: the queue holds at most `max` entries. When it is full, the OLDEST entries are
+   * removed in the same atomic step as the append so the new one fits, and `dropped` says how many
+   * (0 while there is room; more than 1 only if `max` shrank). The new entry is never dropped.
+   * The application and endpoint need not exist. LK_BAD_ARGUMENT for a malformed id or key hash, a
+   * payload that is not bytes or is larger than MAX_NOTIFICATION_BYTES (store-common.ts), or a `max`
+   * that is not a positive integer.
+   */
+  enqueueNotification(appId: string, keyHash: string, payload: Buffer, max: number): Promise<{ seq: number; dropped: number }>;
+  /**
+   * Queued notifications of an endpoint, oldest (lowest seq) first, at most `limit` (LK_BAD_ARGUMENT
+   * if not a positive integer). Listing removes nothing; malformed ids list nothing.
+   */
+  listNotifications(appId: string, keyHash: string, limit: number): Promise<PendingNotification[]>;
+  /**
+   * Remove every queued entry of the endpoint with seq <= uptoSeq (what was delivered). Entries
+   * already removed are not an error. LK_BAD_ARGUMENT if uptoSeq is not a safe integer.
+   */
+  ackNotifications(appId: string, keyHash: string, uptoSeq: number): Promise<void>;
 
   /** Flush pending writes and release the backend. Idempotent. */
   close(): Promise<void>;

@@ -11,7 +11,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LatchkeyError, type ErrorCode } from '../../src/errors.js';
-import type { ApiKeyRecord, Application, EndpointRecord, OwnerAttachment, Store, Tenant } from '../../src/store/store.js';
+import type { ApiKeyRecord, Application, EndpointRecord, OwnerAttachment, Store, Tenant, VerifierRecord } from '../../src/store/store.js';
 
 export interface StoreContractOptions {
   skip?: boolean;
@@ -81,6 +81,17 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
       secretHash: randomBytes(32),
       name: 'Key',
       createdAt: Date.now(),
+      ...over,
+    });
+    const verifier = (appId: string, over: Partial<VerifierRecord> = {}): VerifierRecord => ({
+      appId,
+      verifierToken: randomBytes(12).toString('base64url'),
+      pluginTypeName: 'trustful',
+      name: 'Verifier',
+      description: 'a verifier',
+      jsonConfiguration: '{"a":1}',
+      createdAt: Date.now(),
+      updatedAt: Date.now(),
       ...over,
     });
     const byId = <T extends { id: string }>(xs: T[]): T[] => [...xs].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
@@ -831,6 +842,262 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
       });
     });
 
+    describe('owner verifiers', () => {
+      it('creates, gets, lists (ordered by token), updates and deletes a verifier', async () => {
+        const a = await newApp();
+        const base = uid('v');
+        const tokens = [`${base}-m`, `${base}-c`, `${base}-x`, `${base}-a`];
+        const created: VerifierRecord[] = [];
+        for (const verifierToken of tokens) {
+          const v = verifier(a.id, { verifierToken, description: '' });
+          expect(await store.createVerifier(v)).toEqual(v);
+          created.push(v);
+        }
+        expect(await store.getVerifier(a.id, tokens[0]!)).toEqual(created[0]);
+        expect((await store.listVerifiers(a.id)).map((v) => v.verifierToken)).toEqual([...tokens].sort());
+        expect(await store.listVerifiers(a.id)).toEqual([...created].sort((x, y) => (x.verifierToken < y.verifierToken ? -1 : 1)));
+
+        const first = created[0]!;
+        const changed = {
+          ...first,
+          pluginTypeName: 'oidc',
+          name: 'Renamed',
+          description: 'changed',
+          jsonConfiguration: '{"issuer":"https://id.example"}',
+          createdAt: first.createdAt + 5_000, // ignored: createdAt is kept
+          updatedAt: first.updatedAt + 10_000,
+        };
+        const updated = await store.updateVerifier(changed);
+        expect(updated).toEqual({ ...changed, createdAt: first.createdAt });
+        expect(await store.getVerifier(a.id, first.verifierToken)).toEqual(updated);
+
+        expect(await store.deleteVerifier(a.id, first.verifierToken)).toBe(true);
+        expect(await store.getVerifier(a.id, first.verifierToken)).toBeNull();
+        expect(await store.deleteVerifier(a.id, first.verifierToken)).toBe(false);
+        expect((await store.listVerifiers(a.id)).map((v) => v.verifierToken)).toEqual(tokens.slice(1).sort());
+      });
+
+      it('refuses a duplicate token with LK_CONFLICT and keeps the first; tokens are per application', async () => {
+        const a = await newApp();
+        const b = await newApp();
+        const v = await store.createVerifier(verifier(a.id, { name: 'first' }));
+        await expectCode(store.createVerifier({ ...v, name: 'second' }), 'LK_CONFLICT');
+        expect(await store.getVerifier(a.id, v.verifierToken)).toEqual(v);
+        expect(await store.listVerifiers(a.id)).toEqual([v]);
+        const other = verifier(b.id, { verifierToken: v.verifierToken });
+        expect(await store.createVerifier(other)).toEqual(other);
+        expect(await store.getVerifier(b.id, v.verifierToken)).toEqual(other);
+        expect(await store.getVerifier(a.id, v.verifierToken)).toEqual(v);
+      });
+
+      it('refuses an unknown application with LK_APP_NOT_FOUND and writes nothing; missing -> null / []', async () => {
+        const appId = uid('no-app');
+        const v = verifier(appId);
+        await expectCode(store.createVerifier(v), 'LK_APP_NOT_FOUND');
+        expect(await store.getVerifier(appId, v.verifierToken)).toBeNull();
+        expect(await store.listVerifiers(appId)).toEqual([]);
+        expect(await store.getDefaultVerifier(appId)).toBeNull();
+        await expectCode(store.setDefaultVerifier(appId, v.verifierToken), 'LK_APP_NOT_FOUND');
+        await expectCode(store.setDefaultVerifier(appId, null), 'LK_APP_NOT_FOUND');
+        const a = await newApp();
+        expect(await store.getVerifier(a.id, uid('v'))).toBeNull();
+        expect(await store.listVerifiers(a.id)).toEqual([]);
+        expect(await store.deleteVerifier(a.id, uid('v'))).toBe(false);
+      });
+
+      it('refuses to update a missing verifier with LK_NOT_FOUND and creates nothing', async () => {
+        const a = await newApp();
+        const v = verifier(a.id);
+        await expectCode(store.updateVerifier(v), 'LK_NOT_FOUND');
+        expect(await store.getVerifier(a.id, v.verifierToken)).toBeNull();
+      });
+
+      it('refuses malformed records with LK_BAD_ARGUMENT', async () => {
+        const a = await newApp();
+        await expectCode(store.createVerifier(verifier(a.id, { verifierToken: '' })), 'LK_BAD_ARGUMENT');
+        await expectCode(store.createVerifier(verifier(a.id, { pluginTypeName: '' })), 'LK_BAD_ARGUMENT');
+        await expectCode(store.createVerifier(verifier(a.id, { jsonConfiguration: null as unknown as string })), 'LK_BAD_ARGUMENT');
+        await expectCode(store.createVerifier(verifier(a.id, { createdAt: 1.5 })), 'LK_BAD_ARGUMENT');
+        expect(await store.listVerifiers(a.id)).toEqual([]);
+      });
+
+      it('sets, replaces and clears the default verifier', async () => {
+        const a = await newApp();
+        expect(await store.getDefaultVerifier(a.id)).toBeNull();
+        await store.setDefaultVerifier(a.id, null); // clearing an unset default is fine
+        const v1 = await store.createVerifier(verifier(a.id));
+        const v2 = await store.createVerifier(verifier(a.id));
+        await store.setDefaultVerifier(a.id, v1.verifierToken);
+        expect(await store.getDefaultVerifier(a.id)).toBe(v1.verifierToken);
+        await store.setDefaultVerifier(a.id, v1.verifierToken); // idempotent
+        expect(await store.getDefaultVerifier(a.id)).toBe(v1.verifierToken);
+        await store.setDefaultVerifier(a.id, v2.verifierToken);
+        expect(await store.getDefaultVerifier(a.id)).toBe(v2.verifierToken);
+        await store.setDefaultVerifier(a.id, null);
+        expect(await store.getDefaultVerifier(a.id)).toBeNull();
+        // Setting the default changes nothing else.
+        expect(await store.listVerifiers(a.id)).toEqual([v1, v2].sort((x, y) => (x.verifierToken < y.verifierToken ? -1 : 1)));
+      });
+
+      it('deleting the default verifier clears the default; deleting another keeps it', async () => {
+        const a = await newApp();
+        const v1 = await store.createVerifier(verifier(a.id));
+        const v2 = await store.createVerifier(verifier(a.id));
+        await store.setDefaultVerifier(a.id, v1.verifierToken);
+        expect(await store.deleteVerifier(a.id, v2.verifierToken)).toBe(true);
+        expect(await store.getDefaultVerifier(a.id)).toBe(v1.verifierToken);
+        expect(await store.deleteVerifier(a.id, v1.verifierToken)).toBe(true);
+        expect(await store.getDefaultVerifier(a.id)).toBeNull();
+        // A new verifier under the deleted token does not become the default again.
+        await store.createVerifier(verifier(a.id, { verifierToken: v1.verifierToken }));
+        expect(await store.getDefaultVerifier(a.id)).toBeNull();
+        await store.setDefaultVerifier(a.id, v1.verifierToken);
+        expect(await store.getDefaultVerifier(a.id)).toBe(v1.verifierToken);
+      });
+
+      it('refuses a default that is not a verifier of the application with LK_NOT_FOUND, changing nothing', async () => {
+        const a = await newApp();
+        const b = await newApp();
+        const mine = await store.createVerifier(verifier(a.id));
+        const theirs = await store.createVerifier(verifier(b.id));
+        await store.setDefaultVerifier(a.id, mine.verifierToken);
+        await expectCode(store.setDefaultVerifier(a.id, uid('v')), 'LK_NOT_FOUND');
+        await expectCode(store.setDefaultVerifier(a.id, theirs.verifierToken), 'LK_NOT_FOUND');
+        await expectCode(store.setDefaultVerifier(a.id, ''), 'LK_NOT_FOUND');
+        const gone = await store.createVerifier(verifier(a.id));
+        await store.deleteVerifier(a.id, gone.verifierToken);
+        await expectCode(store.setDefaultVerifier(a.id, gone.verifierToken), 'LK_NOT_FOUND');
+        expect(await store.getDefaultVerifier(a.id)).toBe(mine.verifierToken);
+        expect(await store.getDefaultVerifier(b.id)).toBeNull();
+      });
+
+      it('never leaves a concurrently deleted verifier as the default', async () => {
+        const a = await newApp();
+        for (let round = 0; round < 5; round++) {
+          const v = await store.createVerifier(verifier(a.id));
+          const [set, del] = await Promise.allSettled([store.setDefaultVerifier(a.id, v.verifierToken), store.deleteVerifier(a.id, v.verifierToken)]);
+          expect(del).toEqual({ status: 'fulfilled', value: true });
+          if (set.status === 'rejected') expect((set.reason as LatchkeyError).code).toBe('LK_NOT_FOUND');
+          expect(await store.getVerifier(a.id, v.verifierToken)).toBeNull();
+          expect(await store.getDefaultVerifier(a.id)).toBeNull();
+        }
+      });
+    });
+
+    describe('notification queues', () => {
+      const note = (text: string): Buffer => Buffer.from(text, 'utf8');
+
+      it('appends with strictly increasing seqs and lists oldest first, Buffers intact', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        const payloads = [note('one'), Buffer.alloc(0), randomBytes(300), note('four')];
+        const before = Date.now();
+        const seqs: number[] = [];
+        for (const p of payloads) {
+          const out = await store.enqueueNotification(a.id, ep, p, 100);
+          expect(out.dropped).toBe(0);
+          seqs.push(out.seq);
+        }
+        for (let i = 1; i < seqs.length; i++) expect(seqs[i]!).toBeGreaterThan(seqs[i - 1]!);
+        const listed = await store.listNotifications(a.id, ep, 100);
+        expect(listed.map((n) => n.seq)).toEqual(seqs);
+        listed.forEach((n, i) => {
+          expect(Buffer.isBuffer(n.payload)).toBe(true);
+          expect(n.payload.equals(payloads[i]!)).toBe(true);
+          expect(Number.isSafeInteger(n.createdAt) && n.createdAt >= before - 1000).toBe(true);
+        });
+      });
+
+      it('keeps one queue per endpoint', async () => {
+        const a = await newApp();
+        const b = await newApp();
+        const [ep1, ep2] = [randomKeyHash(), randomKeyHash()];
+        await store.enqueueNotification(a.id, ep1, note('a1'), 10);
+        await store.enqueueNotification(a.id, ep2, note('a2'), 10);
+        await store.enqueueNotification(b.id, ep1, note('b1'), 10);
+        const text = async (appId: string, ep: string) => (await store.listNotifications(appId, ep, 10)).map((n) => n.payload.toString());
+        expect(await text(a.id, ep1)).toEqual(['a1']);
+        expect(await text(a.id, ep2)).toEqual(['a2']);
+        expect(await text(b.id, ep1)).toEqual(['b1']);
+        expect(await store.listNotifications(a.id, randomKeyHash(), 10)).toEqual([]);
+        expect(await store.listNotifications(uid('no-app'), ep1, 10)).toEqual([]);
+      });
+
+      it('gives 20 concurrent enqueues 20 distinct seqs, listed in seq order', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.enqueueNotification(a.id, ep, note(`n${i}`), 100)));
+        const seqs = results.map((r) => r.seq);
+        expect(new Set(seqs).size).toBe(20);
+        for (const r of results) expect(r.dropped).toBe(0);
+        const listed = await store.listNotifications(a.id, ep, 100);
+        expect(listed.map((n) => n.seq)).toEqual([...seqs].sort((x, y) => x - y));
+        // Each payload sits under the seq its enqueue returned.
+        results.forEach((r, i) => expect(listed.find((n) => n.seq === r.seq)?.payload.toString()).toBe(`n${i}`));
+      });
+
+      it('lists at most `limit`, oldest first', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        for (let i = 0; i < 5; i++) await store.enqueueNotification(a.id, ep, note(`n${i}`), 100);
+        expect((await store.listNotifications(a.id, ep, 3)).map((n) => n.payload.toString())).toEqual(['n0', 'n1', 'n2']);
+        expect(await store.listNotifications(a.id, ep, 5)).toHaveLength(5);
+        await expectCode(store.listNotifications(a.id, ep, 0), 'LK_BAD_ARGUMENT');
+      });
+
+      it('acknowledges up to a seq; seqs are never reused after an ack', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        const seqs: number[] = [];
+        for (let i = 0; i < 4; i++) seqs.push((await store.enqueueNotification(a.id, ep, note(`n${i}`), 100)).seq);
+        await store.ackNotifications(a.id, ep, seqs[1]!);
+        expect((await store.listNotifications(a.id, ep, 10)).map((n) => n.seq)).toEqual(seqs.slice(2));
+        await store.ackNotifications(a.id, ep, seqs[1]!); // again: nothing left to remove
+        await store.ackNotifications(a.id, ep, 0);
+        await store.ackNotifications(a.id, ep, -1);
+        expect((await store.listNotifications(a.id, ep, 10)).map((n) => n.seq)).toEqual(seqs.slice(2));
+        await store.ackNotifications(a.id, ep, seqs[3]!);
+        expect(await store.listNotifications(a.id, ep, 10)).toEqual([]);
+        const next = await store.enqueueNotification(a.id, ep, note('after'), 100);
+        expect(next.seq).toBeGreaterThan(seqs[3]!);
+        await store.ackNotifications(a.id, ep, Number.MAX_SAFE_INTEGER);
+        expect(await store.listNotifications(a.id, ep, 10)).toEqual([]);
+        await expectCode(store.ackNotifications(a.id, ep, 1.5), 'LK_BAD_ARGUMENT');
+      });
+
+      it('drops the oldest entries when the queue is full and says how many', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        const dropped: number[] = [];
+        for (let i = 0; i < 5; i++) dropped.push((await store.enqueueNotification(a.id, ep, note(`n${i}`), 3)).dropped);
+        expect(dropped).toEqual([0, 0, 0, 1, 1]);
+        const text = async () => (await store.listNotifications(a.id, ep, 10)).map((n) => n.payload.toString());
+        expect(await text()).toEqual(['n2', 'n3', 'n4']);
+        // A smaller max drops as many as needed; the new entry is never dropped.
+        expect((await store.enqueueNotification(a.id, ep, note('n5'), 1)).dropped).toBe(3);
+        expect(await text()).toEqual(['n5']);
+        // Acknowledged entries free room.
+        const last = await store.listNotifications(a.id, ep, 1);
+        await store.ackNotifications(a.id, ep, last[0]!.seq);
+        expect((await store.enqueueNotification(a.id, ep, note('n6'), 1)).dropped).toBe(0);
+        expect(await text()).toEqual(['n6']);
+      });
+
+      it('refuses bad arguments with LK_BAD_ARGUMENT and queues nothing', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        await expectCode(store.enqueueNotification(a.id, 'bad key hash', note('x'), 10), 'LK_BAD_ARGUMENT');
+        await expectCode(store.enqueueNotification('', ep, note('x'), 10), 'LK_BAD_ARGUMENT');
+        await expectCode(store.enqueueNotification(a.id, ep, 'text' as unknown as Buffer, 10), 'LK_BAD_ARGUMENT');
+        await expectCode(store.enqueueNotification(a.id, ep, Buffer.alloc(64 * 1024), 10), 'LK_BAD_ARGUMENT');
+        await expectCode(store.enqueueNotification(a.id, ep, note('x'), 0), 'LK_BAD_ARGUMENT');
+        await expectCode(store.enqueueNotification(a.id, ep, note('x'), 2.5), 'LK_BAD_ARGUMENT');
+        await expectCode(store.ackNotifications(a.id, 'bad key hash', 1), 'LK_BAD_ARGUMENT');
+        expect(await store.listNotifications(a.id, ep, 10)).toEqual([]);
+        expect(await store.listNotifications(a.id, 'bad key hash', 10)).toEqual([]);
+      });
+    });
+
     describe('returned records are copies', () => {
       it('mutating a returned or passed-in record does not change the store', async () => {
         const t = tenant();
@@ -909,6 +1176,29 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
         const found = (await store.findEndpointByAccessToken(t.id, tokenCopy, Date.now()))!;
         found.keyHash = 'changed';
         expect(await store.findEndpointByAccessToken(t.id, tokenCopy, Date.now())).toEqual({ appId: a.id, keyHash: ep });
+
+        const v = verifier(a.id);
+        const vSnapshot = { ...v };
+        const createdV = await store.createVerifier(v);
+        v.name = 'changed input';
+        createdV.jsonConfiguration = 'changed output';
+        (await store.getVerifier(a.id, v.verifierToken))!.description = 'changed get';
+        (await store.listVerifiers(a.id))[0]!.pluginTypeName = 'changed list';
+        const updatedV = await store.updateVerifier({ ...vSnapshot, updatedAt: vSnapshot.updatedAt + 1 });
+        updatedV.name = 'changed update';
+        expect(await store.getVerifier(a.id, v.verifierToken)).toEqual({ ...vSnapshot, updatedAt: vSnapshot.updatedAt + 1 });
+
+        const payload = randomBytes(64);
+        const payloadCopy = Buffer.from(payload);
+        await store.enqueueNotification(a.id, ep, payload, 10);
+        payload.fill(0);
+        const [queued] = await store.listNotifications(a.id, ep, 10);
+        expect(queued!.payload).not.toBe(payload);
+        queued!.payload.fill(1);
+        queued!.seq = -1;
+        const [again2] = await store.listNotifications(a.id, ep, 10);
+        expect(again2!.payload.equals(payloadCopy)).toBe(true);
+        expect(again2!.seq).toBeGreaterThan(0);
       });
     });
 
@@ -938,6 +1228,17 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
         const tokenExpiry = Date.now() + 3_600_000;
         await store.setEndpointAccessToken(a.id, e.keyHash, oldToken, tokenExpiry);
         await store.setEndpointAccessToken(a.id, e.keyHash, token, tokenExpiry);
+        const v1 = await store.createVerifier(verifier(a.id));
+        const v2 = await store.updateVerifier({ ...(await store.createVerifier(verifier(a.id))), name: 'updated', updatedAt: Date.now() + 1 });
+        const vGone = await store.createVerifier(verifier(a.id));
+        await store.deleteVerifier(a.id, vGone.verifierToken);
+        await store.setDefaultVerifier(a.id, v2.verifierToken);
+        const verifiers = await store.listVerifiers(a.id);
+        const queueEp = randomKeyHash();
+        const seqs: number[] = [];
+        for (let i = 0; i < 4; i++) seqs.push((await store.enqueueNotification(a.id, queueEp, Buffer.from(`n${i}`), 3)).seq);
+        await store.ackNotifications(a.id, queueEp, seqs[1]!);
+        const queue = await store.listNotifications(a.id, queueEp, 10);
 
         await store.close();
         await store.close();
@@ -970,6 +1271,17 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
         expect(await store.findEndpointByAccessToken(t.id, token, Date.now())).toEqual({ appId: a.id, keyHash: e.keyHash });
         expect(await store.findEndpointByAccessToken(t.id, oldToken, Date.now())).toBeNull();
         await expectCode(store.setEndpointAccessToken(a.id, randomKeyHash(), token, tokenExpiry), 'LK_CONFLICT');
+        expect(verifiers.map((v) => v.verifierToken)).toEqual([v1.verifierToken, v2.verifierToken].sort());
+        expect(await store.listVerifiers(a.id)).toEqual(verifiers);
+        expect(await store.getVerifier(a.id, v2.verifierToken)).toEqual(v2);
+        expect(await store.getVerifier(a.id, vGone.verifierToken)).toBeNull();
+        expect(await store.getDefaultVerifier(a.id)).toBe(v2.verifierToken);
+        await expectCode(store.createVerifier(verifier(a.id, { verifierToken: v1.verifierToken })), 'LK_CONFLICT');
+        expect(queue.map((n) => n.seq)).toEqual(seqs.slice(2));
+        expect(queue.map((n) => n.payload.toString())).toEqual(['n2', 'n3']);
+        expect(await store.listNotifications(a.id, queueEp, 10)).toEqual(queue);
+        // The seq counter survives too: no seq is reused after a reopen.
+        expect((await store.enqueueNotification(a.id, queueEp, Buffer.from('n4'), 3)).seq).toBeGreaterThan(seqs[3]!);
       });
     });
   });

@@ -1,0 +1,192 @@
+/**
+ * Endpoint ownership (Kaa's owner access token flow and endpoint access token flow), with Kaa's
+ * weak spots fixed:
+ *
+ * - attachUser(externalId, accessToken[, verifierToken]): the application's verifier (named, or the
+ *   default) checks the token; success attaches the endpoint to that owner of the tenant, moving it
+ *   atomically from any previous owner (store.attachEndpointToOwner).
+ * - Endpoint access tokens: an endpoint publishes one in its profile sync (stored as SHA-256 with an
+ *   expiry; a new one replaces the old at once). An attached endpoint presenting it attaches the
+ *   publisher to its own owner, only if the publisher is unowned or already has that owner.
+ * - Detach by key hash: by the endpoint itself or by another endpoint of the same owner.
+ * - Notifications carry what their field names say (owner external id, key hashes), unlike Kaa's
+ *   attach notification. They reach a connected endpoint at once (through the bus, whichever node
+ *   holds its session) and an offline one at its next connect (durable queue in the store).
+ */
+import crypto from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Bus } from '../bus/bus.js';
+import { emptySyncResponse, types, type SyncRequest, type SyncResponse, type UserAttachErrorCode } from '../protocol/schemas.js';
+import type { Application, PendingNotification, Store } from '../store/store.js';
+import { createVerifier, type OwnerVerifier } from './verifier.js';
+
+/** Endpoint access tokens live this long unless rotated (Kaa had no expiry). */
+export const ACCESS_TOKEN_TTL_MS = 24 * 3600_000; // 24 h
+/** Most queued notifications per offline endpoint; older ones are dropped beyond it. */
+export const MAX_PENDING_NOTIFICATIONS = 256;
+
+export type AttachUserResult = { ok: true } | { ok: false; code: UserAttachErrorCode; reason: string };
+
+export function tokenHash(token: string): Buffer {
+  return crypto.createHash('sha256').update(token, 'utf8').digest();
+}
+
+export class OwnershipService {
+  /** Verifier instances by appId/verifierToken and the configuration they were built from. */
+  private readonly verifiers = new Map<string, { config: string; type: string; verifier: Promise<OwnerVerifier> }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly bus: Bus,
+    private readonly log: Logger,
+    private readonly customVerifierModules: Record<string, string> = {},
+  ) {}
+
+  private async verifierFor(app: Application, verifierToken: string | null): Promise<OwnerVerifier | null> {
+    const token = verifierToken ?? (await this.store.getDefaultVerifier(app.id));
+    if (!token) return null;
+    const rec = await this.store.getVerifier(app.id, token);
+    if (!rec) return null;
+    const key = `${app.id}/${token}`;
+    const cached = this.verifiers.get(key);
+    if (cached && cached.config === rec.jsonConfiguration && cached.type === rec.pluginTypeName) return cached.verifier;
+    if (cached) void cached.verifier.then((v) => v.close(), () => undefined);
+    const verifier = createVerifier(rec.pluginTypeName, rec.jsonConfiguration, { log: this.log, customModules: this.customVerifierModules });
+    this.verifiers.set(key, { config: rec.jsonConfiguration, type: rec.pluginTypeName, verifier });
+    verifier.catch(() => this.verifiers.delete(key));
+    return verifier;
+  }
+
+  /** Owner access token flow. */
+  async attachUser(app: Application, keyHash: string, externalId: string, accessToken: string, verifierToken: string | null): Promise<AttachUserResult> {
+    let verifier: OwnerVerifier | null;
+    try {
+      verifier = await this.verifierFor(app, verifierToken);
+    } catch (err) {
+      this.log.warn({ err, appId: app.id }, 'owner verifier cannot be created');
+      return { ok: false, code: 'INTERNAL_ERROR', reason: 'verifier configuration is not usable' };
+    }
+    if (!verifier) return { ok: false, code: 'NO_VERIFIER_CONFIGURED', reason: verifierToken ? 'unknown verifier token' : 'the application has no default verifier' };
+    const result = await verifier.verify(externalId, accessToken);
+    if (!result.ok) return result;
+    const { previousOwner } = await this.store.attachEndpointToOwner(app.tenantId, externalId, app.id, keyHash);
+    if (previousOwner !== null && previousOwner !== externalId) this.log.info({ appId: app.id, keyHash, from: previousOwner, to: externalId }, 'endpoint moved to another owner');
+    return { ok: true };
+  }
+
+  /** The endpoint publishes (or rotates) its access token. */
+  async setAccessToken(app: Application, keyHash: string, token: string): Promise<void> {
+    await this.store.setEndpointAccessToken(app.id, keyHash, tokenHash(token), Date.now() + ACCESS_TOKEN_TTL_MS);
+  }
+
+  /**
+   * Endpoint access token flow: the requester (attached) attaches the token's publisher to its owner.
+   * Returns the target key hash, or null when refused (requester unowned, unknown/expired token,
+   * target owned by someone else).
+   */
+  async attachEndpoint(app: Application, requesterKeyHash: string, token: string): Promise<string | null> {
+    const owner = await this.store.getEndpointOwner(app.id, requesterKeyHash);
+    if (!owner) return null;
+    const target = await this.store.findEndpointByAccessToken(app.tenantId, tokenHash(token), Date.now());
+    if (!target || (target.appId === app.id && target.keyHash === requesterKeyHash)) return null;
+    const res = await this.store.attachEndpointIfUnownedOrSameOwner(app.tenantId, owner.ownerExternalId, target.appId, target.keyHash);
+    if (!res.ok) return null;
+    const notice = emptySyncResponse(-1);
+    notice.userSyncResponse = {
+      userAttachResponse: null,
+      userAttachNotification: { userExternalId: owner.ownerExternalId, endpointKeyHash: requesterKeyHash },
+      userDetachNotification: null,
+      endpointAttachResponses: null,
+      endpointDetachResponses: null,
+    };
+    await this.notify(target.appId, target.keyHash, notice);
+    return target.keyHash;
+  }
+
+  /** Detach `targetKeyHash` (of this application): allowed to the endpoint itself or to one of the same owner. */
+  async detachEndpoint(app: Application, requesterKeyHash: string, targetKeyHash: string): Promise<boolean> {
+    if (requesterKeyHash !== targetKeyHash) {
+      const [mine, theirs] = await Promise.all([this.store.getEndpointOwner(app.id, requesterKeyHash), this.store.getEndpointOwner(app.id, targetKeyHash)]);
+      if (!mine || !theirs || mine.ownerExternalId !== theirs.ownerExternalId) return false;
+    }
+    const previous = await this.store.detachEndpoint(app.id, targetKeyHash);
+    if (previous === null) return false;
+    if (requesterKeyHash !== targetKeyHash) {
+      const notice = emptySyncResponse(-1);
+      notice.userSyncResponse = {
+        userAttachResponse: null,
+        userAttachNotification: null,
+        userDetachNotification: { endpointKeyHash: requesterKeyHash },
+        endpointAttachResponses: null,
+        endpointDetachResponses: null,
+      };
+      await this.notify(app.id, targetKeyHash, notice);
+    }
+    return true;
+  }
+
+  /**
+   * Deliver a server push: queued durably first (so nothing is lost if the endpoint is offline or
+   * its node misses the bus message), then announced on the bus; the node holding the session
+   * delivers the queue (Session.deliverPending) and acknowledges what it sent.
+   */
+  async notify(appId: string, keyHash: string, res: SyncResponse): Promise<void> {
+    const payload = types.syncResponse.toBuffer(res);
+    const { dropped } = await this.store.enqueueNotification(appId, keyHash, payload, MAX_PENDING_NOTIFICATIONS);
+    if (dropped > 0) this.log.warn({ appId, keyHash, dropped }, 'notification queue full: oldest notifications dropped');
+    await this.bus.publish('sessions', { type: 'endpoint.notify', appId, keyHash });
+  }
+
+  pending(appId: string, keyHash: string, limit: number): Promise<PendingNotification[]> {
+    return this.store.listNotifications(appId, keyHash, limit);
+  }
+
+  ack(appId: string, keyHash: string, uptoSeq: number): Promise<void> {
+    return this.store.ackNotifications(appId, keyHash, uptoSeq);
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.verifiers.values()];
+    this.verifiers.clear();
+    await Promise.allSettled(all.map(async (v) => (await v.verifier).close()));
+  }
+}
+
+
+/**
+ * The user-sync part of one SyncRequest: owner attach, endpoint attach/detach requests, and the
+ * endpoint access token published in the profile sync. Fills `res.userSyncResponse`.
+ */
+export async function handleUserSync(ownership: OwnershipService, app: Application, keyHash: string, req: SyncRequest, res: SyncResponse): Promise<void> {
+  const token = req.profileSyncRequest?.endpointAccessToken;
+  if (token) await ownership.setAccessToken(app, keyHash, token);
+  const u = req.userSyncRequest;
+  if (!u) return;
+  const out: NonNullable<SyncResponse['userSyncResponse']> = {
+    userAttachResponse: null,
+    userAttachNotification: null,
+    userDetachNotification: null,
+    endpointAttachResponses: null,
+    endpointDetachResponses: null,
+  };
+  if (u.userAttachRequest) {
+    const a = u.userAttachRequest;
+    const r = await ownership.attachUser(app, keyHash, a.userExternalId, a.userAccessToken, a.userVerifierId);
+    out.userAttachResponse = r.ok ? { result: 'SUCCESS', errorCode: null, errorReason: null } : { result: 'FAILURE', errorCode: r.code, errorReason: r.reason };
+  }
+  if (u.endpointAttachRequests) {
+    out.endpointAttachResponses = [];
+    for (const a of u.endpointAttachRequests) {
+      const target = await ownership.attachEndpoint(app, keyHash, a.endpointAccessToken);
+      out.endpointAttachResponses.push({ requestId: a.requestId, endpointKeyHash: target, result: target ? 'SUCCESS' : 'FAILURE' });
+    }
+  }
+  if (u.endpointDetachRequests) {
+    out.endpointDetachResponses = [];
+    for (const d of u.endpointDetachRequests) {
+      const ok = await ownership.detachEndpoint(app, keyHash, d.endpointKeyHash);
+      out.endpointDetachResponses.push({ requestId: d.requestId, result: ok ? 'SUCCESS' : 'FAILURE' });
+    }
+  }
+  res.userSyncResponse = out;
+}
