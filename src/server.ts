@@ -186,7 +186,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     await revocation.start();
     closers.push(() => revocation.close());
     // Operator kicks travel on the bus so they reach the node holding the session.
-    const ownership = new OwnershipService(store, bus, log);
+    const ownership = new OwnershipService(store, bus, log, cache);
     closers.push(() => ownership.close());
     const unkick = await bus.subscribe('sessions', (msg) => {
       if (msg.type === 'session.kick') registry.byEndpointKey(msg.appId, msg.keyHash)?.end('LK_SESSION_KICKED');

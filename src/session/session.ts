@@ -213,7 +213,7 @@ export class Session {
       }),
     );
     // Notifications queued while the endpoint was offline follow the CONNACK.
-    this.deliverPending();
+    this.deliverPending(true);
   }
 
   private ciphers(): { rx: FrameCipher; tx: FrameCipher } {
@@ -283,7 +283,7 @@ export class Session {
    * Push the endpoint's queued notifications (store) in order and acknowledge what was sent. Runs
    * once at a time per session; a call while one runs makes it look again when done.
    */
-  deliverPending(): void {
+  deliverPending(atConnect = false): void {
     const ownership = this.host.ownership;
     if (!ownership || this.state !== 'ESTABLISHED') return;
     if (this.delivering) {
@@ -291,11 +291,16 @@ export class Session {
       return;
     }
     this.delivering = (async () => {
+      if (atConnect && !(await ownership.mayHavePending(this.app!.id, this.keyHash!))) return;
       do {
         this.deliverAgain = false;
         for (;;) {
           const batch = await ownership.pending(this.app!.id, this.keyHash!, 64);
-          if (batch.length === 0 || this.state !== 'ESTABLISHED') break;
+          if (batch.length === 0) {
+            if (!this.deliverAgain) await ownership.markNoPending(this.app!.id, this.keyHash!);
+            break;
+          }
+          if (this.state !== 'ESTABLISHED') break;
           for (const n of batch) {
             const decoded = decodeSyncResponse(n.payload);
             if (decoded.ok) this.push(decoded.value);
