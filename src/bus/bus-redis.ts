@@ -11,11 +11,12 @@
 import { Redis } from 'ioredis';
 import { LatchkeyError } from '../errors.js';
 import type { Bus, BusHandler, BusMessage, BusTopic } from './bus.js';
+import { TopicHandlers } from './handlers.js';
 
 const TOPICS: readonly BusTopic[] = ['credentials', 'sessions'];
 
 export class RedisBus implements Bus {
-  private readonly handlers = new Map<BusTopic, Set<BusHandler>>();
+  private readonly handlers: TopicHandlers;
   private closed = false;
 
   private constructor(
@@ -24,6 +25,7 @@ export class RedisBus implements Bus {
     private readonly prefix: string,
     private readonly onError: (err: unknown) => void,
   ) {
+    this.handlers = new TopicHandlers(onError);
     sub.on('message', (channel: string, text: string) => this.deliver(channel, text));
   }
 
@@ -62,14 +64,7 @@ export class RedisBus implements Bus {
       this.onError(err);
       return;
     }
-    for (const h of this.handlers.get(topic) ?? []) {
-      try {
-        const r = h(msg);
-        if (r instanceof Promise) r.catch(this.onError);
-      } catch (err) {
-        this.onError(err);
-      }
-    }
+    this.handlers.deliver(this.handlers.snapshot(topic), msg);
   }
 
   async publish(topic: BusTopic, msg: BusMessage): Promise<void> {
@@ -83,12 +78,7 @@ export class RedisBus implements Bus {
 
   async subscribe(topic: BusTopic, handler: BusHandler): Promise<() => Promise<void>> {
     if (this.closed) throw new LatchkeyError('LK_INTERNAL', 'bus is closed');
-    let set = this.handlers.get(topic);
-    if (!set) this.handlers.set(topic, (set = new Set()));
-    set.add(handler);
-    return async () => {
-      set.delete(handler);
-    };
+    return this.handlers.add(topic, handler);
   }
 
   async close(): Promise<void> {
