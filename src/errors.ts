@@ -92,6 +92,8 @@ const CATALOGUE = {
   // --- sync results (SyncResponse status FAILURE with this code; the session goes on) ---
   LK_PROFILE_SCHEMA_MISMATCH: { message: 'profile body does not match the application profile schema', http: 400 },
   LK_PROFILE_REQUIRED: { message: 'endpoint is not registered; send a profile', http: 400 },
+  LK_NO_OWNER: { message: 'endpoint is not attached to an owner (listeners query FAILURE; events it sends reach nobody)', http: 409 },
+  LK_EVENT_CLASSES_INVALID: { message: 'listened event classes: at most 256 names of 1..255 characters', http: 400 },
 
   // --- admin API (HTTP) ---
   LK_AUTH_REQUIRED: { message: 'missing API key: send Authorization: Bearer lk_<id>.<secret>', http: 401 },

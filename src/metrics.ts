@@ -13,6 +13,12 @@ export class Stats {
   readonly handshakesRefused = new Map<string, number>();
   readonly sessionsEnded = new Map<string, number>();
   syncRequests = 0;
+  /** Events accepted from senders (after duplicate and owner checks). */
+  eventsReceived = 0;
+  /** Event deliveries written to a receiver's socket (one event to three listeners counts three). */
+  eventsDelivered = 0;
+  /** Events or deliveries dropped, by reason (see docs/protocol.md, events). */
+  readonly eventsDropped = new Map<string, number>();
   /** Set by server.ts: crypto pool queue depth and batching, read at scrape time. */
   cryptoQueue: () => number = () => 0;
   cryptoTasks: () => { handshakes: number; batches: number } = () => ({ handshakes: 0, batches: 0 });
@@ -53,6 +59,29 @@ export class Stats {
       collect() {
         this.reset();
         this.inc(stats.syncRequests);
+      },
+    });
+    new client.Counter({
+      name: 'latchkey_events_received_total', help: 'Events accepted from sending endpoints.', registers: [r],
+      collect() {
+        this.reset();
+        this.inc(stats.eventsReceived);
+      },
+    });
+    new client.Counter({
+      name: 'latchkey_events_delivered_total', help: 'Event deliveries to receiving endpoints on this node.', registers: [r],
+      collect() {
+        this.reset();
+        this.inc(stats.eventsDelivered);
+      },
+    });
+    new client.Counter({
+      name: 'latchkey_events_dropped_total',
+      help: 'Events or deliveries dropped: slow_receiver (receiver send buffer over eventMaxBufferedBytes), duplicate (seqNum not above the last), no_owner (sender not attached), invalid.',
+      labelNames: ['reason'], registers: [r],
+      collect() {
+        this.reset();
+        for (const [reason, n] of stats.eventsDropped) this.inc({ reason }, n);
       },
     });
     new client.Gauge({
@@ -96,6 +125,9 @@ export class Stats {
   ended(code: string): void {
     this.sessionsEnded.set(code, (this.sessionsEnded.get(code) ?? 0) + 1);
   }
+  eventDropped(reason: 'slow_receiver' | 'duplicate' | 'no_owner' | 'invalid', n = 1): void {
+    this.eventsDropped.set(reason, (this.eventsDropped.get(reason) ?? 0) + n);
+  }
   snapshot(): Record<string, unknown> {
     return {
       sessionsOpen: this.sessionsOpen,
@@ -103,6 +135,9 @@ export class Stats {
       handshakesRefused: Object.fromEntries(this.handshakesRefused),
       sessionsEnded: Object.fromEntries(this.sessionsEnded),
       syncRequests: this.syncRequests,
+      eventsReceived: this.eventsReceived,
+      eventsDelivered: this.eventsDelivered,
+      eventsDropped: Object.fromEntries(this.eventsDropped),
     };
   }
 }

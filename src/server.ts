@@ -7,6 +7,7 @@
  *   no Redis URL                -> in-process LRU cache
  *   Redis URL                   -> Redis cache shared by the nodes
  */
+import crypto from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Cache } from './cache/cache.js';
@@ -16,6 +17,7 @@ import { MemoryBus } from './bus/bus-memory.js';
 import { RedisBus } from './bus/bus-redis.js';
 import { Revocation } from './credentials/revocation.js';
 import { OwnershipService } from './ownership/ownership.js';
+import { EventRelay } from './events/relay.js';
 import { RedisCache } from './cache/cache-redis.js';
 import type { Config } from './config/config.js';
 import { CREDENTIALS_SERVICE_METHODS, CredentialsGate, StoreCredentialsService, type CredentialsService } from './credentials/credentials.js';
@@ -186,16 +188,27 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     await revocation.start();
     closers.push(() => revocation.close());
     // Operator kicks travel on the bus so they reach the node holding the session.
+    const nodeId = crypto.randomUUID();
     const ownership = new OwnershipService(store, bus, log, cache);
     closers.push(() => ownership.close());
+    const events = new EventRelay({ store, bus, stats, log, nodeId, maxBufferedBytes: config.eventMaxBufferedBytes });
+    await events.start();
+    closers.push(() => events.close());
+    const refile = (appId: string, keyHash: string, owner: string | null): void => {
+      const s = registry.byEndpointKey(appId, keyHash);
+      if (s) events.setOwner(s, owner);
+    };
+    ownership.nodeId = nodeId;
+    ownership.localOwnerChanged = refile;
     const unkick = await bus.subscribe('sessions', (msg) => {
       if (msg.type === 'session.kick') registry.byEndpointKey(msg.appId, msg.keyHash)?.end('LK_SESSION_KICKED');
       else if (msg.type === 'endpoint.notify') registry.byEndpointKey(msg.appId, msg.keyHash)?.deliverPending();
+      else if (msg.type === 'endpoint.owner' && msg.origin !== nodeId) refile(msg.appId, msg.keyHash, msg.owner);
     });
     closers.push(unkick);
     const firstApiKey = await ensureFirstApiKey(store, log);
     let openapi: unknown = null;
-    const routes = adminRoutes({ store, apps, credentials, revocation, registry, keyRing, bus, log, credentialsServices: () => [...services.keys()], openapi: () => openapi });
+    const routes = adminRoutes({ store, apps, credentials, revocation, registry, keyRing, bus, ownership, log, credentialsServices: () => [...services.keys()], openapi: () => openapi });
     openapi = openapiDocument(routes, VERSION);
     const adminRouter = new AdminRouter(routes, new ApiKeyAuthenticator(store), log);
     const gateway = new Gateway({
@@ -209,6 +222,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
       sessionHost: {
         handshaker,
         ownership,
+        events,
         registration,
         registry,
         stats,
@@ -236,7 +250,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
         });
         adminRouter.mount(app);
       },
-      health: () => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size }),
+      health: () => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size, eventMembers: events.members }),
       log,
     });
     await gateway.start();

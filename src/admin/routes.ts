@@ -19,6 +19,7 @@ import type { Application, CredentialsRecord, EndpointRecord, Store, Tenant } fr
 import type { ApplicationDirectory } from '../tenancy/applications.js';
 import { createApplication, createTenant, provisionRegistration } from '../tenancy/provision.js';
 import { newApiKey } from './auth.js';
+import type { OwnershipService } from '../ownership/ownership.js';
 import { BUILTIN_VERIFIER_TYPES, createVerifier } from '../ownership/verifier.js';
 import type { VerifierRecord } from '../store/store.js';
 import type { Logger } from 'pino';
@@ -32,6 +33,7 @@ export interface AdminDeps {
   registry: SessionRegistry;
   keyRing: KeyRing;
   bus: Bus;
+  ownership: OwnershipService;
   credentialsServices: () => string[];
   log: Logger;
   openapi: () => unknown;
@@ -365,7 +367,9 @@ export function adminRoutes(d: AdminDeps): Route[] {
       responses: { 204: { description: 'detached' } },
       handler: async (ctx) => {
         const app = await appScoped(ctx, ctx.params.appId!);
-        if ((await d.store.detachEndpoint(app.id, credentialsId(ctx))) === null) throw new LatchkeyError('LK_NOT_FOUND', 'the endpoint has no owner');
+        const keyHash = credentialsId(ctx);
+        if ((await d.store.detachEndpoint(app.id, keyHash)) === null) throw new LatchkeyError('LK_NOT_FOUND', 'the endpoint has no owner');
+        await d.ownership.ownerChanged(app.id, keyHash, null);
         return { status: 204 };
       },
     },

@@ -4,6 +4,7 @@ import type { Bus, BusHandler, BusMessage, BusTopic } from './bus.js';
 import { TopicHandlers } from './handlers.js';
 
 export class MemoryBus implements Bus {
+  readonly shared = false;
   private readonly handlers: TopicHandlers;
   private closed = false;
 

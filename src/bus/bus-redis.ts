@@ -13,9 +13,10 @@ import { LatchkeyError } from '../errors.js';
 import type { Bus, BusHandler, BusMessage, BusTopic } from './bus.js';
 import { TopicHandlers } from './handlers.js';
 
-const TOPICS: readonly BusTopic[] = ['credentials', 'sessions'];
+const TOPICS: readonly BusTopic[] = ['credentials', 'sessions', 'events'];
 
 export class RedisBus implements Bus {
+  readonly shared = true;
   private readonly handlers: TopicHandlers;
   private closed = false;
 

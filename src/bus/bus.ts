@@ -19,13 +19,22 @@ export type BusMessage =
   /** End a live session of an endpoint (operator kick). */
   | { type: 'session.kick'; appId: string; keyHash: string }
   /** The endpoint has queued notifications (store): the node holding its session delivers them. */
-  | { type: 'endpoint.notify'; appId: string; keyHash: string };
+  | { type: 'endpoint.notify'; appId: string; keyHash: string }
+  /** The endpoint's owner changed (null: detached): nodes re-file its live session for events. */
+  | { type: 'endpoint.owner'; origin: string; appId: string; keyHash: string; owner: string | null }
+  /**
+   * An event for the endpoints of one owner, relayed from node `origin` (which delivered it to its
+   * own sessions already). `data` is base64; `target` null means every listener of the class.
+   */
+  | { type: 'owner.event'; origin: string; tenantId: string; owner: string; source: string; eventClassFQN: string; data: string | null; target: string | null };
 
-export type BusTopic = 'credentials' | 'sessions';
+export type BusTopic = 'credentials' | 'sessions' | 'events';
 
 export type BusHandler = (msg: BusMessage) => void | Promise<void>;
 
 export interface Bus {
+  /** True when other nodes share this bus (Redis): events then cross nodes through it. */
+  readonly shared: boolean;
   publish(topic: BusTopic, msg: BusMessage): Promise<void>;
   subscribe(topic: BusTopic, handler: BusHandler): Promise<() => Promise<void>>;
   close(): Promise<void>;

@@ -46,6 +46,20 @@ export class OwnershipService {
     private readonly customVerifierModules: Record<string, string> = {},
   ) {}
 
+  /** This node's id (bus messages it sent come back to it and are skipped). */
+  nodeId = '';
+  /** Set by the server: re-file the endpoint's live session on this node at once (events/relay.ts). */
+  localOwnerChanged: (appId: string, keyHash: string, owner: string | null) => void = () => undefined;
+
+  /**
+   * The endpoint's owner changed: this node re-files its session now, the others when the bus
+   * message arrives, so events stop crossing at once after a detach or move.
+   */
+  async ownerChanged(appId: string, keyHash: string, owner: string | null): Promise<void> {
+    this.localOwnerChanged(appId, keyHash, owner);
+    await this.bus.publish('sessions', { type: 'endpoint.owner', origin: this.nodeId, appId, keyHash, owner });
+  }
+
   private pendingKey(appId: string, keyHash: string): string {
     return `pending:${appId}:${keyHash}`;
   }
@@ -102,6 +116,7 @@ export class OwnershipService {
     if (!result.ok) return result;
     const { previousOwner } = await this.store.attachEndpointToOwner(app.tenantId, externalId, app.id, keyHash);
     if (previousOwner !== null && previousOwner !== externalId) this.log.info({ appId: app.id, keyHash, from: previousOwner, to: externalId }, 'endpoint moved to another owner');
+    if (previousOwner !== externalId) await this.ownerChanged(app.id, keyHash, externalId);
     return { ok: true };
   }
 
@@ -122,6 +137,7 @@ export class OwnershipService {
     if (!target || (target.appId === app.id && target.keyHash === requesterKeyHash)) return null;
     const res = await this.store.attachEndpointIfUnownedOrSameOwner(app.tenantId, owner.ownerExternalId, target.appId, target.keyHash);
     if (!res.ok) return null;
+    if (res.previousOwner !== owner.ownerExternalId) await this.ownerChanged(target.appId, target.keyHash, owner.ownerExternalId);
     const notice = emptySyncResponse(-1);
     notice.userSyncResponse = {
       userAttachResponse: null,
@@ -142,6 +158,7 @@ export class OwnershipService {
     }
     const previous = await this.store.detachEndpoint(app.id, targetKeyHash);
     if (previous === null) return false;
+    await this.ownerChanged(app.id, targetKeyHash, null);
     if (requesterKeyHash !== targetKeyHash) {
       const notice = emptySyncResponse(-1);
       notice.userSyncResponse = {

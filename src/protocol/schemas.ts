@@ -201,6 +201,8 @@ export const syncRequestSchema = {
             default: null,
           },
           { name: 'events', type: ['null', { type: 'array', items: event }], default: null },
+          // latchkey: the event classes this endpoint listens to (replaces its declaration; [] = none).
+          { name: 'listenedEventClassFQNs', type: ['null', { type: 'array', items: 'string' }], default: null },
         ],
       }],
       default: null,
@@ -424,6 +426,7 @@ export interface SyncRequest {
   eventSyncRequest: {
     eventListenersRequests: Array<{ requestId: number; eventClassFQNs: string[] }> | null;
     events: WireEvent[] | null;
+    listenedEventClassFQNs: string[] | null;
   } | null;
 }
 

@@ -4,7 +4,8 @@
  * WebSocket comes from undici, which the SDK loads only when globalThis.WebSocket is missing).
  *
  * Mirrors Kaa's client API where Kaa had one: connect, register a profile (profile sync), keepalive,
- * reconnect; ownership and events follow in later versions.
+ * reconnect; ownership (attachUser, attachEndpoint, detachEndpoint, endpoint access token) and events
+ * (listenEvents, onEvent, sendEvent, findEventListeners).
  *
  *   const client = new EndpointClient({ url, appToken, serverKey: { id, spki }, keys });
  *   const r = await client.connect({ profile });      // r.ok, or r.code = CONNACK code name
@@ -129,6 +130,20 @@ export function emptyRequest(requestId: number): SyncRequest {
   return { requestId, syncRequestMetaData: null, profileSyncRequest: null, userSyncRequest: null, eventSyncRequest: null };
 }
 
+/** An event delivered to this endpoint (docs/protocol.md, events). */
+export interface ReceivedEvent {
+  eventClassFQN: string;
+  data: Uint8Array | null;
+  /** Key hash of the sending endpoint. */
+  source: string;
+  /** This endpoint's key hash for a targeted event, null for one sent to every listener. */
+  target: string | null;
+  /** The server's delivery counter for this session (0, 1, 2, ...). */
+  seqNum: number;
+  /** Events the server dropped for this endpoint (slow-receiver policy) just before this one. */
+  missedBefore: number;
+}
+
 export class EndpointClient {
   private readonly c: WebCrypto;
   private ws: WebSocket | null = null;
@@ -149,6 +164,13 @@ export class EndpointClient {
   private readonly disconnectListeners = new Set<(d: DisconnectInfo) => void>();
   private readonly pushListeners = new Set<(r: SyncResponse) => void>();
   private readonly reconnectListeners = new Set<(r: ConnectResult) => void>();
+  /** Event classes declared with listenEvents(); declared again in every new session. */
+  private listened: string[] | null = null;
+  private readonly eventListeners = new Set<(e: ReceivedEvent) => void>();
+  /** Next seqNum the server will stamp on an event for this session. */
+  private eventRxNext = 0;
+  /** Our events' seqNum: strictly increasing for the life of the client. */
+  private eventTxSeq = 0;
   sessionId: string | null = null;
   keepAliveSec = 0;
 
@@ -229,10 +251,12 @@ export class EndpointClient {
     this.rxCounter = 0;
     let sync: Uint8Array | null = null;
     let syncRequestId = -1;
-    if (profile) {
+    if (profile || this.listened) {
       syncRequestId = this.nextRequestId++;
       const req = emptyRequest(syncRequestId);
-      req.profileSyncRequest = { profileBody: toBuf(profile), endpointAccessToken: null };
+      if (profile) req.profileSyncRequest = { profileBody: toBuf(profile), endpointAccessToken: null };
+      // The listened event classes go with the CONNECT, so events flow from the first moment.
+      if (this.listened) req.eventSyncRequest = { eventListenersRequests: null, events: null, listenedEventClassFQNs: [...this.listened] };
       sync = await keys.tx.seal(this.txCounter++, avroTypes.syncRequest.toBuffer(req) as Uint8Array);
     }
     const frame = concat(new Uint8Array([0x01]), avroTypes.connect.toBuffer({ body: toBuf(body), signature: toBuf(signature), sync: sync ? toBuf(sync) : null }) as Uint8Array);
@@ -323,6 +347,7 @@ export class EndpointClient {
     this.sessionId = ack.sessionId;
     this.keepAliveSec = ack.keepAliveSec;
     this.txCounter = syncRequestId >= 0 ? 1 : 0;
+    this.eventRxNext = 0;
     let sync: SyncResponse | null = null;
     if (ack.sync) {
       const plain = await keys.rx.open(this.rxCounter++, ack.sync);
@@ -389,6 +414,7 @@ export class EndpointClient {
           clearTimeout(p.timer);
           p.resolve(res);
         } else {
+          if (res.eventSyncResponse?.events) this.dispatchEvents(res);
           for (const fn of this.pushListeners) fn(res);
         }
         return;
@@ -455,14 +481,7 @@ export class EndpointClient {
       }, this.opts.timeoutMs ?? 10_000);
       this.pending.set(req.requestId, { resolve, reject, timer });
     });
-    const sent = this.txChain.then(async () => {
-      if (this.session !== session || this.ws !== ws) throw new ClientError('LK_SDK_CLOSED', 'session ended');
-      const counter = this.txCounter++;
-      const ciphertext = await session.tx.seal(counter, plaintext);
-      if (this.session !== session || ws.readyState !== 1) throw new ClientError('LK_SDK_CLOSED', 'session ended');
-      ws.send(concat(new Uint8Array([0x0f]), avroTypes.sync.toBuffer({ counter, ciphertext: toBuf(ciphertext) }) as Uint8Array));
-    });
-    this.txChain = sent.catch(() => undefined);
+    const sent = this.sendSealed(session, ws, plaintext);
     try {
       await sent;
     } catch (err) {
@@ -475,6 +494,80 @@ export class EndpointClient {
       throw err;
     }
     return response;
+  }
+
+  /** Seal and send one SyncRequest, strictly in counter order (WebCrypto may finish out of order). */
+  private sendSealed(session: ClientSessionKeys, ws: WebSocket, plaintext: Uint8Array): Promise<void> {
+    const sent = this.txChain.then(async () => {
+      if (this.session !== session || this.ws !== ws) throw new ClientError('LK_SDK_CLOSED', 'session ended');
+      const counter = this.txCounter++;
+      const ciphertext = await session.tx.seal(counter, plaintext);
+      if (this.session !== session || ws.readyState !== 1) throw new ClientError('LK_SDK_CLOSED', 'session ended');
+      ws.send(concat(new Uint8Array([0x0f]), avroTypes.sync.toBuffer({ counter, ciphertext: toBuf(ciphertext) }) as Uint8Array));
+    });
+    this.txChain = sent.catch(() => undefined);
+    return sent;
+  }
+
+  // ---- events (Kaa client API: event listeners, send, find listeners) ----
+
+  /**
+   * Declare the event classes this endpoint listens to (replacing any earlier declaration; [] for
+   * none). Kept and declared again with every new session's CONNECT. Only events of these classes
+   * reach onEvent, whether sent to every listener or to this endpoint alone.
+   */
+  async listenEvents(eventClassFQNs: string[]): Promise<void> {
+    this.listened = [...eventClassFQNs];
+    if (!this.connected) return;
+    const res = await this.sync((req) => {
+      req.eventSyncRequest = { eventListenersRequests: null, events: null, listenedEventClassFQNs: [...eventClassFQNs] };
+    });
+    if (res.status === 'FAILURE') throw new ClientError(res.errorCode ?? 'LK_SDK_PROTOCOL_ERROR', 'event classes not accepted');
+  }
+
+  /** Events from other endpoints of this endpoint's owner, in delivery order, duplicates dropped. */
+  onEvent(fn: (e: ReceivedEvent) => void): () => void {
+    this.eventListeners.add(fn);
+    return () => this.eventListeners.delete(fn);
+  }
+
+  /**
+   * Send an event to the endpoints of this endpoint's owner: to `target` (a key hash) or, without
+   * one, to every endpoint listening to the class. Resolves when the frame is written; there is no
+   * delivery receipt (events are not queued for offline endpoints, and an endpoint without an owner
+   * reaches nobody).
+   */
+  async sendEvent(eventClassFQN: string, data: Uint8Array | null = null, target: string | null = null): Promise<void> {
+    const session = this.session;
+    const ws = this.ws;
+    if (!this.connected || !session || !ws) throw new ClientError('LK_SDK_CLOSED', 'not connected');
+    const req = emptyRequest(this.nextRequestId++);
+    req.eventSyncRequest = {
+      eventListenersRequests: null,
+      events: [{ seqNum: this.eventTxSeq++, eventClassFQN, eventData: data ? toBuf(data) : null, source: null, target }],
+      listenedEventClassFQNs: null,
+    };
+    await this.sendSealed(session, ws, avroTypes.syncRequest.toBuffer(req) as Uint8Array);
+  }
+
+  /** Key hashes of the owner's other endpoints that listen to all of `eventClassFQNs`. */
+  async findEventListeners(eventClassFQNs: string[]): Promise<string[]> {
+    const res = await this.sync((req) => {
+      req.eventSyncRequest = { eventListenersRequests: [{ requestId: 1, eventClassFQNs }], events: null, listenedEventClassFQNs: null };
+    });
+    const r = res.eventSyncResponse?.eventListenersResponses?.[0];
+    if (!r || r.result !== 'SUCCESS') throw new ClientError(res.errorCode ?? 'LK_NO_OWNER', 'listeners query failed: is this endpoint attached to an owner?');
+    return r.listeners ?? [];
+  }
+
+  private dispatchEvents(res: SyncResponse): void {
+    for (const ev of res.eventSyncResponse?.events ?? []) {
+      if (ev.seqNum < this.eventRxNext) continue; // a duplicate
+      const missedBefore = ev.seqNum - this.eventRxNext;
+      this.eventRxNext = ev.seqNum + 1;
+      const e: ReceivedEvent = { eventClassFQN: ev.eventClassFQN, data: ev.eventData, source: ev.source ?? '', target: ev.target, seqNum: ev.seqNum, missedBefore };
+      for (const fn of this.eventListeners) fn(e);
+    }
   }
 
   // ---- ownership (Kaa client API: attachUser, attachEndpoint, detachEndpoint, access token) ----

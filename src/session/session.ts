@@ -31,6 +31,8 @@ import type { Application, EndpointRecord } from '../store/store.js';
 import type { HandshakeAccepted, Handshaker } from './handshake.js';
 import { handleUserSync, type OwnershipService } from '../ownership/ownership.js';
 import { decodeSyncResponse } from '../protocol/frames.js';
+import { isEventOnly, type EventMember, type EventPeer, type EventRelay } from '../events/relay.js';
+import type { WireEvent } from '../protocol/schemas.js';
 
 export interface Transport {
   /** Queue a binary frame. Returns false when the connection is gone. */
@@ -38,6 +40,8 @@ export interface Transport {
   /** Close with a WebSocket close code after queued frames. Idempotent. */
   close(code: number, reason: string): void;
   readonly remoteAddress: string;
+  /** Bytes queued towards the peer and not yet written to the socket. */
+  bufferedAmount(): number;
 }
 
 export interface SessionLimits {
@@ -52,6 +56,8 @@ export interface SessionHost {
   handshaker: Handshaker;
   /** Ownership (user sync, notifications); absent in minimal hosts (unit tests). */
   ownership?: OwnershipService;
+  /** Events among endpoints of one owner; absent in minimal hosts (unit tests). */
+  events?: EventRelay;
   registration: RegistrationService;
   registry: SessionRegistryHooks;
   limits: SessionLimits;
@@ -72,7 +78,7 @@ export const MIN_KEEPALIVE_SEC = 5;
 
 export type SessionState = 'AWAIT_CONNECT' | 'HANDSHAKING' | 'ESTABLISHED' | 'CLOSED';
 
-export class Session {
+export class Session implements EventPeer {
   readonly id = crypto.randomUUID();
   state: SessionState = 'AWAIT_CONNECT';
   readonly openedAt = Date.now();
@@ -93,6 +99,8 @@ export class Session {
   private txCounter = 0;
   private pendingSyncs = 0;
   private chain: Promise<void> = Promise.resolve();
+  /** Event state, once the endpoint declares listened classes or sends an event (events/relay.ts). */
+  events: EventMember | null = null;
 
   constructor(
     private readonly host: SessionHost,
@@ -141,6 +149,11 @@ export class Session {
   onTransportClosed(): void {
     if (this.state === 'CLOSED') return;
     this.state = 'CLOSED';
+    this.released();
+  }
+
+  private released(): void {
+    this.host.events?.leave(this);
     this.host.registry.closed(this);
   }
 
@@ -184,7 +197,8 @@ export class Session {
       if (!req) return;
       this.rxCounter = 1;
       try {
-        embedded = this.seal(await this.processSync(req));
+        const res = await this.processSync(req);
+        embedded = res ? this.seal(res) : null;
       } catch (err) {
         // A backend failure while registering: refuse so the endpoint retries (CONNACK 4).
         const code = sessionErrorCode(err);
@@ -244,10 +258,16 @@ export class Session {
     const req = this.openSyncRequest(counter, ciphertext);
     if (!req) return;
     this.rxCounter++;
+    // The hot path: events only, nothing queued before them, the sender's owner known: relayed
+    // synchronously, no SyncResponse (docs/protocol.md).
+    if (this.pendingSyncs === 0 && this.host.events && isEventOnly(req) && this.host.events.tryFast(this, req.eventSyncRequest!.events!)) {
+      this.host.stats.syncRequests++;
+      return;
+    }
     if (++this.pendingSyncs > this.host.limits.maxPendingSyncs) return this.fail('LK_SERVER_BUSY', 'too many SyncRequests in flight');
     // Answer in request order: each SyncRequest waits for the previous one.
     this.chain = this.chain.then(async () => {
-      let res: SyncResponse;
+      let res: SyncResponse | null;
       try {
         res = await this.processSync(req);
       } catch (err) {
@@ -260,12 +280,18 @@ export class Session {
       } finally {
         this.pendingSyncs--;
       }
-      if (this.state === 'ESTABLISHED') this.push(res);
+      if (res && this.state === 'ESTABLISHED') this.push(res);
     });
   }
 
-  private async processSync(req: SyncRequest): Promise<SyncResponse> {
+  /** Process one SyncRequest; null when it gets no SyncResponse (events only). */
+  private async processSync(req: SyncRequest): Promise<SyncResponse | null> {
     this.host.stats.syncRequests++;
+    const events = this.host.events;
+    if (events && isEventOnly(req)) {
+      await events.handle(this, req.eventSyncRequest!, null);
+      return null;
+    }
     const { response, endpoint } = await this.host.registration.syncProfile(
       { app: this.app!, keyHash: this.keyHash!, publicKey: this.publicKey! },
       req,
@@ -273,6 +299,7 @@ export class Session {
     );
     this.endpoint = endpoint;
     if (this.host.ownership) await handleUserSync(this.host.ownership, this.app!, this.keyHash!, req, response);
+    if (events && req.eventSyncRequest) await events.handle(this, req.eventSyncRequest, response);
     return response;
   }
 
@@ -320,6 +347,14 @@ export class Session {
     return this.ciphers().tx.seal(this.txCounter++, encodeSyncResponse(res));
   }
 
+  /** EventPeer: push one relayed event unless the socket already buffers more than `maxBufferedBytes`. */
+  deliverEvent(ev: WireEvent, maxBufferedBytes: number): boolean {
+    if (this.state !== 'ESTABLISHED' || this.transport.bufferedAmount() > maxBufferedBytes) return false;
+    const res = emptySyncResponse(-1);
+    res.eventSyncResponse = { eventListenersResponses: null, events: [ev] };
+    return this.push(res);
+  }
+
   /** Send a SyncResponse (an answer or a server push) as a SYNC frame. */
   push(res: SyncResponse): boolean {
     if (this.state !== 'ESTABLISHED') return false;
@@ -364,7 +399,7 @@ export class Session {
     const was = this.state;
     this.state = 'CLOSED';
     this.transport.close(closeCode, reason);
-    if (was !== 'CLOSED') this.host.registry.closed(this);
+    if (was !== 'CLOSED') this.released();
   }
 
   /** For the registry: end for keepalive/handshake timeouts, takeover, shutdown, revocation. */

@@ -127,6 +127,7 @@ import {
   validId,
   checkId,
   validKeyHash,
+  checkEventClasses,
   checkKeyHash,
   checkLimit,
   encodeCursor,
@@ -567,6 +568,22 @@ export class CassandraStore implements Store {
         }
       }
       throw new LatchkeyError('LK_STORE_UNAVAILABLE', `owner of endpoint ${keyHash} kept changing during detach`);
+    });
+  }
+
+  async setEventClasses(appId: string, keyHash: string, classes: string[]): Promise<void> {
+    checkEventClasses(appId, keyHash, classes);
+    // A whole-value overwrite (frozen list): idempotent, last writer wins; only the endpoint's own
+    // session declares.
+    await this.guard(() => this.client.execute(this.q.upsertEventClasses, [[...classes], appId, keyHash], this.UPSERT));
+  }
+
+  async getEventClasses(appId: string, keyHash: string): Promise<string[] | null> {
+    if (!validId(appId) || !validKeyHash(keyHash)) return null;
+    return this.guard(async () => {
+      const row = (await this.client.execute(this.q.selectEventClasses, [appId, keyHash], this.READ)).first();
+      if (!row) return null;
+      return [...((row.get('classes') as string[] | null) ?? [])];
     });
   }
 
@@ -1227,6 +1244,8 @@ function schema(ks: string): string[] {
        default_token text static, PRIMARY KEY ((app_id), verifier_token)) WITH CLUSTERING ORDER BY (verifier_token ASC)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.notifications (app_id text, key_hash text, seq bigint, payload blob, created_at timestamp,
        write_id uuid, last_seq bigint static, PRIMARY KEY ((app_id, key_hash), seq)) WITH CLUSTERING ORDER BY (seq ASC)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.event_classes (app_id text, key_hash text, classes frozen<list<text>>,
+       PRIMARY KEY ((app_id, key_hash)))`,
   ];
 }
 
@@ -1284,6 +1303,8 @@ function queries(ks: string) {
     deleteOwner: `DELETE FROM ${ks}.endpoint_owner WHERE app_id = ? AND key_hash = ? IF write_id = ?`,
     insertOwnerEndpoint: `INSERT INTO ${ks}.owner_endpoints (tenant_id, owner_external_id, app_id, key_hash) VALUES (?, ?, ?, ?)`,
     deleteOwnerEndpoint: `DELETE FROM ${ks}.owner_endpoints WHERE tenant_id = ? AND owner_external_id = ? AND app_id = ? AND key_hash = ?`,
+    upsertEventClasses: `UPDATE ${ks}.event_classes SET classes = ? WHERE app_id = ? AND key_hash = ?`,
+    selectEventClasses: `SELECT classes FROM ${ks}.event_classes WHERE app_id = ? AND key_hash = ?`,
     selectOwnerEndpoints: `SELECT app_id, key_hash FROM ${ks}.owner_endpoints WHERE tenant_id = ? AND owner_external_id = ?`,
 
     selectTokenIdx: `SELECT app_id, key_hash, expires_at, write_id FROM ${ks}.endpoint_tokens WHERE tenant_id = ? AND token_hash = ?`,

@@ -247,3 +247,21 @@ export function storeError(err: unknown, detail?: string): LatchkeyError {
   const msg = err instanceof Error ? err.message : String(err);
   return new LatchkeyError('LK_STORE_UNAVAILABLE', detail ? `${detail}: ${msg}` : msg, { cause: err });
 }
+
+/** Most event classes one endpoint may declare (Store.setEventClasses). */
+export const MAX_EVENT_CLASSES = 256;
+/** Longest event class FQN accepted anywhere (declaration, listeners query, event). */
+export const MAX_EVENT_CLASS_LENGTH = 255;
+
+export function checkEventClasses(appId: string, keyHash: string, classes: unknown): asserts classes is string[] {
+  checkId('application id', appId);
+  checkKeyHash(keyHash);
+  if (!Array.isArray(classes) || classes.length > MAX_EVENT_CLASSES) {
+    throw new LatchkeyError('LK_BAD_ARGUMENT', `event classes must be an array of at most ${MAX_EVENT_CLASSES} names`);
+  }
+  for (const c of classes) {
+    if (typeof c !== 'string' || c.length === 0 || c.length > MAX_EVENT_CLASS_LENGTH) {
+      throw new LatchkeyError('LK_BAD_ARGUMENT', `an event class name must be 1..${MAX_EVENT_CLASS_LENGTH} characters`);
+    }
+  }
+}

@@ -76,6 +76,7 @@ import {
   validId,
   checkId,
   validKeyHash,
+  checkEventClasses,
   checkKeyHash,
   checkLimit,
   encodeCursor,
@@ -144,6 +145,8 @@ interface Dbs {
   notifications: Database<PendingNotification, Buffer>;
   /** (appId, keyHash) -> the last notification seq handed out for the endpoint. */
   notificationSeqs: Database<number, Buffer>;
+  /** (appId, keyHash) -> the event classes the endpoint listens to. */
+  eventClasses: Database<string[], Buffer>;
 }
 
 /** Value of `access_tokens`. */
@@ -201,6 +204,7 @@ export class EmbeddedStore implements Store {
         defaultVerifiers: sub('default_verifiers'),
         notifications: sub('notifications'),
         notificationSeqs: sub('notification_seqs'),
+        eventClasses: sub('event_classes'),
       };
       const formatKey = key('format');
       const found = await root.transaction(() => {
@@ -461,6 +465,22 @@ export class EmbeddedStore implements Store {
       this.dbs.endpointOwners.remove(k);
       this.dbs.ownerEndpoints.remove(ownerIndexKey(current));
       return current.ownerExternalId;
+    });
+  }
+
+  async setEventClasses(appId: string, keyHash: string, classes: string[]): Promise<void> {
+    checkEventClasses(appId, keyHash, classes);
+    const list = [...classes];
+    await this.write(() => {
+      this.dbs.eventClasses.put(key(appId, keyHash), list);
+    });
+  }
+
+  async getEventClasses(appId: string, keyHash: string): Promise<string[] | null> {
+    if (!validId(appId) || !validKeyHash(keyHash)) return null;
+    return this.read(() => {
+      const v = this.dbs.eventClasses.get(key(appId, keyHash));
+      return v === undefined ? null : [...v];
     });
   }
 

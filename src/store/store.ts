@@ -269,6 +269,17 @@ export interface Store {
   listOwnerEndpoints(tenantId: string, ownerExternalId: string): Promise<OwnerAttachment[]>;
 
   /**
+   * The event classes (FQNs) an endpoint declared it listens to; replaces the previous declaration
+   * ([] clears it). The listeners query (events/relay.ts) reads these, for connected and offline
+   * endpoints alike, as Kaa's listeners came from the endpoint's SDK profile. At most
+   * MAX_EVENT_CLASSES names of 1..MAX_EVENT_CLASS_LENGTH characters; LK_BAD_ARGUMENT otherwise, or
+   * for a malformed id or key hash. Last writer wins (only the endpoint's own session writes it).
+   */
+  setEventClasses(appId: string, keyHash: string, classes: string[]): Promise<void>;
+  /** The declared event classes, or null if the endpoint never declared any. */
+  getEventClasses(appId: string, keyHash: string): Promise<string[] | null>;
+
+  /**
    * Set or rotate an endpoint's access token: its SHA-256 `tokenHash` (32 bytes) and expiry. The
    * previous token is replaced atomically and stops resolving at once; setting the current token
    * again only moves its expiry. The token is indexed under the application's tenant.

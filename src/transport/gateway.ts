@@ -48,6 +48,9 @@ class WsTransport implements Transport {
     }
     return true;
   }
+  bufferedAmount(): number {
+    return this.closed ? 0 : this.ws.getBufferedAmount();
+  }
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;

@@ -842,6 +842,48 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
       });
     });
 
+    describe('event classes', () => {
+      it('starts unset, replaces the declaration whole, and clears it with []', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        expect(await store.getEventClasses(a.id, ep)).toBeNull();
+        await store.setEventClasses(a.id, ep, ['org.example.Ping', 'org.example.Pong']);
+        expect(await store.getEventClasses(a.id, ep)).toEqual(['org.example.Ping', 'org.example.Pong']);
+        await store.setEventClasses(a.id, ep, ['org.example.Other']);
+        expect(await store.getEventClasses(a.id, ep)).toEqual(['org.example.Other']);
+        await store.setEventClasses(a.id, ep, []);
+        expect(await store.getEventClasses(a.id, ep)).toEqual([]);
+        // Per endpoint: the same key hash in another application is another endpoint.
+        const b = await newApp();
+        expect(await store.getEventClasses(b.id, ep)).toBeNull();
+      });
+
+      it('refuses malformed declarations with LK_BAD_ARGUMENT and keeps the previous one', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        await store.setEventClasses(a.id, ep, ['org.example.Keep']);
+        await expectCode(store.setEventClasses(a.id, ep, ['']), 'LK_BAD_ARGUMENT');
+        await expectCode(store.setEventClasses(a.id, ep, ['x'.repeat(256)]), 'LK_BAD_ARGUMENT');
+        await expectCode(store.setEventClasses(a.id, ep, Array.from({ length: 257 }, (_, i) => `c${i}`)), 'LK_BAD_ARGUMENT');
+        await expectCode(store.setEventClasses(a.id, ep, [42 as unknown as string]), 'LK_BAD_ARGUMENT');
+        await expectCode(store.setEventClasses(a.id, 'not base64url!', ['a']), 'LK_BAD_ARGUMENT');
+        await expectCode(store.setEventClasses('', ep, ['a']), 'LK_BAD_ARGUMENT');
+        expect(await store.getEventClasses(a.id, ep)).toEqual(['org.example.Keep']);
+        expect(await store.getEventClasses(a.id, 'not base64url!')).toBeNull();
+      });
+
+      it('returns copies: mutating a passed-in or returned list changes nothing stored', async () => {
+        const a = await newApp();
+        const ep = randomKeyHash();
+        const list = ['one'];
+        await store.setEventClasses(a.id, ep, list);
+        list.push('two');
+        const got = (await store.getEventClasses(a.id, ep))!;
+        got.push('three');
+        expect(await store.getEventClasses(a.id, ep)).toEqual(['one']);
+      });
+    });
+
     describe('owner verifiers', () => {
       it('creates, gets, lists (ordered by token), updates and deletes a verifier', async () => {
         const a = await newApp();

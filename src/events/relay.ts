@@ -1,0 +1,292 @@
+/**
+ * Events among the endpoints of one owner (Kaa's event sync, with its gaps closed).
+ *
+ * - An endpoint takes part once it declares the classes it listens to
+ *   (EventSyncRequest.listenedEventClassFQNs) or sends an event. Its session is then filed under its
+ *   owner (tenant + owner external id) in this node's `groups`; endpoints that never touch events
+ *   cost nothing here.
+ * - An event goes to the sessions of the sender's owner only: to `target` (a key hash) if set, else
+ *   to every session that listens to its class; never back to the sender. Events are not queued for
+ *   offline endpoints (as in Kaa): delivery is to connected endpoints, at once.
+ * - Sender sequence numbers: within a session, each event's seqNum must be greater than the one
+ *   before; an event that is not (a duplicate resend) is dropped. Receiver sequence numbers: the
+ *   server stamps each delivered event with the receiving session's own counter (0, 1, 2, ...), so
+ *   a receiver sees any gap the slow-receiver policy made.
+ * - Slow receivers: a delivery to a session whose socket already buffers more than
+ *   `maxBufferedBytes` is dropped (latchkey_events_dropped_total{reason="slow_receiver"}); the
+ *   socket's hard limit (maxBackpressureBytes) still ends a session that stops reading altogether.
+ *   So a receiver's memory is bounded whatever senders do.
+ * - Owner changes (attach, detach, move) re-file a live session at once on every node through the
+ *   bus ('endpoint.owner'), so after a detach neither side's events reach the other.
+ * - In a cluster (shared bus) an event is also published on the 'events' topic; other nodes deliver
+ *   it to their own sessions of that owner. Each node then sees every event of the cluster: fine
+ *   for a few nodes, a known limit beyond (docs/operations.md).
+ */
+import type { Logger } from 'pino';
+import type { Bus, BusMessage } from '../bus/bus.js';
+import { LatchkeyError } from '../errors.js';
+import type { Stats } from '../metrics.js';
+import type { SyncRequest, SyncResponse, WireEvent } from '../protocol/schemas.js';
+import { MAX_EVENT_CLASS_LENGTH, MAX_EVENT_CLASSES, validKeyHash } from '../store/store-common.js';
+import type { Application, Store } from '../store/store.js';
+
+/** Per-session event state (Session.events), created when the session first takes part. */
+export class EventMember {
+  /** undefined until read from the store; null when the endpoint has no owner. */
+  owner: string | null | undefined = undefined;
+  /** Bumped on every owner change; a store read that started before one is discarded. */
+  epoch = 0;
+  listens: ReadonlySet<string> = new Set();
+  /** The declaration the store holds (undefined: not read yet in this session). */
+  stored: string[] | null | undefined = undefined;
+  /** Highest seqNum accepted from this sender in this session. */
+  lastInSeq = -1;
+  /** Next seqNum stamped on an event delivered to this session. */
+  outSeq = 0;
+  loading: Promise<void> | null = null;
+  constructor(readonly tenantId: string) {}
+}
+
+/** What the relay needs from a session (Session implements it). */
+export interface EventPeer {
+  readonly app: Application | null;
+  readonly keyHash: string | null;
+  events: EventMember | null;
+  /** Push one event; false when it was not written (session gone, or over the buffer bound). */
+  deliverEvent(ev: WireEvent, maxBufferedBytes: number): boolean;
+}
+
+type EventSync = NonNullable<SyncRequest['eventSyncRequest']>;
+
+export interface EventRelayOptions {
+  store: Store;
+  bus: Bus;
+  stats: Stats;
+  log: Logger;
+  /** This node's id: bus messages it published itself are skipped when they come back. */
+  nodeId: string;
+  /** Slow-receiver bound: deliveries to a socket buffering more than this are dropped. */
+  maxBufferedBytes: number;
+}
+
+const groupKey = (tenantId: string, owner: string): string => `${tenantId}\n${owner}`;
+
+/** A SyncRequest that only carries events: relayed without a SyncResponse (docs/protocol.md). */
+export function isEventOnly(req: SyncRequest): boolean {
+  const e = req.eventSyncRequest;
+  return (
+    req.profileSyncRequest === null &&
+    req.userSyncRequest === null &&
+    e !== null &&
+    e.events !== null &&
+    e.events.length > 0 &&
+    (e.eventListenersRequests === null || e.eventListenersRequests.length === 0) &&
+    e.listenedEventClassFQNs === null
+  );
+}
+
+function validClass(c: unknown): c is string {
+  return typeof c === 'string' && c.length > 0 && c.length <= MAX_EVENT_CLASS_LENGTH;
+}
+
+function sameClasses(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const x = [...a].sort();
+  const y = [...b].sort();
+  return x.every((v, i) => v === y[i]);
+}
+
+export class EventRelay {
+  private readonly groups = new Map<string, Set<EventPeer>>();
+  private unsubscribe: (() => Promise<void>) | null = null;
+
+  constructor(private readonly o: EventRelayOptions) {}
+
+  async start(): Promise<void> {
+    if (this.o.bus.shared) this.unsubscribe = await this.o.bus.subscribe('events', (msg) => this.onBus(msg));
+  }
+
+  async close(): Promise<void> {
+    await this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.groups.clear();
+  }
+
+  /** Sessions filed here (for tests and /healthz). */
+  get members(): number {
+    let n = 0;
+    for (const g of this.groups.values()) n += g.size;
+    return n;
+  }
+
+  /**
+   * Relay an event-only SyncRequest synchronously if the sender's owner is known (the hot path).
+   * False when it must go the async way (handle()).
+   */
+  tryFast(peer: EventPeer, events: WireEvent[]): boolean {
+    const m = peer.events;
+    if (!m || m.owner === undefined) return false;
+    this.relay(peer, m, events);
+    return true;
+  }
+
+  /**
+   * The event part of a SyncRequest: declaration, listeners queries, events (in that order, so a
+   * request may declare and send at once). Fills `res.eventSyncResponse` when there were queries.
+   */
+  async handle(peer: EventPeer, es: EventSync, res: SyncResponse | null): Promise<void> {
+    const m = this.member(peer);
+    await this.ready(peer, m);
+    if (es.listenedEventClassFQNs !== null) await this.declare(peer, m, es.listenedEventClassFQNs);
+    if (es.eventListenersRequests && es.eventListenersRequests.length > 0 && res) {
+      const out: NonNullable<SyncResponse['eventSyncResponse']>['eventListenersResponses'] = [];
+      for (const q of es.eventListenersRequests) {
+        const listeners = await this.listeners(peer, m, q.eventClassFQNs);
+        out.push({ requestId: q.requestId, listeners, result: listeners === null ? 'FAILURE' : 'SUCCESS' });
+      }
+      res.eventSyncResponse = { eventListenersResponses: out, events: null };
+    }
+    if (es.events && es.events.length > 0) this.relay(peer, m, es.events);
+  }
+
+  /** The session ended. */
+  leave(peer: EventPeer): void {
+    const m = peer.events;
+    if (!m) return;
+    this.unfile(peer, m);
+    m.owner = null;
+    m.epoch++;
+  }
+
+  /** The endpoint's owner changed (this node or another, through the bus). */
+  setOwner(peer: EventPeer, owner: string | null): void {
+    const m = peer.events;
+    if (!m) return; // not taking part: it reads its owner from the store when it starts
+    this.unfile(peer, m);
+    m.owner = owner;
+    m.epoch++;
+    this.file(peer, m);
+  }
+
+  private member(peer: EventPeer): EventMember {
+    return (peer.events ??= new EventMember(peer.app!.tenantId));
+  }
+
+  /** Read the owner once per session (and again only if a change raced the read). */
+  private async ready(peer: EventPeer, m: EventMember): Promise<void> {
+    while (m.owner === undefined) {
+      m.loading ??= (async () => {
+        const epoch = m.epoch;
+        try {
+          const owner = await this.o.store.getEndpointOwner(peer.app!.id, peer.keyHash!);
+          if (m.epoch === epoch && m.owner === undefined) {
+            m.owner = owner?.ownerExternalId ?? null;
+            this.file(peer, m);
+          }
+        } finally {
+          m.loading = null;
+        }
+      })();
+      await m.loading;
+    }
+  }
+
+  private async declare(peer: EventPeer, m: EventMember, classes: string[]): Promise<void> {
+    const unique = [...new Set(classes)];
+    if (unique.length > MAX_EVENT_CLASSES || !unique.every(validClass)) {
+      // Nothing changes; the SyncResponse is FAILURE with this code and the session goes on.
+      throw new LatchkeyError('LK_EVENT_CLASSES_INVALID', `at most ${MAX_EVENT_CLASSES} names of 1..${MAX_EVENT_CLASS_LENGTH} characters`);
+    }
+    if (m.stored === undefined) m.stored = await this.o.store.getEventClasses(peer.app!.id, peer.keyHash!);
+    if (m.stored === null || !sameClasses(m.stored, unique)) {
+      await this.o.store.setEventClasses(peer.app!.id, peer.keyHash!, unique);
+      m.stored = unique;
+    }
+    m.listens = new Set(unique);
+  }
+
+  /**
+   * Key hashes of the owner's other endpoints (every application of the tenant) that declared all
+   * of `classes`; null when the requester has no owner.
+   */
+  private async listeners(peer: EventPeer, m: EventMember, classes: string[]): Promise<string[] | null> {
+    if (!m.owner) return null;
+    const wanted = [...new Set(classes)];
+    if (wanted.length === 0 || !wanted.every(validClass)) return null;
+    const attached = await this.o.store.listOwnerEndpoints(m.tenantId, m.owner);
+    const out: string[] = [];
+    await Promise.all(
+      attached.map(async (a) => {
+        if (a.appId === peer.app!.id && a.keyHash === peer.keyHash) return;
+        const declared = await this.o.store.getEventClasses(a.appId, a.keyHash);
+        if (declared && wanted.every((c) => declared.includes(c))) out.push(a.keyHash);
+      }),
+    );
+    return out.sort();
+  }
+
+  private relay(peer: EventPeer, m: EventMember, events: WireEvent[]): void {
+    const stats = this.o.stats;
+    if (!m.owner) {
+      stats.eventDropped('no_owner', events.length);
+      return;
+    }
+    for (const ev of events) {
+      if (!validClass(ev.eventClassFQN) || ev.seqNum < 0 || (ev.target !== null && !validKeyHash(ev.target))) {
+        stats.eventDropped('invalid');
+        continue;
+      }
+      if (ev.seqNum <= m.lastInSeq) {
+        stats.eventDropped('duplicate');
+        continue;
+      }
+      m.lastInSeq = ev.seqNum;
+      stats.eventsReceived++;
+      this.deliverLocal(m.tenantId, m.owner, peer.keyHash!, ev.eventClassFQN, ev.eventData, ev.target, peer);
+      if (this.o.bus.shared) {
+        const msg: BusMessage = {
+          type: 'owner.event', origin: this.o.nodeId, tenantId: m.tenantId, owner: m.owner, source: peer.keyHash!,
+          eventClassFQN: ev.eventClassFQN, data: ev.eventData ? ev.eventData.toString('base64') : null, target: ev.target,
+        };
+        this.o.bus.publish('events', msg).catch((err: unknown) => this.o.log.warn({ err }, 'event not published to other nodes'));
+      }
+    }
+  }
+
+  private deliverLocal(tenantId: string, owner: string, source: string, eventClassFQN: string, eventData: Buffer | null, target: string | null, sender: EventPeer | null): void {
+    const group = this.groups.get(groupKey(tenantId, owner));
+    if (!group) return;
+    const stats = this.o.stats;
+    for (const s of group) {
+      if (s === sender) continue;
+      if (target !== null && s.keyHash !== target) continue;
+      const m = s.events!;
+      if (!m.listens.has(eventClassFQN)) continue;
+      const seqNum = m.outSeq++;
+      if (s.deliverEvent({ seqNum, eventClassFQN, eventData, source, target }, this.o.maxBufferedBytes)) stats.eventsDelivered++;
+      else stats.eventDropped('slow_receiver');
+    }
+  }
+
+  private onBus(msg: BusMessage): void {
+    if (msg.type !== 'owner.event' || msg.origin === this.o.nodeId) return;
+    this.deliverLocal(msg.tenantId, msg.owner, msg.source, msg.eventClassFQN, msg.data === null ? null : Buffer.from(msg.data, 'base64'), msg.target, null);
+  }
+
+  private file(peer: EventPeer, m: EventMember): void {
+    if (!m.owner) return;
+    const k = groupKey(m.tenantId, m.owner);
+    let g = this.groups.get(k);
+    if (!g) this.groups.set(k, (g = new Set()));
+    g.add(peer);
+  }
+
+  private unfile(peer: EventPeer, m: EventMember): void {
+    if (!m.owner) return;
+    const k = groupKey(m.tenantId, m.owner);
+    const g = this.groups.get(k);
+    if (!g) return;
+    g.delete(peer);
+    if (g.size === 0) this.groups.delete(k);
+  }
+}
