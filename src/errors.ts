@@ -167,6 +167,15 @@ export function sessionErrorCode(err: unknown): ErrorCode {
   return e.code === 'LK_STORE_UNAVAILABLE' || e.code === 'LK_CACHE_UNAVAILABLE' ? 'LK_SERVER_UNAVAILABLE' : 'LK_INTERNAL';
 }
 
+/** Codes a SyncResponse carries with status FAILURE while the session goes on (the endpoint's request was wrong). */
+const SYNC_RESULT_CODES: ReadonlySet<ErrorCode> = new Set(['LK_PROFILE_SCHEMA_MISMATCH', 'LK_PROFILE_REQUIRED', 'LK_NO_OWNER', 'LK_EVENT_CLASSES_INVALID']);
+
+/** The code for a SyncRequest that failed: its own sync-result code, else as sessionErrorCode. */
+export function syncErrorCode(err: unknown): { code: ErrorCode; endpointFault: boolean } {
+  if (err instanceof LatchkeyError && SYNC_RESULT_CODES.has(err.code)) return { code: err.code, endpointFault: true };
+  return { code: sessionErrorCode(err), endpointFault: false };
+}
+
 /** Wrap anything thrown into a LatchkeyError; unknown errors become `fallback` with the cause kept. */
 export function toLatchkeyError(err: unknown, fallback: ErrorCode = 'LK_INTERNAL'): LatchkeyError {
   if (err instanceof LatchkeyError) return err;

@@ -77,7 +77,7 @@ export class Stats {
     });
     new client.Counter({
       name: 'latchkey_events_dropped_total',
-      help: 'Events or deliveries dropped: slow_receiver (receiver send buffer over eventMaxBufferedBytes), duplicate (seqNum not above the last), no_owner (sender not attached), invalid.',
+      help: 'Events or deliveries dropped: slow_receiver (receiver send buffer over eventMaxBufferedBytes), duplicate (seqNum not above the last), no_owner (sender not attached), invalid (bad class name, target or seqNum), error (a backend failed while the sender owner was read).',
       labelNames: ['reason'], registers: [r],
       collect() {
         this.reset();
@@ -125,7 +125,7 @@ export class Stats {
   ended(code: string): void {
     this.sessionsEnded.set(code, (this.sessionsEnded.get(code) ?? 0) + 1);
   }
-  eventDropped(reason: 'slow_receiver' | 'duplicate' | 'no_owner' | 'invalid', n = 1): void {
+  eventDropped(reason: 'slow_receiver' | 'duplicate' | 'no_owner' | 'invalid' | 'error', n = 1): void {
     this.eventsDropped.set(reason, (this.eventsDropped.get(reason) ?? 0) + n);
   }
   snapshot(): Record<string, unknown> {

@@ -14,7 +14,7 @@
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { createFrameCipher, type FrameCipher } from '../crypto/aead.js';
-import { ConnackCode, DisconnectReason, ERRORS, sessionErrorCode, type ErrorCode } from '../errors.js';
+import { ConnackCode, DisconnectReason, ERRORS, sessionErrorCode, syncErrorCode, type ErrorCode } from '../errors.js';
 import type { Stats } from '../metrics.js';
 import {
   decodeFrame,
@@ -273,10 +273,18 @@ export class Session implements EventPeer {
       } catch (err) {
         // A backend failure is this request's FAILURE, not the session's end: the endpoint keeps
         // its session and retries the request (nothing was stored).
-        const code = sessionErrorCode(err);
-        this.host.log.warn({ err, session: this.id, code }, 'sync failed');
-        res = emptySyncResponse(req.requestId, 'FAILURE');
-        res.errorCode = code;
+        const { code, endpointFault } = syncErrorCode(err);
+        if (endpointFault) this.host.log.debug({ session: this.id, code }, 'sync refused');
+        else this.host.log.warn({ err, session: this.id, code }, 'sync failed');
+        // Events only: no answer even now (the endpoint expects none; the events are lost, as
+        // events to an unreachable owner are).
+        if (this.host.events && isEventOnly(req)) {
+          this.host.stats.eventDropped('error', req.eventSyncRequest!.events!.length);
+          res = null;
+        } else {
+          res = emptySyncResponse(req.requestId, 'FAILURE');
+          res.errorCode = code;
+        }
       } finally {
         this.pendingSyncs--;
       }
