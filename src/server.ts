@@ -17,6 +17,7 @@ import { MemoryBus } from './bus/bus-memory.js';
 import { RedisBus } from './bus/bus-redis.js';
 import { Revocation } from './credentials/revocation.js';
 import { OwnershipService } from './ownership/ownership.js';
+import { loadCustomVerifierTypes } from './ownership/verifier.js';
 import { EventRelay } from './events/relay.js';
 import { RedisCache } from './cache/cache-redis.js';
 import type { Config } from './config/config.js';
@@ -189,7 +190,9 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     closers.push(() => revocation.close());
     // Operator kicks travel on the bus so they reach the node holding the session.
     const nodeId = crypto.randomUUID();
-    const ownership = new OwnershipService(store, bus, log, cache);
+    // Custom owner verifier modules are checked now: a broken one stops start-up (LK_PLUGIN_*).
+    const customVerifiers = await loadCustomVerifierTypes(config.ownerVerifierPlugins, log);
+    const ownership = new OwnershipService(store, bus, log, cache, customVerifiers.modules);
     closers.push(() => ownership.close());
     const events = new EventRelay({ store, bus, stats, log, nodeId, maxBufferedBytes: config.eventMaxBufferedBytes });
     await events.start();
@@ -208,7 +211,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     closers.push(unkick);
     const firstApiKey = await ensureFirstApiKey(store, log);
     let openapi: unknown = null;
-    const routes = adminRoutes({ store, apps, credentials, revocation, registry, keyRing, bus, ownership, log, credentialsServices: () => [...services.keys()], openapi: () => openapi });
+    const routes = adminRoutes({ store, apps, credentials, revocation, registry, keyRing, bus, ownership, customVerifiers, log, credentialsServices: () => [...services.keys()], openapi: () => openapi });
     openapi = openapiDocument(routes, VERSION);
     const adminRouter = new AdminRouter(routes, new ApiKeyAuthenticator(store), log);
     const gateway = new Gateway({

@@ -20,7 +20,7 @@ import type { ApplicationDirectory } from '../tenancy/applications.js';
 import { createApplication, createTenant, provisionRegistration } from '../tenancy/provision.js';
 import { newApiKey } from './auth.js';
 import type { OwnershipService } from '../ownership/ownership.js';
-import { BUILTIN_VERIFIER_TYPES, createVerifier } from '../ownership/verifier.js';
+import { BUILTIN_VERIFIER_TYPES, createVerifier, type CustomVerifierTypes } from '../ownership/verifier.js';
 import type { VerifierRecord } from '../store/store.js';
 import type { Logger } from 'pino';
 import type { JsonSchema, RequestContext, Route } from './http.js';
@@ -34,6 +34,8 @@ export interface AdminDeps {
   keyRing: KeyRing;
   bus: Bus;
   ownership: OwnershipService;
+  /** Custom owner verifier types configured in ownerVerifierPlugins (checked at start-up). */
+  customVerifiers: CustomVerifierTypes;
   credentialsServices: () => string[];
   log: Logger;
   openapi: () => unknown;
@@ -296,9 +298,12 @@ export function adminRoutes(d: AdminDeps): Route[] {
     },
     // --- owner verifiers (Kaa's verifier shape; the server generates the verifier token) ---
     {
-      method: 'GET', path: '/admin/v1/verifier-types', scope: 'tenant', summary: 'Built-in owner verifier types and their Avro configuration schemas',
-      responses: { 200: { description: '{ items: [{ name, description, configSchema }] }' } },
-      handler: async () => ({ status: 200, body: { items: BUILTIN_VERIFIER_TYPES } }),
+      method: 'GET', path: '/admin/v1/verifier-types', scope: 'tenant', summary: 'Owner verifier types (built-in, then configured custom modules) and their Avro configuration schemas',
+      responses: { 200: { description: '{ items: [{ name, description, configSchema, custom }] }' } },
+      handler: async () => ({
+        status: 200,
+        body: { items: [...BUILTIN_VERIFIER_TYPES.map((t) => ({ ...t, custom: false })), ...d.customVerifiers.types] },
+      }),
     },
     {
       method: 'POST', path: '/admin/v1/applications/{appId}/verifiers', scope: 'tenant', summary: 'Create an owner verifier (config validated against the type\'s Avro schema)',
@@ -314,7 +319,7 @@ export function adminRoutes(d: AdminDeps): Route[] {
         const app = await appScoped(ctx, ctx.params.appId!);
         const b = ctx.body;
         const config = JSON.stringify(b.jsonConfiguration ?? {});
-        (await createVerifier(b.pluginTypeName as string, config, { log: d.log })).close().catch(() => undefined);
+        (await createVerifier(b.pluginTypeName as string, config, { log: d.log, customModules: d.customVerifiers.modules })).close().catch(() => undefined);
         const now = Date.now();
         const rec = await d.store.createVerifier({
           appId: app.id, verifierToken: crypto.randomBytes(12).toString('base64url'), pluginTypeName: b.pluginTypeName as string,

@@ -3,6 +3,8 @@
  * type declares an Avro schema for its configuration; an application names a type and a
  * `jsonConfiguration`; the configuration is validated (avsc) and its defaults filled before the
  * verifier is created, so a bad configuration is refused when it is set, not at the first attach.
+ * Besides the built-in types, operators name custom verifier modules in the config field
+ * `ownerVerifierPlugins` (type name -> module path); loadCustomVerifierTypes checks them at start-up.
  *
  * Contract of `verify`:
  * - never throws and never hangs: every outcome, including a provider outage, a bug or a custom
@@ -25,6 +27,7 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import avro from 'avsc';
 import type { Logger } from 'pino';
 import { LatchkeyError } from '../errors.js';
 import { loadPlugin, validatePluginConfig } from '../plugins/plugin.js';
@@ -84,6 +87,87 @@ export const BUILTIN_VERIFIER_TYPES: ReadonlyArray<{ name: BuiltinVerifierName; 
 
 export function isBuiltinVerifier(name: string): name is BuiltinVerifierName {
   return Object.prototype.hasOwnProperty.call(BUILTIN, name);
+}
+
+/** An owner verifier type as the admin API publishes it (GET /admin/v1/verifier-types). */
+export interface VerifierTypeInfo {
+  name: string;
+  description: string;
+  configSchema: Record<string, unknown>;
+  /** false for a built-in, true for a configured custom module (ownerVerifierPlugins). */
+  custom: boolean;
+}
+
+/** The configured custom verifier types, checked at start-up by loadCustomVerifierTypes. */
+export interface CustomVerifierTypes {
+  /** Type name -> absolute module path: CreateVerifierOptions.customModules. */
+  readonly modules: Record<string, string>;
+  /** The same types with their descriptions and config schemas, in configuration order. */
+  readonly types: readonly VerifierTypeInfo[];
+}
+
+/** Same shape as an admin API identifier, so every configured type can be named in pluginTypeName. */
+const CUSTOM_TYPE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Check the configured custom verifier modules (config `ownerVerifierPlugins`: type name -> module
+ * path) when the server starts, so a broken module stops start-up instead of failing the admin API
+ * or the first attach. Each name must be an identifier that is not a built-in type
+ * (LK_CONFIG_INVALID_VALUE), each module must import (LK_PLUGIN_LOAD_FAILED) and export a
+ * `configSchema` that avsc accepts as a record schema and a `create` function (LK_PLUGIN_INVALID).
+ * Paths are resolved against the working directory here, once.
+ */
+export async function loadCustomVerifierTypes(configured: Record<string, unknown>, log: Logger): Promise<CustomVerifierTypes> {
+  const modules: Record<string, string> = {};
+  const types: VerifierTypeInfo[] = [];
+  for (const [name, raw] of Object.entries(configured)) {
+    if (!CUSTOM_TYPE_NAME.test(name)) {
+      throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `ownerVerifierPlugins: type name ${JSON.stringify(name)} must be 1-64 letters, digits, . _ -`);
+    }
+    if (isBuiltinVerifier(name)) throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `ownerVerifierPlugins: custom verifier name ${name} is reserved for the built-in`);
+    if (typeof raw !== 'string' || raw === '') throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `ownerVerifierPlugins: ${name} must name a module path`);
+    const modulePath = path.resolve(raw);
+    const m = await inspectCustomModule(name, modulePath);
+    modules[name] = modulePath;
+    types.push({ name, description: m.description, configSchema: m.configSchema, custom: true });
+    log.info({ verifierType: name, module: modulePath }, 'owner verifier plugin loaded');
+  }
+  return { modules, types };
+}
+
+/**
+ * Import a custom verifier module and check its exports: `configSchema`, an Avro record schema
+ * (every verifier type declares one, so the admin API can publish it and configs are checked),
+ * `create(config, { log })`, and optionally a `description` string.
+ */
+async function inspectCustomModule(name: string, modulePath: string): Promise<{ configSchema: Record<string, unknown>; description: string }> {
+  let mod: Record<string, unknown>;
+  try {
+    // Same resolution as loadPlugin, which imports it again from the module cache.
+    mod = (await import(pathToFileURL(path.resolve(modulePath)).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new LatchkeyError('LK_PLUGIN_LOAD_FAILED', `verifier ${name} (${modulePath}): ${(err as Error).message}`, { cause: err });
+  }
+  const exported = (mod.default && typeof mod.default === 'object' ? mod.default : mod) as Record<string, unknown>;
+  const configSchema = exported.configSchema ?? mod.configSchema;
+  if (!configSchema) throw new LatchkeyError('LK_PLUGIN_INVALID', `verifier ${name}: module exports no configSchema`);
+  let type: avro.Type;
+  try {
+    type = avro.Type.forSchema(configSchema as avro.Schema, { wrapUnions: false });
+  } catch (err) {
+    throw new LatchkeyError('LK_PLUGIN_INVALID', `verifier ${name}: configSchema is not a valid Avro schema: ${(err as Error).message}`, { cause: err });
+  }
+  if (type.typeName !== 'record' || typeof configSchema !== 'object') {
+    throw new LatchkeyError('LK_PLUGIN_INVALID', `verifier ${name}: configSchema must be an Avro record schema (jsonConfiguration is a JSON object)`);
+  }
+  if (typeof (exported.create ?? mod.create) !== 'function') {
+    throw new LatchkeyError('LK_PLUGIN_INVALID', `verifier ${name}: module exports no create(config, context) function`);
+  }
+  const description = exported.description ?? mod.description;
+  return {
+    configSchema: configSchema as Record<string, unknown>,
+    description: typeof description === 'string' && description ? description : `custom owner verifier ${name}`,
+  };
 }
 
 export interface CreateVerifierOptions {
@@ -155,22 +239,11 @@ function asVerifierConfigError(err: unknown): unknown {
 }
 
 /**
- * A custom verifier module must export `configSchema` (every verifier type declares one, so the
- * admin API can publish it and configs are checked) and `create(config, { log })` returning an object
- * with `verify` (and optionally `close`).
+ * A custom verifier module must export `configSchema` and `create(config, { log })` returning an
+ * object with `verify` (and optionally `close`); see inspectCustomModule.
  */
 async function loadCustom(name: string, modulePath: string, config: Record<string, unknown>, log: Logger): Promise<OwnerVerifier> {
-  let mod: Record<string, unknown>;
-  try {
-    // Same resolution as loadPlugin, which imports it again from the module cache.
-    mod = (await import(pathToFileURL(path.resolve(modulePath)).href)) as Record<string, unknown>;
-  } catch (err) {
-    throw new LatchkeyError('LK_PLUGIN_LOAD_FAILED', `verifier ${name} (${modulePath}): ${(err as Error).message}`, { cause: err });
-  }
-  const exported = (mod.default && typeof mod.default === 'object' ? mod.default : mod) as Record<string, unknown>;
-  if (!(exported.configSchema ?? mod.configSchema)) {
-    throw new LatchkeyError('LK_PLUGIN_INVALID', `verifier ${name}: module exports no configSchema`);
-  }
+  await inspectCustomModule(name, modulePath);
   let inner: Partial<OwnerVerifier>;
   try {
     inner = await loadPlugin<Partial<OwnerVerifier>>(`verifier ${name}`, { module: modulePath, config }, ['verify'], { log });
