@@ -121,7 +121,15 @@ const CATALOGUE = {
   LK_UNKNOWN_VERIFIER_TYPE: { message: 'no built-in or configured owner verifier has this type name', http: 400 },
   LK_BAD_VERIFIER_CONFIG: { message: 'owner verifier configuration is not JSON, does not match the type\'s Avro schema, or is out of range', http: 400 },
 
+  // --- bootstrap (HTTP POST /bootstrap/v1/resolve; JSON error body) ---
+  LK_BOOTSTRAP_MALFORMED: { message: 'bootstrap request body is not an Avro BootstrapRequest', http: 400 },
+  LK_BOOTSTRAP_NO_COMMON_VERSION: { message: 'none of the protocol versions the endpoint speaks is served here', http: 400 },
+  LK_BOOTSTRAP_NO_ACCESS_POINTS: { message: 'no operations node is serving now; retry with backoff', http: 503 },
+
   // --- endpoint SDK (reported by the client library, never sent by the server) ---
+  LK_SDK_BOOTSTRAP_FAILED: { message: 'no bootstrap server gave a usable access point list', http: 503 },
+  LK_SDK_BOOTSTRAP_BAD_SIGNATURE: { message: 'access point list signature does not verify under the bootstrap public key, or the list is for another application', http: 502 },
+  LK_SDK_BOOTSTRAP_EXPIRED: { message: 'access point list has expired', http: 502 },
   LK_SDK_CONNECTION_FAILED: { message: 'WebSocket could not be opened or closed unexpectedly', http: 503 },
   LK_SDK_TIMEOUT: { message: 'no answer from the server in time', http: 504 },
   LK_SDK_CONFIRMATION_FAILED: { message: 'CONNACK key confirmation does not verify: the peer does not hold the server key', http: 502 },

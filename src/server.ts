@@ -35,7 +35,11 @@ import { EmbeddedStore } from './store/store-embedded.js';
 import type { Store } from './store/store.js';
 import { ApplicationDirectory } from './tenancy/applications.js';
 import { applySeed, createApplication, createTenant } from './tenancy/provision.js';
-import { Gateway } from './transport/gateway.js';
+import { ENDPOINT_PATH, Gateway } from './transport/gateway.js';
+import { BootstrapKey } from './bootstrap/key.js';
+import { MemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from './bootstrap/nodes.js';
+import { BOOTSTRAP_PATH, BootstrapService, MAX_BOOTSTRAP_REQUEST_BYTES, SUPPORTED_PROTOCOL_VERSIONS } from './bootstrap/service.js';
+import { loadStrategy } from './bootstrap/strategy.js';
 import { ApiKeyAuthenticator, newApiKey } from './admin/auth.js';
 import { AdminRouter } from './admin/http.js';
 import { openapiDocument } from './admin/openapi.js';
@@ -108,6 +112,9 @@ export interface Server {
   /** Root API key token created at this start because none existed (printed once by `serve`), else null. */
   readonly firstApiKey: string | null;
   readonly revocation: Revocation;
+  readonly bootstrap: BootstrapService;
+  readonly bootstrapKey: BootstrapKey;
+  readonly nodeId: string;
   readonly port: number;
   readonly adminPort: number;
   close(): Promise<void>;
@@ -136,6 +143,23 @@ async function ensureDefaultApplication(store: Store, services: string[], log: L
     'empty store: created tenant "default" with a trustful application "default" (any endpoint may connect with this app token)');
 }
 
+/**
+ * Graceful shutdown, first half: leave the bootstrap lists, then tell every endpoint to move to
+ * another node (REDIRECT). Returns how many were told; 0 when there is no other node.
+ */
+async function drain(bootstrap: BootstrapService, registry: SessionRegistry, log: Logger): Promise<number> {
+  await bootstrap.drain();
+  let n = 0;
+  for (const s of [...registry.sessions()]) {
+    if (s.state !== 'ESTABLISHED' || !s.app) continue;
+    const target = bootstrap.redirectTarget(s.app.id);
+    if (!target) break;
+    if (s.redirect(target.id)) n++;
+  }
+  if (n > 0) log.info({ redirected: n }, 'draining: endpoints told to move to other nodes');
+  return n;
+}
+
 export async function build(config: Config, log: Logger): Promise<Server> {
   const closers: Array<() => Promise<void> | void> = [];
   const closeAll = async (): Promise<void> => {
@@ -147,6 +171,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
       }
     }
   };
+  let bootstrap: BootstrapService | null = null;
   try {
     const stats = new Stats();
     const rawStore = await openStore(config, log);
@@ -189,7 +214,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     await revocation.start();
     closers.push(() => revocation.close());
     // Operator kicks travel on the bus so they reach the node holding the session.
-    const nodeId = crypto.randomUUID();
+    const nodeId = config.nodeId || crypto.randomUUID();
     // Custom owner verifier modules are checked now: a broken one stops start-up (LK_PLUGIN_*).
     const customVerifiers = await loadCustomVerifierTypes(config.ownerVerifierPlugins, log);
     const ownership = new OwnershipService(store, bus, log, cache, customVerifiers.modules);
@@ -209,6 +234,14 @@ export async function build(config: Config, log: Logger): Promise<Server> {
       else if (msg.type === 'endpoint.owner' && msg.origin !== nodeId) refile(msg.appId, msg.keyHash, msg.owner);
     });
     closers.push(unkick);
+    const bootstrapKeyFile = config.bootstrapKeyFile || path.resolve(config.dataDir, 'bootstrap', 'bootstrap-key.pem');
+    const { key: bootstrapKey, created: bootstrapKeyCreated } = await BootstrapKey.loadOrCreate(bootstrapKeyFile);
+    if (bootstrapKeyCreated) log.warn({ file: bootstrapKeyFile, keyId: bootstrapKey.id }, 'created the bootstrap signing key; give its public key to endpoints (latchkey bootstrap-key) and the same file to every node of a cluster');
+    const nodeRegistry: NodeRegistry = config.redisUrl
+      ? await RedisNodeRegistry.connect(config.redisUrl, config.nodeHeartbeatMs * 3, { onError: (err) => log.warn({ err }, 'node registry Redis error') })
+      : new MemoryNodeRegistry(config.nodeHeartbeatMs * 3);
+    closers.push(() => nodeRegistry.close());
+    const strategy = await loadStrategy(config.bootstrapStrategy, config.bootstrapStrategyPlugin);
     const firstApiKey = await ensureFirstApiKey(store, log);
     let openapi: unknown = null;
     const routes = adminRoutes({ store, apps, credentials, revocation, registry, keyRing, bus, ownership, customVerifiers, log, credentialsServices: () => [...services.keys()], openapi: () => openapi });
@@ -237,6 +270,11 @@ export async function build(config: Config, log: Logger): Promise<Server> {
           maxPendingSyncs: 32,
         },
       },
+      bootstrap: {
+        path: BOOTSTRAP_PATH,
+        maxBodyBytes: MAX_BOOTSTRAP_REQUEST_BYTES,
+        resolve: (body) => (bootstrap ? bootstrap.resolve(body) : { status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'LK_SERVER_UNAVAILABLE', message: 'starting' }) }),
+      },
       mountAdmin: (app) => {
         app.get('/metrics', (res) => {
           let aborted = false;
@@ -258,19 +296,52 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     });
     await gateway.start();
     closers.push(() => gateway.stopListening());
+    const publicUrl = config.publicUrl || `ws://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host}:${gateway.port}${ENDPOINT_PATH}`;
+    if (!config.publicUrl && (config.host === '0.0.0.0' || config.host === '::')) log.info({ publicUrl }, 'publicUrl not set: bootstrap lists name this node by a loopback URL; set LATCHKEY_PUBLIC_URL for endpoints on other hosts');
+    bootstrap = new BootstrapService({
+      registry: nodeRegistry,
+      apps,
+      key: bootstrapKey,
+      strategy,
+      listTtlMs: config.bootstrapListTtlSec * 1000,
+      refreshMs: config.nodeHeartbeatMs,
+      log,
+      self: () => ({
+        id: nodeId,
+        url: publicUrl,
+        serverKeyId: keyRing.active.id,
+        serverPublicKey: Buffer.from(keyRing.active.spkiDer).toString('base64'),
+        priority: config.nodePriority,
+        weight: config.nodeWeight,
+        sessions: stats.sessionsOpen,
+        capacity: config.nodeCapacity,
+        protocolVersions: [...SUPPORTED_PROTOCOL_VERSIONS],
+      }),
+    });
+    await bootstrap.start();
+    const bootstrapRef = bootstrap;
+    closers.push(() => bootstrapRef.stop());
 
     let closing: Promise<void> | null = null;
     const close = (): Promise<void> => {
       closing ??= (async () => {
         gateway.stopListening();
-        registry.endAll('LK_SERVER_SHUTDOWN');
         const deadline = Date.now() + config.shutdownGraceMs;
+        // Drain: out of bootstrap lists, then every endpoint is told to move (REDIRECT) to another
+        // node; its session stays until it leaves, so nothing in flight is cut off. Sessions still
+        // here at the end of the grace period get DISCONNECT LK_SERVER_SHUTDOWN.
+        const redirected = await drain(bootstrapRef, registry, log);
+        if (redirected > 0) {
+          const redirectDeadline = Date.now() + config.shutdownGraceMs / 2;
+          while (registry.endpointCount > 0 && Date.now() < redirectDeadline) await new Promise((r) => setTimeout(r, 20));
+        }
+        registry.endAll('LK_SERVER_SHUTDOWN');
         while (registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         await closeAll();
       })();
       return closing;
     };
-    return { config, store, cache, keyRing, registry, stats, credentials, apps, gateway, pool, bus, revocation, firstApiKey, port: gateway.port, adminPort: gateway.adminPort, close };
+    return { config, store, cache, keyRing, registry, stats, credentials, apps, gateway, pool, bus, revocation, bootstrap: bootstrapRef, bootstrapKey, nodeId, firstApiKey, port: gateway.port, adminPort: gateway.adminPort, close };
   } catch (err) {
     await closeAll();
     throw err;

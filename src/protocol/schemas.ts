@@ -332,6 +332,59 @@ export const syncResponseSchema = {
   ],
 } as const;
 
+/** Bootstrap (HTTP POST /bootstrap/v1/resolve body): the application and the protocol versions the endpoint speaks. */
+export const bootstrapRequestSchema = {
+  type: 'record',
+  name: 'BootstrapRequest',
+  namespace: NS,
+  fields: [
+    { name: 'appToken', type: 'string' },
+    { name: 'protocolVersions', type: { type: 'array', items: 'int' } },
+  ],
+} as const;
+
+/** The signed part of a bootstrap answer: where the application's endpoints may connect. */
+export const accessPointListSchema = {
+  type: 'record',
+  name: 'AccessPointList',
+  namespace: NS,
+  fields: [
+    { name: 'appTokenHash', type: 'bytes' },
+    { name: 'protocolVersion', type: 'int' },
+    { name: 'issuedAt', type: 'long' },
+    { name: 'expiresAt', type: 'long' },
+    { name: 'nodeSetVersion', type: 'string' },
+    {
+      name: 'accessPoints',
+      type: { type: 'array', items: {
+        type: 'record',
+        name: 'AccessPoint',
+        fields: [
+          { name: 'id', type: 'int' },
+          { name: 'url', type: 'string' },
+          { name: 'serverKeyId', type: 'string' },
+          { name: 'serverPublicKey', type: 'bytes' },
+          { name: 'priority', type: 'int' },
+          { name: 'weight', type: 'int' },
+          { name: 'load', type: 'float' },
+        ],
+      } },
+    },
+  ],
+} as const;
+
+/** HTTP 200 body of /bootstrap/v1/resolve. */
+export const bootstrapResponseSchema = {
+  type: 'record',
+  name: 'BootstrapResponse',
+  namespace: NS,
+  fields: [
+    { name: 'list', type: 'bytes' },
+    { name: 'bootstrapKeyId', type: 'string' },
+    { name: 'signature', type: 'bytes' },
+  ],
+} as const;
+
 // syncResponseSchema refers to `Event` by name, so the request schema (which defines it) registers first.
 const registry: Record<string, avro.Type> = {};
 function parse(schema: unknown): avro.Type {
@@ -348,6 +401,9 @@ export const types = {
   disconnect: parse(disconnectSchema),
   syncRequest: parse(syncRequestSchema),
   syncResponse: parse(syncResponseSchema),
+  bootstrapRequest: parse(bootstrapRequestSchema),
+  accessPointList: parse(accessPointListSchema),
+  bootstrapResponse: parse(bootstrapResponseSchema),
 };
 
 /** All wire schemas by record name, as docs/protocol.md lists them. */
@@ -359,6 +415,9 @@ export const wireSchemas = {
   Disconnect: disconnectSchema,
   SyncRequest: syncRequestSchema,
   SyncResponse: syncResponseSchema,
+  BootstrapRequest: bootstrapRequestSchema,
+  AccessPointList: accessPointListSchema,
+  BootstrapResponse: bootstrapResponseSchema,
 } as const;
 
 // ---- TypeScript shapes of the decoded records ----
@@ -470,4 +529,34 @@ export function emptySyncRequest(requestId: number): SyncRequest {
     userSyncRequest: null,
     eventSyncRequest: null,
   };
+}
+
+export interface BootstrapRequest {
+  appToken: string;
+  protocolVersions: number[];
+}
+
+export interface AccessPoint {
+  id: number;
+  url: string;
+  serverKeyId: string;
+  serverPublicKey: Buffer;
+  priority: number;
+  weight: number;
+  load: number;
+}
+
+export interface AccessPointList {
+  appTokenHash: Buffer;
+  protocolVersion: number;
+  issuedAt: number;
+  expiresAt: number;
+  nodeSetVersion: string;
+  accessPoints: AccessPoint[];
+}
+
+export interface BootstrapResponse {
+  list: Buffer;
+  bootstrapKeyId: string;
+  signature: Buffer;
 }

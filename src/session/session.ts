@@ -355,6 +355,17 @@ export class Session implements EventPeer {
     return this.ciphers().tx.seal(this.txCounter++, encodeSyncResponse(res));
   }
 
+  /**
+   * Tell the endpoint to move to another access point (Kaa's REDIRECT): a push with status REDIRECT
+   * and the access point id from its bootstrap list. The session stays open until the endpoint
+   * leaves (or the node ends it), so nothing in flight is cut off.
+   */
+  redirect(accessPointId: number): boolean {
+    const res = emptySyncResponse(-1, 'REDIRECT');
+    res.redirectSyncResponse = { accessPointId };
+    return this.push(res);
+  }
+
   /** EventPeer: push one relayed event unless the socket already buffers more than `maxBufferedBytes`. */
   deliverEvent(ev: WireEvent, maxBufferedBytes: number): boolean {
     if (this.state !== 'ESTABLISHED' || this.transport.bufferedAmount() > maxBufferedBytes) return false;

@@ -25,6 +25,12 @@ export class ApplicationDirectory {
     private readonly maxEntries = 10_000,
   ) {}
 
+  /** The cached answer for `token` if it is fresh (null = known unknown), undefined on a miss. */
+  peek(token: string): Application | null | undefined {
+    const hit = this.byToken.get(token);
+    return hit && hit.expires > Date.now() ? hit.app : undefined;
+  }
+
   async byAppToken(token: string): Promise<Application | null> {
     const now = Date.now();
     const hit = this.byToken.get(token);

@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import { ERRORS, LatchkeyError } from '../errors.js';
 import { Session, type SessionHost, type Transport } from '../session/session.js';
 import type { SessionRegistry } from '../session/registry.js';
+import type { BootstrapReply } from '../bootstrap/service.js';
 
 export const ENDPOINT_PATH = '/ep/v1';
 export const SUBPROTOCOL = 'latchkey.v1';
@@ -68,6 +69,8 @@ export interface GatewayOptions {
   sessionHost: SessionHost;
   registry: SessionRegistry;
   health: () => Record<string, unknown>;
+  /** POST /bootstrap/v1/resolve on the endpoint listener (absent: 404). */
+  bootstrap?: { path: string; maxBodyBytes: number; resolve(body: Buffer): BootstrapReply | Promise<BootstrapReply> };
   /** Mount further admin-listener routes (admin API, /metrics) before the catch-all. */
   mountAdmin?: (app: uWS.TemplatedApp) => void;
   log: Logger;
@@ -87,6 +90,61 @@ function listen(app: uWS.TemplatedApp, host: string, port: number): Promise<uWS.
 
 function textDecoder(ab: ArrayBuffer): string {
   return Buffer.from(ab).toString('utf8');
+}
+
+const CORS = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'POST, OPTIONS', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '86400' } as const;
+
+/**
+ * The bootstrap route: the body is read in chunks up to `maxBodyBytes` (413 beyond), then answered
+ * in the same tick when the service can (the cached path). CORS is open: browsers resolve too, and
+ * the answer is public and signed.
+ */
+function mountBootstrap(app: uWS.TemplatedApp, b: NonNullable<GatewayOptions['bootstrap']>, log: Logger): void {
+  app.options(b.path, (res) => {
+    res.cork(() => {
+      res.writeStatus('204 No Content');
+      for (const [k, v] of Object.entries(CORS)) res.writeHeader(k, v);
+      res.end();
+    });
+  });
+  app.post(b.path, (res) => {
+    let aborted = false;
+    let size = 0;
+    let chunks: Buffer[] | null = [];
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const reply = (r: BootstrapReply): void => {
+      if (aborted) return;
+      res.cork(() => {
+        res.writeStatus(r.status === 200 ? '200 OK' : `${r.status} ${r.status === 404 ? 'Not Found' : r.status === 413 ? 'Payload Too Large' : r.status === 503 ? 'Service Unavailable' : r.status >= 500 ? 'Internal Server Error' : 'Bad Request'}`);
+        res.writeHeader('content-type', r.contentType).writeHeader('access-control-allow-origin', '*').end(r.body);
+      });
+    };
+    res.onData((ab, isLast) => {
+      if (chunks === null) return;
+      size += ab.byteLength;
+      if (size > b.maxBodyBytes) {
+        chunks = null;
+        reply({ status: 413, contentType: 'application/json', body: JSON.stringify({ code: 'LK_BODY_TOO_LARGE', message: ERRORS.LK_BODY_TOO_LARGE.message }) });
+        return;
+      }
+      // Copy: the ArrayBuffer is only valid during this callback.
+      chunks.push(Buffer.from(new Uint8Array(ab)));
+      if (!isLast) return;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      chunks = null;
+      let r: BootstrapReply | Promise<BootstrapReply>;
+      try {
+        r = b.resolve(body);
+      } catch (err) {
+        log.error({ err }, 'bootstrap resolve failed');
+        r = { status: 500, contentType: 'application/json', body: JSON.stringify({ code: 'LK_INTERNAL', message: ERRORS.LK_INTERNAL.message }) };
+      }
+      if (r instanceof Promise) void r.then(reply);
+      else reply(r);
+    });
+  });
 }
 
 export class Gateway {
@@ -138,6 +196,7 @@ export class Gateway {
         data.session?.onTransportClosed();
       },
     });
+    if (o.bootstrap) mountBootstrap(app, o.bootstrap, o.log);
     app.any('/*', (res) => {
       res.cork(() => {
         res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: 'LK_NOT_FOUND', message: ERRORS.LK_NOT_FOUND.message }));
