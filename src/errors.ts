@@ -127,6 +127,7 @@ const CATALOGUE = {
   LK_BOOTSTRAP_NO_ACCESS_POINTS: { message: 'no operations node is serving now; retry with backoff', http: 503 },
 
   // --- endpoint SDK (reported by the client library, never sent by the server) ---
+  LK_SDK_REDIRECTED: { message: 'a node told this endpoint to move to another access point (REDIRECT); the SDK reconnects there', http: 200 },
   LK_SDK_BOOTSTRAP_FAILED: { message: 'no bootstrap server gave a usable access point list', http: 503 },
   LK_SDK_BOOTSTRAP_BAD_SIGNATURE: { message: 'access point list signature does not verify under the bootstrap public key, or the list is for another application', http: 502 },
   LK_SDK_BOOTSTRAP_EXPIRED: { message: 'access point list has expired', http: 502 },

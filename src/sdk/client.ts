@@ -30,7 +30,8 @@ import {
   type EndpointKeys,
   type WebCrypto,
 } from './crypto.js';
-import type { SyncRequest, SyncResponse } from '../protocol/schemas.js';
+import type { AccessPoint, SyncRequest, SyncResponse } from '../protocol/schemas.js';
+import { BootstrapError, orderAccessPoints, resolveAccessPoints, type BootstrapOptions, type ResolvedAccessPoints } from './bootstrap.js';
 
 /** CONNACK return codes by name (Kaa's numbering). */
 export const CONNACK_CODES = {
@@ -54,7 +55,7 @@ export type ConnectResult =
   /** The server refused: `code` is the CONNACK return code, `errorCode` the catalogue code. */
   | { ok: false; kind: 'refused'; code: RefusalCode; errorCode: string | null; retryable: boolean }
   /** The SDK could not complete the handshake. */
-  | { ok: false; kind: 'failed'; code: ClientErrorCode; detail: string; retryable: boolean };
+  | { ok: false; kind: 'failed'; code: ClientErrorCode; detail: string; retryable: boolean; bootstrapCode?: string };
 
 export interface DisconnectInfo {
   /** DISCONNECT reason if the server sent one. */
@@ -76,10 +77,20 @@ export interface ReconnectOptions {
 type WebSocketCtor = new (url: string, protocols?: string | string[]) => WebSocket;
 
 export interface ClientOptions {
-  /** Gateway base URL, e.g. ws://127.0.0.1:9443 (the SDK appends /ep/v1 unless the URL has a path). */
-  url: string;
+  /**
+   * Gateway base URL, e.g. ws://127.0.0.1:9443 (the SDK appends /ep/v1 unless the URL has a path).
+   * With `bootstrap`, leave url and serverKey out: they come from the signed access point list.
+   */
+  url?: string;
   appToken: string;
-  serverKey: { id: string; spki: Uint8Array | string };
+  serverKey?: { id: string; spki: Uint8Array | string };
+  /**
+   * Bootstrap servers and their public key (Kaa's SDK properties): the client resolves the signed
+   * access point list, checks it, connects by priority and weight, fails over to the next access
+   * point on a connection failure or REFUSE_SERVER_UNAVAILABLE, and resolves again when the list
+   * expires, every access point failed, or a node redirects it to an access point it does not know.
+   */
+  bootstrap?: BootstrapOptions;
   keys: EndpointKeys;
   /** Keepalive to ask for, seconds (0: server default). PINGREQ is sent at this interval. */
   keepAliveSec?: number;
@@ -174,8 +185,89 @@ export class EndpointClient {
   sessionId: string | null = null;
   keepAliveSec = 0;
 
+  /** Where connectOnce() goes: the configured gateway, or the access point being tried. */
+  private target: { url: string; serverKey: { id: string; spki: Uint8Array | string } } | null = null;
+  /** The checked access point list (bootstrap mode). */
+  private accessList: ResolvedAccessPoints | null = null;
+  /** A REDIRECT named this access point: tried first at the next connect. */
+  private preferredAccessPoint: number | null = null;
+  private redirecting = false;
+  private readonly redirectListeners = new Set<(r: { accessPointId: number; result: ConnectResult }) => void>();
+  /** The access point of the current session (bootstrap mode). */
+  accessPoint: AccessPoint | null = null;
+
   constructor(private readonly opts: ClientOptions) {
     this.c = opts.crypto ?? globalThis.crypto;
+    if (opts.bootstrap) {
+      if (opts.bootstrap.urls.length === 0) throw new ClientError('LK_SDK_BOOTSTRAP_FAILED', 'bootstrap.urls is empty');
+    } else if (opts.url && opts.serverKey) {
+      this.target = { url: opts.url, serverKey: opts.serverKey };
+    } else {
+      throw new ClientError('LK_SDK_CONNECTION_FAILED', 'give url and serverKey, or bootstrap');
+    }
+  }
+
+  /** A REDIRECT moved (or tried to move) this client to another access point. */
+  onRedirect(fn: (r: { accessPointId: number; result: ConnectResult }) => void): () => void {
+    this.redirectListeners.add(fn);
+    return () => this.redirectListeners.delete(fn);
+  }
+
+  /** The checked access point list, resolving it when there is none or it expired. */
+  async accessPoints(force = false): Promise<ResolvedAccessPoints> {
+    const now = (this.opts.now ?? Date.now)();
+    if (force || !this.accessList || this.accessList.expiresAt <= now) {
+      this.accessList = await resolveAccessPoints(this.opts.bootstrap!, this.opts.appToken, this.opts.now ?? Date.now, this.c);
+    }
+    return this.accessList;
+  }
+
+  /** Bootstrap mode: try access points in order until one accepts; resolve again once if all fail. */
+  private async connectViaBootstrap(profile: Uint8Array | null): Promise<ConnectResult> {
+    let last: ConnectResult | null = null;
+    for (let round = 0; round < 2; round++) {
+      let list: ResolvedAccessPoints;
+      try {
+        list = await this.accessPoints(round > 0);
+      } catch (err) {
+        const e = err instanceof BootstrapError ? err : new BootstrapError('LK_SDK_BOOTSTRAP_FAILED', String(err));
+        return last ?? { ok: false, kind: 'failed', code: 'LK_SDK_CONNECTION_FAILED', detail: e.message, retryable: !e.terminal, bootstrapCode: e.code };
+      }
+      const ordered = orderAccessPoints(list.accessPoints);
+      const preferred = ordered.findIndex((p) => p.id === this.preferredAccessPoint);
+      if (preferred > 0) ordered.unshift(...ordered.splice(preferred, 1));
+      this.preferredAccessPoint = null;
+      for (const ap of ordered) {
+        this.target = { url: ap.url, serverKey: { id: ap.serverKeyId, spki: ap.serverPublicKey } };
+        const res = await this.connectOnce(profile);
+        if (res.ok) {
+          this.accessPoint = ap;
+          return res;
+        }
+        last = res;
+        if (this.closedByUser) return res;
+        const failover = (res.kind === 'failed' && (res.code === 'LK_SDK_CONNECTION_FAILED' || res.code === 'LK_SDK_TIMEOUT')) ||
+          (res.kind === 'refused' && (res.code === 'REFUSE_SERVER_UNAVAILABLE' || res.errorCode === 'LK_HS_UNKNOWN_SERVER_KEY'));
+        if (!failover) return res;
+      }
+    }
+    return last!;
+  }
+
+  /** A node told this endpoint to move: leave this session and connect to that access point. */
+  private followRedirect(accessPointId: number): void {
+    if (!this.opts.bootstrap || this.redirecting || this.closedByUser) return;
+    this.redirecting = true;
+    this.preferredAccessPoint = accessPointId;
+    // An access point missing from the list (or an expired list) means resolving again.
+    if (!this.accessList?.accessPoints.some((p) => p.id === accessPointId)) this.accessList = null;
+    const ws = this.ws;
+    try {
+      if (ws && ws.readyState === 1) ws.send(concat(new Uint8Array([0x0e]), avroTypes.disconnect.toBuffer({ reason: 0, errorCode: null }) as Uint8Array));
+      ws?.close(1000);
+    } catch {
+      // already closing: onclose follows
+    }
   }
 
   get connected(): boolean {
@@ -204,7 +296,7 @@ export class EndpointClient {
   }
 
   private endpointUrl(): string {
-    const u = new URL(this.opts.url);
+    const u = new URL(this.target!.url);
     if (u.pathname === '/' || u.pathname === '') u.pathname = ENDPOINT_PATH;
     return u.toString();
   }
@@ -216,10 +308,11 @@ export class EndpointClient {
   async connect(options: { profile?: Uint8Array } = {}): Promise<ConnectResult> {
     this.closedByUser = false;
     if (options.profile) this.lastProfile = options.profile;
-    const res = await this.connectOnce(options.profile ?? null);
+    const once = (): Promise<ConnectResult> => (this.opts.bootstrap ? this.connectViaBootstrap(options.profile ?? null) : this.connectOnce(options.profile ?? null));
+    const res = await once();
     if (!res.ok && res.kind === 'refused' && res.code === 'REFUSE_NO_AUTH' && this.opts.sendPublicKey !== 'always' && this.keyAccepted) {
       this.keyAccepted = false;
-      return this.connectOnce(options.profile ?? null);
+      return once();
     }
     return res;
   }
@@ -230,13 +323,14 @@ export class EndpointClient {
     const o = this.opts;
     const now = o.now ?? Date.now;
     const secret = randomBytes(c, 64);
-    const serverKey = await importServerKey(o.serverKey.spki, c);
+    const target = this.target!;
+    const serverKey = await importServerKey(target.serverKey.spki, c);
     const wrappedSecret = await wrapSecret(serverKey, secret, c);
     const sendKey = o.sendPublicKey === 'always' || !this.keyAccepted;
     const body = avroTypes.connectBody.toBuffer({
       protocolVersion: PROTOCOL_VERSION,
       appToken: o.appToken,
-      serverKeyId: o.serverKey.id,
+      serverKeyId: target.serverKey.id,
       keyHash: toBuf(o.keys.keyHashRaw),
       publicKey: sendKey ? toBuf(o.keys.spki) : null,
       wrappedSecret: toBuf(wrappedSecret),
@@ -373,10 +467,21 @@ export class EndpointClient {
       this.teardown();
       const errorCode = lastDisconnect?.errorCode ?? (ev.reason || null);
       const terminal = (ev.code >= 4500 && ev.code <= 4999) || lastDisconnect?.reason === 3;
-      const willReconnect = !this.closedByUser && !!this.opts.reconnect && !terminal;
-      const info: DisconnectInfo = { reason: lastDisconnect ? (DISCONNECT_REASONS[lastDisconnect.reason] ?? null) : null, errorCode, closeCode: ev.code, willReconnect };
+      const redirect = this.redirecting && !this.closedByUser;
+      const willReconnect = redirect || (!this.closedByUser && !!this.opts.reconnect && !terminal);
+      const info: DisconnectInfo = { reason: lastDisconnect ? (DISCONNECT_REASONS[lastDisconnect.reason] ?? null) : null, errorCode: redirect ? 'LK_SDK_REDIRECTED' : errorCode, closeCode: ev.code, willReconnect };
       for (const fn of this.disconnectListeners) fn(info);
-      if (willReconnect) this.scheduleReconnect();
+      if (redirect) {
+        // Straight to the named access point (then the others), no backoff: the node asked.
+        const accessPointId = this.preferredAccessPoint ?? -1;
+        void this.connect(this.lastProfile ? { profile: this.lastProfile } : {})
+          .catch((err: unknown): ConnectResult => ({ ok: false, kind: 'failed', code: 'LK_SDK_CONNECTION_FAILED', detail: String(err), retryable: true }))
+          .then((result) => {
+            this.redirecting = false;
+            for (const fn of this.redirectListeners) fn({ accessPointId, result });
+            if (!result.ok && result.retryable && this.opts.reconnect && !this.closedByUser) this.scheduleReconnect();
+          });
+      } else if (willReconnect) this.scheduleReconnect();
     };
     const ka = this.keepAliveSec > 0 ? this.keepAliveSec : 60;
     this.keepAliveTimer = setInterval(() => this.sendPing(), ka * 1000);
@@ -415,6 +520,7 @@ export class EndpointClient {
           p.resolve(res);
         } else {
           if (res.eventSyncResponse?.events) this.dispatchEvents(res);
+          if (res.status === 'REDIRECT' && res.redirectSyncResponse) this.followRedirect(res.redirectSyncResponse.accessPointId);
           for (const fn of this.pushListeners) fn(res);
         }
         return;
