@@ -17,6 +17,8 @@ import { AdminClient, DEFAULT_ADMIN_URL, type ApplicationView, type CredentialsV
 import { LatchkeyError, isErrorCode } from './errors.js';
 import { build, loadCredentialsServices, openStore } from './server.js';
 import type { Store } from './store/store.js';
+import { BootstrapKey } from './bootstrap/key.js';
+import { derToPem } from './sdk/crypto.js';
 import { applySeed, createApplication, createTenant, provisionCredentials, provisionRegistration } from './tenancy/provision.js';
 
 interface Parsed {
@@ -71,6 +73,7 @@ Commands:
   credentials provision|show  provision endpoint credentials (internal credentials service)
   registration provision      provision a server-side profile against credentials
   seed FILE                   apply a seed file (idempotent)
+  bootstrap-key               print the bootstrap public key endpoints verify lists with
   admin ...                   manage a running server through its admin API (tenants,
                               applications, credentials, endpoints, sessions, keys);
                               admin create-key makes an API key offline
@@ -82,6 +85,10 @@ Runs the endpoint gateway (WebSocket ${'/ep/v1'}) and the admin listener (/healt
 SIGTERM/SIGINT end sessions with DISCONNECT and exit.
 
 ${CONFIG_FLAGS_HELP}`,
+  'bootstrap-key': `Usage: latchkey bootstrap-key [--data-dir DIR | --bootstrap-key-file FILE] [--json]
+  Prints the public key (SPKI PEM, and base64 DER with --json) of the key that signs bootstrap
+  lists, creating it like \`serve\` would if it does not exist yet. Build it into endpoints (SDK
+  option bootstrap.publicKey). The private key never leaves the file (mode 0600).`,
   keygen: `Usage:
   latchkey keygen endpoint --out PREFIX [--force]
       writes PREFIX.key.pem (PKCS#8, mode 0600) and PREFIX.pub.pem (SPKI); prints the key hash
@@ -655,6 +662,15 @@ async function run(argv: string[]): Promise<void> {
       });
     case 'admin':
       return admin(p);
+    case 'bootstrap-key': {
+      const config = configFrom(p);
+      const file = config.bootstrapKeyFile || path.resolve(config.dataDir, 'bootstrap', 'bootstrap-key.pem');
+      const { key } = await BootstrapKey.loadOrCreate(file);
+      const pem = derToPem(key.spkiDer, 'PUBLIC KEY');
+      if (p.bools.has('json')) process.stdout.write(JSON.stringify({ keyId: key.id, file, publicKeyPem: pem, publicKeyDer: key.spkiDer.toString('base64') }) + '\n');
+      else process.stdout.write(`# bootstrap key ${key.id} (${file})\n${pem}`);
+      return;
+    }
     case 'seed':
       return withStore(p, async (store, services) => {
         const file = p.words[1];

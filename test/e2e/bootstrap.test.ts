@@ -30,7 +30,7 @@ function resolveUrl(node: Harness): string {
 }
 
 async function post(url: string, body: Uint8Array | string): Promise<{ status: number; bytes: Buffer; json: () => Record<string, unknown> }> {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body });
+  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: body as BodyInit });
   const bytes = Buffer.from(await r.arrayBuffer());
   return { status: r.status, bytes, json: () => JSON.parse(bytes.toString('utf8')) as Record<string, unknown> };
 }
