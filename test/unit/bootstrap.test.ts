@@ -1,0 +1,105 @@
+/**
+ * Bootstrap building blocks: the SDK's connection order, the strategies, and the node registries
+ * (the Redis one against the real Redis server).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { MemoryNodeRegistry, RedisNodeRegistry, accessPointId, type NodeInfo, type NodeRegistry } from '../../src/bootstrap/nodes.js';
+import { leastLoaded, loadStrategy, priorityWeighted } from '../../src/bootstrap/strategy.js';
+import { orderAccessPoints } from '../../src/sdk/bootstrap.js';
+import type { AccessPoint } from '../../src/protocol/schemas.js';
+
+const REDIS_URL = process.env.LATCHKEY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const ap = (id: number, priority: number, weight: number): AccessPoint => ({ id, url: `ws://127.0.0.1:${id}/ep/v1`, serverKeyId: 'k', serverPublicKey: Buffer.alloc(0), priority, weight, load: 0 });
+
+function node(id: string, over: Partial<NodeInfo> = {}): NodeInfo {
+  return { id, url: `ws://127.0.0.1/${id}`, serverKeyId: 'k', serverPublicKey: 'AA==', priority: 0, weight: 100, sessions: 0, capacity: 100, protocolVersions: [1], draining: false, heartbeatAt: Date.now(), ...over };
+}
+
+describe('orderAccessPoints', () => {
+  it('puts lower priorities first and picks by weight within a priority', () => {
+    const points = [ap(1, 1, 100), ap(2, 0, 1), ap(3, 0, 3), ap(4, 2, 0), ap(5, 1, 0)];
+    let seq = 0;
+    const rnd = (): number => [0.1, 0.9, 0.5, 0.5, 0.5][seq++ % 5]!;
+    const order = orderAccessPoints(points, rnd).map((p) => p.id);
+    // priority 0 first (1 + 3 = 4; r = 0.4 falls in point 2's share [0, 1)), then priority 1 with
+    // weight 0 last, then priority 2.
+    expect(order).toEqual([2, 3, 1, 5, 4]);
+  });
+
+  it('weights shape the first choice in proportion (10 000 draws)', () => {
+    const counts = new Map<number, number>();
+    for (let i = 0; i < 10_000; i++) {
+      const first = orderAccessPoints([ap(1, 0, 1), ap(2, 0, 3)])[0]!.id;
+      counts.set(first, (counts.get(first) ?? 0) + 1);
+    }
+    const share = (counts.get(2) ?? 0) / 10_000;
+    expect(share).toBeGreaterThan(0.7);
+    expect(share).toBeLessThan(0.8);
+  });
+});
+
+describe('strategies', () => {
+  it('priority-weighted uses the configured values; least-loaded ranks 10 % load steps', () => {
+    const nodes = [node('a', { priority: 2, weight: 5, sessions: 50 }), node('b', { priority: 1, sessions: 12 }), node('c', { sessions: 8 })];
+    expect(priorityWeighted(nodes, { appId: 'x' })).toEqual([
+      { nodeId: 'a', priority: 2, weight: 5 },
+      { nodeId: 'b', priority: 1, weight: 100 },
+      { nodeId: 'c', priority: 0, weight: 100 },
+    ]);
+    // b (12 %) and c (8 %) round to the same 10 % step, a (50 %) comes after them.
+    expect(leastLoaded(nodes, { appId: 'x' }).map((p) => [p.nodeId, p.priority])).toEqual([['a', 1], ['b', 0], ['c', 0]]);
+  });
+
+  it('refuses an unknown strategy name and a custom one without its module', async () => {
+    await expect(loadStrategy('round-robin')).rejects.toMatchObject({ code: 'LK_CONFIG_INVALID_VALUE' });
+    await expect(loadStrategy('custom', {})).rejects.toMatchObject({ code: 'LK_CONFIG_INVALID_VALUE' });
+    expect((await loadStrategy('least-loaded')).loadSensitive).toBe(true);
+  });
+
+  it('access point ids are stable 31-bit integers per node id', () => {
+    expect(accessPointId('node-1')).toBe(accessPointId('node-1'));
+    expect(accessPointId('node-1')).not.toBe(accessPointId('node-2'));
+    expect(accessPointId('node-1')).toBeGreaterThanOrEqual(0);
+    expect(accessPointId('node-1')).toBeLessThan(2 ** 31);
+  });
+});
+
+function registryContract(name: string, open: (expireMs: number) => Promise<NodeRegistry>): void {
+  describe(`node registry: ${name}`, () => {
+    const opened: NodeRegistry[] = [];
+    afterAll(async () => {
+      for (const r of opened) await r.close();
+    });
+    const fresh = async (expireMs = 1000): Promise<NodeRegistry> => {
+      const r = await open(expireMs);
+      opened.push(r);
+      return r;
+    };
+    const tag = `${name}-${process.pid}-${Date.now()}`;
+
+    it('lists announced nodes by id, refreshes them, and forgets withdrawn ones', async () => {
+      const r = await fresh();
+      await r.announce(node(`${tag}-b`));
+      await r.announce(node(`${tag}-a`, { sessions: 1 }));
+      await r.announce(node(`${tag}-a`, { sessions: 7, draining: true }));
+      const mine = (await r.list()).filter((n) => n.id.startsWith(tag));
+      expect(mine.map((n) => [n.id, n.sessions, n.draining])).toEqual([[`${tag}-a`, 7, true], [`${tag}-b`, 0, false]]);
+      await r.withdraw(`${tag}-a`);
+      expect((await r.list()).filter((n) => n.id.startsWith(tag)).map((n) => n.id)).toEqual([`${tag}-b`]);
+    });
+
+    it('drops a node whose heartbeat is older than the expiry', async () => {
+      const r = await fresh(1000);
+      const now = Date.now();
+      const t = `${tag}-expiry`;
+      await r.announce(node(`${t}-old`, { heartbeatAt: now - 5000 }));
+      await r.announce(node(`${t}-new`, { heartbeatAt: now }));
+      expect((await r.list(now)).filter((n) => n.id.startsWith(t)).map((n) => n.id)).toEqual([`${t}-new`]);
+      expect((await r.list(now + 2000)).filter((n) => n.id.startsWith(t))).toEqual([]);
+    });
+  });
+}
+
+registryContract('memory', async (expireMs) => new MemoryNodeRegistry(expireMs));
+registryContract('redis', (expireMs) => RedisNodeRegistry.connect(REDIS_URL, expireMs, { prefix: `latchkey-test-${process.pid}:` }));
