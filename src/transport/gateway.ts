@@ -117,7 +117,8 @@ function mountBootstrap(app: uWS.TemplatedApp, b: NonNullable<GatewayOptions['bo
     const reply = (r: BootstrapReply): void => {
       if (aborted) return;
       res.cork(() => {
-        res.writeStatus(r.status === 200 ? '200 OK' : `${r.status} ${r.status === 404 ? 'Not Found' : r.status === 413 ? 'Payload Too Large' : r.status === 503 ? 'Service Unavailable' : r.status >= 500 ? 'Internal Server Error' : 'Bad Request'}`);
+        // 200 is uWS's default status line.
+        if (r.status !== 200) res.writeStatus(`${r.status} ${r.status === 404 ? 'Not Found' : r.status === 413 ? 'Payload Too Large' : r.status === 503 ? 'Service Unavailable' : r.status >= 500 ? 'Internal Server Error' : 'Bad Request'}`);
         res.writeHeader('content-type', r.contentType).writeHeader('access-control-allow-origin', '*').end(r.body);
       });
     };
@@ -129,10 +130,17 @@ function mountBootstrap(app: uWS.TemplatedApp, b: NonNullable<GatewayOptions['bo
         reply({ status: 413, contentType: 'application/json', body: JSON.stringify({ code: 'LK_BODY_TOO_LARGE', message: ERRORS.LK_BODY_TOO_LARGE.message }) });
         return;
       }
-      // Copy: the ArrayBuffer is only valid during this callback.
-      chunks.push(Buffer.from(new Uint8Array(ab)));
-      if (!isLast) return;
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      let body: Buffer;
+      if (isLast && chunks.length === 0) {
+        // The common case, one chunk: a view is enough, because resolve() reads the body before it
+        // returns or awaits anything (the ArrayBuffer is only valid during this callback).
+        body = Buffer.from(ab);
+      } else {
+        // Copy: the ArrayBuffer is only valid during this callback.
+        chunks.push(Buffer.from(new Uint8Array(ab)));
+        if (!isLast) return;
+        body = Buffer.concat(chunks);
+      }
       chunks = null;
       let r: BootstrapReply | Promise<BootstrapReply>;
       try {
