@@ -689,7 +689,8 @@ export class EndpointClient {
     });
     const a = res.userSyncResponse?.userAttachResponse;
     if (a?.result === 'SUCCESS') return { ok: true };
-    return { ok: false, code: a?.errorCode ?? res.errorCode ?? 'OTHER', reason: a?.errorReason ?? null };
+    // No attach answer at all (the request failed as a whole): the sync's own code, never a made-up verifier result.
+    return { ok: false, code: a?.errorCode ?? res.errorCode ?? 'LK_SDK_PROTOCOL_ERROR', reason: a?.errorReason ?? (a ? null : `SyncResponse ${res.status} without a userAttachResponse`) };
   }
 
   /**
