@@ -82,6 +82,17 @@ describe('latchkey serve (real process)', () => {
     await client.close();
     const shown = cliJson<{ status: string }>(['credentials', 'show', '--app', 'thermo', '--id', kg.keyHash], env);
     expect(shown.status).toBe('IN_USE');
+
+    // The bootstrap path: the operator prints the bootstrap public key (the same after a restart)
+    // and an endpoint built with it and the bootstrap URL finds this server by itself.
+    const bk = cliJson<{ keyId: string; publicKeyPem: string; file: string }>(['bootstrap-key'], env);
+    expect(bk.file).toBe(path.join(dir, 'data/bootstrap/bootstrap-key.pem'));
+    expect((fs.statSync(bk.file).mode & 0o777).toString(8)).toBe('600');
+    expect(bk.keyId).not.toBe(active.id);
+    const viaBootstrap = new EndpointClient({ appToken: app.appToken, keys, bootstrap: { urls: [`http://127.0.0.1:${server.port}`], publicKey: bk.publicKeyPem } });
+    expect(await viaBootstrap.connect()).toMatchObject({ ok: true });
+    expect(viaBootstrap.accessPoint?.serverKeyId).toBe(active.id);
+    await viaBootstrap.close();
     expect(await server.stop('SIGTERM')).toBe(0);
     server = null;
   }, 90_000);
@@ -114,7 +125,7 @@ describe('latchkey serve (real process)', () => {
   });
 
   it('has --help on every command', () => {
-    for (const cmd of [[], ['serve'], ['keygen'], ['tenant'], ['app'], ['credentials'], ['registration'], ['seed'], ['admin']]) {
+    for (const cmd of [[], ['serve'], ['keygen'], ['tenant'], ['app'], ['credentials'], ['registration'], ['seed'], ['admin'], ['bootstrap-key']]) {
       const r = cli([...cmd, '--help']);
       expect(r.status, cmd.join(' ')).toBe(0);
       expect(r.stdout).toContain('Usage');
