@@ -99,8 +99,31 @@ export function encodeConnect(c: Connect): Buffer {
 export function encodeConnack(c: Connack): Buffer {
   return withType(FrameType.CONNACK, types.connack.toBuffer(c));
 }
+/** Avro zig-zag varint of a non-negative safe integer at `pos`; returns the next position. */
+function writeVarLong(buf: Buffer, pos: number, n: number): number {
+  let z = n * 2; // zig-zag of n >= 0; exact up to 2^53 in float arithmetic
+  while (z >= 0x80) {
+    buf[pos++] = (z % 0x80) | 0x80;
+    z = Math.floor(z / 0x80);
+  }
+  buf[pos++] = z;
+  return pos;
+}
+
+/**
+ * 0x0F || Avro(Sync{counter, ciphertext}), written directly (one pooled allocation, no
+ * intermediate buffers: this runs once per frame sent). test/unit/frames.test.ts checks it against
+ * avsc byte for byte.
+ */
 export function encodeSync(s: SyncFrame): Buffer {
-  return withType(FrameType.SYNC, types.sync.toBuffer(s));
+  const len = s.ciphertext.length;
+  if (!Number.isSafeInteger(s.counter) || s.counter < 0) throw new RangeError('counter out of range');
+  const out = Buffer.allocUnsafe(1 + 8 + 5 + len);
+  out[0] = FrameType.SYNC;
+  let pos = writeVarLong(out, 1, s.counter);
+  pos = writeVarLong(out, pos, len);
+  out.set(s.ciphertext, pos);
+  return out.subarray(0, pos + len);
 }
 export function encodeDisconnect(d: Disconnect): Buffer {
   return withType(FrameType.DISCONNECT, types.disconnect.toBuffer(d));
@@ -127,6 +150,22 @@ export function decodeSyncRequest(buf: Buffer): Decoded<SyncRequest> {
 }
 export function encodeSyncResponse(r: SyncResponse): Buffer {
   return types.syncResponse.toBuffer(r);
+}
+
+let scratch = Buffer.allocUnsafe(64 * 1024);
+/**
+ * Like encodeSyncResponse, into a shared scratch buffer: the result is only valid until the next
+ * call. For a caller that consumes it at once (Session.seal encrypts it), it saves an allocation
+ * and a zero-fill per frame.
+ */
+export function encodeSyncResponseTransient(r: SyncResponse): Buffer {
+  let end = types.syncResponse.encode(r, scratch, 0) as number;
+  if (end < 0) {
+    // avsc says how much more it needs as -(missing bytes).
+    scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end));
+    end = types.syncResponse.encode(r, scratch, 0) as number;
+  }
+  return scratch.subarray(0, end);
 }
 export function decodeSyncResponse(buf: Buffer): Decoded<SyncResponse> {
   return decodeExact<SyncResponse>(types.syncResponse, buf, 0);

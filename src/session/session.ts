@@ -23,7 +23,7 @@ import {
   encodeDisconnect,
   encodePingResp,
   encodeSync,
-  encodeSyncResponse,
+  encodeSyncResponseTransient,
 } from '../protocol/frames.js';
 import { emptySyncResponse, type Connect, type SyncRequest, type SyncResponse } from '../protocol/schemas.js';
 import type { RegistrationService } from '../registration/registration.js';
@@ -40,6 +40,11 @@ export interface Transport {
   /** Close with a WebSocket close code after queued frames. Idempotent. */
   close(code: number, reason: string): void;
   readonly remoteAddress: string;
+  /**
+   * Queue a frame to go out at the end of this event-loop turn, batched with the connection's
+   * other deferred frames (relayed events). Later send()s queue behind it: wire order is call order.
+   */
+  sendDeferred(frame: Buffer): boolean;
   /** Bytes queued towards the peer and not yet written to the socket. */
   bufferedAmount(): number;
 }
@@ -111,7 +116,11 @@ export class Session implements EventPeer {
     return this.app && this.keyHash ? `${this.app.id}/${this.keyHash}` : null;
   }
 
-  /** One WebSocket message. `data` must be a copy the session may keep. */
+  /**
+   * One WebSocket message. `data` must be a copy the session may keep, except for a SYNC frame while
+   * ESTABLISHED, which may be a borrowed view (gateway.ts): it is decrypted synchronously and only
+   * the plaintext (fresh memory from FrameCipher.open) is kept.
+   */
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.state === 'CLOSED') return;
     this.lastSeen = Date.now();
@@ -352,7 +361,8 @@ export class Session implements EventPeer {
   }
 
   private seal(res: SyncResponse): Buffer {
-    return this.ciphers().tx.seal(this.txCounter++, encodeSyncResponse(res));
+    // The transient encoding is consumed by seal() at once.
+    return this.ciphers().tx.seal(this.txCounter++, encodeSyncResponseTransient(res));
   }
 
   /**
@@ -371,15 +381,16 @@ export class Session implements EventPeer {
     if (this.state !== 'ESTABLISHED' || this.transport.bufferedAmount() > maxBufferedBytes) return false;
     const res = emptySyncResponse(-1);
     res.eventSyncResponse = { eventListenersResponses: null, events: [ev] };
-    return this.push(res);
+    return this.push(res, true);
   }
 
   /** Send a SyncResponse (an answer or a server push) as a SYNC frame. */
-  push(res: SyncResponse): boolean {
+  push(res: SyncResponse, deferred = false): boolean {
     if (this.state !== 'ESTABLISHED') return false;
     const counter = this.txCounter;
     const ciphertext = this.seal(res);
-    return this.transport.send(encodeSync({ counter, ciphertext }));
+    const frame = encodeSync({ counter, ciphertext });
+    return deferred ? this.transport.sendDeferred(frame) : this.transport.send(frame);
   }
 
   /** Refuse the handshake: CONNACK with the code's return code, then close. */
