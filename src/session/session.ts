@@ -315,6 +315,9 @@ export class Session implements EventPeer {
       this.endpoint,
     );
     this.endpoint = endpoint;
+    // An endpoint that is not registered gets PROFILE_RESYNC and nothing else is done for it (as in
+    // Kaa: register first); a registered one whose profile hash is stale still gets the rest.
+    if (!endpoint) return response;
     if (this.host.ownership) await handleUserSync(this.host.ownership, this.app!, this.keyHash!, req, response);
     if (events && req.eventSyncRequest) await events.handle(this, req.eventSyncRequest, response);
     return response;

@@ -205,7 +205,7 @@ describe('two nodes (Redis node registry)', () => {
     const b = await client();
     for (const c of [a, b]) {
       await c.listenEvents(['org.example.Chat']);
-      expect((await c.connect()).ok).toBe(true);
+      expect((await c.connect({ profile: new TextEncoder().encode('{}') })).ok).toBe(true);
       expect(c.accessPoint?.id).toBe(accessPointId(n1.server.nodeId));
       expect(await c.attachUser('henry', 't')).toEqual({ ok: true });
     }

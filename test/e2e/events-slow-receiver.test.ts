@@ -58,7 +58,7 @@ describe('slow receiver', () => {
 
     const k = await generateEndpointKeys();
     const sender = new EndpointClient({ url: `ws://127.0.0.1:${h.server.port}`, appToken: app.appToken, serverKey: { id: h.serverKeyId, spki: h.serverSpki }, keys: k });
-    expect((await sender.connect()).ok).toBe(true);
+    expect((await sender.connect({ profile: new TextEncoder().encode('{}') })).ok).toBe(true);
     expect(await sender.attachUser('grace', 'token')).toEqual({ ok: true });
 
     child.kill('SIGSTOP');

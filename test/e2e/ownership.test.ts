@@ -85,7 +85,10 @@ describe('ownership', () => {
     const other = await h.app();
     const k = await generateEndpointKeys();
     const c = new EndpointClient({ url: `ws://127.0.0.1:${h.server.port}`, appToken: other.appToken, serverKey: { id: h.serverKeyId, spki: h.serverSpki }, keys: k });
+    // Not registered yet: nothing but PROFILE_RESYNC (register first, as in Kaa).
     expect((await c.connect()).ok).toBe(true);
+    expect(await c.attachUser('x', 'y')).toMatchObject({ ok: false, code: 'LK_PROFILE_REQUIRED' });
+    await c.register(new TextEncoder().encode('{}'));
     expect(await c.attachUser('x', 'y')).toMatchObject({ ok: false, code: 'NO_VERIFIER_CONFIGURED' });
     expect(await c.attachUser('x', 'y', 'no-such-verifier')).toMatchObject({ ok: false, code: 'NO_VERIFIER_CONFIGURED' });
     await c.close();
