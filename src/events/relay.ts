@@ -262,7 +262,9 @@ export class EventRelay {
       if (target !== null && s.keyHash !== target) continue;
       const m = s.events!;
       if (!m.listens.has(eventClassFQN)) continue;
-      const seqNum = m.outSeq++;
+      const seqNum = m.outSeq;
+      // Avro int: after 2^31 - 1 the counter wraps to 0 (docs/protocol.md 5.4).
+      m.outSeq = seqNum === 0x7fffffff ? 0 : seqNum + 1;
       if (s.deliverEvent({ seqNum, eventClassFQN, eventData, source, target }, this.o.maxBufferedBytes)) stats.eventsDelivered++;
       else stats.eventDropped('slow_receiver');
     }

@@ -668,8 +668,10 @@ export class EndpointClient {
 
   private dispatchEvents(res: SyncResponse): void {
     for (const ev of res.eventSyncResponse?.events ?? []) {
-      if (ev.seqNum < this.eventRxNext) continue; // a duplicate
-      const missedBefore = ev.seqNum - this.eventRxNext;
+      // The server's counter wraps from 2^31 - 1 to 0; a seqNum far below the expected one is a wrap.
+      const wrapped = ev.seqNum < this.eventRxNext && this.eventRxNext - ev.seqNum > 2 ** 30;
+      if (ev.seqNum < this.eventRxNext && !wrapped) continue; // a duplicate
+      const missedBefore = wrapped ? ev.seqNum + 2 ** 31 - this.eventRxNext : ev.seqNum - this.eventRxNext;
       this.eventRxNext = ev.seqNum + 1;
       const e: ReceivedEvent = { eventClassFQN: ev.eventClassFQN, data: ev.eventData, source: ev.source ?? '', target: ev.target, seqNum: ev.seqNum, missedBefore };
       for (const fn of this.eventListeners) fn(e);

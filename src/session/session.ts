@@ -24,6 +24,7 @@ import {
   encodePingResp,
   encodeSync,
   encodeSyncResponseTransient,
+  encodeEventPushTransient,
 } from '../protocol/frames.js';
 import { emptySyncResponse, type Connect, type SyncRequest, type SyncResponse } from '../protocol/schemas.js';
 import type { RegistrationService } from '../registration/registration.js';
@@ -382,17 +383,20 @@ export class Session implements EventPeer {
   /** EventPeer: push one relayed event unless the socket already buffers more than `maxBufferedBytes`. */
   deliverEvent(ev: WireEvent, maxBufferedBytes: number): boolean {
     if (this.state !== 'ESTABLISHED' || this.transport.bufferedAmount() > maxBufferedBytes) return false;
-    const res = emptySyncResponse(-1);
-    res.eventSyncResponse = { eventListenersResponses: null, events: [ev] };
-    return this.push(res, true);
+    return this.pushPlain(encodeEventPushTransient(ev), true);
   }
 
   /** Send a SyncResponse (an answer or a server push) as a SYNC frame. */
   push(res: SyncResponse, deferred = false): boolean {
     if (this.state !== 'ESTABLISHED') return false;
-    const counter = this.txCounter;
-    const ciphertext = this.seal(res);
-    const frame = encodeSync({ counter, ciphertext });
+    return this.pushPlain(encodeSyncResponseTransient(res), deferred);
+  }
+
+  /** Seal an encoded SyncResponse (consumed at once) and send it as the next SYNC frame. */
+  private pushPlain(plain: Buffer, deferred: boolean): boolean {
+    if (this.state !== 'ESTABLISHED') return false;
+    const counter = this.txCounter++;
+    const frame = encodeSync({ counter, ciphertext: this.ciphers().tx.seal(counter, plain) });
     return deferred ? this.transport.sendDeferred(frame) : this.transport.send(frame);
   }
 

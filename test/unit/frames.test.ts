@@ -2,7 +2,7 @@
  * The hand-written frame encoders agree byte for byte with avsc (the schemas are the contract).
  */
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeSync, encodeSyncResponse, encodeSyncResponseTransient } from '../../src/protocol/frames.js';
+import { decodeFrame, encodeEventPushTransient, encodeSync, encodeSyncResponse, encodeSyncResponseTransient } from '../../src/protocol/frames.js';
 import { emptySyncResponse, types } from '../../src/protocol/schemas.js';
 
 describe('encodeSync', () => {
@@ -38,5 +38,27 @@ describe('encodeSyncResponseTransient', () => {
     expect(c.equals(a)).toBe(true);
     // Valid until the next call only: the same memory.
     expect(c.buffer).toBe(encodeSyncResponseTransient(small).buffer);
+  });
+});
+
+describe('encodeEventPushTransient', () => {
+  it('matches avsc for the event push SyncResponse across varint boundaries, unicode, nulls and large data', () => {
+    const cases = [];
+    for (const seqNum of [0, 1, 63, 64, 8191, 8192, 2 ** 31 - 1]) {
+      for (const data of [null, Buffer.alloc(0), Buffer.from('xy'), Buffer.alloc(130, 7), Buffer.alloc(70_000, 3)]) {
+        for (const [source, target] of [['S', null], ['srcKeyHash_-', 'tgt'], [null, null], ['é漢字', 'ü']] as const) {
+          cases.push({ seqNum, eventClassFQN: seqNum % 2 ? 'org.example.Ping' : 'ünïcode.Évent', eventData: data, source, target });
+        }
+      }
+    }
+    for (const ev of cases) {
+      const res = emptySyncResponse(-1);
+      res.eventSyncResponse = { eventListenersResponses: null, events: [ev] };
+      expect(Buffer.from(encodeEventPushTransient(ev)).equals(encodeSyncResponse(res)), JSON.stringify({ ...ev, eventData: ev.eventData?.length })).toBe(true);
+    }
+  });
+
+  it('refuses a seqNum outside Avro int', () => {
+    expect(() => encodeEventPushTransient({ seqNum: 2 ** 31, eventClassFQN: 'a', eventData: null, source: null, target: null })).toThrow(RangeError);
   });
 });
