@@ -119,6 +119,16 @@ describe('EventRelay', () => {
     expect(stats.eventsDropped.get('slow_receiver')).toBe(2);
   });
 
+  it('the receiver counter wraps from 2^31 - 1 to 0 (Avro int) instead of failing', async () => {
+    const { r } = relay();
+    const owner = uid('o');
+    const a = await member(r, new Peer(app), owner);
+    const b = await member(r, new Peer(app), owner);
+    b.events!.outSeq = 0x7fffffff;
+    r.tryFast(a, [ev(0), ev(1)]);
+    expect(b.got.map((e) => e.seqNum)).toEqual([0x7fffffff, 0]);
+  });
+
   it('an endpoint without an owner sends to nobody (counted) and receives nothing', async () => {
     const { r, stats } = relay();
     const lone = await member(r, new Peer(app), null);
