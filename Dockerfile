@@ -19,6 +19,8 @@ ENV NODE_ENV=production \
     LATCHKEY_ADMIN_PORT=9444
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+# The frame AEAD kernel (prebuilt, checked in; without it the server falls back to node:crypto GCM).
+COPY wasm/build/ghash.wasm ./wasm/build/ghash.wasm
 COPY package.json ./
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -7,7 +7,8 @@
  *
  * Cases:
  *   keyparse     createPublicKey of an SPKI DER vs its PKCS#1 body (src/crypto/keys.ts)
- *   aead         one AES-256-GCM seal of a 64-byte frame with node:crypto (src/crypto/aead.ts)
+ *   aead         frame AES-256-GCM seal and open, 64 / 100 / 1024 B: node:crypto per frame (NodeGcmCipher)
+ *                vs the default WasmGcmCipher (src/crypto/aead.ts, wasm/)
  *   hkdf         crypto.hkdfSync vs the HMAC-based hkdfSha256 (src/crypto/session-crypto.ts)
  *   hmac         node:crypto HMAC vs hash-wasm HMAC (why the handshake path stays on node:crypto)
  *   replay       replay-cache fingerprint: hash-wasm xxhash128 vs node:crypto SHA-256, and heap
@@ -21,7 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Crypto as PeculiarCrypto } from '@peculiar/webcrypto';
 import { createHMAC, createSHA256, createXXHash128 } from 'hash-wasm';
-import { NodeGcmCipher } from '../src/crypto/aead.js';
+import { frameCipherKind, NodeGcmCipher, WASM_MAX_BYTES, WasmGcmCipher, type FrameCipher } from '../src/crypto/aead.js';
 import { hkdfSha256, KDF_INFO } from '../src/crypto/session-crypto.js';
 import { deriveClientKeys, importServerKey, signConnect, wrapSecret, type EndpointKeys } from '../src/sdk/crypto.js';
 import { ROOT } from '../test/helpers/root.js';
@@ -81,13 +82,42 @@ async function main(): Promise<void> {
   report('keyparse', 'createPublicKey SPKI DER', cpuUs(() => crypto.createPublicKey({ key: spki, format: 'der', type: 'spki' }), 300));
   report('keyparse', 'createPublicKey PKCS#1 DER (what keys.ts does)', cpuUs(() => crypto.createPublicKey({ key: pkcs1, format: 'der', type: 'pkcs1' }), 3000));
 
-  // aead
-  const gcm = new NodeGcmCipher(crypto.randomBytes(32));
+  // aead: one node:crypto GCM call per frame (NodeGcmCipher) vs the default frame cipher
+  // (WasmGcmCipher: AES-ECB keystream computed ahead, GHASH + XOR in wasm/build/ghash.wasm). Each
+  // cipher sees sequential counters, as a session direction does; opens take frames sealed beforehand.
+  process.stdout.write(`[micro] createFrameCipher picks: ${frameCipherKind()}\n`);
+  const aeadKey = crypto.randomBytes(32);
   const frame = crypto.randomBytes(64);
-  let ctr = 0;
-  report('aead', 'node:crypto AES-256-GCM seal, 64 B', cpuUs(() => gcm.seal(ctr++, frame), 20_000));
-  const sealed = gcm.seal(0, frame);
-  report('aead', 'node:crypto AES-256-GCM open, 64 B', cpuUs(() => gcm.open(0, sealed), 20_000));
+  const aeadVariants: Array<[string, () => FrameCipher]> = [
+    ['node:crypto GCM', () => new NodeGcmCipher(aeadKey)],
+    ['wasm (default)', () => new WasmGcmCipher(aeadKey)],
+  ];
+  const warm = crypto.randomBytes(200);
+  for (const [, make] of aeadVariants) {
+    // warm up (JIT, the wasm tier-up) on throwaway ciphers before any measured batch
+    const tx = make();
+    const rx = make();
+    for (let i = 0; i < 20_000; i++) rx.open(i, tx.seal(i, warm.subarray(0, i % 200)));
+  }
+  for (const len of [64, 100, 1024]) {
+    const n = 5000;
+    const pt = crypto.randomBytes(len);
+    const ref = new NodeGcmCipher(aeadKey);
+    const frames = Array.from({ length: 200 + 5 * n }, (_, i) => ref.seal(i, pt));
+    const variants = len > WASM_MAX_BYTES
+      ? [...aeadVariants, ['wasm kernel forced (above wasmMaxBytes)', () => new WasmGcmCipher(aeadKey, { wasmMaxBytes: 16384 })] as [string, () => FrameCipher]]
+      : aeadVariants;
+    for (const [name, make] of variants) {
+      const tx = make();
+      let s = 0;
+      report('aead', `${name} seal, ${len} B`, cpuUs(() => tx.seal(s++, pt), n));
+      const rx = make();
+      let o = 0;
+      report('aead', `${name} open, ${len} B`, cpuUs(() => {
+        if (!rx.open(o, frames[o++]!)) throw new Error('aead: open failed');
+      }, n));
+    }
+  }
 
   // hkdf
   const ikm = crypto.randomBytes(64);
