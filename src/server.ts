@@ -24,6 +24,7 @@ import type { Config } from './config/config.js';
 import { CREDENTIALS_SERVICE_METHODS, CredentialsGate, StoreCredentialsService, type CredentialsService } from './credentials/credentials.js';
 import { KeyRing } from './crypto/keyring.js';
 import { CryptoPool } from './crypto/pool.js';
+import { frameCipherKind } from './crypto/aead.js';
 import { LatchkeyError } from './errors.js';
 import { instrument, Stats } from './metrics.js';
 import { loadPlugin, parsePluginSpec } from './plugins/plugin.js';
@@ -204,6 +205,9 @@ export async function build(config: Config, log: Logger): Promise<Server> {
       shared: config.redisUrl ? cache : null,
       onSharedError: (err) => log.warn({ err }, 'shared replay check unavailable; local check only'),
     });
+    // Load and self-check the frame AEAD kernel now (~8 ms once) rather than in the first session.
+    const frameCipher = frameCipherKind();
+    log.info({ frameCipher }, frameCipher === 'wasm' ? 'frame AEAD: WebAssembly GHASH kernel' : 'frame AEAD: node:crypto (WebAssembly kernel not loaded)');
     const registration = new RegistrationService(store, apps);
     const handshaker = new Handshaker({ apps, keyRing, replay, credentials, registration, pool, windowMs: config.handshakeWindowSec * 1000, log });
     const registry = new SessionRegistry(stats, config.handshakeTimeoutMs);
@@ -291,7 +295,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
         });
         adminRouter.mount(app);
       },
-      health: () => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size, eventMembers: events.members }),
+      health: () => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size, eventMembers: events.members, frameCipher }),
       log,
     });
     await gateway.start();
