@@ -246,8 +246,13 @@ export class EndpointClient {
         }
         last = res;
         if (this.closedByUser) return res;
-        const failover = (res.kind === 'failed' && (res.code === 'LK_SDK_CONNECTION_FAILED' || res.code === 'LK_SDK_TIMEOUT')) ||
-          (res.kind === 'refused' && (res.code === 'REFUSE_SERVER_UNAVAILABLE' || res.errorCode === 'LK_HS_UNKNOWN_SERVER_KEY'));
+        // Try the next access point unless every node would give the same answer (the endpoint's
+        // credentials, application or key are refused). A node that cannot be reached, is
+        // overloaded, does not know the key the list names, fails its key confirmation or breaks
+        // the protocol is this node's problem.
+        const failover = res.kind === 'failed'
+          ? res.code !== 'LK_SDK_CLOSED'
+          : res.code === 'REFUSE_SERVER_UNAVAILABLE' || res.errorCode === 'LK_HS_UNKNOWN_SERVER_KEY' || res.errorCode === 'LK_HS_REPLAYED_NONCE';
         if (!failover) return res;
       }
     }

@@ -12,6 +12,7 @@ import { EndpointClient, generateEndpointKeys, resolveAccessPoints, verifyAccess
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { withTimeout } from '../helpers/ws.js';
 import type { Application } from '../../src/store/store.js';
+import { LatchkeyError } from '../../src/errors.js';
 
 const REDIS_URL = process.env.LATCHKEY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 let h: Harness;
@@ -189,6 +190,20 @@ describe('two nodes (Redis node registry)', () => {
       await seeing(n1, [n1, n2, n3]);
       const list = await verifyAccessPointList((await post(resolveUrl(n1), request(shared.appToken))).bytes, n1.server.bootstrapKey.spkiDer, shared.appToken, Date.now());
       expect(list.accessPoints.map((p) => [p.id, p.priority]).sort()).toEqual([[accessPointId(n1.server.nodeId), 1], [accessPointId(n2.server.nodeId), 2], [accessPointId(n3.server.nodeId), 0]].sort());
+      // First: n3 answers but is overloaded (CONNACK REFUSE_SERVER_UNAVAILABLE, LK_SERVER_BUSY).
+      const busy = n3.server.pool.handshake.bind(n3.server.pool);
+      let refused = 0;
+      n3.server.pool.handshake = () => {
+        refused++;
+        return Promise.reject(new LatchkeyError('LK_SERVER_BUSY', 'test: crypto queue full'));
+      };
+      const c0 = await client();
+      expect((await c0.connect()).ok).toBe(true);
+      expect(refused).toBe(1);
+      expect(c0.accessPoint?.id).toBe(accessPointId(n1.server.nodeId));
+      await c0.close();
+      n3.server.pool.handshake = busy;
+      // Then: n3 does not answer at all (connection refused).
       n3.server.gateway.stopListening();
       const c1 = await client();
       expect((await c1.connect()).ok).toBe(true);
