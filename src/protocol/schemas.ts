@@ -10,6 +10,8 @@
  * - SyncResponse has an `errorCode` string from the latchkey error catalogue.
  */
 import avro from 'avsc';
+import { AVRO_GUARD_INSTALLED } from './avro-guard.js';
+void AVRO_GUARD_INSTALLED;
 
 const NS = 'org.latchkey.protocol.v1';
 

@@ -1,0 +1,49 @@
+/**
+ * A tiny body announcing a huge Avro array must be refused at once (it used to run the server out
+ * of memory: review finding), while genuine arrays decode as before.
+ */
+import { describe, expect, it } from 'vitest';
+import { decodeSyncRequest } from '../../src/protocol/frames.js';
+import { emptySyncRequest, types, wireSchemas } from '../../src/protocol/schemas.js';
+
+describe('Avro block count guard', () => {
+  it('refuses a 6-byte BootstrapRequest announcing 2^32 - 1 protocol versions, fast', () => {
+    const t0 = performance.now();
+    expect(() => types.bootstrapRequest.fromBuffer(Buffer.from('00feffffff1f', 'hex'))).toThrow();
+    expect(performance.now() - t0).toBeLessThan(1000); // generous: it used to take ~18 s and then abort
+  });
+
+  it('refuses a SyncRequest whose events array count exceeds the bytes left (LK_SYNC_MALFORMED)', () => {
+    const req = emptySyncRequest(1);
+    req.eventSyncRequest = { eventListenersRequests: null, events: [{ seqNum: 0, eventClassFQN: 'a', eventData: null, source: null, target: null }], listenedEventClassFQNs: null };
+    const good = types.syncRequest.toBuffer(req);
+    expect(decodeSyncRequest(good).ok).toBe(true);
+    // requestId(1) meta(0) profile(0) user(0) eventSync(2) listeners(0) events(2) count...
+    const prefix = good.subarray(0, 7);
+    expect(prefix.toString('hex')).toBe('02000000020002');
+    const evil = Buffer.concat([prefix, Buffer.from('feffffff0f', 'hex')]);
+    const t0 = performance.now();
+    expect(decodeSyncRequest(evil)).toEqual({ ok: false, code: 'LK_SYNC_MALFORMED' });
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
+  it('still decodes arrays written in several blocks and with negative (sized) block counts', () => {
+    const arr = types.bootstrapRequest;
+    // appToken "a", protocolVersions in two blocks: [1] then [2, 3] (the second with a byte size).
+    const bytes = Buffer.from([0x02, 0x61, 0x02, 0x02, 0x03, 0x04, 0x04, 0x06, 0x00]);
+    expect(arr.fromBuffer(bytes)).toEqual({ appToken: 'a', protocolVersions: [1, 2, 3] });
+  });
+
+  it('no wire schema has arrays or maps of zero-byte items (the guard assumes at least one byte each)', () => {
+    const zeroSized = (t: unknown): boolean => t === 'null' || (typeof t === 'object' && t !== null && (t as { type?: string }).type === 'record' && ((t as { fields: unknown[] }).fields.length === 0));
+    const walk = (t: unknown): void => {
+      if (Array.isArray(t)) return t.forEach(walk);
+      if (typeof t !== 'object' || t === null) return;
+      const o = t as Record<string, unknown>;
+      if (o.type === 'array') expect(zeroSized(o.items)).toBe(false);
+      if (o.type === 'map') expect(zeroSized(o.values)).toBe(false);
+      for (const v of Object.values(o)) walk(v);
+    };
+    for (const s of Object.values(wireSchemas)) walk(s);
+  });
+});
