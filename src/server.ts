@@ -38,7 +38,7 @@ import { ApplicationDirectory } from './tenancy/applications.js';
 import { applySeed, createApplication, createTenant } from './tenancy/provision.js';
 import { ENDPOINT_PATH, Gateway } from './transport/gateway.js';
 import { BootstrapKey } from './bootstrap/key.js';
-import { MemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from './bootstrap/nodes.js';
+import { MemoryNodeRegistry, RedisNodeRegistry, accessPointId, type NodeRegistry } from './bootstrap/nodes.js';
 import { BOOTSTRAP_PATH, BootstrapService, MAX_BOOTSTRAP_REQUEST_BYTES, SUPPORTED_PROTOCOL_VERSIONS } from './bootstrap/service.js';
 import { loadStrategy } from './bootstrap/strategy.js';
 import { ApiKeyAuthenticator, newApiKey } from './admin/auth.js';
@@ -153,9 +153,15 @@ async function drain(bootstrap: BootstrapService, registry: SessionRegistry, log
   let n = 0;
   for (const s of [...registry.sessions()]) {
     if (s.state !== 'ESTABLISHED' || !s.app) continue;
-    const target = bootstrap.redirectTarget(s.app.id);
-    if (!target) break;
-    if (s.redirect(target.id)) n++;
+    let target: ReturnType<BootstrapService['redirectTarget']>;
+    try {
+      target = bootstrap.redirectTarget(s.app.id);
+    } catch (err) {
+      // A custom strategy that throws must not stop the shutdown: these sessions just get DISCONNECT.
+      log.error({ err }, 'bootstrap strategy failed while draining');
+      return n;
+    }
+    if (target && s.redirect(target.id)) n++;
   }
   if (n > 0) log.info({ redirected: n }, 'draining: endpoints told to move to other nodes');
   return n;
@@ -248,7 +254,14 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     const strategy = await loadStrategy(config.bootstrapStrategy, config.bootstrapStrategyPlugin);
     const firstApiKey = await ensureFirstApiKey(store, log);
     let openapi: unknown = null;
-    const routes = adminRoutes({ store, apps, credentials, revocation, registry, keyRing, bus, ownership, customVerifiers, log, credentialsServices: () => [...services.keys()], openapi: () => openapi });
+    const routes = adminRoutes({ store, apps, credentials, revocation, registry, keyRing, bus, ownership,
+      node: {
+        info: () => {
+          const me = bootstrap!.self();
+          return { ...me, accessPointId: accessPointId(me.id), draining: bootstrap!.isDraining, bootstrapKeyId: bootstrapKey.id, frameCipher };
+        },
+        drain: () => drain(bootstrap!, registry, log),
+      }, customVerifiers, log, credentialsServices: () => [...services.keys()], openapi: () => openapi });
     openapi = openapiDocument(routes, VERSION);
     const adminRouter = new AdminRouter(routes, new ApiKeyAuthenticator(store), log);
     const gateway = new Gateway({

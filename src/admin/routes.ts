@@ -34,6 +34,8 @@ export interface AdminDeps {
   keyRing: KeyRing;
   bus: Bus;
   ownership: OwnershipService;
+  /** This node in the bootstrap node registry, and its drain (server.ts). */
+  node: { info: () => Record<string, unknown>; drain: () => Promise<number> };
   /** Custom owner verifier types configured in ownerVerifierPlugins (checked at start-up). */
   customVerifiers: CustomVerifierTypes;
   credentialsServices: () => string[];
@@ -377,6 +379,17 @@ export function adminRoutes(d: AdminDeps): Route[] {
         await d.ownership.ownerChanged(app.id, keyHash, null);
         return { status: 204 };
       },
+    },
+    // --- this node (bootstrap) ---
+    {
+      method: 'GET', path: '/admin/v1/node', scope: 'root', summary: 'This node as bootstrap lists show it (id, access point id, URL, key, priority, weight, load, draining)',
+      responses: { 200: { description: '{ id, accessPointId, url, serverKeyId, priority, weight, sessions, capacity, draining, bootstrapKeyId, frameCipher }' } },
+      handler: async () => ({ status: 200, body: d.node.info() }),
+    },
+    {
+      method: 'POST', path: '/admin/v1/node/drain', scope: 'root', summary: 'Drain this node without stopping it: leave the bootstrap lists and send every endpoint a REDIRECT to another node',
+      responses: { 200: { description: '{ redirected: number of endpoints told to move (0 when no other node is live) }' } },
+      handler: async () => ({ status: 200, body: { redirected: await d.node.drain() } }),
     },
     // --- server keys ---
     {

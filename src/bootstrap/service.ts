@@ -88,6 +88,15 @@ export class BootstrapService {
     return this.o.self().id;
   }
 
+  /** This node as announced now. */
+  self(): Omit<NodeInfo, 'heartbeatAt' | 'draining'> {
+    return this.o.self();
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
   /** Announce this node and take a first snapshot; then every refreshMs. */
   async start(): Promise<void> {
     await this.refresh();

@@ -52,9 +52,16 @@ export interface EventPeer {
   readonly app: Application | null;
   readonly keyHash: string | null;
   events: EventMember | null;
-  /** Push one event; false when it was not written (session gone, or over the buffer bound). */
-  deliverEvent(ev: WireEvent, maxBufferedBytes: number): boolean;
+  /** False once the session closed: it is never filed again. */
+  readonly isOpen: boolean;
+  /** Push one event: sent, dropped because the socket buffers more than the bound, or gone (not established). */
+  deliverEvent(ev: WireEvent, maxBufferedBytes: number): 'sent' | 'slow' | 'gone';
 }
+
+/** Most listeners queries answered per SyncRequest; later ones get FAILURE (listeners null). */
+export const MAX_LISTENER_QUERIES = 16;
+/** Most events relayed per SyncRequest; later ones are dropped (reason "invalid"). */
+export const MAX_EVENTS_PER_REQUEST = 256;
 
 type EventSync = NonNullable<SyncRequest['eventSyncRequest']>;
 
@@ -125,7 +132,7 @@ export class EventRelay {
    */
   tryFast(peer: EventPeer, events: WireEvent[]): boolean {
     const m = peer.events;
-    if (!m || m.owner === undefined) return false;
+    if (!m || m.owner === undefined || !peer.isOpen) return false;
     this.relay(peer, m, events);
     return true;
   }
@@ -135,13 +142,14 @@ export class EventRelay {
    * request may declare and send at once). Fills `res.eventSyncResponse` when there were queries.
    */
   async handle(peer: EventPeer, es: EventSync, res: SyncResponse | null): Promise<void> {
+    if (!peer.isOpen) return;
     const m = this.member(peer);
     await this.ready(peer, m);
     if (es.listenedEventClassFQNs !== null) await this.declare(peer, m, es.listenedEventClassFQNs);
     if (es.eventListenersRequests && es.eventListenersRequests.length > 0 && res) {
       const out: NonNullable<SyncResponse['eventSyncResponse']>['eventListenersResponses'] = [];
-      for (const q of es.eventListenersRequests) {
-        const listeners = await this.listeners(peer, m, q.eventClassFQNs);
+      for (const [i, q] of es.eventListenersRequests.entries()) {
+        const listeners = i < MAX_LISTENER_QUERIES ? await this.listeners(peer, m, q.eventClassFQNs) : null;
         out.push({ requestId: q.requestId, listeners, result: listeners === null ? 'FAILURE' : 'SUCCESS' });
       }
       res.eventSyncResponse = { eventListenersResponses: out, events: null };
@@ -156,6 +164,19 @@ export class EventRelay {
     this.unfile(peer, m);
     m.owner = null;
     m.epoch++;
+  }
+
+  /**
+   * The session just became established: if it already takes part (declared in its CONNECT), read
+   * its owner again, since owner changes made while it handshook were routed past it.
+   */
+  revalidate(peer: EventPeer): void {
+    const m = peer.events;
+    if (!m || !peer.isOpen) return;
+    this.unfile(peer, m);
+    m.owner = undefined;
+    m.epoch++;
+    this.ready(peer, m).catch((err: unknown) => this.o.log.warn({ err }, 'event owner lookup failed; retried at the next event request'));
   }
 
   /** The endpoint's owner changed (this node or another, through the bus). */
@@ -231,8 +252,8 @@ export class EventRelay {
       stats.eventDropped('no_owner', events.length);
       return;
     }
-    for (const ev of events) {
-      if (!validClass(ev.eventClassFQN) || ev.seqNum < 0 || (ev.target !== null && !validKeyHash(ev.target))) {
+    for (const [i, ev] of events.entries()) {
+      if (i >= MAX_EVENTS_PER_REQUEST || !validClass(ev.eventClassFQN) || ev.seqNum < 0 || (ev.target !== null && !validKeyHash(ev.target))) {
         stats.eventDropped('invalid');
         continue;
       }
@@ -263,9 +284,11 @@ export class EventRelay {
       const m = s.events!;
       if (!m.listens.has(eventClassFQN)) continue;
       const seqNum = m.outSeq;
+      const outcome = s.deliverEvent({ seqNum, eventClassFQN, eventData, source, target }, this.o.maxBufferedBytes);
+      if (outcome === 'gone') continue; // not established (yet, or any more): not a drop the receiver should see
       // Avro int: after 2^31 - 1 the counter wraps to 0 (docs/protocol.md 5.4).
       m.outSeq = seqNum === 0x7fffffff ? 0 : seqNum + 1;
-      if (s.deliverEvent({ seqNum, eventClassFQN, eventData, source, target }, this.o.maxBufferedBytes)) stats.eventsDelivered++;
+      if (outcome === 'sent') stats.eventsDelivered++;
       else stats.eventDropped('slow_receiver');
     }
   }
@@ -276,7 +299,7 @@ export class EventRelay {
   }
 
   private file(peer: EventPeer, m: EventMember): void {
-    if (!m.owner) return;
+    if (!m.owner || !peer.isOpen) return;
     const k = groupKey(m.tenantId, m.owner);
     let g = this.groups.get(k);
     if (!g) this.groups.set(k, (g = new Set()));

@@ -91,6 +91,8 @@ export interface ClientOptions {
    * expires, every access point failed, or a node redirects it to an access point it does not know.
    */
   bootstrap?: BootstrapOptions;
+  /** Upper bound of the random delay before following a REDIRECT, ms (default 500). */
+  redirectJitterMs?: number;
   keys: EndpointKeys;
   /** Keepalive to ask for, seconds (0: server default). PINGREQ is sent at this interval. */
   keepAliveSec?: number;
@@ -207,6 +209,13 @@ export class EndpointClient {
     }
   }
 
+  /** Next positive requestId (Avro int; wraps before 2^31). */
+  private requestId(): number {
+    const id = this.nextRequestId;
+    this.nextRequestId = id >= 0x7fffffff ? 1 : id + 1;
+    return id;
+  }
+
   /** A REDIRECT moved (or tried to move) this client to another access point. */
   onRedirect(fn: (r: { accessPointId: number; result: ConnectResult }) => void): () => void {
     this.redirectListeners.add(fn);
@@ -261,12 +270,12 @@ export class EndpointClient {
 
   /** A node told this endpoint to move: leave this session and connect to that access point. */
   private followRedirect(accessPointId: number): void {
-    if (!this.opts.bootstrap || this.redirecting || this.closedByUser) return;
+    const ws = this.ws;
+    if (!this.opts.bootstrap || this.redirecting || this.closedByUser || !ws || ws.readyState !== 1) return;
     this.redirecting = true;
     this.preferredAccessPoint = accessPointId;
     // An access point missing from the list (or an expired list) means resolving again.
     if (!this.accessList?.accessPoints.some((p) => p.id === accessPointId)) this.accessList = null;
-    const ws = this.ws;
     try {
       if (ws && ws.readyState === 1) ws.send(concat(new Uint8Array([0x0e]), avroTypes.disconnect.toBuffer({ reason: 0, errorCode: null }) as Uint8Array));
       ws?.close(1000);
@@ -351,7 +360,7 @@ export class EndpointClient {
     let sync: Uint8Array | null = null;
     let syncRequestId = -1;
     if (profile || this.listened) {
-      syncRequestId = this.nextRequestId++;
+      syncRequestId = this.requestId();
       const req = emptyRequest(syncRequestId);
       if (profile) req.profileSyncRequest = { profileBody: toBuf(profile), endpointAccessToken: null };
       // The listened event classes go with the CONNECT, so events flow from the first moment.
@@ -447,6 +456,8 @@ export class EndpointClient {
     this.keepAliveSec = ack.keepAliveSec;
     this.txCounter = syncRequestId >= 0 ? 1 : 0;
     this.eventRxNext = 0;
+    // The server checks event seqNums per session: start again (an Avro int never runs out).
+    this.eventTxSeq = 0;
     let sync: SyncResponse | null = null;
     if (ack.sync) {
       const plain = await keys.rx.open(this.rxCounter++, ack.sync);
@@ -460,7 +471,9 @@ export class EndpointClient {
     const connectedAt = Date.now();
     const receive = (data: Uint8Array): void => {
       // Decrypt in arrival order: counters must match.
-      this.rxChain = this.rxChain.then(() => this.onFrame(data)).catch(() => undefined);
+      // Frames of a socket this client has left (a redirect, a reconnect) are dropped, never
+      // decrypted against the next session.
+      this.rxChain = this.rxChain.then(() => (this.ws === ws ? this.onFrame(data) : undefined)).catch(() => undefined);
     };
     for (const data of early) receive(data);
     ws.onmessage = (ev) => receive(new Uint8Array(ev.data as ArrayBuffer));
@@ -477,9 +490,16 @@ export class EndpointClient {
       const info: DisconnectInfo = { reason: lastDisconnect ? (DISCONNECT_REASONS[lastDisconnect.reason] ?? null) : null, errorCode: redirect ? 'LK_SDK_REDIRECTED' : errorCode, closeCode: ev.code, willReconnect };
       for (const fn of this.disconnectListeners) fn(info);
       if (redirect) {
-        // Straight to the named access point (then the others), no backoff: the node asked.
+        // To the named access point (then the others) after a short random delay, so that a
+        // drained node's endpoints do not all land on the next node in the same millisecond.
         const accessPointId = this.preferredAccessPoint ?? -1;
-        void this.connect(this.lastProfile ? { profile: this.lastProfile } : {})
+        const jitterMs = Math.random() * (this.opts.redirectJitterMs ?? 500);
+        void new Promise((r) => setTimeout(r, jitterMs))
+          .then((): Promise<ConnectResult> =>
+            this.closedByUser
+              ? Promise.resolve({ ok: false, kind: 'failed', code: 'LK_SDK_CLOSED', detail: 'closed while redirecting', retryable: false })
+              : this.connect(this.lastProfile ? { profile: this.lastProfile } : {}),
+          )
           .catch((err: unknown): ConnectResult => ({ ok: false, kind: 'failed', code: 'LK_SDK_CONNECTION_FAILED', detail: String(err), retryable: true }))
           .then((result) => {
             this.redirecting = false;
@@ -582,7 +602,7 @@ export class EndpointClient {
     const session = this.session;
     const ws = this.ws;
     if (!this.connected || !session || !ws) throw new ClientError('LK_SDK_CLOSED', 'not connected');
-    const req = emptyRequest(this.nextRequestId++);
+    const req = emptyRequest(this.requestId());
     fill(req);
     const plaintext = avroTypes.syncRequest.toBuffer(req) as Uint8Array;
     const response = new Promise<SyncResponse>((resolve, reject) => {
@@ -592,6 +612,9 @@ export class EndpointClient {
       }, this.opts.timeoutMs ?? 10_000);
       this.pending.set(req.requestId, { resolve, reject, timer });
     });
+    // Handled from the start: if the session ends before the send below settles, the rejection
+    // must not surface as an unhandled one in the application (it is rethrown to the caller).
+    response.catch(() => undefined);
     const sent = this.sendSealed(session, ws, plaintext);
     try {
       await sent;
@@ -628,12 +651,20 @@ export class EndpointClient {
    * reach onEvent, whether sent to every listener or to this endpoint alone.
    */
   async listenEvents(eventClassFQNs: string[]): Promise<void> {
-    this.listened = [...eventClassFQNs];
-    if (!this.connected) return;
+    const classes = [...new Set(eventClassFQNs)];
+    // Checked here first: a declaration the server refuses must not be kept and resent with every CONNECT.
+    if (classes.length > 256 || !classes.every((c) => typeof c === 'string' && c.length > 0 && c.length <= 255)) {
+      throw new ClientError('LK_EVENT_CLASSES_INVALID', 'at most 256 event class names of 1..255 characters');
+    }
+    if (!this.connected) {
+      this.listened = classes;
+      return;
+    }
     const res = await this.sync((req) => {
-      req.eventSyncRequest = { eventListenersRequests: null, events: null, listenedEventClassFQNs: [...eventClassFQNs] };
+      req.eventSyncRequest = { eventListenersRequests: null, events: null, listenedEventClassFQNs: [...classes] };
     });
     if (res.status === 'FAILURE') throw new ClientError(res.errorCode ?? 'LK_SDK_PROTOCOL_ERROR', 'event classes not accepted');
+    this.listened = classes;
   }
 
   /** Events from other endpoints of this endpoint's owner, in delivery order, duplicates dropped. */
@@ -652,7 +683,8 @@ export class EndpointClient {
     const session = this.session;
     const ws = this.ws;
     if (!this.connected || !session || !ws) throw new ClientError('LK_SDK_CLOSED', 'not connected');
-    const req = emptyRequest(this.nextRequestId++);
+    // Event-only requests get no answer: their requestId is not used (0).
+    const req = emptyRequest(0);
     req.eventSyncRequest = {
       eventListenersRequests: null,
       events: [{ seqNum: this.eventTxSeq++, eventClassFQN, eventData: data ? toBuf(data) : null, source: null, target }],

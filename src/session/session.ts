@@ -207,7 +207,17 @@ export class Session implements EventPeer {
       if (!req) return;
       this.rxCounter = 1;
       try {
-        const res = await this.processSync(req);
+        let res: SyncResponse | null;
+        try {
+          res = await this.processSync(req);
+        } catch (err) {
+          // The endpoint's own mistake (e.g. a malformed declaration): a FAILURE answer in CONNACK,
+          // the session goes on (docs/protocol.md 5.4), as for a SYNC.
+          const { code, endpointFault } = syncErrorCode(err);
+          if (!endpointFault) throw err;
+          res = emptySyncResponse(req.requestId, 'FAILURE');
+          res.errorCode = code;
+        }
         embedded = res ? this.seal(res) : null;
       } catch (err) {
         // A backend failure while registering: refuse so the endpoint retries (CONNACK 4).
@@ -226,6 +236,9 @@ export class Session implements EventPeer {
     this.host.stats.sessionsOpen++;
     this.observeHandshake('accepted');
     this.host.registry.established(this);
+    // Owner changes are routed to established sessions only: one made while this session
+    // handshook (after the embedded sync read the owner) would be missed; read the owner again.
+    this.host.events?.revalidate(this);
     this.transport.send(
       encodeConnack({
         returnCode: ConnackCode.ACCEPTED,
@@ -306,6 +319,7 @@ export class Session implements EventPeer {
   private async processSync(req: SyncRequest): Promise<SyncResponse | null> {
     this.host.stats.syncRequests++;
     const events = this.host.events;
+    if (this.state === 'CLOSED') return null;
     if (events && isEventOnly(req)) {
       await events.handle(this, req.eventSyncRequest!, null);
       return null;
@@ -320,6 +334,7 @@ export class Session implements EventPeer {
     // Kaa: register first); a registered one whose profile hash is stale still gets the rest.
     if (!endpoint) return response;
     if (this.host.ownership) await handleUserSync(this.host.ownership, this.app!, this.keyHash!, req, response);
+    // The session may have closed while the store answered: handle() checks isOpen.
     if (events && req.eventSyncRequest) await events.handle(this, req.eventSyncRequest, response);
     return response;
   }
@@ -381,9 +396,15 @@ export class Session implements EventPeer {
   }
 
   /** EventPeer: push one relayed event unless the socket already buffers more than `maxBufferedBytes`. */
-  deliverEvent(ev: WireEvent, maxBufferedBytes: number): boolean {
-    if (this.state !== 'ESTABLISHED' || this.transport.bufferedAmount() > maxBufferedBytes) return false;
-    return this.pushPlain(encodeEventPushTransient(ev), true);
+  deliverEvent(ev: WireEvent, maxBufferedBytes: number): 'sent' | 'slow' | 'gone' {
+    if (this.state !== 'ESTABLISHED') return 'gone';
+    if (this.transport.bufferedAmount() > maxBufferedBytes) return 'slow';
+    return this.pushPlain(encodeEventPushTransient(ev), true) ? 'sent' : 'gone';
+  }
+
+  /** EventPeer: the session can still take part (not closed). */
+  get isOpen(): boolean {
+    return this.state !== 'CLOSED';
   }
 
   /** Send a SyncResponse (an answer or a server push) as a SYNC frame. */

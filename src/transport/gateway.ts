@@ -223,7 +223,15 @@ function mountBootstrap(app: uWS.TemplatedApp, b: NonNullable<GatewayOptions['bo
         log.error({ err }, 'bootstrap resolve failed');
         r = internal;
       }
-      if (r instanceof Promise) void r.then((x) => send(res, st, x));
+      if (r instanceof Promise) {
+        r.then(
+          (x) => send(res, st, x),
+          (err: unknown) => {
+            log.error({ err }, 'bootstrap resolve failed');
+            send(res, st, internal);
+          },
+        );
+      }
       else send(res, st, r);
     });
   });

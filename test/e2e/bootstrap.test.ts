@@ -250,4 +250,28 @@ describe('two nodes (Redis node registry)', () => {
     expect(c.accessPoint?.id).toBe(accessPointId(n2.server.nodeId));
     for (const x of [a, b, c]) await x.close();
   });
+
+  it('an operator drains a node through the admin API: its endpoints move, the node keeps running', async () => {
+    const n4 = await startHarness({ redisUrl: REDIS_URL, nodePriority: 5, nodeHeartbeatMs: 200 }, n1.dataDir);
+    try {
+      await seeing(n2, [n2, n4]);
+      const c = new EndpointClient({ appToken: shared.appToken, keys: await generateEndpointKeys(), bootstrap: { urls: [`http://127.0.0.1:${n2.server.port}`], publicKey: n2.server.bootstrapKey.spkiDer } });
+      expect((await c.connect({ profile: new TextEncoder().encode('{}') })).ok).toBe(true);
+      expect(c.accessPoint?.id).toBe(accessPointId(n2.server.nodeId));
+      const moved = new Promise<{ accessPointId: number; result: ConnectResult }>((resolve) => c.onRedirect(resolve));
+      const admin = async (method: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+        const r = await fetch(`${n2.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${n1.rootKey}` } });
+        return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+      };
+      expect(await admin('GET', '/admin/v1/node')).toMatchObject({ status: 200, body: { id: n2.server.nodeId, accessPointId: accessPointId(n2.server.nodeId), draining: false, priority: 2 } });
+      expect(await admin('POST', '/admin/v1/node/drain')).toEqual({ status: 200, body: { redirected: 1 } });
+      const r = await withTimeout(moved, 4000, 'REDIRECT after an admin drain');
+      expect(r).toMatchObject({ accessPointId: accessPointId(n4.server.nodeId), result: { ok: true } });
+      expect((await admin('GET', '/admin/v1/node')).body).toMatchObject({ draining: true });
+      await seeing(n4, [n4]);
+      await c.close();
+    } finally {
+      await n4.close({ keepData: true });
+    }
+  });
 });

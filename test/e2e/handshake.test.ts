@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnackCode, DisconnectReason, ERRORS, type ErrorCode } from '../../src/errors.js';
 import { emptySyncRequest } from '../../src/protocol/schemas.js';
+import { decodeSyncResponse } from '../../src/protocol/frames.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { makeEndpointKey, prepareConnect, syncFrame, openSync, type ConnectOptions, type NodeEndpointKey } from '../helpers/wire-client.js';
 import { openRaw, withTimeout, type RawSocket } from '../helpers/ws.js';
@@ -82,6 +83,24 @@ describe('handshake', () => {
     s.send(Buffer.from([0x0e, 0x00, 0x00]));
     await withTimeout(s.closed, 3000, 'close');
     await noLeak();
+  });
+
+  it('a malformed event declaration in the CONNECT\'s SyncRequest is a FAILURE answer in CONNACK, not the end of the session', async () => {
+    const sync = emptySyncRequest(1);
+    sync.profileSyncRequest = { profileBody: Buffer.from('{}'), endpointAccessToken: null };
+    sync.eventSyncRequest = { eventListenersRequests: null, events: null, listenedEventClassFQNs: ['x'.repeat(300)] };
+    const p = prepareConnect(opts({ key: makeEndpointKey(), sync }));
+    const s = await openRaw(h.url);
+    s.send(p.frame);
+    const f = await s.decoded(0);
+    expect(f.type).toBe('CONNACK');
+    if (f.type !== 'CONNACK') return;
+    expect(f.connack.returnCode).toBe(ConnackCode.ACCEPTED);
+    const res = decodeSyncResponse(p.rx.open(0, f.connack.sync!)!);
+    expect(res.ok && res.value).toMatchObject({ requestId: 1, status: 'FAILURE', errorCode: 'LK_EVENT_CLASSES_INVALID' });
+    s.send(Buffer.from([0x0c]));
+    expect((await s.decoded(1)).type).toBe('PINGRESP');
+    s.close();
   });
 
   describe('refusals that cost no RSA work', () => {

@@ -23,14 +23,16 @@ class Peer implements EventPeer {
   readonly got: WireEvent[] = [];
   /** Simulated socket backlog (bytes). */
   buffered = 0;
+  isOpen = true;
   constructor(
     readonly app: Application,
     readonly keyHash = randomKeyHash(),
   ) {}
-  deliverEvent(ev: WireEvent, maxBufferedBytes: number): boolean {
-    if (this.buffered > maxBufferedBytes) return false;
+  deliverEvent(ev: WireEvent, maxBufferedBytes: number): 'sent' | 'slow' | 'gone' {
+    if (!this.isOpen) return 'gone';
+    if (this.buffered > maxBufferedBytes) return 'slow';
     this.got.push(ev);
-    return true;
+    return 'sent';
   }
 }
 
@@ -127,6 +129,43 @@ describe('EventRelay', () => {
     b.events!.outSeq = 0x7fffffff;
     r.tryFast(a, [ev(0), ev(1)]);
     expect(b.got.map((e) => e.seqNum)).toEqual([0x7fffffff, 0]);
+  });
+
+  it('a closed session is never filed again, even by a request that finishes after the close', async () => {
+    const { r, stats } = relay();
+    const owner = uid('o');
+    const a = await member(r, new Peer(app), owner);
+    const late = new Peer(app);
+    await store.attachEndpointToOwner(app.tenantId, owner, app.id, late.keyHash);
+    const pending = r.handle(late, { eventListenersRequests: null, events: null, listenedEventClassFQNs: ['org.example.Ping'] }, null);
+    late.isOpen = false;
+    r.leave(late);
+    await pending;
+    r.tryFast(a, [ev(0)]);
+    expect(late.got).toEqual([]);
+    expect(r.members).toBe(1);
+    expect(stats.eventsDropped.get('slow_receiver') ?? 0).toBe(0);
+    // And a request that reaches the relay after the close (queued behind a slow one) does nothing.
+    const closed = new Peer(app);
+    await store.attachEndpointToOwner(app.tenantId, owner, app.id, closed.keyHash);
+    closed.isOpen = false;
+    r.leave(closed);
+    await r.handle(closed, { eventListenersRequests: null, events: null, listenedEventClassFQNs: ['org.example.Ping'] }, null);
+    expect(closed.events).toBeNull();
+    expect(r.members).toBe(1);
+  });
+
+  it('caps listeners queries and events per request', async () => {
+    const { r, stats } = relay();
+    const owner = uid('o');
+    const a = await member(r, new Peer(app), owner);
+    const b = await member(r, new Peer(app), owner);
+    r.tryFast(a, Array.from({ length: 300 }, (_, i) => ev(i)));
+    expect(b.got).toHaveLength(256);
+    expect(stats.eventsDropped.get('invalid')).toBe(44);
+    const out = { eventSyncResponse: null } as { eventSyncResponse: { eventListenersResponses: Array<{ result: string }> } | null };
+    await r.handle(a, { eventListenersRequests: Array.from({ length: 20 }, (_, i) => ({ requestId: i, eventClassFQNs: ['org.example.Ping'] })), events: null, listenedEventClassFQNs: null }, out as never);
+    expect(out.eventSyncResponse!.eventListenersResponses.map((x) => x.result)).toEqual([...Array(16).fill('SUCCESS'), ...Array(4).fill('FAILURE')]);
   });
 
   it('an endpoint without an owner sends to nobody (counted) and receives nothing', async () => {
