@@ -7,6 +7,8 @@ import { MemoryNodeRegistry, RedisNodeRegistry, accessPointId, type NodeInfo, ty
 import { leastLoaded, loadStrategy, priorityWeighted } from '../../src/bootstrap/strategy.js';
 import { orderAccessPoints } from '../../src/sdk/bootstrap.js';
 import type { AccessPoint } from '../../src/protocol/schemas.js';
+import path from 'node:path';
+import { ROOT } from '../helpers/root.js';
 
 const REDIS_URL = process.env.LATCHKEY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -55,6 +57,18 @@ describe('strategies', () => {
     await expect(loadStrategy('round-robin')).rejects.toMatchObject({ code: 'LK_CONFIG_INVALID_VALUE' });
     await expect(loadStrategy('custom', {})).rejects.toMatchObject({ code: 'LK_CONFIG_INVALID_VALUE' });
     expect((await loadStrategy('least-loaded')).loadSensitive).toBe(true);
+  });
+
+  it('loads a custom strategy module with its validated config, and refuses output naming unknown nodes', async () => {
+    const module = path.join(ROOT, 'test/fixtures/bootstrap/reverse-strategy.mjs');
+    const s = await loadStrategy('custom', { module, config: {} });
+    expect(s.name).toBe('custom');
+    expect(s.place([node('a'), node('b')], { appId: 'x' })).toEqual([
+      { nodeId: 'a', priority: 1, weight: 7 },
+      { nodeId: 'b', priority: 0, weight: 7 },
+    ]);
+    expect(() => s.place([node('a')], { appId: 'none' })).toThrow(/place\(\) must return/);
+    await expect(loadStrategy('custom', { module, config: { weight: 'heavy' } })).rejects.toMatchObject({ code: 'LK_CONFIG_INVALID_VALUE' });
   });
 
   it('access point ids are stable 31-bit integers per node id', () => {
