@@ -91,7 +91,7 @@ export interface ClientOptions {
    * expires, every access point failed, or a node redirects it to an access point it does not know.
    */
   bootstrap?: BootstrapOptions;
-  /** Upper bound of the random delay before following a REDIRECT, ms (default 500). */
+  /** Upper bound of the random delay (still connected) before following a REDIRECT, ms (default 500). */
   redirectJitterMs?: number;
   keys: EndpointKeys;
   /** Keepalive to ask for, seconds (0: server default). PINGREQ is sent at this interval. */
@@ -276,12 +276,19 @@ export class EndpointClient {
     this.preferredAccessPoint = accessPointId;
     // An access point missing from the list (or an expired list) means resolving again.
     if (!this.accessList?.accessPoints.some((p) => p.id === accessPointId)) this.accessList = null;
-    try {
-      if (ws && ws.readyState === 1) ws.send(concat(new Uint8Array([0x0e]), avroTypes.disconnect.toBuffer({ reason: 0, errorCode: null }) as Uint8Array));
-      ws?.close(1000);
-    } catch {
-      // already closing: onclose follows
-    }
+    // Stay on this session (events keep arriving) for a short random delay, so that a drained
+    // node's endpoints do not all land on the next node in the same millisecond; then leave and
+    // connect at once: the gap without a session is one handshake.
+    const jitterMs = Math.random() * (this.opts.redirectJitterMs ?? 500);
+    setTimeout(() => {
+      if (this.ws !== ws) return; // closed meanwhile (by the server, or close()): onclose handled it
+      try {
+        if (ws.readyState === 1) ws.send(concat(new Uint8Array([0x0e]), avroTypes.disconnect.toBuffer({ reason: 0, errorCode: null }) as Uint8Array));
+        ws.close(1000);
+      } catch {
+        // already closing: onclose follows
+      }
+    }, jitterMs);
   }
 
   get connected(): boolean {
@@ -490,11 +497,9 @@ export class EndpointClient {
       const info: DisconnectInfo = { reason: lastDisconnect ? (DISCONNECT_REASONS[lastDisconnect.reason] ?? null) : null, errorCode: redirect ? 'LK_SDK_REDIRECTED' : errorCode, closeCode: ev.code, willReconnect };
       for (const fn of this.disconnectListeners) fn(info);
       if (redirect) {
-        // To the named access point (then the others) after a short random delay, so that a
-        // drained node's endpoints do not all land on the next node in the same millisecond.
+        // To the named access point (then the others), at once: followRedirect already waited.
         const accessPointId = this.preferredAccessPoint ?? -1;
-        const jitterMs = Math.random() * (this.opts.redirectJitterMs ?? 500);
-        void new Promise((r) => setTimeout(r, jitterMs))
+        void Promise.resolve()
           .then((): Promise<ConnectResult> =>
             this.closedByUser
               ? Promise.resolve({ ok: false, kind: 'failed', code: 'LK_SDK_CLOSED', detail: 'closed while redirecting', retryable: false })
