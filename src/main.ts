@@ -141,6 +141,7 @@ Groups:
   endpoints list|get                        registered endpoints
   sessions list|kick                        live sessions on the node answering
   server-keys list|add|retire               the server key ring of the node answering
+  node show|drain                           the node answering, as bootstrap lists show it; drain it
   api-keys list|create|delete               admin API keys (root keys only)
 
 Run \`latchkey admin <group> --help\` for details.
@@ -192,6 +193,10 @@ ${ADMIN_ENV_HELP}`,
       ends the endpoint's live session (LK_SESSION_KICKED); it may reconnect
 
 ${ADMIN_ENV_HELP}`,
+  'admin node': `Usage (root key; the node that answers):
+  latchkey admin node show [--json]     id, access point id, URL, priority, weight, load, draining
+  latchkey admin node drain [--json]    leave the bootstrap lists and REDIRECT every endpoint to
+                                        another node; the process keeps running (stop it after)`,
   'admin server-keys': `Usage (root key; the key ring of the node that answers):
   latchkey admin server-keys list [--json]
   latchkey admin server-keys add [--json]              add a key and make it active
@@ -517,6 +522,22 @@ const ADMIN_COMMANDS: Record<string, Record<string, AdminCommand>> = {
       async run(c, p) {
         const k = await c.retireServerKey(need(p, 'id'));
         print(p, k, [serverKeyRow(k)]);
+      },
+    },
+  },
+  node: {
+    show: {
+      flags: [],
+      async run(c, p) {
+        const n = await c.nodeInfo();
+        print(p, n, [{ id: n.id, accessPointId: n.accessPointId, url: n.url, priority: n.priority, weight: n.weight, sessions: n.sessions, draining: n.draining ? 'yes' : 'no' }]);
+      },
+    },
+    drain: {
+      flags: [],
+      async run(c, p) {
+        const r = await c.drainNode();
+        print(p, r, [{ redirected: r.redirected }]);
       },
     },
   },

@@ -256,6 +256,16 @@ export class AdminClient {
     return this.request('POST', `/admin/v1/server-keys/${seg(id)}/retire`);
   }
 
+  // --- this node (bootstrap) ---
+
+  nodeInfo(): Promise<Record<string, unknown>> {
+    return this.request('GET', '/admin/v1/node');
+  }
+
+  drainNode(): Promise<{ redirected: number }> {
+    return this.request('POST', '/admin/v1/node/drain');
+  }
+
   // --- API keys ---
   listApiKeys(): Promise<Items<ApiKeyView>> {
     return this.request('GET', '/admin/v1/api-keys');

@@ -168,6 +168,9 @@ describe('latchkey admin (against a running server)', { timeout: 60_000 }, () =>
   });
 
   it('lists server keys and manages API keys', async () => {
+    const node = await json<{ id: string; draining: boolean; serverKeyId: string; frameCipher: string }>(['admin', 'node', 'show']);
+    expect(node).toMatchObject({ id: h.server.nodeId, draining: false, serverKeyId: h.serverKeyId });
+    expect(table(await ok(['admin', 'node', 'show'])).header).toEqual(['ID', 'ACCESSPOINTID', 'URL', 'PRIORITY', 'WEIGHT', 'SESSIONS', 'DRAINING']);
     const sk = table(await ok(['admin', 'server-keys', 'list']));
     expect(sk.header).toEqual(['ID', 'STATUS', 'CREATEDAT']);
     expect(sk.rows).toEqual([[h.serverKeyId, 'active', expect.any(String)]]);
@@ -229,7 +232,7 @@ describe('latchkey admin (against a running server)', { timeout: 60_000 }, () =>
 
 describe('latchkey admin --help', { timeout: 60_000 }, () => {
   it('has help for admin and every admin group', () => {
-    for (const group of ['', 'create-key', 'tenant', 'app', 'credentials', 'registration', 'endpoints', 'sessions', 'server-keys', 'api-keys']) {
+    for (const group of ['', 'create-key', 'tenant', 'app', 'credentials', 'registration', 'endpoints', 'sessions', 'server-keys', 'node', 'api-keys']) {
       const r = cli(['admin', ...(group ? [group] : []), '--help']);
       expect(r.status, group).toBe(0);
       expect(r.stdout, group).toContain('Usage');
