@@ -11,7 +11,7 @@ import { concat, pemToDer, type WebCrypto } from './crypto.js';
 import type { AccessPoint, AccessPointList, BootstrapResponse } from '../protocol/schemas.js';
 
 export const BOOTSTRAP_PATH = '/bootstrap/v1/resolve';
-const CONTEXT = new TextEncoder().encode('latchkey/1 BOOTSTRAP\0');
+export const BOOTSTRAP_CONTEXT_BYTES = new TextEncoder().encode('latchkey/1 BOOTSTRAP\0');
 
 export interface BootstrapOptions {
   /** Bootstrap server base URLs (http(s)://host:port, or the full resolve URL), tried in order. */
@@ -66,7 +66,7 @@ export async function verifyAccessPointList(body: Uint8Array, publicKey: Uint8Ar
   }
   const spki = typeof publicKey === 'string' ? pemToDer(publicKey) : publicKey;
   const key = await c.subtle.importKey('spki', spki as BufferSource, { name: 'RSA-PSS', hash: 'SHA-256' }, false, ['verify']);
-  const ok = await c.subtle.verify({ name: 'RSA-PSS', saltLength: 32 }, key, res.signature as BufferSource, concat(CONTEXT, res.list) as BufferSource);
+  const ok = await c.subtle.verify({ name: 'RSA-PSS', saltLength: 32 }, key, res.signature as BufferSource, concat(BOOTSTRAP_CONTEXT_BYTES, res.list) as BufferSource);
   if (!ok) throw new BootstrapError('LK_SDK_BOOTSTRAP_BAD_SIGNATURE', 'signature does not verify under the bootstrap public key');
   let list: AccessPointList;
   try {

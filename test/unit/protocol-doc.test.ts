@@ -9,6 +9,9 @@ import { CONNECT_CONTEXT, CONFIRM_LABEL, KDF_INFO } from '../../src/crypto/sessi
 import { computeExample, renderProtocolDoc } from '../helpers/protocol-example.js';
 import { CONFIRM, CONNECT_CONTEXT_BYTES, KDF_INFO_BYTES } from '../../src/sdk/constants.js';
 import { decodeFrame } from '../../src/protocol/frames.js';
+import { BOOTSTRAP_SIGNATURE_CONTEXT } from '../../src/bootstrap/key.js';
+import { BOOTSTRAP_PATH, MAX_BOOTSTRAP_REQUEST_BYTES } from '../../src/bootstrap/service.js';
+import { BOOTSTRAP_CONTEXT_BYTES, BOOTSTRAP_PATH as SDK_BOOTSTRAP_PATH } from '../../src/sdk/bootstrap.js';
 
 const file = new URL('../../docs/protocol.md', import.meta.url);
 const doc = fs.readFileSync(file, 'utf8');
@@ -35,5 +38,13 @@ describe('docs/protocol.md', () => {
     expect(doc).toContain(CONNECT_CONTEXT.toString('hex'));
     expect(CONNECT_CONTEXT.length).toBe(19);
     expect(crypto.getHashes()).toContain('sha256');
+  });
+  it('bootstrap constants: signature context, path and body limit as documented', () => {
+    expect(Buffer.from(BOOTSTRAP_CONTEXT_BYTES).equals(BOOTSTRAP_SIGNATURE_CONTEXT)).toBe(true);
+    expect(BOOTSTRAP_SIGNATURE_CONTEXT.length).toBe(21);
+    expect(doc).toContain(BOOTSTRAP_SIGNATURE_CONTEXT.toString('hex'));
+    expect(SDK_BOOTSTRAP_PATH).toBe(BOOTSTRAP_PATH);
+    expect(doc).toContain(`\`POST ${BOOTSTRAP_PATH}\``);
+    expect(doc).toContain(`body over ${MAX_BOOTSTRAP_REQUEST_BYTES} bytes`);
   });
 });
