@@ -165,16 +165,10 @@ export class WasmGcmCipher implements FrameCipher {
     const len = plaintext.byteLength;
     if (len > this.wasmMaxBytes) return this.native(counter).seal(counter, plaintext);
     const k = this.k;
-    const mem = k.mem;
-    const hi = Math.floor(counter / TWO_32);
-    const lo = counter >>> 0;
-    const nb = (len + 15) >>> 4;
-    const have = this.keystream(counter, nb, hi, lo);
-    if (have < nb) this.extra(hi, lo, have, nb - have);
-    mem.set(plaintext, k.BUF);
+    const { hi, lo } = this.load(counter, len, plaintext);
     k.x.lk_seal(hi, lo, len, this.ha, this.hb, this.hc, this.hd);
     const out = Buffer.allocUnsafe(len + TAG_BYTES);
-    out.set(mem.subarray(k.BUF, k.BUF + len + TAG_BYTES));
+    out.set(k.mem.subarray(k.BUF, k.BUF + len + TAG_BYTES));
     return out;
   }
 
@@ -184,17 +178,25 @@ export class WasmGcmCipher implements FrameCipher {
     const len = sealed.byteLength - TAG_BYTES;
     if (len > this.wasmMaxBytes) return this.native(counter).open(counter, sealed);
     const k = this.k;
-    const mem = k.mem;
+    const { hi, lo } = this.load(counter, len, sealed);
+    if (k.x.lk_open(hi, lo, len, this.ha, this.hb, this.hc, this.hd) !== 1) return null;
+    const out = Buffer.allocUnsafe(len);
+    out.set(k.mem.subarray(k.BUF, k.BUF + len));
+    return out;
+  }
+
+  /**
+   * Put frame `counter`'s keystream (E_K(J0) and the blocks for `len` data bytes) and `input` (the
+   * plaintext, or ciphertext || tag) into the kernel's memory; returns the counter's two halves.
+   */
+  private load(counter: number, len: number, input: Uint8Array): { hi: number; lo: number } {
     const hi = Math.floor(counter / TWO_32);
     const lo = counter >>> 0;
     const nb = (len + 15) >>> 4;
     const have = this.keystream(counter, nb, hi, lo);
     if (have < nb) this.extra(hi, lo, have, nb - have);
-    mem.set(sealed, k.BUF);
-    if (k.x.lk_open(hi, lo, len, this.ha, this.hb, this.hc, this.hd) !== 1) return null;
-    const out = Buffer.allocUnsafe(len);
-    out.set(mem.subarray(k.BUF, k.BUF + len));
-    return out;
+    this.k.mem.set(input, this.k.BUF);
+    return { hi, lo };
   }
 
   /** Bytes of keystream this cipher holds now (for tests and memory accounting). */
