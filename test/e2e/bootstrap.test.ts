@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { types, type AccessPointList, type BootstrapResponse } from '../../src/protocol/schemas.js';
 import { accessPointId } from '../../src/bootstrap/nodes.js';
 import { EndpointClient, generateEndpointKeys, resolveAccessPoints, verifyAccessPointList, type ConnectResult, type ReceivedEvent } from '../../src/sdk/index.js';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { startHarness, trustfulDefaultVerifier, type Harness } from '../helpers/harness.js';
 import { withTimeout } from '../helpers/ws.js';
 import type { Application } from '../../src/store/store.js';
 import { LatchkeyError } from '../../src/errors.js';
@@ -153,12 +153,7 @@ describe('two nodes (Redis node registry)', () => {
     n1 = await startHarness({ redisUrl: REDIS_URL, nodePriority: 1, nodeHeartbeatMs: 200, shutdownGraceMs: 4000 });
     n2 = await startHarness({ redisUrl: REDIS_URL, nodePriority: 2, nodeHeartbeatMs: 200 }, n1.dataDir);
     shared = await n1.app();
-    const r = await fetch(`${n1.adminUrl}/admin/v1/applications/${shared.id}/verifiers`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${n1.rootKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ pluginTypeName: 'trustful', name: 'dev', jsonConfiguration: {}, isDefault: true }),
-    });
-    expect(r.status).toBe(201);
+    await trustfulDefaultVerifier(n1, shared.id);
     // Both nodes see each other once a heartbeat went round.
     await seeing(n2, [n1, n2]);
   });

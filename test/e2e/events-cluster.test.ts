@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EndpointClient, generateEndpointKeys, type ReceivedEvent } from '../../src/sdk/index.js';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { startHarness, trustfulDefaultVerifier, type Harness } from '../helpers/harness.js';
 import { withTimeout } from '../helpers/ws.js';
 import type { Application } from '../../src/store/store.js';
 
@@ -19,12 +19,7 @@ beforeAll(async () => {
   n1 = await startHarness({ redisUrl: REDIS_URL });
   n2 = await startHarness({ redisUrl: REDIS_URL }, n1.dataDir);
   app = await n1.app();
-  const r = await fetch(`${n1.adminUrl}/admin/v1/applications/${app.id}/verifiers`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${n1.rootKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ pluginTypeName: 'trustful', name: 'dev', jsonConfiguration: {}, isDefault: true }),
-  });
-  expect(r.status).toBe(201);
+  await trustfulDefaultVerifier(n1, app.id);
 });
 afterAll(async () => {
   await n2?.close({ keepData: true });

@@ -10,7 +10,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EndpointClient, generateEndpointKeys } from '../../src/sdk/index.js';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { startHarness, trustfulDefaultVerifier, type Harness } from '../helpers/harness.js';
 import { ROOT } from '../helpers/root.js';
 import type { Application } from '../../src/store/store.js';
 
@@ -23,12 +23,7 @@ let child: ChildProcessWithoutNullStreams | null = null;
 beforeAll(async () => {
   h = await startHarness({ eventMaxBufferedBytes: BUFFER_BOUND, maxBackpressureBytes: 1024 * 1024 });
   app = await h.app();
-  const r = await fetch(`${h.adminUrl}/admin/v1/applications/${app.id}/verifiers`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${h.rootKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ pluginTypeName: 'trustful', name: 'dev', jsonConfiguration: {}, isDefault: true }),
-  });
-  expect(r.status).toBe(201);
+  await trustfulDefaultVerifier(h, app.id);
 });
 afterAll(async () => {
   if (child && child.exitCode === null) {

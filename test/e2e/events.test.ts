@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EndpointClient, generateEndpointKeys, type EndpointKeys, type ReceivedEvent } from '../../src/sdk/index.js';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { startHarness, trustfulDefaultVerifier, type Harness } from '../helpers/harness.js';
 import { withTimeout } from '../helpers/ws.js';
 import type { Application } from '../../src/store/store.js';
 import { createApplication } from '../../src/tenancy/provision.js';
@@ -21,18 +21,11 @@ let h: Harness;
 let app: Application;
 let verifierToken = '';
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await fetch(`${h.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${h.rootKey}`, 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-  const text = await r.text();
-  return { status: r.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
 
 beforeAll(async () => {
   h = await startHarness();
   app = await h.app();
-  const v = await api('POST', `/admin/v1/applications/${app.id}/verifiers`, { pluginTypeName: 'trustful', name: 'dev', jsonConfiguration: {}, isDefault: true });
-  expect(v.status).toBe(201);
-  verifierToken = v.body.verifierToken as string;
+  verifierToken = await trustfulDefaultVerifier(h, app.id);
 });
 afterAll(async () => {
   await h?.close();
@@ -130,7 +123,7 @@ describe('events among the endpoints of one owner', () => {
 
   it('endpoints of several applications of one tenant share an owner; classes filter what arrives', async () => {
     const second = await createApplication(h.server.store, { id: `${app.id}-2`, tenantId: app.tenantId, name: 'second app', credentialsService: 'trustful', profileSchema: null }, ['trustful']);
-    await api('POST', `/admin/v1/applications/${second.id}/verifiers`, { pluginTypeName: 'trustful', name: 'dev', jsonConfiguration: {}, isDefault: true });
+    await trustfulDefaultVerifier(h, second.id);
     const phone = await endpoint([CHAT, 'org.example.Alarm']);
     const sensor = await endpoint(['org.example.Reading'], second);
     expect(await phone.c.attachUser('dora', 't')).toEqual({ ok: true });

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EndpointClient, generateEndpointKeys, type EndpointKeys } from '../../src/sdk/index.js';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { adminApi, startHarness, trustfulDefaultVerifier, type Harness } from '../helpers/harness.js';
 import { withTimeout } from '../helpers/ws.js';
 import type { Application } from '../../src/store/store.js';
 
@@ -14,18 +14,12 @@ let h: Harness;
 let app: Application;
 let verifierToken = '';
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await fetch(`${h.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${h.rootKey}`, 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-  const text = await r.text();
-  return { status: r.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+const api = (method: string, path: string, body?: unknown): ReturnType<typeof adminApi> => adminApi(h, method, path, body);
 
 beforeAll(async () => {
   h = await startHarness();
   app = await h.app();
-  const v = await api('POST', `/admin/v1/applications/${app.id}/verifiers`, { pluginTypeName: 'trustful', name: 'dev', jsonConfiguration: {}, isDefault: true });
-  expect(v.status).toBe(201);
-  verifierToken = v.body.verifierToken as string;
+  verifierToken = await trustfulDefaultVerifier(h, app.id);
 });
 afterAll(async () => {
   await h?.close();

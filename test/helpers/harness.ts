@@ -79,3 +79,17 @@ export async function startHarness(overrides: Partial<Config> = {}, dataDir = te
     },
   };
 }
+
+/** One admin API call with the harness's root key; JSON in and out. */
+export async function adminApi(h: Harness, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const r = await fetch(`${h.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${h.rootKey}`, 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const text = await r.text();
+  return { status: r.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+/** Give an application a trustful default owner verifier through the admin API; returns its verifier token. */
+export async function trustfulDefaultVerifier(h: Harness, appId: string): Promise<string> {
+  const v = await adminApi(h, 'POST', `/admin/v1/applications/${appId}/verifiers`, { pluginTypeName: 'trustful', name: 'dev', jsonConfiguration: {}, isDefault: true });
+  if (v.status !== 201) throw new Error(`creating a trustful verifier answered ${v.status}: ${JSON.stringify(v.body)}`);
+  return v.body.verifierToken as string;
+}
