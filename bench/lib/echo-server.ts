@@ -11,6 +11,7 @@
  * SIGINT, and when its stdin closes (the parent went away without stopping it).
  */
 import uWS from 'uWebSockets.js';
+import { listenAsFloor } from './floor-listen.js';
 
 const MAX_FRAME_BYTES = 64 * 1024;
 
@@ -27,23 +28,4 @@ app.ws('/*', {
   },
 });
 
-let listenSocket: uWS.us_listen_socket | null = null;
-app.listen('127.0.0.1', 0, (sock) => {
-  if (!sock) {
-    process.stderr.write('echo-server: listen on 127.0.0.1 failed\n');
-    process.exit(1);
-  }
-  listenSocket = sock;
-  const port = uWS.us_socket_local_port(sock as unknown as uWS.us_socket);
-  process.stdout.write(JSON.stringify({ msg: 'listening', port }) + '\n');
-});
-
-const stop = (): void => {
-  if (listenSocket) uWS.us_listen_socket_close(listenSocket);
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-process.stdin.on('end', stop);
-process.stdin.on('close', stop);
-process.stdin.resume();
+listenAsFloor(app, 'echo-server');

@@ -9,6 +9,7 @@
  * Binds 127.0.0.1 on a free port. Exits on SIGTERM / SIGINT and when its stdin closes.
  */
 import uWS from 'uWebSockets.js';
+import { listenAsFloor } from './floor-listen.js';
 
 const body = Buffer.alloc(Number(process.env.HELLO_BODY_BYTES ?? 12), 0x61);
 const app = uWS.App();
@@ -25,21 +26,4 @@ app.get('/*', (res) => {
   res.end('Hello World!');
 });
 
-let listenSocket: uWS.us_listen_socket | null = null;
-app.listen('127.0.0.1', 0, (sock) => {
-  if (!sock) {
-    process.stderr.write('hello-server: listen on 127.0.0.1 failed\n');
-    process.exit(1);
-  }
-  listenSocket = sock;
-  process.stdout.write(JSON.stringify({ msg: 'listening', port: uWS.us_socket_local_port(sock as unknown as uWS.us_socket) }) + '\n');
-});
-
-const stop = (): void => {
-  if (listenSocket) uWS.us_listen_socket_close(listenSocket);
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-process.stdin.on('end', stop);
-process.stdin.resume();
+listenAsFloor(app, 'hello-server');
