@@ -61,6 +61,7 @@ import { startEchoProcess, type EchoProcess } from './lib/echo.js';
 import { endpointKeys } from './lib/keys.js';
 import { diffThreads, machineInfo, machineLine, processCpuUs, threadCpuUs } from './lib/machine.js';
 import { WsConnection } from './lib/ws-conn.js';
+import { arg, intArg } from './lib/args.js';
 
 const RESULTS = path.join(ROOT, 'bench/results');
 const APP_ID = 'bench';
@@ -73,19 +74,6 @@ const SAMPLE_EVERY = 4096;
 const STALL_SECONDS = 3;
 /** After sending stops, how long in-flight events may take to arrive. */
 const DRAIN_MS = 5_000;
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : def;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
-  return v;
-}
-
-function intArg(name: string, def: number, max: number): number {
-  const v = arg(name, def);
-  if (!Number.isInteger(v) || v > max) throw new Error(`--${name} must be an integer from 1 to ${max}`);
-  return v;
-}
 
 const settings = {
   /** Owners, each with two endpoints sending to each other. */

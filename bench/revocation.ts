@@ -39,6 +39,7 @@ import { lineChart } from './lib/chart.js';
 import { endpointKeys } from './lib/keys.js';
 import { machineInfo, machineLine, percentile } from './lib/machine.js';
 import { rawExchange } from './lib/raw-ws.js';
+import { arg, intArg } from './lib/args.js';
 
 const RESULTS = path.join(ROOT, 'bench/results');
 const APP_ID = 'bench';
@@ -47,19 +48,6 @@ const APP_TOKEN = 'bench-app-token';
 const REASON_CREDENTIALS_REVOKED = 3;
 /** How long, after the last revoke call, to wait for DISCONNECTs still on their way. */
 const DRAIN_MS = 10_000;
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : def;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
-  return v;
-}
-
-function intArg(name: string, def: number, max: number): number {
-  const v = arg(name, def);
-  if (!Number.isInteger(v) || v > max) throw new Error(`--${name} must be an integer from 1 to ${max}`);
-  return v;
-}
 
 const settings = {
   sessions: intArg('sessions', 1000, 20_000),
