@@ -87,6 +87,25 @@ describe('POST /bootstrap/v1/resolve', () => {
   });
 });
 
+describe('when nothing can be listed', () => {
+  it('a drained lone node answers 503 LK_BOOTSTRAP_NO_ACCESS_POINTS; unreachable bootstrap URLs give the SDK LK_SDK_BOOTSTRAP_FAILED', async () => {
+    const lone = await startHarness();
+    try {
+      const a = await lone.app();
+      expect((await post(resolveUrl(lone), request(a.appToken))).status).toBe(200);
+      const drained = await fetch(`${lone.adminUrl}/admin/v1/node/drain`, { method: 'POST', headers: { authorization: `Bearer ${lone.rootKey}` } });
+      expect(await drained.json()).toEqual({ redirected: 0 });
+      const r = await post(resolveUrl(lone), request(a.appToken));
+      expect(r.status).toBe(503);
+      expect(r.json()).toMatchObject({ code: 'LK_BOOTSTRAP_NO_ACCESS_POINTS' });
+    } finally {
+      await lone.close();
+    }
+    // Nothing listens on that port any more.
+    await expect(resolveAccessPoints({ urls: [`http://127.0.0.1:${lone.server.port}`], publicKey: h.server.bootstrapKey.spkiDer, timeoutMs: 2000 }, app.appToken)).rejects.toMatchObject({ code: 'LK_SDK_BOOTSTRAP_FAILED', terminal: false });
+  });
+});
+
 describe('the SDK checks what it is given', () => {
   let genuine: Buffer;
   beforeAll(async () => {
