@@ -273,6 +273,7 @@ describe('two nodes (Redis node registry)', () => {
       expect((await c.connect({ profile: new TextEncoder().encode('{}') })).ok).toBe(true);
       expect(c.accessPoint?.id).toBe(accessPointId(n2.server.nodeId));
       const moved = new Promise<{ accessPointId: number; result: ConnectResult }>((resolve) => c.onRedirect(resolve));
+      const left = new Promise((resolve) => c.onDisconnect(resolve));
       const admin = async (method: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
         const r = await fetch(`${n2.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${n1.rootKey}` } });
         return { status: r.status, body: (await r.json()) as Record<string, unknown> };
@@ -281,6 +282,7 @@ describe('two nodes (Redis node registry)', () => {
       expect(await admin('POST', '/admin/v1/node/drain')).toEqual({ status: 200, body: { redirected: 1 } });
       const r = await withTimeout(moved, 4000, 'REDIRECT after an admin drain');
       expect(r).toMatchObject({ accessPointId: accessPointId(n4.server.nodeId), result: { ok: true } });
+      expect(await left).toMatchObject({ errorCode: 'LK_SDK_REDIRECTED', willReconnect: true });
       expect((await admin('GET', '/admin/v1/node')).body).toMatchObject({ draining: true });
       await seeing(n4, [n4]);
       await c.close();
