@@ -7,13 +7,13 @@ import { decodeSyncRequest } from '../../src/protocol/frames.js';
 import { emptySyncRequest, types, wireSchemas } from '../../src/protocol/schemas.js';
 
 describe('Avro block count guard', () => {
-  it('refuses a 6-byte BootstrapRequest announcing 2^32 - 1 protocol versions, fast', () => {
-    const t0 = performance.now();
+  // No timing assertions (benches measure speed): without the guard these decodes spun for ~18 s
+  // and then aborted the process, so the test's own timeout is the bound.
+  it('refuses a 6-byte BootstrapRequest announcing 2^32 - 1 protocol versions', { timeout: 5000 }, () => {
     expect(() => types.bootstrapRequest.fromBuffer(Buffer.from('00feffffff1f', 'hex'))).toThrow();
-    expect(performance.now() - t0).toBeLessThan(1000); // generous: it used to take ~18 s and then abort
   });
 
-  it('refuses a SyncRequest whose events array count exceeds the bytes left (LK_SYNC_MALFORMED)', () => {
+  it('refuses a SyncRequest whose events array count exceeds the bytes left (LK_SYNC_MALFORMED)', { timeout: 5000 }, () => {
     const req = emptySyncRequest(1);
     req.eventSyncRequest = { eventListenersRequests: null, events: [{ seqNum: 0, eventClassFQN: 'a', eventData: null, source: null, target: null }], listenedEventClassFQNs: null };
     const good = types.syncRequest.toBuffer(req);
@@ -22,9 +22,7 @@ describe('Avro block count guard', () => {
     const prefix = good.subarray(0, 7);
     expect(prefix.toString('hex')).toBe('02000000020002');
     const evil = Buffer.concat([prefix, Buffer.from('feffffff0f', 'hex')]);
-    const t0 = performance.now();
     expect(decodeSyncRequest(evil)).toEqual({ ok: false, code: 'LK_SYNC_MALFORMED' });
-    expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   it('still decodes arrays written in several blocks and with negative (sized) block counts', () => {
