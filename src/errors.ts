@@ -51,6 +51,7 @@ const CATALOGUE = {
   LK_PLUGIN_INVALID: { message: 'plugin module does not implement the required interface', http: 500 },
   LK_SEED_INVALID: { message: 'seed file is not valid', http: 400 },
   LK_LISTEN_FAILED: { message: 'cannot listen on the configured address and port (in use, or not an address of this host)', http: 500 },
+  LK_FATAL: { message: 'an error escaped every handler: the process logs it, frees its ports and exits (code 70) for its supervisor to restart it', http: 500 },
 
   // --- handshake refusals (CONNACK, then close) ---
   LK_HS_BAD_PROTOCOL_VERSION: { message: 'unsupported protocol version', http: 400, close: 4501, connack: 'REFUSE_BAD_PROTOCOL' },
@@ -68,6 +69,9 @@ const CATALOGUE = {
   LK_CRED_REVOKED: { message: 'credentials are revoked', http: 409, close: 4511, connack: 'REFUSE_VERIFICATION_FAILED', disconnect: 'CREDENTIALS_REVOKED' },
   LK_SERVER_BUSY: { message: 'server is at capacity; retry with backoff', http: 503, close: 4003, connack: 'REFUSE_SERVER_UNAVAILABLE' },
   LK_SERVER_UNAVAILABLE: { message: 'a backing service (store, cache, plugin) failed; retry with backoff', http: 503, close: 4004, connack: 'REFUSE_SERVER_UNAVAILABLE' },
+  LK_BANNED: { message: 'this endpoint, address or application is banned (the ban may expire); retry with long backoff', http: 403, close: 4012, connack: 'REFUSE_ID_REJECT' },
+  LK_HS_RATE_LIMITED: { message: 'too many handshakes for this key hash; retry with backoff', http: 429, close: 4014, connack: 'REFUSE_SERVER_UNAVAILABLE' },
+  LK_CRED_RATE_LIMITED: { message: 'this trustful application creates new credentials faster than allowed; retry with backoff', http: 429, close: 4016, connack: 'REFUSE_SERVER_UNAVAILABLE' },
 
   // --- malformed traffic (DISCONNECT BAD_REQUEST, then close) ---
   LK_FRAME_EMPTY: { message: 'empty frame', http: 400, close: 4520, disconnect: 'BAD_REQUEST' },
@@ -78,6 +82,10 @@ const CATALOGUE = {
   LK_FRAME_UNEXPECTED: { message: 'frame not allowed in the current session state', http: 400, close: 4525, disconnect: 'BAD_REQUEST' },
   LK_FRAME_BAD_COUNTER: { message: 'frame counter out of order or replayed', http: 400, close: 4526, disconnect: 'BAD_REQUEST' },
   LK_FRAME_DECRYPT_FAILED: { message: 'frame does not authenticate under the session key', http: 400, close: 4527, disconnect: 'BAD_REQUEST' },
+  // Cut off by the transport (uWS) itself: the TCP connection is closed without a close frame, so
+  // the endpoint sees 1006; the server counts the session as ended with this code.
+  LK_FRAME_BAD_UTF8: { message: 'text frame is not valid UTF-8; the transport closed the connection (no close frame: the endpoint sees 1006)', http: 400 },
+  LK_FRAME_OVER_HARD_LIMIT: { message: 'frame larger than 4 x maxFrameBytes; the transport closed the connection without reading it (no close frame: the endpoint sees 1006)', http: 413 },
   LK_SYNC_MALFORMED: { message: 'decrypted SyncRequest is not valid Avro', http: 400, close: 4528, disconnect: 'BAD_REQUEST' },
 
   // --- session lifecycle (DISCONNECT, then close) ---
@@ -86,6 +94,8 @@ const CATALOGUE = {
   LK_SESSION_KICKED: { message: 'an operator ended this session', http: 200, close: 4009, disconnect: 'NONE' },
   LK_SESSION_REPLACED: { message: 'a newer session of the same endpoint replaced this one', http: 409, close: 4530, disconnect: 'NONE' },
   LK_SERVER_SHUTDOWN: { message: 'server is shutting down; reconnect', http: 503, close: 4007, disconnect: 'NONE' },
+  LK_SESSION_RATE_LIMITED: { message: 'endpoint sent more messages or bytes per second than allowed', http: 429, close: 4015, disconnect: 'BAD_REQUEST' },
+  LK_HS_STALLED: { message: 'handshake did not finish within handshakeStallTimeoutMs (a backing service is slow); retry with backoff', http: 503, close: 4017, disconnect: 'INTERNAL_ERROR' },
   LK_SLOW_CONSUMER: { message: 'endpoint reads too slowly; send buffer limit reached', http: 503, close: 4008, disconnect: 'NONE' },
   LK_INTERNAL: { message: 'internal error', http: 500, close: 4011, disconnect: 'INTERNAL_ERROR' },
 
@@ -95,7 +105,13 @@ const CATALOGUE = {
   LK_NO_OWNER: { message: 'endpoint is not attached to an owner (listeners query FAILURE; events it sends reach nobody)', http: 409 },
   LK_EVENT_CLASSES_INVALID: { message: 'listened event classes: at most 256 names of 1..255 characters', http: 400 },
 
+  // --- connection admission (HTTP answer to the WebSocket upgrade, before any session exists) ---
+  LK_CONN_RATE_LIMITED: { message: 'too many new connections from this address; retry after the Retry-After seconds', http: 429 },
+  LK_CONN_LIMIT: { message: 'this process holds its maximum number of connections; retry with backoff or another node', http: 503 },
+
   // --- admin API (HTTP) ---
+  LK_BAD_PATH: { message: 'request path has a malformed percent-escape or is not valid UTF-8', http: 400 },
+  LK_NOT_READY: { message: 'a backing service (store, cache, bus) is not reachable', http: 503 },
   LK_AUTH_REQUIRED: { message: 'missing API key: send Authorization: Bearer lk_<id>.<secret>', http: 401 },
   LK_AUTH_INVALID: { message: 'API key is unknown, revoked or malformed', http: 401 },
   LK_FORBIDDEN: { message: 'this API key may not do that (root scope required)', http: 403 },

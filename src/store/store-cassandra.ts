@@ -108,6 +108,9 @@
 import { Client, errors, types, type QueryOptions } from 'cassandra-driver';
 import { LatchkeyError } from '../errors.js';
 import type {
+  BanKind,
+  BanRecord,
+  ControlEntry,
   ApiKeyRecord,
   Application,
   BindResult,
@@ -1076,6 +1079,23 @@ export class CassandraStore implements Store {
       if (now !== null && scopeOf(now.tenantId) === scope) await this.client.execute(this.q.insertScopeKey, [scope, id], this.UPSERT);
       return true;
     });
+  }
+
+  // --- protection (TEMPORARY: being implemented; see ProtectionStore in store.ts) ---
+  async putBan(_ban: BanRecord): Promise<BanRecord> {
+    throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'bans: not implemented on Cassandra yet');
+  }
+  async deleteBan(_kind: BanKind, _value: string): Promise<boolean> {
+    throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'bans: not implemented on Cassandra yet');
+  }
+  async listBans(_now: number): Promise<BanRecord[]> {
+    throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'bans: not implemented on Cassandra yet');
+  }
+  async appendControl(_entry: ControlEntry): Promise<void> {
+    throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'control log: not implemented on Cassandra yet');
+  }
+  async listControlSince(_sinceMs: number, _limit: number): Promise<ControlEntry[]> {
+    throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'control log: not implemented on Cassandra yet');
   }
 
   async countApiKeys(): Promise<number> {

@@ -56,7 +56,11 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { LatchkeyError } from '../errors.js';
+import { BAN_KINDS, CONTROL_LOG_RETENTION_MS, MAX_BANS, checkBan, checkControl, compareBans, copyBan, copyControl } from './protection-common.js';
 import type {
+  BanKind,
+  BanRecord,
+  ControlEntry,
   ApiKeyRecord,
   Application,
   BindResult,
@@ -113,6 +117,10 @@ const FORMAT = 1;
 
 interface Dbs {
   meta: Database<unknown, Buffer>;
+  /** (kind, value) -> BanRecord. */
+  bans: Database<BanRecord, Buffer>;
+  /** at (8 bytes, big-endian ms) + id (UUID text) -> ControlEntry: the log in time order. */
+  controlLog: Database<ControlEntry, Buffer>;
   tenants: Database<Tenant, Buffer>;
   applications: Database<Application, Buffer>;
   /** appToken -> application id. */
@@ -187,6 +195,8 @@ export class EmbeddedStore implements Store {
       const sub = <V>(name: string) => root!.openDB<V, Buffer>(name, { keyEncoding: 'binary' });
       const dbs: Dbs = {
         meta: sub('meta'),
+        bans: sub('bans'),
+        controlLog: sub('control_log'),
         tenants: sub('tenants'),
         applications: sub('applications'),
         appTokens: sub('app_tokens'),
@@ -675,6 +685,54 @@ export class EmbeddedStore implements Store {
     });
   }
 
+  // --- protection: bans and the session control log (store.ts ProtectionStore) ---
+
+  async putBan(ban: BanRecord): Promise<BanRecord> {
+    checkBan(ban);
+    const row = copyBan(ban);
+    await this.write(() => {
+      const k = key(row.kind, row.value);
+      if (!this.dbs.bans.doesExist(k) && this.dbs.bans.getCount() >= MAX_BANS) throw new LatchkeyError('LK_BAD_ARGUMENT', `at most ${MAX_BANS} bans`);
+      this.dbs.bans.put(k, row);
+    });
+    return copyBan(row);
+  }
+
+  async deleteBan(kind: BanKind, value: string): Promise<boolean> {
+    if (!BAN_KINDS.includes(kind) || typeof value !== 'string' || value.length === 0 || value.length > 512) return false;
+    return this.write(() => {
+      const k = key(kind, value);
+      if (!this.dbs.bans.doesExist(k)) return false;
+      this.dbs.bans.remove(k);
+      return true;
+    });
+  }
+
+  async listBans(now: number): Promise<BanRecord[]> {
+    const rows = await this.read(() => [...this.dbs.bans.getRange({})].map((e) => copyBan(e.value)));
+    return rows.filter((b) => b.expiresAt === null || b.expiresAt > now).sort(compareBans);
+  }
+
+  async appendControl(entry: ControlEntry): Promise<void> {
+    checkControl(entry);
+    const row = copyControl(entry);
+    const cutoff = controlKey(Math.max(0, Date.now() - CONTROL_LOG_RETENTION_MS), '');
+    await this.write(() => {
+      // Retention: the oldest entries go in the same transaction (a few at a time, so no append
+      // ever pays for a large backlog).
+      const old: Buffer[] = [];
+      for (const k of this.dbs.controlLog.getKeys({ end: cutoff, limit: 64 })) old.push(Buffer.from(k));
+      for (const k of old) this.dbs.controlLog.remove(k);
+      this.dbs.controlLog.put(controlKey(row.at, row.id), row);
+    });
+  }
+
+  async listControlSince(sinceMs: number, limit: number): Promise<ControlEntry[]> {
+    checkLimit(limit);
+    const start = controlKey(Math.max(0, Math.floor(sinceMs)), '');
+    return this.read(() => [...this.dbs.controlLog.getRange({ start, limit })].map((e) => copyControl(e.value)));
+  }
+
   // --- admin API keys ---
 
   async createApiKey(apiKey: ApiKeyRecord): Promise<ApiKeyRecord> {
@@ -792,6 +850,13 @@ function key(...ids: string[]): Buffer {
     parts.push(bytes);
   });
   return Buffer.concat(parts);
+}
+
+/** Key of a control log entry: time first (big-endian), so a range read returns time order. */
+function controlKey(at: number, id: string): Buffer {
+  const t = Buffer.alloc(8);
+  t.writeBigUInt64BE(BigInt(at));
+  return Buffer.concat([t, Buffer.from(id, 'utf8')]);
 }
 
 /** First id of a scopeApiKeys key: the tenant id, or '' (which no tenant id is) for root keys. */

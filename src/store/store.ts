@@ -159,7 +159,61 @@ export interface Page<T> {
   next: string | null;
 }
 
-export interface Store {
+/** What a ban matches (docs/operations.md "Limits and bans"). */
+export type BanKind = 'keyHash' | 'ip' | 'app';
+
+/**
+ * A ban: `value` is a key hash (base64url, as in credentials ids), an IPv4/IPv6 address or CIDR
+ * (`10.0.0.0/8`, `2001:db8::/32`), or an application id. A keyHash ban covers every application.
+ */
+export interface BanRecord {
+  kind: BanKind;
+  value: string;
+  reason: string;
+  createdAt: number;
+  /** When the ban lapses (ms); null: until deleted. */
+  expiresAt: number | null;
+  /** API key id that set it, or `flapping` / `failed-handshakes` / `cli` for automatic and offline bans. */
+  createdBy: string;
+}
+
+/** An entry of the session control log: what every node must apply to its live sessions. */
+export type ControlType = 'revoke' | 'kick';
+
+export interface ControlEntry {
+  /** Unique id (UUID); the same entry read twice is applied once. */
+  id: string;
+  type: ControlType;
+  appId: string;
+  keyHash: string;
+  /** When it was written (ms, the writer's clock). A kick only ends sessions established before it. */
+  at: number;
+}
+
+/**
+ * Bans and the session control log: state that protection and revocation need on every node even
+ * when the bus (Redis) is down. The store is the truth; the bus only makes it faster.
+ */
+export interface ProtectionStore {
+  /** Create or replace the ban of (kind, value). LK_BAD_ARGUMENT for a value longer than 512 bytes. */
+  putBan(ban: BanRecord): Promise<BanRecord>;
+  /** Remove the ban of (kind, value); true if there was one (expired or not). */
+  deleteBan(kind: BanKind, value: string): Promise<boolean>;
+  /** Bans not expired at `now`, ordered by kind then value. Expired bans may be removed by the store. */
+  listBans(now: number): Promise<BanRecord[]>;
+  /**
+   * Append an entry (id and `at` as given) to the control log. Entries older than
+   * CONTROL_LOG_RETENTION_MS (protection-common.ts) may be removed by the store.
+   */
+  appendControl(entry: ControlEntry): Promise<void>;
+  /**
+   * Entries with `at` >= sinceMs, in `at` order (ties in id order), at most `limit` (LK_BAD_ARGUMENT
+   * if not a positive integer). Readers poll with an overlap and skip ids they have applied.
+   */
+  listControlSince(sinceMs: number, limit: number): Promise<ControlEntry[]>;
+}
+
+export interface Store extends ProtectionStore {
   /** Create a tenant. LK_CONFLICT if the id exists. */
   createTenant(tenant: Tenant): Promise<Tenant>;
   getTenant(id: string): Promise<Tenant | null>;
