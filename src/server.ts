@@ -16,6 +16,7 @@ import type { Bus } from './bus/bus.js';
 import { MemoryBus } from './bus/bus-memory.js';
 import { RedisBus } from './bus/bus-redis.js';
 import { Revocation } from './credentials/revocation.js';
+import { SessionControl } from './control/session-control.js';
 import { OwnershipService } from './ownership/ownership.js';
 import { loadCustomVerifierTypes } from './ownership/verifier.js';
 import { EventRelay } from './events/relay.js';
@@ -220,10 +221,15 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     closers.push(() => registry.close());
     const bus = await openBus(config, log);
     closers.push(() => bus.close());
-    const revocation = new Revocation(credentials, bus, registry, log);
-    await revocation.start();
-    closers.push(() => revocation.close());
-    // Operator kicks travel on the bus so they reach the node holding the session.
+    // Revocations and kicks: applied here at once, written to the store's control log, published on
+    // the bus; every node also polls the log (control/session-control.ts).
+    const control = new SessionControl({
+      store, bus, registry, log, pollMs: config.controlPollMs,
+      invalidate: (appId, keyHash) => credentials.invalidateOrThrow(appId, keyHash),
+    });
+    await control.start();
+    closers.push(() => control.close());
+    const revocation = new Revocation(credentials, control);
     const nodeId = config.nodeId || crypto.randomUUID();
     // Custom owner verifier modules are checked now: a broken one stops start-up (LK_PLUGIN_*).
     const customVerifiers = await loadCustomVerifierTypes(config.ownerVerifierPlugins, log);
@@ -239,8 +245,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     ownership.nodeId = nodeId;
     ownership.localOwnerChanged = refile;
     const unkick = await bus.subscribe('sessions', (msg) => {
-      if (msg.type === 'session.kick') registry.byEndpointKey(msg.appId, msg.keyHash)?.end('LK_SESSION_KICKED');
-      else if (msg.type === 'endpoint.notify') registry.byEndpointKey(msg.appId, msg.keyHash)?.deliverPending();
+      if (msg.type === 'endpoint.notify') registry.byEndpointKey(msg.appId, msg.keyHash)?.deliverPending();
       else if (msg.type === 'endpoint.owner' && msg.origin !== nodeId) refile(msg.appId, msg.keyHash, msg.owner);
     });
     closers.push(unkick);
@@ -254,7 +259,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     const strategy = await loadStrategy(config.bootstrapStrategy, config.bootstrapStrategyPlugin);
     const firstApiKey = await ensureFirstApiKey(store, log);
     let openapi: unknown = null;
-    const routes = adminRoutes({ store, apps, credentials, revocation, registry, keyRing, bus, ownership,
+    const routes = adminRoutes({ store, apps, credentials, revocation, control, registry, keyRing, bus, ownership,
       node: {
         info: () => {
           const me = bootstrap!.self();

@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import type { Bus } from '../bus/bus.js';
 import type { CredentialsGate } from '../credentials/credentials.js';
 import type { Revocation } from '../credentials/revocation.js';
+import type { SessionControl } from '../control/session-control.js';
 import type { KeyRing, ServerKeyInfo } from '../crypto/keyring.js';
 import { isKeyHashId, keyHashId, toSpkiDer } from '../crypto/keys.js';
 import { LatchkeyError } from '../errors.js';
@@ -30,6 +31,7 @@ export interface AdminDeps {
   apps: ApplicationDirectory;
   credentials: CredentialsGate;
   revocation: Revocation;
+  control: SessionControl;
   registry: SessionRegistry;
   keyRing: KeyRing;
   bus: Bus;
@@ -222,21 +224,20 @@ export function adminRoutes(d: AdminDeps): Route[] {
     },
     {
       method: 'POST', path: '/admin/v1/applications/{appId}/credentials/{credentialsId}/revoke', scope: 'tenant', summary: 'Revoke credentials: ends the live session and refuses reconnects (terminal)',
-      responses: { 200: { description: 'the credentials record, status REVOKED' } },
+      responses: { 200: { description: 'the credentials record, status REVOKED (committed), and propagation: { endedHere, log: written|pending, bus: published|failed|local }' } },
       handler: async (ctx) => {
         const app = await appScoped(ctx, ctx.params.appId!);
-        const rec = await d.revocation.revoke(app, credentialsId(ctx));
-        if (!rec) throw new LatchkeyError('LK_NOT_FOUND', 'credentials');
-        return { status: 200, body: views.credentials(rec) };
+        const res = await d.revocation.revoke(app, credentialsId(ctx));
+        if (!res) throw new LatchkeyError('LK_NOT_FOUND', 'credentials');
+        return { status: 200, body: { ...views.credentials(res.record), propagation: res.propagation } };
       },
     },
     {
       method: 'POST', path: '/admin/v1/applications/{appId}/credentials/{credentialsId}/notify-revoked', scope: 'tenant', summary: 'An external credentials store revoked these credentials: drop caches, end sessions',
-      responses: { 204: { description: 'done' } },
+      responses: { 200: { description: '{ propagation: { endedHere, log: written|pending, bus: published|failed|local } }' } },
       handler: async (ctx) => {
         const app = await appScoped(ctx, ctx.params.appId!);
-        await d.revocation.notifyRevoked(app, credentialsId(ctx));
-        return { status: 204 };
+        return { status: 200, body: { propagation: await d.revocation.notifyRevoked(app, credentialsId(ctx)) } };
       },
     },
     // --- registrations (Kaa provisionRegistration) ---
@@ -291,11 +292,10 @@ export function adminRoutes(d: AdminDeps): Route[] {
     },
     {
       method: 'DELETE', path: '/admin/v1/applications/{appId}/sessions/{keyHash}', scope: 'tenant', summary: 'End an endpoint\'s live session (DISCONNECT, LK_SESSION_KICKED; it may reconnect)',
-      responses: { 204: { description: 'no session of this endpoint remains' } },
+      responses: { 200: { description: '{ propagation: { endedHere, log: written|pending, bus: published|failed|local } }: the session here ended at once; other nodes end theirs from the bus, or from the control log within controlPollMs' } },
       handler: async (ctx) => {
         const app = await appScoped(ctx, ctx.params.appId!);
-        await d.bus.publish('sessions', { type: 'session.kick', appId: app.id, keyHash: credentialsId(ctx) });
-        return { status: 204 };
+        return { status: 200, body: { propagation: await d.control.kick(app.id, credentialsId(ctx)) } };
       },
     },
     // --- owner verifiers (Kaa's verifier shape; the server generates the verifier token) ---

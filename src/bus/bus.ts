@@ -15,9 +15,11 @@
 
 export type BusMessage =
   /** Credentials were revoked (here, or in an external credentials store: notifyRevoked). */
-  | { type: 'credentials.revoked'; appId: string; credentialsId: string }
-  /** End a live session of an endpoint (operator kick). */
-  | { type: 'session.kick'; appId: string; keyHash: string }
+  | { type: 'credentials.revoked'; appId: string; credentialsId: string; controlId?: string; at?: number }
+  /** End a live session of an endpoint (operator kick); `at`: only sessions established before it. */
+  | { type: 'session.kick'; appId: string; keyHash: string; controlId?: string; at?: number }
+  /** The ban list changed (admin API or automatic ban): nodes reload it from the store. */
+  | { type: 'bans.changed'; origin: string }
   /** The endpoint has queued notifications (store): the node holding its session delivers them. */
   | { type: 'endpoint.notify'; appId: string; keyHash: string }
   /** The endpoint's owner changed (null: detached): nodes re-file its live session for events. */

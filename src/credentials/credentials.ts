@@ -132,10 +132,15 @@ export class CredentialsGate {
 
   async invalidate(appId: string, credentialsId: string): Promise<void> {
     try {
-      await this.cache.delete(this.key(appId, credentialsId));
+      await this.invalidateOrThrow(appId, credentialsId);
     } catch (err) {
       this.opts.onCacheError?.(err);
     }
+  }
+
+  /** Drop the cached status; throws (LK_CACHE_UNAVAILABLE) when the cache did not confirm it. */
+  async invalidateOrThrow(appId: string, credentialsId: string): Promise<void> {
+    await this.cache.delete(this.key(appId, credentialsId));
   }
 
   /**

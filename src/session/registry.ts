@@ -19,8 +19,8 @@ const REVOKED_MEMORY_MS = 120_000;
 export class SessionRegistry implements SessionRegistryHooks {
   private readonly all = new Set<Session>();
   private readonly byEndpoint = new Map<string, Session>();
-  /** Recent revocations by endpoint key -> time; see revokedSince(). Entries live REVOKED_MEMORY_MS. */
-  private readonly recentlyRevoked = new Map<string, number>();
+  /** Recent revocations by endpoint key -> time; see recentlyRevoked(). Entries live REVOKED_MEMORY_MS. */
+  private readonly recentlyRevokedAt = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -38,7 +38,7 @@ export class SessionRegistry implements SessionRegistryHooks {
   }
 
   established(session: Session): void {
-    // Callers check revokedSince() first; see Session.handshake.
+    // Callers check recentlyRevoked() first; see Session.handshake.
     const key = session.endpointKey!;
     const prev = this.byEndpoint.get(key);
     this.byEndpoint.set(key, session);
@@ -77,24 +77,28 @@ export class SessionRegistry implements SessionRegistryHooks {
    */
   revoked(appId: string, keyHash: string): boolean {
     const key = `${appId}/${keyHash}`;
-    this.recentlyRevoked.delete(key);
-    this.recentlyRevoked.set(key, Date.now());
+    this.recentlyRevokedAt.delete(key);
+    this.recentlyRevokedAt.set(key, Date.now());
     const s = this.byEndpoint.get(key);
     if (!s) return false;
     s.end('LK_CRED_REVOKED');
     return true;
   }
 
-  /** True if the endpoint's credentials were revoked at or after `since` (ms). */
-  revokedSince(appId: string, keyHash: string, since: number): boolean {
-    const t = this.recentlyRevoked.get(`${appId}/${keyHash}`);
-    return t !== undefined && t >= since;
+  /**
+   * True if this node learnt of a revocation of the endpoint's credentials in the last
+   * REVOKED_MEMORY_MS. Revocation is terminal, so any remembered one refuses the handshake: one that
+   * read the old status before the revocation (the race), or from a cache that still held the old
+   * status while it was unreachable.
+   */
+  recentlyRevoked(appId: string, keyHash: string): boolean {
+    return this.recentlyRevokedAt.has(`${appId}/${keyHash}`);
   }
 
   sweep(now: number): void {
-    for (const [k, t] of this.recentlyRevoked) {
+    for (const [k, t] of this.recentlyRevokedAt) {
       if (now - t < REVOKED_MEMORY_MS) break;
-      this.recentlyRevoked.delete(k);
+      this.recentlyRevokedAt.delete(k);
     }
     for (const s of this.all) {
       if (s.state === 'AWAIT_CONNECT' || s.state === 'HANDSHAKING') {

@@ -75,8 +75,8 @@ export interface SessionHost {
 export interface SessionRegistryHooks {
   established(session: Session): void;
   closed(session: Session): void;
-  /** True if the endpoint's credentials were revoked at or after `since` (ms). */
-  revokedSince(appId: string, keyHash: string, since: number): boolean;
+  /** True if this node learnt of a revocation of the endpoint's credentials recently (registry.ts). */
+  recentlyRevoked(appId: string, keyHash: string): boolean;
 }
 
 /** Shortest keepalive the server agrees to: below it, handshake queueing alone could time a session out. */
@@ -174,7 +174,6 @@ export class Session implements EventPeer {
   }
 
   private async handshake(connect: Connect): Promise<void> {
-    const startedAt = Date.now();
     this.handshakeStartedNs = process.hrtime.bigint();
     let accepted: HandshakeAccepted;
     try {
@@ -190,7 +189,7 @@ export class Session implements EventPeer {
     // and idempotent for this endpoint).
     if (this.state !== 'HANDSHAKING') return;
     // Revoked while this handshake ran on the status it read before: refuse (credentials/revocation.ts).
-    if (this.host.registry.revokedSince(accepted.app.id, accepted.keyHash, startedAt)) return this.refuse('LK_CRED_REVOKED');
+    if (this.host.registry.recentlyRevoked(accepted.app.id, accepted.keyHash)) return this.refuse('LK_CRED_REVOKED');
     this.app = accepted.app;
     this.keyHash = accepted.keyHash;
     this.publicKey = accepted.publicKey;
@@ -227,7 +226,7 @@ export class Session implements EventPeer {
       }
       if (this.state !== 'HANDSHAKING') return;
     }
-    if (this.host.registry.revokedSince(accepted.app.id, accepted.keyHash, startedAt)) return this.refuse('LK_CRED_REVOKED');
+    if (this.host.registry.recentlyRevoked(accepted.app.id, accepted.keyHash)) return this.refuse('LK_CRED_REVOKED');
     this.state = 'ESTABLISHED';
     this.establishedAt = Date.now();
     // Keepalive counts from CONNACK, not from the CONNECT that may have waited for a crypto worker.

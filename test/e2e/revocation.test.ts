@@ -33,7 +33,8 @@ describe('revocation', () => {
     const disconnected = new Promise<DisconnectInfo>((resolve) => c.onDisconnect(resolve));
     const t0 = Date.now();
     const rec = await h.server.revocation.revoke(app, k.keyHash);
-    expect(rec?.status).toBe('REVOKED');
+    expect(rec?.record.status).toBe('REVOKED');
+    expect(rec?.propagation).toEqual({ endedHere: 1, log: 'written', bus: 'local' });
     const info = await withTimeout(disconnected, 1000, 'DISCONNECT CREDENTIALS_REVOKED');
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(info).toMatchObject({ reason: 'CREDENTIALS_REVOKED', errorCode: 'LK_CRED_REVOKED', willReconnect: false });

@@ -1,0 +1,202 @@
+/**
+ * Session control: revocations and operator kicks reach every live session of the endpoint, on
+ * every node, even when the bus (Redis) is down or loses the message.
+ *
+ * The store is the truth (DESIGN 8). An operation is, in this order:
+ *  1. applied on the node that took it, at once (its own sessions end before the admin call answers);
+ *  2. appended to the store's session control log (ProtectionStore.appendControl);
+ *  3. published on the bus: the fast path to the other nodes (milliseconds).
+ * Every node also polls the log every `pollMs` (config controlPollMs, 2 s) and applies entries it has
+ * not applied yet, so a message the bus lost arrives within pollMs + one store read of the moment
+ * the entry is in the log, whether or not Redis is back. Entries carry an id: the same entry seen on
+ * the bus and in the log is applied once.
+ *
+ * A log write that fails (store down) stays in an in-memory outbox, retried at every poll; the
+ * admin answer says so (`propagation.log = "pending"`). If the process dies with entries in its
+ * outbox, those reach other nodes only through the bus message (if that went out): the status
+ * change itself (REVOKED) is already in the store, so no new session is accepted anywhere.
+ *
+ * Reading the log: from (cursor - OVERLAP_MS), so an entry written by a node whose clock is behind
+ * ours, or that became visible late (Cassandra), is still read; node clocks must agree within
+ * OVERLAP_MS (NTP). A kick ends only sessions established before its time `at`, so re-reading it
+ * never ends the endpoint's next session.
+ *
+ * Applying a revocation: end the session (registry.revoked also remembers it for racing handshakes)
+ * and drop the cached credential status. If the cache is unreachable the entry is retried at the next
+ * poll: Redis may come back with the old status still cached, and that entry must go.
+ */
+import crypto from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Bus, BusMessage } from '../bus/bus.js';
+import type { SessionRegistry } from '../session/registry.js';
+import type { ControlEntry, ControlType, ProtectionStore } from '../store/store.js';
+
+/** How far back of the cursor every poll reads (clock skew between nodes, late visibility). */
+export const OVERLAP_MS = 10_000;
+/** Entries read per store call; a backlog is read page by page within one poll. */
+const PAGE = 1000;
+
+export interface Propagation {
+  /** Sessions of the endpoint this node ended at once (0 or 1). */
+  endedHere: number;
+  /** The control log entry: written (every node applies it within controlPollMs), or pending (retried). */
+  log: 'written' | 'pending';
+  /** The bus message: published (other nodes act in milliseconds), failed (they act from the log), or local (single node). */
+  bus: 'published' | 'failed' | 'local';
+}
+
+export interface SessionControlDeps {
+  store: ProtectionStore;
+  bus: Bus;
+  registry: SessionRegistry;
+  /** Drop the cached credential status; must throw when the cache did not confirm it. */
+  invalidate: (appId: string, keyHash: string) => Promise<void>;
+  pollMs: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export class SessionControl {
+  private readonly now: () => number;
+  /** Applied entry ids -> their `at`, pruned once they fall behind the read window. */
+  private readonly applied = new Map<string, number>();
+  private outbox: ControlEntry[] = [];
+  private cursor: number;
+  private timer: NodeJS.Timeout | null = null;
+  private polling: Promise<void> | null = null;
+  private unsubscribe: Array<() => Promise<void>> = [];
+  /** Entries applied from the log rather than the bus (a measure of how often the bus lost one). */
+  appliedFromLog = 0;
+
+  constructor(private readonly d: SessionControlDeps) {
+    this.now = d.now ?? Date.now;
+    this.cursor = this.now();
+  }
+
+  async start(): Promise<void> {
+    const onMessage = (msg: BusMessage): Promise<void> | void => {
+      if (msg.type === 'credentials.revoked') return this.applyOnce({ id: msg.controlId ?? crypto.randomUUID(), type: 'revoke', appId: msg.appId, keyHash: msg.credentialsId, at: msg.at ?? this.now() }, false);
+      if (msg.type === 'session.kick') return this.applyOnce({ id: msg.controlId ?? crypto.randomUUID(), type: 'kick', appId: msg.appId, keyHash: msg.keyHash, at: msg.at ?? this.now() }, false);
+    };
+    this.unsubscribe.push(await this.d.bus.subscribe('credentials', onMessage));
+    this.unsubscribe.push(await this.d.bus.subscribe('sessions', onMessage));
+    this.timer = setInterval(() => void this.poll(), this.d.pollMs);
+    this.timer.unref();
+  }
+
+  /** End the endpoint's live sessions everywhere with CREDENTIALS_REVOKED (the status is already REVOKED). */
+  revoke(appId: string, keyHash: string): Promise<Propagation> {
+    return this.issue('revoke', appId, keyHash);
+  }
+
+  /** End the endpoint's live session everywhere with LK_SESSION_KICKED (it may reconnect). */
+  kick(appId: string, keyHash: string): Promise<Propagation> {
+    return this.issue('kick', appId, keyHash);
+  }
+
+  private async issue(type: ControlType, appId: string, keyHash: string): Promise<Propagation> {
+    const entry: ControlEntry = { id: crypto.randomUUID(), type, appId, keyHash, at: this.now() };
+    const endedHere = this.end(entry) ? 1 : 0;
+    // Applied here once the cache agrees; otherwise this node's own poll retries it from the log.
+    if (type === 'kick' || (await this.invalidated(entry))) this.applied.set(entry.id, entry.at);
+    let log: Propagation['log'] = 'written';
+    try {
+      await this.d.store.appendControl(entry);
+    } catch (err) {
+      this.d.log.warn({ err, appId, keyHash, type }, 'session control log unavailable: entry kept in the outbox and retried');
+      this.outbox.push(entry);
+      log = 'pending';
+    }
+    let bus: Propagation['bus'] = this.d.bus.shared ? 'published' : 'local';
+    if (this.d.bus.shared) {
+      const msg: BusMessage = type === 'revoke'
+        ? { type: 'credentials.revoked', appId, credentialsId: keyHash, controlId: entry.id, at: entry.at }
+        : { type: 'session.kick', appId, keyHash, controlId: entry.id, at: entry.at };
+      try {
+        await this.d.bus.publish(type === 'revoke' ? 'credentials' : 'sessions', msg);
+      } catch (err) {
+        this.d.log.warn({ err, appId, keyHash, type }, `bus unavailable: other nodes apply this ${type} from the control log`);
+        bus = 'failed';
+      }
+    }
+    return { endedHere, log, bus };
+  }
+
+  /** End the matching session on this node; true if one was ended. */
+  private end(e: ControlEntry): boolean {
+    if (e.type === 'revoke') return this.d.registry.revoked(e.appId, e.keyHash);
+    const s = this.d.registry.byEndpointKey(e.appId, e.keyHash);
+    if (!s || s.establishedAt === null || s.establishedAt > e.at) return false;
+    s.end('LK_SESSION_KICKED');
+    return true;
+  }
+
+  /** Drop the cached status; true when done (the entry then counts as applied). */
+  private async invalidated(e: ControlEntry): Promise<boolean> {
+    try {
+      await this.d.invalidate(e.appId, e.keyHash);
+      return true;
+    } catch (err) {
+      this.d.log.warn({ err, appId: e.appId }, 'cache unreachable while applying a revocation: retried at the next control poll');
+      return false;
+    }
+  }
+
+  private async applyOnce(e: ControlEntry, fromLog: boolean): Promise<void> {
+    if (this.applied.has(e.id)) return;
+    this.end(e);
+    if (e.type === 'revoke' && !(await this.invalidated(e))) return;
+    if (this.applied.has(e.id)) return;
+    this.applied.set(e.id, e.at);
+    if (fromLog) this.appliedFromLog++;
+  }
+
+  /** One poll: retry the outbox, then apply unseen log entries. Never runs twice at once. */
+  poll(): Promise<void> {
+    this.polling ??= this.pollOnce().finally(() => (this.polling = null));
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
+    const waiting = this.outbox;
+    this.outbox = [];
+    for (const e of waiting) {
+      // Written late: stamped now, so readers whose cursor moved on still read it.
+      const late = { ...e, at: Math.max(e.at, this.now()) };
+      try {
+        await this.d.store.appendControl(late);
+      } catch {
+        this.outbox.push(e);
+      }
+    }
+    const started = this.now();
+    try {
+      let since = this.cursor - OVERLAP_MS;
+      for (;;) {
+        const page = await this.d.store.listControlSince(since, PAGE);
+        for (const e of page) await this.applyOnce(e, true);
+        const last = page[page.length - 1];
+        if (page.length < PAGE || !last || last.at <= since) break;
+        since = last.at;
+      }
+      // Everything written before `started` (within the overlap of clock skew) has been read.
+      this.cursor = started;
+    } catch (err) {
+      this.d.log.warn({ err }, 'session control log read failed; retried at the next poll');
+    }
+    const horizon = this.cursor - 2 * OVERLAP_MS;
+    for (const [id, at] of this.applied) if (at < horizon) this.applied.delete(id);
+  }
+
+  get outboxSize(): number {
+    return this.outbox.length;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const u of this.unsubscribe) await u();
+    this.unsubscribe = [];
+    await this.polling;
+  }
+}
