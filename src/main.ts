@@ -16,6 +16,7 @@ import { newApiKey } from './admin/auth.js';
 import { AdminClient, DEFAULT_ADMIN_URL, type ApplicationView, type CredentialsView, type EndpointView, type ServerKeyView } from './cli/admin-client.js';
 import { LatchkeyError, isErrorCode } from './errors.js';
 import { build, loadCredentialsServices, openStore } from './server.js';
+import { installFatalHandler, type FatalHooks } from './fatal.js';
 import type { Store } from './store/store.js';
 import { BootstrapKey } from './bootstrap/key.js';
 import { derToPem } from './sdk/crypto.js';
@@ -275,7 +276,10 @@ async function serve(p: Parsed): Promise<void> {
   const config = configFrom(p);
   const log = pino({ level: config.logLevel, base: { service: 'latchkey' } });
   log.info({ config: redactConfig(config) }, 'starting');
+  let fatalHooks: FatalHooks | null = null;
+  installFatalHandler(log, () => fatalHooks);
   const server = await build(config, log);
+  fatalHooks = { stopListening: () => server.gateway.stopListening(), close: () => server.abort() };
   const shown = (h: string): string => (h === '0.0.0.0' || h === '::' ? 'localhost' : h);
   // The listening line is printed at every level but silent: operators and scripts wait for it.
   const announce = config.logLevel === 'silent' ? log : log.child({}, { level: 'info' });

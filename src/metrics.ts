@@ -19,12 +19,25 @@ export class Stats {
   eventsDelivered = 0;
   /** Events or deliveries dropped, by reason (see docs/protocol.md, events). */
   readonly eventsDropped = new Map<string, number>();
+  /** uWS callbacks whose handler threw (answered 500 / socket closed with LK_INTERNAL), by place. */
+  readonly handlerErrors = new Map<string, number>();
+  /** WebSocket upgrades refused before any session existed, by code (bans, rates, connection cap). */
+  readonly connectionsRefused = new Map<string, number>();
+  /** RSA work done for handshakes (signature verifies, secret decrypts), whoever asked. */
+  rsaVerifies = 0;
+  rsaDecrypts = 0;
+  /** Bans set automatically or by an operator, by reason (flapping, failed-handshakes, admin). */
+  readonly bansAdded = new Map<string, number>();
+  /** Set by server.ts: active bans by kind, and the session control log's state. */
+  bansActive: () => Record<string, number> = () => ({});
+  control: () => { appliedFromLog: number; outbox: number } = () => ({ appliedFromLog: 0, outbox: 0 });
   /** Set by server.ts: crypto pool queue depth and batching, read at scrape time. */
   cryptoQueue: () => number = () => 0;
   cryptoTasks: () => { handshakes: number; batches: number } = () => ({ handshakes: 0, batches: 0 });
 
   readonly registry = new client.Registry();
   readonly handshakeSeconds: client.Histogram<'result'>;
+  readonly buildInfo: client.Gauge<'version' | 'node_version' | 'node_id'>;
   readonly storeSeconds: client.Histogram<'op'>;
   readonly cacheSeconds: client.Histogram<'op'>;
   readonly backendErrors: client.Counter<'backend' | 'op'>;
@@ -104,6 +117,38 @@ export class Stats {
         this.inc(stats.cryptoTasks().batches);
       },
     });
+    mapCounter(r, 'latchkey_handler_errors_total', 'uWS callbacks whose handler threw; answered 500 or closed with LK_INTERNAL instead of ending the process.', 'where', this.handlerErrors);
+    mapCounter(r, 'latchkey_connections_refused_total', 'WebSocket upgrades refused before a session existed, by code (LK_BANNED, LK_CONN_RATE_LIMITED, LK_CONN_LIMIT).', 'code', this.connectionsRefused);
+    mapCounter(r, 'latchkey_bans_added_total', 'Bans set, by reason: flapping, failed-handshakes (automatic), admin (API or CLI).', 'reason', this.bansAdded);
+    new client.Counter({
+      name: 'latchkey_rsa_operations_total', help: 'RSA-2048 operations run for handshakes: verify (endpoint signature) and decrypt (session secret, the expensive one).', labelNames: ['op'], registers: [r],
+      collect() {
+        this.reset();
+        this.inc({ op: 'verify' }, stats.rsaVerifies);
+        this.inc({ op: 'decrypt' }, stats.rsaDecrypts);
+      },
+    });
+    new client.Gauge({
+      name: 'latchkey_bans_active', help: 'Bans in force on this process, by kind (keyHash, ip, app).', labelNames: ['kind'], registers: [r],
+      collect() {
+        this.reset();
+        for (const [kind, n] of Object.entries(stats.bansActive())) this.set({ kind }, n);
+      },
+    });
+    new client.Counter({
+      name: 'latchkey_control_applied_from_log_total', help: 'Revocations and kicks this node applied from the store\'s control log because the bus did not bring them first.', registers: [r],
+      collect() {
+        this.reset();
+        this.inc(stats.control().appliedFromLog);
+      },
+    });
+    new client.Gauge({
+      name: 'latchkey_control_outbox', help: 'Revocations and kicks not yet written to the control log (store unreachable; retried every controlPollMs).', registers: [r],
+      collect() {
+        this.set(stats.control().outbox);
+      },
+    });
+    this.buildInfo = new client.Gauge({ name: 'latchkey_build_info', help: 'Always 1; labels say what runs: latchkey version, Node.js version, node id.', labelNames: ['version', 'node_version', 'node_id'], registers: [r] });
     this.handshakeSeconds = new client.Histogram({
       name: 'latchkey_handshake_duration_seconds', help: 'CONNECT received to CONNACK sent.', labelNames: ['result'], registers: [r],
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
@@ -119,6 +164,9 @@ export class Stats {
     this.backendErrors = new client.Counter({ name: 'latchkey_backend_errors_total', help: 'Failed store/cache calls.', labelNames: ['backend', 'op'], registers: [r] });
   }
 
+  count(map: Map<string, number>, key: string, n = 1): void {
+    map.set(key, (map.get(key) ?? 0) + n);
+  }
   refused(code: string): void {
     this.handshakesRefused.set(code, (this.handshakesRefused.get(code) ?? 0) + 1);
   }
@@ -140,6 +188,17 @@ export class Stats {
       eventsDropped: Object.fromEntries(this.eventsDropped),
     };
   }
+}
+
+/** A counter whose values live in a Map of the hot path (label value -> count), read at scrape time. */
+function mapCounter(r: client.Registry, name: string, help: string, label: string, map: Map<string, number>): void {
+  new client.Counter({
+    name, help, labelNames: [label], registers: [r],
+    collect() {
+      this.reset();
+      for (const [v, n] of map) this.inc({ [label]: v }, n);
+    },
+  });
 }
 
 /**

@@ -17,6 +17,7 @@ import { MemoryBus } from './bus/bus-memory.js';
 import { RedisBus } from './bus/bus-redis.js';
 import { Revocation } from './credentials/revocation.js';
 import { SessionControl } from './control/session-control.js';
+import { startProtection } from './protection/protection.js';
 import { OwnershipService } from './ownership/ownership.js';
 import { loadCustomVerifierTypes } from './ownership/verifier.js';
 import { EventRelay } from './events/relay.js';
@@ -119,7 +120,10 @@ export interface Server {
   readonly nodeId: string;
   readonly port: number;
   readonly adminPort: number;
+  /** Graceful shutdown: drain (REDIRECT), DISCONNECT, then close everything. Idempotent. */
   close(): Promise<void>;
+  /** After LK_FATAL: stop listening, end sessions without draining, close everything at once. */
+  abort(): Promise<void>;
 }
 
 export const VERSION = '0.1.0';
@@ -168,7 +172,10 @@ async function drain(bootstrap: BootstrapService, registry: SessionRegistry, log
   return n;
 }
 
-export async function build(config: Config, log: Logger): Promise<Server> {
+export async function build(config: Config, baseLog: Logger): Promise<Server> {
+  const nodeId = config.nodeId || crypto.randomUUID();
+  // Every log line of this node names it (a cluster's logs are read together).
+  const log = baseLog.child({ node: nodeId });
   const closers: Array<() => Promise<void> | void> = [];
   const closeAll = async (): Promise<void> => {
     for (const c of closers.reverse()) {
@@ -182,6 +189,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
   let bootstrap: BootstrapService | null = null;
   try {
     const stats = new Stats();
+    stats.buildInfo.set({ version: VERSION, node_version: process.version, node_id: nodeId }, 1);
     const rawStore = await openStore(config, log);
     closers.push(() => rawStore.close());
     const rawCache = await openCache(config, log);
@@ -216,11 +224,15 @@ export async function build(config: Config, log: Logger): Promise<Server> {
     const frameCipher = frameCipherKind();
     log.info({ frameCipher }, frameCipher === 'wasm' ? 'frame AEAD: WebAssembly GHASH kernel' : 'frame AEAD: node:crypto (WebAssembly kernel not loaded)');
     const registration = new RegistrationService(store, apps);
-    const handshaker = new Handshaker({ apps, keyRing, replay, credentials, registration, pool, windowMs: config.handshakeWindowSec * 1000, log });
-    const registry = new SessionRegistry(stats, config.handshakeTimeoutMs);
+    const registry = new SessionRegistry(stats, config.handshakeTimeoutMs, config.handshakeStallTimeoutMs);
     closers.push(() => registry.close());
     const bus = await openBus(config, log);
     closers.push(() => bus.close());
+    // Bans, caps and rates: the cheapest refusals, before parsing and RSA (protection/admission.ts).
+    const protection = await startProtection({ config, store, bus, registry, stats, log, nodeId });
+    closers.push(() => protection.close());
+    const { admission } = protection;
+    const handshaker = new Handshaker({ apps, keyRing, replay, credentials, registration, pool, admission, stats, windowMs: config.handshakeWindowSec * 1000, log });
     // Revocations and kicks: applied here at once, written to the store's control log, published on
     // the bus; every node also polls the log (control/session-control.ts).
     const control = new SessionControl({
@@ -228,9 +240,9 @@ export async function build(config: Config, log: Logger): Promise<Server> {
       invalidate: (appId, keyHash) => credentials.invalidateOrThrow(appId, keyHash),
     });
     await control.start();
+    stats.control = () => ({ appliedFromLog: control.appliedFromLog, outbox: control.outboxSize });
     closers.push(() => control.close());
     const revocation = new Revocation(credentials, control);
-    const nodeId = config.nodeId || crypto.randomUUID();
     // Custom owner verifier modules are checked now: a broken one stops start-up (LK_PLUGIN_*).
     const customVerifiers = await loadCustomVerifierTypes(config.ownerVerifierPlugins, log);
     const ownership = new OwnershipService(store, bus, log, cache, customVerifiers.modules);
@@ -283,6 +295,7 @@ export async function build(config: Config, log: Logger): Promise<Server> {
         events,
         registration,
         registry,
+        admission,
         stats,
         log,
         limits: {
@@ -290,15 +303,20 @@ export async function build(config: Config, log: Logger): Promise<Server> {
           keepAliveDefaultSec: config.keepAliveDefaultSec,
           keepAliveMaxSec: config.keepAliveMaxSec,
           maxPendingSyncs: 32,
+          messagesPerSec: config.sessionMessagesPerSec,
+          bytesPerSec: config.sessionBytesPerSec,
         },
       },
+      admission,
+      onHandlerError: (where) => stats.count(stats.handlerErrors, where),
+      onTransportCut: (code) => stats.ended(code),
       bootstrap: {
         path: BOOTSTRAP_PATH,
         maxBodyBytes: MAX_BOOTSTRAP_REQUEST_BYTES,
         resolve: (body) => (bootstrap ? bootstrap.resolve(body) : { status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'LK_SERVER_UNAVAILABLE', message: 'starting' }) }),
       },
-      mountAdmin: (app) => {
-        app.get('/metrics', (res) => {
+      mountAdmin: (app, guard) => {
+        app.get('/metrics', guard('admin.metrics', (res) => {
           let aborted = false;
           res.onAborted(() => (aborted = true));
           stats.registry.metrics().then(
@@ -310,8 +328,8 @@ export async function build(config: Config, log: Logger): Promise<Server> {
               if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());
             },
           );
-        });
-        adminRouter.mount(app);
+        }));
+        adminRouter.mount(app, () => stats.count(stats.handlerErrors, 'admin.api'));
       },
       health: () => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size, eventMembers: events.members, frameCipher }),
       log,
@@ -363,7 +381,15 @@ export async function build(config: Config, log: Logger): Promise<Server> {
       })();
       return closing;
     };
-    return { config, store, cache, keyRing, registry, stats, credentials, apps, gateway, pool, bus, revocation, bootstrap: bootstrapRef, bootstrapKey, nodeId, firstApiKey, port: gateway.port, adminPort: gateway.adminPort, close };
+    const abort = (): Promise<void> => {
+      closing ??= (async () => {
+        gateway.stopListening();
+        registry.endAll('LK_SERVER_SHUTDOWN');
+        await closeAll();
+      })();
+      return closing;
+    };
+    return { config, store, cache, keyRing, registry, stats, credentials, apps, gateway, pool, bus, revocation, bootstrap: bootstrapRef, bootstrapKey, nodeId, firstApiKey, port: gateway.port, adminPort: gateway.adminPort, close, abort };
   } catch (err) {
     await closeAll();
     throw err;

@@ -148,9 +148,25 @@ export class AdminRouter {
     this.compiled = routes.map(compile);
   }
 
-  /** Mount on a uWS app: every /admin/* request goes through here. */
-  mount(app: uWS.TemplatedApp): void {
-    app.any('/admin/*', (res, req) => this.handle(res, req));
+  /**
+   * Mount on a uWS app: every /admin/* request goes through here. A handler bug answers 500
+   * LK_INTERNAL and is counted (`onHandlerError`); it never reaches uWS, where it would end the
+   * process.
+   */
+  mount(app: uWS.TemplatedApp, onHandlerError: (err: unknown) => void = () => undefined): void {
+    app.any('/admin/*', (res, req) => {
+      try {
+        this.handle(res, req);
+      } catch (err) {
+        onHandlerError(err);
+        this.log.error({ err }, 'admin request handler threw');
+        try {
+          res.cork(() => res.writeStatus('500 Internal Server Error').writeHeader('content-type', 'application/json').end(errorBody(new LatchkeyError('LK_INTERNAL'))));
+        } catch {
+          // Already answered or aborted: nothing more to say on this socket.
+        }
+      }
+    });
   }
 
   private handle(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
@@ -183,7 +199,14 @@ export class AdminRouter {
       pathMatched = true;
       if (c.route.method !== method) continue;
       const params: Record<string, string> = {};
-      c.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1]!)));
+      for (let i = 0; i < c.names.length; i++) {
+        const v = decodePathParam(m[i + 1]!);
+        if (v === null) {
+          fail(new LatchkeyError('LK_BAD_PATH', `parameter ${c.names[i]}`));
+          return;
+        }
+        params[c.names[i]!] = v;
+      }
       match = { route: c.route, params };
       break;
     }
@@ -199,6 +222,14 @@ export class AdminRouter {
     let size = 0;
     let tooLarge = false;
     res.onData((ab, isLast) => {
+      try {
+        onChunk(ab, isLast);
+      } catch (err) {
+        this.log.error({ err, method, url }, 'admin request handler threw');
+        fail(new LatchkeyError('LK_INTERNAL'));
+      }
+    });
+    const onChunk = (ab: ArrayBuffer, isLast: boolean): void => {
       if (tooLarge) return;
       size += ab.byteLength;
       if (size > MAX_BODY_BYTES) {
@@ -217,8 +248,8 @@ export class AdminRouter {
           if (e.code === 'LK_INTERNAL') this.log.error({ err, method, url }, 'admin request failed');
           fail(e);
         },
-      );
-    });
+      ).catch((err: unknown) => this.log.error({ err, method, url }, 'admin answer could not be written'));
+    };
   }
 
   private async run(route: Route, params: Record<string, string>, query: URLSearchParams, authorization: string, raw: Buffer): Promise<Reply> {
@@ -243,6 +274,19 @@ export class AdminRouter {
       if (!route.query || !Object.hasOwn(route.query, name)) throw new LatchkeyError('LK_UNKNOWN_FIELD', `query parameter ${name}`);
     }
     return route.handler({ params, query, body, key });
+  }
+}
+
+/**
+ * A path parameter, percent-decoded; null when an escape is malformed or the bytes are not UTF-8
+ * (`%ZZ`, `%`, `%E0%A4%A`, `%C3%28`): decodeURIComponent throws URIError on those.
+ */
+export function decodePathParam(raw: string): string | null {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return null;
   }
 }
 

@@ -7,7 +7,8 @@
  *
  *  1. body decodes as ConnectBody                       else LK_FRAME_MALFORMED (DISCONNECT)
  *  2. protocolVersion == 1                              else LK_HS_BAD_PROTOCOL_VERSION
- *  3. app token names an application                    else LK_HS_UNKNOWN_APPLICATION
+ *     key hash not banned, not starting handshakes too fast  else LK_BANNED / LK_HS_RATE_LIMITED
+ *  3. app token names an application, not banned        else LK_HS_UNKNOWN_APPLICATION / LK_BANNED
  *  4. server key id is active or valid                  else LK_HS_UNKNOWN_SERVER_KEY
  *  5. |now - timestamp| <= window                       else LK_HS_STALE_TIMESTAMP
  *  6. public key, if sent, hashes to the key hash       else LK_HS_KEY_HASH_MISMATCH
@@ -15,7 +16,9 @@
  *                                                       else LK_HS_BAD_SIGNATURE / LK_HS_BAD_SECRET / LK_HS_BAD_PUBLIC_KEY
  *  7. (key hash, nonce) not seen in 2 x window          else LK_HS_REPLAYED_NONCE (LK_SERVER_BUSY if full)
  *  8. credentials status allows the endpoint            else LK_CRED_UNKNOWN / LK_CRED_IN_USE / LK_CRED_REVOKED
+ *     trustful application: unknown credentials within trustfulNewCredentialsPerSec  else LK_CRED_RATE_LIMITED
  *  9. a public key is known (CONNECT, credentials, registration)  else LK_HS_PUBLIC_KEY_REQUIRED
+ *     this exact CONNECT did not fail its signature before   else LK_HS_BAD_SIGNATURE (no RSA verify)
  * 10. crypto pool: signature, then secret, then keys    else LK_HS_BAD_SIGNATURE / LK_HS_BAD_SECRET
  * 11. credentials bound to this endpoint (atomic CAS; skipped when already bound to it)  else LK_CRED_IN_USE / LK_CRED_REVOKED / LK_CRED_UNKNOWN
  */
@@ -33,6 +36,8 @@ import type { RegistrationService } from '../registration/registration.js';
 import type { ApplicationDirectory } from '../tenancy/applications.js';
 import type { Application, EndpointRecord } from '../store/store.js';
 import type { ReplayCache } from './replay.js';
+import type { Admission } from '../protection/admission.js';
+import type { Stats } from '../metrics.js';
 
 /** Size of an RSA-2048 signature or ciphertext. */
 const RSA_BYTES = 256;
@@ -46,6 +51,10 @@ export interface HandshakeDeps {
   credentials: CredentialsGate;
   registration: RegistrationService;
   pool: CryptoPool;
+  /** Bans and rates (protection/admission.ts); absent: no limits (unit tests). */
+  admission?: Admission;
+  /** RSA operation counters (latchkey_rsa_operations_total). */
+  stats?: Stats;
   windowMs: number;
   log: Logger;
   now?: () => number;
@@ -76,8 +85,13 @@ export class Handshaker {
     if (!decoded.ok) throw new LatchkeyError('LK_FRAME_MALFORMED', 'ConnectBody');
     const body = decoded.value;
     if (body.protocolVersion !== PROTOCOL_VERSION) throw new LatchkeyError('LK_HS_BAD_PROTOCOL_VERSION', String(body.protocolVersion));
+    const keyHash = base64url(body.keyHash);
+    const keyRefusal = d.admission?.checkKey(keyHash);
+    if (keyRefusal) throw new LatchkeyError(keyRefusal);
     const app = await d.apps.byAppToken(body.appToken);
     if (!app) throw new LatchkeyError('LK_HS_UNKNOWN_APPLICATION');
+    const appRefusal = d.admission?.checkApp(app.id);
+    if (appRefusal) throw new LatchkeyError(appRefusal);
     if (!d.keyRing.usable(body.serverKeyId)) throw new LatchkeyError('LK_HS_UNKNOWN_SERVER_KEY', body.serverKeyId);
     if (Math.abs(this.now() - body.timestamp) > d.windowMs) throw new LatchkeyError('LK_HS_STALE_TIMESTAMP');
     if (body.publicKey && !keyHashRaw(body.publicKey).equals(body.keyHash)) throw new LatchkeyError('LK_HS_KEY_HASH_MISMATCH');
@@ -93,11 +107,12 @@ export class Handshaker {
     if (reserved === 'full') throw new LatchkeyError('LK_SERVER_BUSY', 'replay cache full');
     let signatureVerified = false;
     try {
-      const keyHash = base64url(body.keyHash);
       const acceptUnknown = d.credentials.acceptsUnknown(app);
       const view = await d.credentials.lookup(app, keyHash);
       const refusal = refusalFor(view, keyHash, acceptUnknown);
       if (refusal) throw new LatchkeyError(refusal);
+      // A trustful application turns every new key into a stored record: bound how fast.
+      if (view === null && acceptUnknown && d.admission && !d.admission.allowNewTrustfulCredentials(app.id)) throw new LatchkeyError('LK_CRED_RATE_LIMITED');
 
       let endpoint: EndpointRecord | null = null;
       let publicKey = body.publicKey ?? view?.publicKey ?? null;
@@ -111,15 +126,23 @@ export class Handshaker {
       }
       if (!publicKey) throw new LatchkeyError('LK_HS_PUBLIC_KEY_REQUIRED');
 
+      const sigInput = signatureInput(connect.body);
+      const digest = d.admission?.signatureDigest(sigInput, connect.signature) ?? null;
+      if (d.admission?.knownBadSignature(digest)) throw new LatchkeyError('LK_HS_BAD_SIGNATURE', 'this CONNECT already failed its signature check');
       const out = await d.pool.handshake({
         keyHash,
         publicKey,
-        sigInput: signatureInput(connect.body),
+        sigInput,
         signature: connect.signature,
         wrappedSecret: body.wrappedSecret,
         serverKeyId: body.serverKeyId,
       });
+      if (d.stats) {
+        d.stats.rsaVerifies++;
+        if (out.ok || out.code === 'LK_HS_BAD_SECRET') d.stats.rsaDecrypts++;
+      }
       if (!out.ok) {
+        if (out.code === 'LK_HS_BAD_SIGNATURE') d.admission?.rememberBadSignature(digest);
         // Only a failed decrypt (after a good signature) or an unknown key id consumes the nonce.
         signatureVerified = out.code === 'LK_HS_BAD_SECRET' || out.code === 'LK_HS_UNKNOWN_SERVER_KEY';
         throw new LatchkeyError(out.code, out.detail);

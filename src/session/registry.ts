@@ -4,7 +4,8 @@
  *   LK_SESSION_REPLACED (the same key cannot hold two sessions; a reconnect after a silent network
  *   loss must win over the half-dead old socket).
  * - A sweeper (every `sweepMs`) ends sessions that sent no CONNECT within the handshake timeout
- *   (LK_HS_TIMEOUT) and sessions silent for 1.5 x their keepalive (LK_KEEPALIVE_TIMEOUT). One pass is
+ *   (LK_HS_TIMEOUT), handshakes stuck after their CONNECT past handshakeStallMs (LK_HS_STALLED),
+ *   and sessions silent for 1.5 x their keepalive (LK_KEEPALIVE_TIMEOUT). One pass is
  *   O(open sessions) of integer compares (~1-3 ms per 100k sessions).
  */
 import type { Stats } from '../metrics.js';
@@ -26,6 +27,7 @@ export class SessionRegistry implements SessionRegistryHooks {
   constructor(
     private readonly stats: Stats,
     private readonly handshakeTimeoutMs: number,
+    private readonly handshakeStallMs = 30_000,
     sweepMs = 1000,
   ) {
     this.timer = setInterval(() => this.sweep(Date.now()), sweepMs);
@@ -101,14 +103,27 @@ export class SessionRegistry implements SessionRegistryHooks {
       this.recentlyRevokedAt.delete(k);
     }
     for (const s of this.all) {
-      if (s.state === 'AWAIT_CONNECT' || s.state === 'HANDSHAKING') {
-        // A handshake that is waiting for the crypto pool is not the endpoint's fault: only the
-        // wait for the CONNECT frame itself is bounded here.
-        if (s.state === 'AWAIT_CONNECT' && now - s.openedAt > this.handshakeTimeoutMs) s.end('LK_HS_TIMEOUT');
+      if (s.state === 'AWAIT_CONNECT') {
+        if (now - s.openedAt > this.handshakeTimeoutMs) s.end('LK_HS_TIMEOUT');
+      } else if (s.state === 'HANDSHAKING') {
+        // Waiting for the crypto pool or a backing service is not the endpoint's fault, so this
+        // bound is separate and longer: it only catches a handshake stuck on a hung backend.
+        if (now - s.connectAt > this.handshakeStallMs) s.end('LK_HS_STALLED');
       } else if (s.state === 'ESTABLISHED' && now - s.lastSeen > s.keepAliveMs * 1.5) {
         s.end('LK_KEEPALIVE_TIMEOUT');
       }
     }
+  }
+
+  /** End every session for which `match` is true with `code` (a ban came into force); returns how many. */
+  endWhere(match: (s: Session) => boolean, code: 'LK_BANNED'): number {
+    let n = 0;
+    for (const s of [...this.all]) {
+      if (s.state === 'CLOSED' || !match(s)) continue;
+      s.end(code);
+      n++;
+    }
+    return n;
   }
 
   /** End every session with `code` (shutdown). */

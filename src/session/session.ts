@@ -34,6 +34,10 @@ import { handleUserSync, type OwnershipService } from '../ownership/ownership.js
 import { decodeSyncResponse } from '../protocol/frames.js';
 import { isEventOnly, type EventMember, type EventPeer, type EventRelay } from '../events/relay.js';
 import type { WireEvent } from '../protocol/schemas.js';
+import type { Admission } from '../protection/admission.js';
+
+/** Rate buckets hold this many seconds of the configured rate (the burst a session may send). */
+const RATE_BURST_SEC = 2;
 
 export interface Transport {
   /** Queue a binary frame. Returns false when the connection is gone. */
@@ -56,6 +60,9 @@ export interface SessionLimits {
   keepAliveMaxSec: number;
   /** SyncRequests decoded but not yet answered; beyond this the session ends (LK_SERVER_BUSY). */
   maxPendingSyncs: number;
+  /** Frames and frame bytes per second a session may send (buckets of 2 s); 0: no limit. */
+  messagesPerSec: number;
+  bytesPerSec: number;
 }
 
 export interface SessionHost {
@@ -66,6 +73,8 @@ export interface SessionHost {
   events?: EventRelay;
   registration: RegistrationService;
   registry: SessionRegistryHooks;
+  /** Bans, rates and flapping detection (protection/admission.ts); absent in minimal hosts. */
+  admission?: Admission;
   limits: SessionLimits;
   stats: Stats;
   log: Logger;
@@ -107,11 +116,21 @@ export class Session implements EventPeer {
   private chain: Promise<void> = Promise.resolve();
   /** Event state, once the endpoint declares listened classes or sends an event (events/relay.ts). */
   events: EventMember | null = null;
+  /** When the CONNECT arrived (ms): the registry ends a handshake stalled past handshakeStallTimeoutMs. */
+  connectAt = 0;
+  /** Per-session rate buckets (SessionLimits messagesPerSec / bytesPerSec): tokens left, last refill. */
+  private msgTokens = -1;
+  private byteTokens = -1;
+  private rateAt = 0;
 
   constructor(
     private readonly host: SessionHost,
     private readonly transport: Transport,
   ) {}
+
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
 
   get endpointKey(): string | null {
     return this.app && this.keyHash ? `${this.app.id}/${this.keyHash}` : null;
@@ -124,7 +143,8 @@ export class Session implements EventPeer {
    */
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.state === 'CLOSED') return;
-    this.lastSeen = Date.now();
+    const now = (this.lastSeen = Date.now());
+    if (!this.withinRate(now, data.length)) return this.fail('LK_SESSION_RATE_LIMITED');
     if (!isBinary) return this.fail('LK_FRAME_TEXT');
     if (data.length > this.host.limits.maxFrameBytes) return this.fail('LK_FRAME_TOO_LARGE');
     const decoded = decodeFrame(data);
@@ -134,6 +154,7 @@ export class Session implements EventPeer {
       case 'AWAIT_CONNECT':
         if (frame.type !== 'CONNECT') return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} before CONNECT`);
         this.state = 'HANDSHAKING';
+        this.connectAt = now;
         void this.handshake(frame.connect);
         return;
       case 'HANDSHAKING':
@@ -153,6 +174,24 @@ export class Session implements EventPeer {
             return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} in session`);
         }
     }
+  }
+
+  /** Take one frame of `bytes` from the session's rate buckets; false when either is empty. */
+  private withinRate(now: number, bytes: number): boolean {
+    const { messagesPerSec: mps, bytesPerSec: bps } = this.host.limits;
+    if (mps <= 0 && bps <= 0) return true;
+    if (this.msgTokens < 0) {
+      this.msgTokens = mps * RATE_BURST_SEC;
+      this.byteTokens = bps * RATE_BURST_SEC;
+    } else {
+      const dt = (now - this.rateAt) / 1000;
+      this.msgTokens = Math.min(mps * RATE_BURST_SEC, this.msgTokens + dt * mps);
+      this.byteTokens = Math.min(bps * RATE_BURST_SEC, this.byteTokens + dt * bps);
+    }
+    this.rateAt = now;
+    if (mps > 0 && (this.msgTokens -= 1) < 0) return false;
+    if (bps > 0 && (this.byteTokens -= bytes) < 0) return false;
+    return true;
   }
 
   /** The transport is gone (peer closed, network error, or after our close). */
@@ -227,6 +266,8 @@ export class Session implements EventPeer {
       if (this.state !== 'HANDSHAKING') return;
     }
     if (this.host.registry.recentlyRevoked(accepted.app.id, accepted.keyHash)) return this.refuse('LK_CRED_REVOKED');
+    // Flapping detection: too many sessions of this key in the window bans it (EMQX-style).
+    if (this.host.admission?.sessionEstablished(accepted.keyHash)) return this.refuse('LK_BANNED');
     this.state = 'ESTABLISHED';
     this.establishedAt = Date.now();
     // Keepalive counts from CONNACK, not from the CONNECT that may have waited for a crypto worker.
@@ -424,6 +465,7 @@ export class Session implements EventPeer {
   private refuse(code: ErrorCode): void {
     const spec = ERRORS[code];
     this.host.stats.refused(code);
+    this.host.admission?.handshakeRefused(this.transport.remoteAddress, code);
     this.observeHandshake('refused');
     this.transport.send(
       encodeConnack({
@@ -446,6 +488,8 @@ export class Session implements EventPeer {
     if (this.state === 'CLOSED') return;
     const spec = ERRORS[code];
     if (this.state === 'HANDSHAKING' && spec.connack !== undefined) return this.refuse(code);
+    // Junk before a session exists (bad frames, no CONNECT in time) counts against the address.
+    if (this.state !== 'ESTABLISHED') this.host.admission?.handshakeRefused(this.transport.remoteAddress, code);
     if (detail) this.host.log.debug({ session: this.id, code, detail }, 'session ended');
     this.host.stats.ended(code);
     this.transport.send(encodeDisconnect({ reason: DisconnectReason[spec.disconnect ?? 'BAD_REQUEST'], errorCode: code }));

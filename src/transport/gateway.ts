@@ -16,10 +16,25 @@
  * - maxBackpressure = maxBackpressureBytes and closeOnBackpressureLimit off: when a send is
  *   dropped or the queue passes the limit, the session ends as a slow consumer with a coded close.
  * - compression disabled: frames are AES-GCM ciphertext and do not compress.
+ *
+ * What this uWS build (20.30, the newest that runs on glibc < 2.38) does by itself, measured with a
+ * raw socket, and what latchkey makes of it:
+ * - a frame over maxPayloadLength, or a text frame that is not UTF-8: uWS closes the TCP connection
+ *   without a close frame (the endpoint sees 1006; no 1009/1007 can be sent, there is no hook before
+ *   the close). The close handler gets code 1006 and uWS's reason; the session is counted as ended
+ *   with LK_FRAME_OVER_HARD_LIMIT / LK_FRAME_BAD_UTF8 (latchkey_sessions_ended_total).
+ * - an unmasked client frame: uWS's server parser reads 4 mask bytes that are not there and waits,
+ *   so nothing reaches the session; the socket ends at the handshake timeout (before CONNECT, 10 s)
+ *   or the keepalive timeout (after), like any silent socket.
+ *
+ * Guarding (DESIGN 9, issue 9): uWS calls back into JavaScript from C++; an exception escaping a
+ * callback ends the process. Every callback here catches: a WebSocket callback that throws closes that
+ * one socket with LK_INTERNAL, an HTTP one answers 500; both are counted by place
+ * (latchkey_handler_errors_total{where}). src/fatal.ts handles whatever still escapes.
  */
 import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
-import { ERRORS, LatchkeyError } from '../errors.js';
+import { ERRORS, LatchkeyError, type ErrorCode } from '../errors.js';
 import { Session, type SessionHost, type Transport } from '../session/session.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { BootstrapReply } from '../bootstrap/service.js';
@@ -32,6 +47,14 @@ interface WsData {
   transport: WsTransport | null;
   remoteAddress: string;
 }
+
+/** uWS's reasons for the connections it cuts itself (close code 1006), and the code latchkey counts. */
+const UWS_CUT_REASONS: Record<string, ErrorCode> = {
+  'Received too big message': 'LK_FRAME_OVER_HARD_LIMIT',
+  'Received invalid UTF-8': 'LK_FRAME_BAD_UTF8',
+};
+
+const STATUS_TEXT: Record<number, string> = { 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 /**
  * Transports with frames queued by sendDeferred(), written together once per event-loop turn
@@ -137,8 +160,27 @@ export interface GatewayOptions {
   /** POST /bootstrap/v1/resolve on the endpoint listener (absent: 404). */
   bootstrap?: { path: string; maxBodyBytes: number; resolve(body: Buffer): BootstrapReply | Promise<BootstrapReply> };
   /** Mount further admin-listener routes (admin API, /metrics) before the catch-all. */
-  mountAdmin?: (app: uWS.TemplatedApp) => void;
+  mountAdmin?: (app: uWS.TemplatedApp, guard: Gateway['httpGuard']) => void;
+  /** Connection admission at the upgrade (protection/admission.ts); absent: everything is admitted. */
+  admission?: {
+    admitConnection(remoteAddress: string): { status: number; code: ErrorCode; retryAfterSec: number } | null;
+    connectionClosed(): void;
+  };
+  /** A callback threw (counted by place); the socket was closed or answered 500. */
+  onHandlerError?: (where: string, err: unknown) => void;
+  /** A connection uWS cut itself (oversize frame, bad UTF-8): count the session as ended with `code`. */
+  onTransportCut?: (code: ErrorCode) => void;
   log: Logger;
+}
+
+/** Answer a refused upgrade and close the connection (frees the file descriptor at once). */
+function refuseUpgrade(res: uWS.HttpResponse, r: { status: number; code: ErrorCode; retryAfterSec: number }): void {
+  res.cork(() => {
+    res.writeStatus(`${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}`)
+      .writeHeader('content-type', 'application/json')
+      .writeHeader('retry-after', String(r.retryAfterSec))
+      .end(JSON.stringify({ code: r.code, message: ERRORS[r.code].message, retryAfterSec: r.retryAfterSec }), true);
+  });
 }
 
 function isNativeUws(): boolean {
@@ -171,14 +213,14 @@ const H_OCTET_STREAM = Buffer.from('application/octet-stream');
 const H_ACAO = Buffer.from('access-control-allow-origin');
 const H_ANY = Buffer.from('*');
 
-function mountBootstrap(app: uWS.TemplatedApp, b: NonNullable<GatewayOptions['bootstrap']>, log: Logger): void {
-  app.options(b.path, (res) => {
+function mountBootstrap(app: uWS.TemplatedApp, b: NonNullable<GatewayOptions['bootstrap']>, log: Logger, guard: Gateway['httpGuard']): void {
+  app.options(b.path, guard('bootstrap.options', (res) => {
     res.cork(() => {
       res.writeStatus('204 No Content');
       for (const [k, v] of Object.entries(CORS)) res.writeHeader(k, v);
       res.end();
     });
-  });
+  }));
   const tooLarge: BootstrapReply = { status: 413, contentType: 'application/json', body: JSON.stringify({ code: 'LK_BODY_TOO_LARGE', message: ERRORS.LK_BODY_TOO_LARGE.message }) };
   const internal: BootstrapReply = { status: 500, contentType: 'application/json', body: JSON.stringify({ code: 'LK_INTERNAL', message: ERRORS.LK_INTERNAL.message }) };
   const send = (res: uWS.HttpResponse, st: { aborted: boolean }, r: BootstrapReply): void => {
@@ -189,13 +231,22 @@ function mountBootstrap(app: uWS.TemplatedApp, b: NonNullable<GatewayOptions['bo
       res.writeHeader(H_CONTENT_TYPE, r.contentType === 'application/octet-stream' ? H_OCTET_STREAM : r.contentType).writeHeader(H_ACAO, H_ANY).end(r.body);
     });
   };
-  app.post(b.path, (res) => {
+  app.post(b.path, guard('bootstrap.post', (res) => {
     // One small state object per request; the hot path (one chunk, cached answer) allocates little else.
     const st = { aborted: false, done: false, size: 0, chunks: null as Buffer[] | null };
     res.onAborted(() => {
       st.aborted = true;
     });
     res.onData((ab, isLast) => {
+      try {
+        onChunk(ab, isLast);
+      } catch (err) {
+        log.error({ err }, 'bootstrap request handler threw');
+        st.done = true;
+        send(res, st, internal);
+      }
+    });
+    const onChunk = (ab: ArrayBuffer, isLast: boolean): void => {
       if (st.done) return;
       st.size += ab.byteLength;
       if (st.size > b.maxBodyBytes) {
@@ -233,8 +284,17 @@ function mountBootstrap(app: uWS.TemplatedApp, b: NonNullable<GatewayOptions['bo
         );
       }
       else send(res, st, r);
-    });
-  });
+    };
+  }));
+}
+
+/** Write a 500 on an HTTP response if it can still take one (a handler threw before answering). */
+function answer500(res: uWS.HttpResponse): void {
+  try {
+    res.cork(() => res.writeStatus('500 Internal Server Error').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: 'LK_INTERNAL', message: ERRORS.LK_INTERNAL.message })));
+  } catch {
+    // Already answered or aborted.
+  }
 }
 
 export class Gateway {
@@ -244,6 +304,42 @@ export class Gateway {
   readonly native = isNativeUws();
 
   constructor(private readonly opts: GatewayOptions) {}
+
+  /** The HTTP guard for routes mounted outside this class (bootstrap, admin API, /metrics). */
+  readonly httpGuard = <A extends unknown[]>(where: string, fn: (res: uWS.HttpResponse, ...a: A) => void): ((res: uWS.HttpResponse, ...a: A) => void) => this.http(where, fn);
+
+  /** Wrap a uWS HTTP callback: a throw answers 500 and is counted, never reaching uWS. */
+  private http<A extends unknown[]>(where: string, fn: (res: uWS.HttpResponse, ...a: A) => void): (res: uWS.HttpResponse, ...a: A) => void {
+    return (res, ...a) => {
+      try {
+        fn(res, ...a);
+      } catch (err) {
+        this.handlerError(where, err);
+        answer500(res);
+      }
+    };
+  }
+
+  private handlerError(where: string, err: unknown): void {
+    this.opts.log.error({ err, where }, 'uWS callback threw; answered with LK_INTERNAL');
+    try {
+      this.opts.onHandlerError?.(where, err);
+    } catch {
+      // Counting must not fail the guard.
+    }
+  }
+
+  /** A WebSocket callback threw: close that one socket with LK_INTERNAL. */
+  private wsError(where: string, ws: uWS.WebSocket<WsData>, err: unknown): void {
+    this.handlerError(where, err);
+    try {
+      const t = ws.getUserData().transport;
+      if (t && !t.closed) t.close(ERRORS.LK_INTERNAL.close!, 'LK_INTERNAL');
+      else if (!t) ws.end(ERRORS.LK_INTERNAL.close!, 'LK_INTERNAL');
+    } catch {
+      // The socket is already gone.
+    }
+  }
 
   async start(): Promise<void> {
     const o = this.opts;
@@ -256,60 +352,83 @@ export class Gateway {
       maxBackpressure: o.maxBackpressureBytes,
       closeOnBackpressureLimit: 0,
       sendPingsAutomatically: false,
-      upgrade: (res, req, context) => {
+      upgrade: this.http('ws.upgrade', (res, req: uWS.HttpRequest, context: uWS.us_socket_context_t) => {
         const key = req.getHeader('sec-websocket-key');
         const protocols = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');
         const remoteAddress = textDecoder(res.getRemoteAddressAsText());
+        // Cheapest refusals first: bans, the connection cap, the per-address rate (admission.ts).
+        const refusal = o.admission?.admitConnection(remoteAddress);
+        if (refusal) return refuseUpgrade(res, refusal);
         const protocol = protocols.split(',').map((p) => p.trim()).includes(SUBPROTOCOL) ? SUBPROTOCOL : '';
-        res.upgrade<WsData>({ session: null, transport: null, remoteAddress }, key, protocol, extensions, context);
-      },
+        try {
+          res.upgrade<WsData>({ session: null, transport: null, remoteAddress }, key, protocol, extensions, context);
+        } catch (err) {
+          o.admission?.connectionClosed();
+          throw err;
+        }
+      }),
       open: (ws) => {
-        const data = ws.getUserData();
-        const transport = new WsTransport(ws, data.remoteAddress, o.maxBackpressureBytes);
-        const session = new Session(o.sessionHost, transport);
-        data.transport = transport;
-        data.session = session;
-        o.registry.opened(session);
+        try {
+          const data = ws.getUserData();
+          const transport = new WsTransport(ws, data.remoteAddress, o.maxBackpressureBytes);
+          const session = new Session(o.sessionHost, transport);
+          data.transport = transport;
+          data.session = session;
+          o.registry.opened(session);
+        } catch (err) {
+          this.wsError('ws.open', ws, err);
+        }
       },
       message: (ws, message, isBinary) => {
-        const session = ws.getUserData().session;
-        if (!session) return;
-        // A SYNC frame of an established session is opened synchronously and never kept (only its
-        // decrypted contents are): it may borrow the ArrayBuffer. Anything else (a CONNECT waits
-        // for the crypto pool) gets a copy: the ArrayBuffer is invalid after this callback returns.
-        if (isBinary && session.state === 'ESTABLISHED' && message.byteLength > 0 && new Uint8Array(message, 0, 1)[0] === 0x0f) {
-          session.onMessage(Buffer.from(message), isBinary);
-          return;
+        try {
+          const session = ws.getUserData().session;
+          if (!session) return;
+          // A SYNC frame of an established session is opened synchronously and never kept (only its
+          // decrypted contents are): it may borrow the ArrayBuffer. Anything else (a CONNECT waits
+          // for the crypto pool) gets a copy: the ArrayBuffer is invalid after this callback returns.
+          if (isBinary && session.state === 'ESTABLISHED' && message.byteLength > 0 && new Uint8Array(message, 0, 1)[0] === 0x0f) {
+            session.onMessage(Buffer.from(message), isBinary);
+            return;
+          }
+          const copy = Buffer.allocUnsafe(message.byteLength);
+          copy.set(new Uint8Array(message));
+          session.onMessage(copy, isBinary);
+        } catch (err) {
+          this.wsError('ws.message', ws, err);
         }
-        const copy = Buffer.allocUnsafe(message.byteLength);
-        copy.set(new Uint8Array(message));
-        session.onMessage(copy, isBinary);
       },
-      close: (ws) => {
-        const data = ws.getUserData();
-        if (data.transport) data.transport.closed = true;
-        data.session?.onTransportClosed();
+      drain: () => undefined,
+      close: (ws, code, reason) => {
+        try {
+          o.admission?.connectionClosed();
+          const data = ws.getUserData();
+          if (data.transport) data.transport.closed = true;
+          if (code === 1006 && data.session && data.session.state !== 'CLOSED') {
+            const cut = UWS_CUT_REASONS[Buffer.from(reason).toString('utf8')];
+            if (cut) o.onTransportCut?.(cut);
+          }
+          data.session?.onTransportClosed();
+        } catch (err) {
+          this.handlerError('ws.close', err);
+        }
       },
     });
-    if (o.bootstrap) mountBootstrap(app, o.bootstrap, o.log);
-    app.any('/*', (res) => {
+    if (o.bootstrap) mountBootstrap(app, o.bootstrap, o.log, this.httpGuard);
+    const notFound = this.http('http.404', (res) => {
       res.cork(() => {
         res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: 'LK_NOT_FOUND', message: ERRORS.LK_NOT_FOUND.message }));
       });
     });
+    app.any('/*', notFound);
 
     const admin = uWS.App();
-    admin.get('/healthz', (res) => {
+    admin.get('/healthz', this.http('admin.healthz', (res) => {
       const body = JSON.stringify({ status: 'ok', uws: this.native ? 'native' : 'fallback', ...o.health() });
       res.cork(() => res.writeHeader('content-type', 'application/json').end(body));
-    });
-    o.mountAdmin?.(admin);
-    admin.any('/*', (res) => {
-      res.cork(() => {
-        res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: 'LK_NOT_FOUND', message: ERRORS.LK_NOT_FOUND.message }));
-      });
-    });
+    }));
+    o.mountAdmin?.(admin, this.httpGuard);
+    admin.any('/*', notFound);
 
     const sock = await listen(app, o.host, o.port);
     this.listenSockets.push(sock);

@@ -1,0 +1,193 @@
+/**
+ * Admission: the cheapest refusals, in the order DESIGN 9 asks for (ban list, connection caps and
+ * rates, then parsing, then public-key work, then private-key work), each counted.
+ *
+ * At the WebSocket upgrade (no session exists yet, one Map lookup or two):
+ *   1. the address is banned                          -> HTTP 403 LK_BANNED
+ *   2. this process holds maxConnections              -> HTTP 503 LK_CONN_LIMIT (kept below the
+ *      open-file limit by connectionFdReserve, so admin, health and the store keep their fds)
+ *   3. the address opens connections too fast         -> HTTP 429 LK_CONN_RATE_LIMITED + Retry-After
+ * In the handshake, before any RSA work (handshake.ts calls these):
+ *   4. the key hash or the application is banned       -> CONNACK LK_BANNED
+ *   5. the key hash starts handshakes too fast        -> CONNACK LK_HS_RATE_LIMITED
+ *   6. the very same CONNECT failed its signature before -> CONNACK LK_HS_BAD_SIGNATURE, no verify
+ *      (badSignatureMemory: a replayed forged CONNECT is not worth a second RSA verify; its nonce
+ *      is not consumed on failure, by design, so a forger cannot burn a real endpoint's nonce)
+ *   7. a trustful application creates credentials too fast -> CONNACK LK_CRED_RATE_LIMITED
+ * After the handshake:
+ *   - an address whose handshakes are refused more than ipMaxFailedHandshakes times in
+ *     flappingWindowSec is banned for flappingBanSec (junk floods stop at step 1);
+ *   - a key hash that opens more than flappingMaxCount sessions in flappingWindowSec is banned for
+ *     flappingBanSec (EMQX's flapping detection), and its session ends with LK_BANNED.
+ * Automatic bans go to the store like an operator's, so every node enforces them.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import type { ErrorCode } from '../errors.js';
+import type { Stats } from '../metrics.js';
+import type { BanRecord } from '../store/store.js';
+import type { BanList } from './bans.js';
+import { canonicalIp } from './ip.js';
+import { TokenBuckets, WindowCounters } from './rate.js';
+
+export interface AdmissionLimits {
+  maxConnections: number;
+  connectionFdReserve: number;
+  ipConnectRatePerSec: number;
+  ipConnectBurst: number;
+  keyHandshakesPerMin: number;
+  flappingMaxCount: number;
+  flappingWindowSec: number;
+  flappingBanSec: number;
+  ipMaxFailedHandshakes: number;
+  badSignatureMemory: number;
+  /** How long a failed signature is remembered (2 x the handshake window: a replay is stale after). */
+  badSignatureTtlMs: number;
+  trustfulNewCredentialsPerSec: number;
+}
+
+export interface UpgradeRefusal {
+  status: number;
+  code: ErrorCode;
+  retryAfterSec: number;
+}
+
+/** Handshake refusals that are the server's fault (or the caller's own limit): never counted against an address. */
+const SERVER_SIDE: ReadonlySet<string> = new Set(['LK_SERVER_BUSY', 'LK_SERVER_UNAVAILABLE', 'LK_INTERNAL', 'LK_HS_STALLED', 'LK_SERVER_SHUTDOWN', 'LK_CRED_RATE_LIMITED', 'LK_SESSION_REPLACED', 'LK_SESSION_KICKED', 'LK_SLOW_CONSUMER']);
+
+/** The open-file limit of this process (soft), from /proc; null where it cannot be read. */
+export function openFileLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+export class Admission {
+  readonly maxConnections: number;
+  private open = 0;
+  private readonly ipRate: TokenBuckets;
+  private readonly keyRate: TokenBuckets;
+  private readonly trustfulRate: TokenBuckets;
+  private readonly ipFailures: WindowCounters;
+  private readonly keySessions: WindowCounters;
+  /** Digest of (signed body, signature) -> time it failed; Map order is time order. */
+  private readonly badSignatures = new Map<string, number>();
+
+  constructor(
+    private readonly limits: AdmissionLimits,
+    readonly bans: BanList,
+    private readonly stats: Stats,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    const fdLimit = openFileLimit();
+    this.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : fdLimit !== null ? Math.max(64, fdLimit - limits.connectionFdReserve) : 100_000;
+    this.ipRate = new TokenBuckets(limits.ipConnectRatePerSec, limits.ipConnectBurst);
+    this.keyRate = new TokenBuckets(limits.keyHandshakesPerMin / 60, Math.max(1, limits.keyHandshakesPerMin));
+    this.trustfulRate = new TokenBuckets(limits.trustfulNewCredentialsPerSec, Math.max(1, limits.trustfulNewCredentialsPerSec * 10), 100_000);
+    this.ipFailures = new WindowCounters(limits.flappingWindowSec * 1000);
+    this.keySessions = new WindowCounters(limits.flappingWindowSec * 1000);
+  }
+
+  get connections(): number {
+    return this.open;
+  }
+
+  // --- at the upgrade ---
+
+  /** Steps 1-3. null: admitted (the caller must call connectionClosed() when it closes). */
+  admitConnection(remoteAddress: string): UpgradeRefusal | null {
+    const ban = this.bans.ip(remoteAddress);
+    if (ban) return this.refuseUpgrade(403, 'LK_BANNED', ban.expiresAt === null ? 3600 : Math.max(1, Math.ceil((ban.expiresAt - this.now()) / 1000)));
+    if (this.open >= this.maxConnections) return this.refuseUpgrade(503, 'LK_CONN_LIMIT', 5);
+    if (this.ipRate.enabled) {
+      const wait = this.ipRate.take(canonicalIp(remoteAddress) ?? remoteAddress, this.now());
+      if (wait > 0) return this.refuseUpgrade(429, 'LK_CONN_RATE_LIMITED', wait);
+    }
+    this.open++;
+    return null;
+  }
+
+  connectionClosed(): void {
+    this.open--;
+  }
+
+  private refuseUpgrade(status: number, code: ErrorCode, retryAfterSec: number): UpgradeRefusal {
+    this.stats.count(this.stats.connectionsRefused, code);
+    return { status, code, retryAfterSec };
+  }
+
+  // --- in the handshake (before RSA) ---
+
+  /** Steps 4-5 for a decoded CONNECT (application not known yet). */
+  checkKey(keyHash: string): ErrorCode | null {
+    if (this.bans.keyHash(keyHash)) return 'LK_BANNED';
+    if (this.keyRate.enabled && this.keyRate.take(keyHash, this.now()) > 0) return 'LK_HS_RATE_LIMITED';
+    return null;
+  }
+
+  checkApp(appId: string): ErrorCode | null {
+    return this.bans.app(appId) ? 'LK_BANNED' : null;
+  }
+
+  /** Digest identifying one signed CONNECT (its signed bytes and signature). */
+  signatureDigest(sigInput: Uint8Array, signature: Uint8Array): string | null {
+    if (this.limits.badSignatureMemory <= 0) return null;
+    return crypto.createHash('sha256').update(sigInput).update(signature).digest('base64');
+  }
+
+  /** Step 6: true if this exact CONNECT already failed its signature check recently. */
+  knownBadSignature(digest: string | null): boolean {
+    if (digest === null) return false;
+    const t = this.badSignatures.get(digest);
+    return t !== undefined && this.now() - t < this.limits.badSignatureTtlMs;
+  }
+
+  rememberBadSignature(digest: string | null): void {
+    if (digest === null) return;
+    const m = this.badSignatures;
+    m.delete(digest);
+    m.set(digest, this.now());
+    while (m.size > this.limits.badSignatureMemory) m.delete(m.keys().next().value!);
+  }
+
+  /** Step 7: may this trustful application create one more credentials record now? */
+  allowNewTrustfulCredentials(appId: string): boolean {
+    return this.trustfulRate.take(appId, this.now()) === 0;
+  }
+
+  // --- after the handshake ---
+
+  /** A handshake from `remoteAddress` was refused with `code`: count it; ban the address past the limit. */
+  handshakeRefused(remoteAddress: string, code: string): void {
+    if (this.limits.ipMaxFailedHandshakes <= 0 || SERVER_SIDE.has(code)) return;
+    const ip = canonicalIp(remoteAddress);
+    if (ip === null || this.bans.ip(ip)) return;
+    const n = this.ipFailures.hit(ip, this.now());
+    if (n === this.limits.ipMaxFailedHandshakes + 1) {
+      this.ipFailures.reset(ip);
+      this.autoBan({ kind: 'ip', value: ip, reason: `more than ${this.limits.ipMaxFailedHandshakes} refused handshakes in ${this.limits.flappingWindowSec} s (last: ${code})`, createdBy: 'failed-handshakes' });
+    }
+  }
+
+  /** A session of `keyHash` was established: flapping detection. Returns true if it is now banned. */
+  sessionEstablished(keyHash: string): boolean {
+    if (this.limits.flappingMaxCount <= 0) return false;
+    const n = this.keySessions.hit(keyHash, this.now());
+    if (n <= this.limits.flappingMaxCount) return false;
+    this.keySessions.reset(keyHash);
+    this.autoBan({ kind: 'keyHash', value: keyHash, reason: `flapping: more than ${this.limits.flappingMaxCount} sessions in ${this.limits.flappingWindowSec} s`, createdBy: 'flapping' });
+    return true;
+  }
+
+  private autoBan(b: Omit<BanRecord, 'createdAt' | 'expiresAt'>): void {
+    const expiresAt = this.now() + this.limits.flappingBanSec * 1000;
+    this.stats.count(this.stats.bansAdded, b.createdBy);
+    this.log.warn({ ban: { ...b, expiresAt } }, 'automatic ban');
+    this.bans.add({ ...b, expiresAt }).catch((err: unknown) => this.log.warn({ err, kind: b.kind }, 'automatic ban not stored (store unavailable); retried on the next offence'));
+  }
+}

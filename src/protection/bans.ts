@@ -1,0 +1,149 @@
+/**
+ * The ban list of a process: every ban in force, loaded from the store (ProtectionStore: the truth,
+ * shared by every node and process) and held in memory so a check on the hot path is a Map lookup
+ * (key hash, application, exact address) or, when CIDR bans exist, a scan of those few ranges.
+ *
+ * Changes: add/remove write the store, apply here at once, and tell other nodes on the bus
+ * (`bans.changed`, they reload); every process also reloads every `refreshMs` (controlPollMs x 5),
+ * so a lost bus message delays a ban on another node by at most that. Expiry is checked at lookup,
+ * so an expired ban stops matching at its expiresAt everywhere, whenever the next reload runs.
+ */
+import type { Logger } from 'pino';
+import type { BanKind, BanRecord, ProtectionStore } from '../store/store.js';
+import { canonicalIp, cidrContains, ipValue, parseCidr, type Cidr } from './ip.js';
+
+export interface BanListDeps {
+  store: ProtectionStore;
+  log: Logger;
+  /** Tell the other nodes (bus); failures are theirs to catch up on through the periodic reload. */
+  announce: () => Promise<void>;
+  /** A ban came into force here (added here, or loaded): end matching live sessions. */
+  onBanned: (ban: BanRecord) => void;
+  now?: () => number;
+}
+
+function slot(kind: BanKind, value: string): string {
+  return `${kind}\0${value}`;
+}
+
+export class BanList {
+  private readonly exact = new Map<string, BanRecord>();
+  private cidrs: Array<{ ban: BanRecord; cidr: Cidr }> = [];
+  private readonly now: () => number;
+
+  constructor(private readonly d: BanListDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  private live(b: BanRecord | undefined): BanRecord | null {
+    return b && (b.expiresAt === null || b.expiresAt > this.now()) ? b : null;
+  }
+
+  /** The ban in force for an address as uWS reports it (any textual form), or null. */
+  ip(address: string): BanRecord | null {
+    if (this.exact.size === 0 && this.cidrs.length === 0) return null;
+    const canon = canonicalIp(address);
+    if (canon === null) return null;
+    const hit = this.live(this.exact.get(slot('ip', canon)));
+    if (hit || this.cidrs.length === 0) return hit;
+    const v = ipValue(canon)!;
+    for (const c of this.cidrs) if (cidrContains(c.cidr, v) && this.live(c.ban)) return c.ban;
+    return null;
+  }
+
+  keyHash(keyHash: string): BanRecord | null {
+    return this.exact.size === 0 ? null : this.live(this.exact.get(slot('keyHash', keyHash)));
+  }
+
+  app(appId: string): BanRecord | null {
+    return this.exact.size === 0 ? null : this.live(this.exact.get(slot('app', appId)));
+  }
+
+  /** Bans in force, ordered by kind then value. */
+  list(): BanRecord[] {
+    const all = [...this.exact.values(), ...this.cidrs.map((c) => c.ban)].filter((b) => this.live(b));
+    return all.sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+  }
+
+  counts(): Record<string, number> {
+    const out: Record<string, number> = { keyHash: 0, ip: 0, app: 0 };
+    for (const b of this.list()) out[b.kind]!++;
+    return out;
+  }
+
+  /** Store it, apply it here at once, tell the other nodes. */
+  async add(input: Omit<BanRecord, 'createdAt'> & { createdAt?: number }): Promise<BanRecord> {
+    const ban: BanRecord = { ...input, value: input.kind === 'ip' ? normalizeIpBan(input.value) : input.value, createdAt: input.createdAt ?? this.now() };
+    const stored = await this.d.store.putBan(ban);
+    this.apply(stored);
+    await this.announce();
+    return stored;
+  }
+
+  async remove(kind: BanKind, value: string): Promise<boolean> {
+    const v = kind === 'ip' ? normalizeIpBan(value) : value;
+    const removed = await this.d.store.deleteBan(kind, v);
+    this.exact.delete(slot(kind, v));
+    this.cidrs = this.cidrs.filter((c) => !(c.ban.kind === kind && c.ban.value === v));
+    await this.announce();
+    return removed;
+  }
+
+  /** Reload from the store (periodically, and when another node announces a change). */
+  async refresh(): Promise<void> {
+    const bans = await this.d.store.listBans(this.now());
+    const before = new Set([...this.exact.keys(), ...this.cidrs.map((c) => slot(c.ban.kind, c.ban.value))]);
+    this.exact.clear();
+    this.cidrs = [];
+    for (const b of bans) {
+      this.index(b);
+      if (!before.has(slot(b.kind, b.value))) this.d.onBanned(b);
+    }
+  }
+
+  private apply(b: BanRecord): void {
+    this.exact.delete(slot(b.kind, b.value));
+    this.cidrs = this.cidrs.filter((c) => !(c.ban.kind === b.kind && c.ban.value === b.value));
+    this.index(b);
+    this.d.onBanned(b);
+  }
+
+  private index(b: BanRecord): void {
+    if (b.kind === 'ip') {
+      const c = parseCidr(b.value);
+      if (!c) return;
+      if (c.prefix === (c.family === 4 ? 32 : 128)) this.exact.set(slot('ip', canonicalIp(b.value.split('/')[0]!)!), b);
+      else this.cidrs.push({ ban: b, cidr: c });
+      return;
+    }
+    this.exact.set(slot(b.kind, b.value), b);
+  }
+
+  private async announce(): Promise<void> {
+    try {
+      await this.d.announce();
+    } catch (err) {
+      this.d.log.warn({ err }, 'ban change not announced on the bus; other nodes load it at their next refresh');
+    }
+  }
+}
+
+/** An IP ban's value as stored: the canonical address, or the canonical network address/prefix. */
+export function normalizeIpBan(value: string): string {
+  const c = parseCidr(value);
+  if (!c) return value; // the store refuses it with LK_BAD_ARGUMENT
+  const full = c.prefix === (c.family === 4 ? 32 : 128);
+  const addr = c.family === 4
+    ? [24, 16, 8, 0].map((s) => Number((c.base >> BigInt(s)) & 255n)).join('.')
+    : [...Array(8).keys()].map((i) => ((c.base >> BigInt(112 - 16 * i)) & 0xffffn).toString(16).padStart(4, '0')).join(':');
+  return full ? addr : `${addr}/${c.prefix}`;
+}
+
+/** Does a live session's address and endpoint fall under `ban`? */
+export function banMatches(ban: BanRecord, s: { remoteAddress: string; appId: string | null; keyHash: string | null }): boolean {
+  if (ban.kind === 'keyHash') return s.keyHash === ban.value;
+  if (ban.kind === 'app') return s.appId === ban.value;
+  const c = parseCidr(ban.value);
+  const canon = canonicalIp(s.remoteAddress);
+  return !!c && canon !== null && cidrContains(c, ipValue(canon)!);
+}

@@ -1,0 +1,78 @@
+/**
+ * The protection layer of one process, assembled from config: the ban list (kept in step with the
+ * store and the other nodes) and admission (caps, rates, automatic bans). server.ts builds one and
+ * hands `admission` to the gateway, the handshake and the sessions.
+ */
+import type { Logger } from 'pino';
+import type { Bus } from '../bus/bus.js';
+import type { Config } from '../config/config.js';
+import type { Stats } from '../metrics.js';
+import type { SessionRegistry } from '../session/registry.js';
+import type { ProtectionStore } from '../store/store.js';
+import { Admission } from './admission.js';
+import { BanList, banMatches } from './bans.js';
+
+/** Bans are reloaded from the store this many control polls apart (and at once on `bans.changed`). */
+const BAN_REFRESH_POLLS = 5;
+
+export interface Protection {
+  admission: Admission;
+  bans: BanList;
+  close(): Promise<void>;
+}
+
+export async function startProtection(d: { config: Config; store: ProtectionStore; bus: Bus; registry: SessionRegistry; stats: Stats; log: Logger; nodeId: string }): Promise<Protection> {
+  const { config: c, log } = d;
+  const bans = new BanList({
+    store: d.store,
+    log,
+    announce: () => d.bus.publish('sessions', { type: 'bans.changed', origin: d.nodeId }),
+    onBanned: (ban) => {
+      const ended = d.registry.endWhere((s) => banMatches(ban, { remoteAddress: s.remoteAddress, appId: s.app?.id ?? null, keyHash: s.keyHash }), 'LK_BANNED');
+      if (ended > 0) log.info({ ban: { kind: ban.kind, value: ban.value }, ended }, 'ban in force: matching sessions ended');
+    },
+  });
+  try {
+    await bans.refresh();
+  } catch (err) {
+    // Start anyway: the store is also what every handshake needs, and the next refresh retries.
+    log.warn({ err }, 'ban list not loaded at start; retried at the next refresh');
+  }
+  const admission = new Admission(
+    {
+      maxConnections: c.maxConnections,
+      connectionFdReserve: c.connectionFdReserve,
+      ipConnectRatePerSec: c.ipConnectRatePerSec,
+      ipConnectBurst: c.ipConnectBurst,
+      keyHandshakesPerMin: c.keyHandshakesPerMin,
+      flappingMaxCount: c.flappingMaxCount,
+      flappingWindowSec: c.flappingWindowSec,
+      flappingBanSec: c.flappingBanSec,
+      ipMaxFailedHandshakes: c.ipMaxFailedHandshakes,
+      badSignatureMemory: c.badSignatureMemory,
+      badSignatureTtlMs: c.handshakeWindowSec * 2000,
+      trustfulNewCredentialsPerSec: c.trustfulNewCredentialsPerSec,
+    },
+    bans,
+    d.stats,
+    log,
+  );
+  log.info({ maxConnections: admission.maxConnections, ipConnectRatePerSec: c.ipConnectRatePerSec, keyHandshakesPerMin: c.keyHandshakesPerMin, ipMaxFailedHandshakes: c.ipMaxFailedHandshakes, flappingMaxCount: c.flappingMaxCount, bans: bans.list().length }, 'protection limits');
+  d.stats.bansActive = () => bans.counts();
+  const refresh = (): void => {
+    bans.refresh().catch((err: unknown) => log.warn({ err }, 'ban list refresh failed; retried'));
+  };
+  const unsubscribe = await d.bus.subscribe('sessions', (msg) => {
+    if (msg.type === 'bans.changed' && msg.origin !== d.nodeId) refresh();
+  });
+  const timer = setInterval(refresh, c.controlPollMs * BAN_REFRESH_POLLS);
+  timer.unref();
+  return {
+    admission,
+    bans,
+    async close() {
+      clearInterval(timer);
+      await unsubscribe();
+    },
+  };
+}
