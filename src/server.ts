@@ -127,6 +127,8 @@ export interface Server {
 }
 
 export const VERSION = '0.1.0';
+/** A backing service that does not answer /readyz's probe within this is reported not ready. */
+const READY_TIMEOUT_MS = 1000;
 
 /**
  * With no API key in the store, create a root key and print it once (stderr and the log): the
@@ -271,7 +273,27 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
     const strategy = await loadStrategy(config.bootstrapStrategy, config.bootstrapStrategyPlugin);
     const firstApiKey = await ensureFirstApiKey(store, log);
     let openapi: unknown = null;
-    const routes = adminRoutes({ store, apps, credentials, revocation, control, registry, keyRing, bus, ownership,
+    /**
+     * Readiness: each backing service answers a cheap call within READY_TIMEOUT_MS. Liveness
+     * (/healthz) stays separate: a node whose Redis is down is alive (it serves from the store) but
+     * a load balancer may prefer another one.
+     */
+    const readiness = async (): Promise<Record<'store' | 'cache' | 'bus', 'ok' | string>> => {
+      const probe = async (fn: () => Promise<unknown>): Promise<string> => {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([fn(), new Promise((_r, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS)))]);
+          return 'ok';
+        } catch (err) {
+          return (err as Error).message || 'failed';
+        } finally {
+          clearTimeout(timer);
+        }
+      };
+      const [s, c, b] = await Promise.all([probe(() => rawStore.getTenant('readyz')), probe(() => rawCache.get('readyz')), probe(() => bus.ping())]);
+      return { store: s, cache: c, bus: b };
+    };
+    const routes = adminRoutes({ store, apps, credentials, revocation, control, bans: protection.bans, readiness, registry, keyRing, bus, ownership,
       node: {
         info: () => {
           const me = bootstrap!.self();

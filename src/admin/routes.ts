@@ -12,6 +12,7 @@ import type { Bus } from '../bus/bus.js';
 import type { CredentialsGate } from '../credentials/credentials.js';
 import type { Revocation } from '../credentials/revocation.js';
 import type { SessionControl } from '../control/session-control.js';
+import type { BanList } from '../protection/bans.js';
 import type { KeyRing, ServerKeyInfo } from '../crypto/keyring.js';
 import { isKeyHashId, keyHashId, toSpkiDer } from '../crypto/keys.js';
 import { LatchkeyError } from '../errors.js';
@@ -32,6 +33,10 @@ export interface AdminDeps {
   credentials: CredentialsGate;
   revocation: Revocation;
   control: SessionControl;
+  /** The ban list of this process (store-backed; protection/bans.ts). */
+  bans: BanList;
+  /** Readiness of the backing services: 'ok' or why not, per service (server.ts). */
+  readiness: () => Promise<Record<'store' | 'cache' | 'bus', string>>;
   registry: SessionRegistry;
   keyRing: KeyRing;
   bus: Bus;

@@ -25,6 +25,8 @@ export class MemoryBus implements Bus {
     return this.handlers.add(topic, handler);
   }
 
+  async ping(): Promise<void> {}
+
   async close(): Promise<void> {
     this.closed = true;
     this.handlers.clear();

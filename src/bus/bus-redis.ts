@@ -82,6 +82,14 @@ export class RedisBus implements Bus {
     return this.handlers.add(topic, handler);
   }
 
+  async ping(): Promise<void> {
+    try {
+      await Promise.all([this.pub.ping(), this.sub.status === 'ready' ? Promise.resolve() : Promise.reject(new Error(`subscriber ${this.sub.status}`))]);
+    } catch (err) {
+      throw new LatchkeyError('LK_CACHE_UNAVAILABLE', `bus: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

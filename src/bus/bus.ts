@@ -39,5 +39,7 @@ export interface Bus {
   readonly shared: boolean;
   publish(topic: BusTopic, msg: BusMessage): Promise<void>;
   subscribe(topic: BusTopic, handler: BusHandler): Promise<() => Promise<void>>;
+  /** Resolves when the backend answers (readiness); rejects with LK_CACHE_UNAVAILABLE otherwise. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

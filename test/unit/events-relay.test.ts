@@ -258,6 +258,7 @@ describe('EventRelay', () => {
       shared: true,
       publish: (t: BusTopic, m: BusMessage) => inner.publish(t, m),
       subscribe: (t: BusTopic, h: BusHandler) => inner.subscribe(t, h),
+      ping: () => inner.ping(),
       close: () => inner.close(),
     };
     const n1 = relay(shared, new Stats(), 'n1');
