@@ -56,6 +56,10 @@
  *                                                 the application's default verifier
  *   notifications((app_id, key_hash), seq)        an endpoint's notification queue ordered by seq;
  *                                                 static column last_seq: the last seq handed out
+ *   bans((bucket), kind, ban_value)               every ban in ONE partition (bucket = 0), ordered by
+ *                                                 kind then value
+ *   control_log((bucket), at, id)                 the session control log, one partition per hour
+ *                                                 (bucket = floor(at / 1 h)), ordered by at then id
  *
  * Ownership across two tables (Cassandra has no multi-partition transactions):
  * - endpoint_owner is the truth; owner_endpoints is an index that may hold extra rows, never lack
@@ -102,6 +106,30 @@
  * enqueue whose outcome is unknown and whose row a concurrent trim or ack removed before the check
  * is retried: delivery is at least once in that corner.
  *
+ * Bans and the session control log use no lightweight transactions: a ban put replaces the whole
+ * row (create-or-replace, last writer wins) and a log entry is keyed by its own unique id, so every
+ * write is a plain upsert the driver may retry (a retry writes the same row); their reads are
+ * marked idempotent too (IDEMPOTENT_READ). deleteBan reads, then deletes only a row it saw (no
+ * tombstone for a missing ban): two concurrent deletes of one ban may both answer true, which is
+ * informational only.
+ * - bans is one partition because every process loads the whole list (listBans) at every poll: one
+ *   single-partition read, filtered for `now` and sorted here (CQL orders text by UTF-8 bytes).
+ *   A ban with an expiry is written with a TTL of expiresAt + EXPIRED_BAN_GRACE_MS, so the
+ *   partition holds only bans in force (or lapsed within the grace); MAX_BANS is NOT enforced here,
+ *   because counting the partition on every put would read all of it. Expired cells are tombstones
+ *   to every read until compacted after gc_grace_seconds, so the table keeps them one day instead of
+ *   ten: a replica that missed a deleteBan and is not repaired within a day may bring that ban back
+ *   (it fails closed: delete it again). A permanent ban binds expires_at to null (one cell
+ *   tombstone) so a replace drops an earlier expiry.
+ * - control_log rows carry a TTL of CONTROL_LOG_RETENTION_MS. listControlSince reads the hour
+ *   buckets from `since` (but no further back than the retention) up to the hour after the current
+ *   one (a writer whose clock is ahead), CONTROL_FANOUT at a time in order, and stops once `limit`
+ *   entries are read; an entry more than an hour ahead of the reader's clock is listed only once
+ *   that clock catches up.
+ * - TTLs are capped so no cell expires after 2038-01-19 (a 32-bit expiry in Cassandra before 5.0:
+ *   newer 3.x versions refuse such writes, older ones expire them at once); past the cap a row is
+ *   written without a TTL (a ban then ends by the expiresAt filter alone).
+ *
  * Run the first open() against a new keyspace from one node: concurrent CREATE TABLE from several
  * nodes can leave a schema disagreement on old Cassandra versions.
  */
@@ -111,6 +139,7 @@ import type {
   BanKind,
   BanRecord,
   ControlEntry,
+  ControlType,
   ApiKeyRecord,
   Application,
   BindResult,
@@ -152,6 +181,17 @@ import {
   checkAck,
   storeError,
 } from './store-common.js';
+import {
+  CONTROL_LOG_RETENTION_MS,
+  EXPIRED_BAN_GRACE_MS,
+  banActive,
+  banKey,
+  checkBan,
+  checkControl,
+  compareBans,
+  controlSince,
+  copyBan,
+} from './protection-common.js';
 
 export interface CassandraStoreOptions {
   contactPoints: string[];
@@ -188,6 +228,21 @@ const MAX_ATTEMPTS = 5;
 const SEQ_ATTEMPTS = 64;
 /** Most rows one ack batch deletes. */
 const ACK_CHUNK = 64;
+/** The one partition of `bans` (see the file comment). */
+const BAN_PARTITION = 0;
+/** Width of one control_log partition. */
+const CONTROL_BUCKET_MS = 3_600_000; // 1 h
+/** control_log buckets listControlSince reads at once: a routine poll (the current hour, the one after) is one round trip. */
+const CONTROL_FANOUT = 4;
+/** Largest TTL Cassandra accepts (20 years), in seconds. */
+const MAX_TTL_SEC = 630_720_000;
+/**
+ * Last cell expiry Cassandra before 5.0 can store (2038-01-19, a signed 32-bit second count), less
+ * a day for the difference between our clock and the replicas'.
+ */
+const MAX_EXPIRY_SEC = 2 ** 31 - 2 - 86_400;
+/** LIMIT is a 32-bit int in CQL. */
+const MAX_CQL_LIMIT = 2 ** 31 - 1;
 
 const { consistencies } = types;
 
@@ -198,6 +253,8 @@ export class CassandraStore implements Store {
   private readonly q: ReturnType<typeof queries>;
   /** Plain reads. */
   private readonly READ: QueryOptions = { prepare: true, consistency: consistencies.localQuorum };
+  /** Plain reads the driver may retry on another coordinator (a read changes nothing). */
+  private readonly IDEMPOTENT_READ: QueryOptions = { ...this.READ, isIdempotent: true };
   /** Plain upserts: idempotent, so the driver may retry them on another coordinator. */
   private readonly UPSERT: QueryOptions = { prepare: true, consistency: consistencies.localQuorum, isIdempotent: true };
   /** Lightweight transactions: never retried by the driver (an unknown outcome is resolved here). */
@@ -1081,21 +1138,81 @@ export class CassandraStore implements Store {
     });
   }
 
-  // --- protection (TEMPORARY: being implemented; see ProtectionStore in store.ts) ---
-  async putBan(_ban: BanRecord): Promise<BanRecord> {
-    throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'bans: not implemented on Cassandra yet');
+  // --- protection: bans and the session control log (see the file comment) ---
+
+  async putBan(ban: BanRecord): Promise<BanRecord> {
+    checkBan(ban);
+    const row = copyBan(ban);
+    // Nulls are bound (not unset) on purpose: this replaces the whole ban, an earlier expiry too.
+    const ttl = row.expiresAt === null ? 0 : ttlUntil(row.expiresAt + EXPIRED_BAN_GRACE_MS);
+    return this.guard(async () => {
+      const expiresAt = row.expiresAt === null ? null : new Date(row.expiresAt);
+      await this.client.execute(
+        this.q.upsertBan,
+        [BAN_PARTITION, row.kind, row.value, row.reason, new Date(row.createdAt), expiresAt, row.createdBy, ttl],
+        this.UPSERT,
+      );
+      return copyBan(row);
+    });
   }
-  async deleteBan(_kind: BanKind, _value: string): Promise<boolean> {
-    throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'bans: not implemented on Cassandra yet');
+
+  async deleteBan(kind: BanKind, value: string): Promise<boolean> {
+    const v = banKey(kind, value);
+    if (v === null) return false;
+    return this.guard(async () => {
+      const found = (await this.client.execute(this.q.selectBan, [BAN_PARTITION, kind, v], this.IDEMPOTENT_READ)).first();
+      if (!found) return false;
+      await this.client.execute(this.q.deleteBan, [BAN_PARTITION, kind, v], this.UPSERT);
+      return true;
+    });
   }
-  async listBans(_now: number): Promise<BanRecord[]> {
-    throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'bans: not implemented on Cassandra yet');
+
+  async listBans(now: number): Promise<BanRecord[]> {
+    return this.guard(async () => {
+      const out: BanRecord[] = [];
+      for await (const row of await this.client.execute(this.q.selectBans, [BAN_PARTITION], { ...this.IDEMPOTENT_READ, fetchSize: 1000 })) {
+        const b = banFrom(row);
+        if (banActive(b, now)) out.push(b);
+      }
+      return out.sort(compareBans);
+    });
   }
-  async appendControl(_entry: ControlEntry): Promise<void> {
-    throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'control log: not implemented on Cassandra yet');
+
+  async appendControl(entry: ControlEntry): Promise<void> {
+    checkControl(entry);
+    const e = { ...entry };
+    const ttl = ttlUntil(Date.now() + CONTROL_LOG_RETENTION_MS);
+    await this.guard(() =>
+      this.client.execute(this.q.insertControl, [Math.floor(e.at / CONTROL_BUCKET_MS), e.at, e.id, e.type, e.appId, e.keyHash, ttl], this.UPSERT),
+    );
   }
-  async listControlSince(_sinceMs: number, _limit: number): Promise<ControlEntry[]> {
-    throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'control log: not implemented on Cassandra yet');
+
+  async listControlSince(sinceMs: number, limit: number): Promise<ControlEntry[]> {
+    const since = controlSince(sinceMs, limit);
+    if (since === null) return [];
+    return this.guard(async () => {
+      const now = Date.now();
+      // Older buckets hold only entries past the retention (expired or about to): not read.
+      const first = Math.max(Math.floor(since / CONTROL_BUCKET_MS), Math.floor((now - CONTROL_LOG_RETENTION_MS) / CONTROL_BUCKET_MS));
+      const last = Math.floor(now / CONTROL_BUCKET_MS) + 1;
+      const out: ControlEntry[] = [];
+      for (let b = first; b <= last && out.length < limit; b += CONTROL_FANOUT) {
+        const need = limit - out.length;
+        const buckets = Array.from({ length: Math.min(CONTROL_FANOUT, last - b + 1) }, (_, i) => b + i);
+        const pages = await Promise.all(buckets.map((bucket) => this.controlRows(bucket, since, need)));
+        for (const page of pages) out.push(...page);
+      }
+      return out.slice(0, limit);
+    });
+  }
+
+  /** Entries of one control_log bucket with at >= since, in (at, id) order, at most `limit`. */
+  private async controlRows(bucket: number, since: number, limit: number): Promise<ControlEntry[]> {
+    const n = Math.min(limit, MAX_CQL_LIMIT);
+    const rs = await this.client.execute(this.q.selectControl, [bucket, since, n], { ...this.IDEMPOTENT_READ, fetchSize: Math.min(n, 1000) });
+    const out: ControlEntry[] = [];
+    for await (const row of rs) out.push(controlFrom(row));
+    return out;
   }
 
   async countApiKeys(): Promise<number> {
@@ -1266,6 +1383,13 @@ function schema(ks: string): string[] {
        write_id uuid, last_seq bigint static, PRIMARY KEY ((app_id, key_hash), seq)) WITH CLUSTERING ORDER BY (seq ASC)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.event_classes (app_id text, key_hash text, classes frozen<list<text>>,
        PRIMARY KEY ((app_id, key_hash)))`,
+    // gc_grace_seconds: one day, not ten (expired bans are tombstones in the one partition every
+    // process reads; see the file comment).
+    `CREATE TABLE IF NOT EXISTS ${ks}.bans (bucket int, kind text, ban_value text, reason text, created_at timestamp,
+       expires_at timestamp, created_by text, PRIMARY KEY ((bucket), kind, ban_value))
+       WITH CLUSTERING ORDER BY (kind ASC, ban_value ASC) AND gc_grace_seconds = 86400`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.control_log (bucket bigint, at bigint, id text, type text, app_id text, key_hash text,
+       PRIMARY KEY ((bucket), at, id)) WITH CLUSTERING ORDER BY (at ASC, id ASC)`,
   ];
 }
 
@@ -1359,6 +1483,15 @@ function queries(ks: string) {
     selectNotifications: `SELECT seq, payload, created_at FROM ${ks}.notifications WHERE app_id = ? AND key_hash = ? LIMIT ?`,
     selectQueuedSeqs: `SELECT seq FROM ${ks}.notifications WHERE app_id = ? AND key_hash = ?`,
     selectQueuedSeqsUpTo: `SELECT seq FROM ${ks}.notifications WHERE app_id = ? AND key_hash = ? AND seq <= ?`,
+
+    // TTL 0 is no TTL (a permanent ban).
+    upsertBan: `INSERT INTO ${ks}.bans (bucket, kind, ban_value, reason, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)
+                USING TTL ?`,
+    selectBan: `SELECT kind FROM ${ks}.bans WHERE bucket = ? AND kind = ? AND ban_value = ?`,
+    deleteBan: `DELETE FROM ${ks}.bans WHERE bucket = ? AND kind = ? AND ban_value = ?`,
+    selectBans: `SELECT kind, ban_value, reason, created_at, expires_at, created_by FROM ${ks}.bans WHERE bucket = ?`,
+    insertControl: `INSERT INTO ${ks}.control_log (bucket, at, id, type, app_id, key_hash) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`,
+    selectControl: `SELECT at, id, type, app_id, key_hash FROM ${ks}.control_log WHERE bucket = ? AND at >= ? LIMIT ?`,
   };
 }
 
@@ -1477,6 +1610,38 @@ function endpointFrom(row: types.Row): EndpointRecord {
     createdAt: ms(row.get('created_at')),
     updatedAt: ms(row.get('updated_at')),
   };
+}
+
+function banFrom(row: types.Row): BanRecord {
+  const expiresAt = row.get('expires_at') as Date | null;
+  return {
+    kind: row.get('kind') as BanKind,
+    value: row.get('ban_value') as string,
+    reason: (row.get('reason') as string | null) ?? '',
+    createdAt: ms(row.get('created_at')),
+    expiresAt: expiresAt == null ? null : ms(expiresAt),
+    createdBy: (row.get('created_by') as string | null) ?? '',
+  };
+}
+
+function controlFrom(row: types.Row): ControlEntry {
+  return {
+    id: row.get('id') as string,
+    type: row.get('type') as ControlType,
+    appId: row.get('app_id') as string,
+    keyHash: row.get('key_hash') as string,
+    at: long(row.get('at')) ?? 0,
+  };
+}
+
+/**
+ * TTL in seconds for a cell that should live until `untilMs` (at least 1 s), or 0 (no TTL) when
+ * that is beyond what Cassandra can store (see the file comment).
+ */
+function ttlUntil(untilMs: number): number {
+  const nowSec = Math.floor(Date.now() / 1000);
+  const ttl = Math.max(1, Math.ceil(untilMs / 1000) - nowSec);
+  return ttl > MAX_TTL_SEC || nowSec + ttl > MAX_EXPIRY_SEC ? 0 : ttl;
 }
 
 // --- shared with the embedded store in behaviour (kept local: backends do not import each other) ---

@@ -43,6 +43,11 @@
  * drops the oldest entries beyond `max` in one write transaction, so concurrent enqueues (from any
  * process) never share a seq. The counter is never removed, so acknowledged seqs are not reused.
  *
+ * Bans and the session control log: `bans` (kind, value) -> BanRecord, read whole by
+ * listBans; `control_log` (at as 8 big-endian bytes, then the id) -> ControlEntry, so a range read
+ * from `since` is in `at` order with ties in id order. Each append removes up to 64 entries older
+ * than CONTROL_LOG_RETENTION_MS; expired bans are removed only when MAX_BANS is reached.
+ *
  * New databases were added without a format bump: they start empty in an existing directory, and
  * no existing key or value changed shape.
  *
@@ -56,7 +61,19 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { LatchkeyError } from '../errors.js';
-import { BAN_KINDS, CONTROL_LOG_RETENTION_MS, MAX_BANS, checkBan, checkControl, compareBans, copyBan, copyControl } from './protection-common.js';
+import {
+  CONTROL_LOG_RETENTION_MS,
+  EXPIRED_BAN_GRACE_MS,
+  MAX_BANS,
+  banActive,
+  banKey,
+  checkBan,
+  checkControl,
+  compareBans,
+  controlSince,
+  copyBan,
+  copyControl,
+} from './protection-common.js';
 import type {
   BanKind,
   BanRecord,
@@ -690,18 +707,31 @@ export class EmbeddedStore implements Store {
   async putBan(ban: BanRecord): Promise<BanRecord> {
     checkBan(ban);
     const row = copyBan(ban);
+    const k = key(row.kind, row.value);
     await this.write(() => {
-      const k = key(row.kind, row.value);
-      if (!this.dbs.bans.doesExist(k) && this.dbs.bans.getCount() >= MAX_BANS) throw new LatchkeyError('LK_BAD_ARGUMENT', `at most ${MAX_BANS} bans`);
+      if (!this.dbs.bans.doesExist(k) && this.dbs.bans.getCount() >= MAX_BANS) {
+        // At the cap, bans long expired make room: automatic bans (flapping, failed handshakes)
+        // expire by the thousand and would otherwise fill the cap for good. The scan (every ban)
+        // runs only at the cap. Nothing is removed unless the new ban then fits, so this callback
+        // still throws only before its first write (see the file comment).
+        const cutoff = Date.now() - EXPIRED_BAN_GRACE_MS;
+        const expired: Buffer[] = [];
+        for (const { key: bk, value } of this.dbs.bans.getRange({})) {
+          if (value.expiresAt !== null && value.expiresAt <= cutoff) expired.push(Buffer.from(bk));
+        }
+        if (this.dbs.bans.getCount() - expired.length >= MAX_BANS) throw new LatchkeyError('LK_BAD_ARGUMENT', `at most ${MAX_BANS} bans`);
+        for (const bk of expired) this.dbs.bans.remove(bk);
+      }
       this.dbs.bans.put(k, row);
     });
     return copyBan(row);
   }
 
   async deleteBan(kind: BanKind, value: string): Promise<boolean> {
-    if (!BAN_KINDS.includes(kind) || typeof value !== 'string' || value.length === 0 || value.length > 512) return false;
+    const v = banKey(kind, value);
+    if (v === null) return false;
+    const k = key(kind, v);
     return this.write(() => {
-      const k = key(kind, value);
       if (!this.dbs.bans.doesExist(k)) return false;
       this.dbs.bans.remove(k);
       return true;
@@ -710,7 +740,8 @@ export class EmbeddedStore implements Store {
 
   async listBans(now: number): Promise<BanRecord[]> {
     const rows = await this.read(() => [...this.dbs.bans.getRange({})].map((e) => copyBan(e.value)));
-    return rows.filter((b) => b.expiresAt === null || b.expiresAt > now).sort(compareBans);
+    // Keys are ordered by kind length first (the length prefix): sort into kind, then value.
+    return rows.filter((b) => banActive(b, now)).sort(compareBans);
   }
 
   async appendControl(entry: ControlEntry): Promise<void> {
@@ -728,8 +759,9 @@ export class EmbeddedStore implements Store {
   }
 
   async listControlSince(sinceMs: number, limit: number): Promise<ControlEntry[]> {
-    checkLimit(limit);
-    const start = controlKey(Math.max(0, Math.floor(sinceMs)), '');
+    const since = controlSince(sinceMs, limit);
+    if (since === null) return [];
+    const start = controlKey(since, '');
     return this.read(() => [...this.dbs.controlLog.getRange({ start, limit })].map((e) => copyControl(e.value)));
   }
 

@@ -8,10 +8,22 @@
  * keyspace). Every test uses fresh random ids, so several suites and earlier runs may share one
  * backend. Errors are checked by `code`, never by message.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LatchkeyError, type ErrorCode } from '../../src/errors.js';
-import type { ApiKeyRecord, Application, EndpointRecord, OwnerAttachment, Store, Tenant, VerifierRecord } from '../../src/store/store.js';
+import type {
+  ApiKeyRecord,
+  Application,
+  BanKind,
+  BanRecord,
+  ControlEntry,
+  ControlType,
+  EndpointRecord,
+  OwnerAttachment,
+  Store,
+  Tenant,
+  VerifierRecord,
+} from '../../src/store/store.js';
 
 export interface StoreContractOptions {
   skip?: boolean;
@@ -1137,6 +1149,278 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
         await expectCode(store.ackNotifications(a.id, 'bad key hash', 1), 'LK_BAD_ARGUMENT');
         expect(await store.listNotifications(a.id, ep, 10)).toEqual([]);
         expect(await store.listNotifications(a.id, 'bad key hash', 10)).toEqual([]);
+      });
+    });
+
+    describe('protection: bans and control log', () => {
+      // Bans and the control log are global to the store (no tenant), and other suites or earlier
+      // runs may share the backend: every test uses random values and looks only at its own rows,
+      // except for properties that hold for every row (ordering, prefixes of a longer read).
+      const hex4 = () => randomInt(0x1000, 0x10000).toString(16); // 4 digits, no leading zero
+      const octet = () => randomInt(1, 255);
+      const ban = (kind: BanKind, value: string, over: Partial<BanRecord> = {}): BanRecord => ({
+        kind,
+        value,
+        reason: 'test ban',
+        createdAt: Date.now(),
+        expiresAt: null,
+        createdBy: 'cli',
+        ...over,
+      });
+      /** One ban of each kind and IP shape. */
+      const oneOfEach = (): BanRecord[] => [
+        ban('keyHash', randomKeyHash()),
+        ban('ip', `10.${octet()}.${octet()}.${octet()}`),
+        ban('ip', `10.${octet()}.${octet()}.0/24`),
+        ban('ip', `2001:db8:${hex4()}:${hex4()}::1`),
+        ban('ip', `2001:db8:${hex4()}::/48`),
+        ban('app', uid('a')),
+      ];
+      const banId = (b: { kind: string; value: string }) => `${b.kind} ${b.value}`;
+      async function listedBans(values: Array<{ kind: string; value: string }>, now = Date.now()): Promise<BanRecord[]> {
+        const ids = new Set(values.map(banId));
+        return (await store.listBans(now)).filter((b) => ids.has(banId(b)));
+      }
+      const byKindValue = (xs: BanRecord[]): BanRecord[] =>
+        [...xs].sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+
+      const control = (over: Partial<ControlEntry> = {}): ControlEntry => ({
+        id: randomUUID(),
+        type: 'revoke',
+        appId: uid('a'),
+        keyHash: randomKeyHash(),
+        at: Date.now(),
+        ...over,
+      });
+      /** Generous limit for "everything since": foreign entries must not push ours out. */
+      const ALL = 100_000;
+      async function listedControl(since: number, mine: ControlEntry[], limit = ALL): Promise<ControlEntry[]> {
+        const ids = new Set(mine.map((e) => e.id));
+        return (await store.listControlSince(since, limit)).filter((e) => ids.has(e.id));
+      }
+      const inOrder = (xs: ControlEntry[]): ControlEntry[] => [...xs].sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+      it('puts, lists and deletes bans of every kind (keyHash, IPv4/IPv6 address and CIDR, app)', async () => {
+        const bans = oneOfEach();
+        for (const b of bans) expect(await store.putBan(b)).toEqual(b);
+        expect(await listedBans(bans)).toEqual(byKindValue(bans));
+        for (const b of bans) {
+          expect(await store.deleteBan(b.kind, b.value)).toBe(true);
+          expect(await store.deleteBan(b.kind, b.value)).toBe(false);
+        }
+        expect(await listedBans(bans)).toEqual([]);
+      });
+
+      it('replaces the ban of the same kind and value, in either direction of expiry', async () => {
+        const value = randomKeyHash();
+        await store.putBan(ban('keyHash', value, { reason: 'first', createdBy: 'flapping' }));
+        const expiring = ban('keyHash', value, { reason: 'second', createdBy: 'k-1', expiresAt: Date.now() + 600_000 });
+        expect(await store.putBan(expiring)).toEqual(expiring);
+        expect(await listedBans([expiring])).toEqual([expiring]);
+        // Back to permanent: the earlier expiresAt must not survive the replace.
+        const permanent = ban('keyHash', value, { reason: 'third', createdBy: 'k-2', expiresAt: null });
+        expect(await store.putBan(permanent)).toEqual(permanent);
+        expect(await listedBans([permanent])).toEqual([permanent]);
+        expect(await listedBans([permanent], Date.now() + 3_600_000)).toEqual([permanent]);
+        expect(await store.deleteBan('keyHash', value)).toBe(true);
+        expect(await listedBans([permanent])).toEqual([]);
+      });
+
+      it('keeps one ban per kind: the same value under two kinds is two bans', async () => {
+        const value = randomKeyHash(); // base64url: valid as a key hash and as an application id
+        const asKey = ban('keyHash', value, { reason: 'key' });
+        const asApp = ban('app', value, { reason: 'app' });
+        await store.putBan(asKey);
+        await store.putBan(asApp);
+        expect(await listedBans([asKey, asApp])).toEqual([asApp, asKey]);
+        expect(await store.deleteBan('app', value)).toBe(true);
+        expect(await listedBans([asKey, asApp])).toEqual([asKey]);
+        expect(await store.deleteBan('keyHash', value)).toBe(true);
+      });
+
+      it('keeps an IP value exactly as given (the protection layer\'s normalized spelling too)', async () => {
+        // BanList (src/protection/bans.ts) writes IPv6 as eight 4-digit groups and compares the
+        // values it gets back with the ones it wrote: the store must not respell them.
+        const [a, b] = [randomBytes(2).toString('hex'), randomBytes(2).toString('hex')];
+        const bans = [
+          ban('ip', `2001:0db8:${a}:${b}:0000:0000:0000:0001`),
+          ban('ip', `2001:0db8:${a}:0000:0000:0000:0000:0000/48`),
+          ban('ip', `10.${octet()}.0.0/16`),
+        ];
+        for (const x of bans) expect(await store.putBan(x)).toEqual(x);
+        expect(await listedBans(bans)).toEqual(byKindValue(bans));
+        for (const x of bans) expect(await store.deleteBan('ip', x.value)).toBe(true);
+        expect(await listedBans(bans)).toEqual([]);
+      });
+
+      it('lists only bans not expired at `now` (expired when now >= expiresAt)', async () => {
+        const now = Date.now();
+        const lapsed = ban('keyHash', randomKeyHash(), { expiresAt: now - 1000 });
+        const soon = ban('keyHash', randomKeyHash(), { expiresAt: now + 60_000 });
+        const forever = ban('keyHash', randomKeyHash(), { expiresAt: null });
+        for (const b of [lapsed, soon, forever]) await store.putBan(b);
+        const mine = [lapsed, soon, forever];
+        expect(await listedBans(mine, now)).toEqual(byKindValue([soon, forever]));
+        expect(await listedBans(mine, soon.expiresAt! - 1)).toEqual(byKindValue([soon, forever]));
+        expect(await listedBans(mine, soon.expiresAt!)).toEqual([forever]);
+        expect(await listedBans(mine, now + 3_600_000)).toEqual([forever]);
+        // Expiry is decided by the `now` given, not by the store's clock.
+        expect(await listedBans(mine, now - 10_000)).toEqual(byKindValue(mine));
+        for (const b of mine) await store.deleteBan(b.kind, b.value);
+      });
+
+      it('lists bans ordered by kind, then value', async () => {
+        const mine = [...oneOfEach(), ...oneOfEach(), ...oneOfEach()].sort(() => Math.random() - 0.5);
+        for (const b of mine) await store.putBan(b);
+        const all = await store.listBans(Date.now());
+        expect(all).toEqual(byKindValue(all));
+        expect(await listedBans(mine)).toEqual(byKindValue(mine));
+        for (const b of mine) await store.deleteBan(b.kind, b.value);
+      });
+
+      it('refuses bad bans with LK_BAD_ARGUMENT and writes nothing', async () => {
+        const key = randomKeyHash();
+        const bad: BanRecord[] = [
+          ban('user' as BanKind, key),
+          ban('keyHash', 'not a key hash!'),
+          ban('keyHash', ''),
+          ban('keyHash', 'A'.repeat(513)),
+          ban('app', 'a'.repeat(513)),
+          ban('app', ''),
+          ban('ip', '10.0.0.256'),
+          ban('ip', '10.0.0.0/33'),
+          ban('ip', '2001:db8::/129'),
+          ban('ip', '2001:db8::1/x'),
+          ban('ip', 'fe80::1%eth0'),
+          ban('ip', 'example.com'),
+          ban('keyHash', key, { reason: 'r'.repeat(513) }),
+          ban('keyHash', key, { createdAt: Number.NaN }),
+          ban('keyHash', key, { expiresAt: 1.5 }),
+        ];
+        for (const b of bad) await expectCode(store.putBan(b), 'LK_BAD_ARGUMENT');
+        expect(await listedBans([{ kind: 'keyHash', value: key }])).toEqual([]);
+        // The longest reason is fine.
+        const longest = ban('keyHash', key, { reason: 'r'.repeat(512) });
+        expect(await store.putBan(longest)).toEqual(longest);
+        expect(await store.deleteBan('keyHash', key)).toBe(true);
+      });
+
+      it('deleteBan of a missing (or impossible) ban is false', async () => {
+        expect(await store.deleteBan('keyHash', randomKeyHash())).toBe(false);
+        expect(await store.deleteBan('app', uid('a'))).toBe(false);
+        expect(await store.deleteBan('ip', `10.${octet()}.${octet()}.${octet()}`)).toBe(false);
+        expect(await store.deleteBan('ip', 'not an address')).toBe(false);
+        expect(await store.deleteBan('user' as BanKind, randomKeyHash())).toBe(false);
+      });
+
+      it('appends control entries and lists them in `at` order, ties in id order', async () => {
+        const base = Date.now();
+        const appId = uid('a');
+        const ties = Array.from({ length: 4 }, () => control({ appId, at: base + 1, type: 'kick' }));
+        const mine = [control({ appId, at: base + 2 }), ...ties, control({ appId, at: base })];
+        for (const e of mine) await store.appendControl(e);
+        expect(await listedControl(base, mine)).toEqual(inOrder(mine));
+        const all = await store.listControlSince(base - 60_000, ALL);
+        expect(all).toEqual(inOrder(all));
+      });
+
+      it('lists entries with at >= sinceMs only', async () => {
+        const base = Date.now() - 30_000;
+        const mine = [control({ at: base }), control({ at: base + 10 }), control({ at: base + 20 })];
+        for (const e of mine) await store.appendControl(e);
+        expect(await listedControl(base, mine)).toEqual(mine);
+        expect(await listedControl(base + 10, mine)).toEqual(mine.slice(1));
+        expect(await listedControl(base + 9.5, mine)).toEqual(mine.slice(1));
+        expect(await listedControl(base + 10.5, mine)).toEqual(mine.slice(2));
+        expect(await listedControl(base + 21, mine)).toEqual([]);
+        for (const e of await store.listControlSince(base + 10, ALL)) expect(e.at).toBeGreaterThanOrEqual(base + 10);
+      });
+
+      it('lists at most `limit`: a prefix of the longer read, across hours', async () => {
+        const now = Date.now();
+        // One hour apart: whatever the backend buckets by, these are not all in one bucket.
+        const mine = [control({ at: now - 2 * 3_600_000 }), control({ at: now - 3_600_000 }), control({ at: now - 3_600_000 }), control({ at: now })];
+        for (const e of mine) await store.appendControl(e);
+        const since = now - 2 * 3_600_000;
+        const all = await store.listControlSince(since, ALL);
+        expect(all.filter((e) => mine.some((m) => m.id === e.id))).toEqual(inOrder(mine));
+        for (const limit of [1, 2, 3]) {
+          const page = await store.listControlSince(since, limit);
+          expect(page).toEqual(all.slice(0, limit));
+        }
+      });
+
+      it('refuses a bad limit, sinceMs or entry with LK_BAD_ARGUMENT and appends nothing', async () => {
+        for (const limit of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+          await expectCode(store.listControlSince(Date.now(), limit), 'LK_BAD_ARGUMENT');
+        }
+        await expectCode(store.listControlSince(Number.NaN, 10), 'LK_BAD_ARGUMENT');
+        const at = Date.now();
+        const appId = uid('a');
+        const bad: ControlEntry[] = [
+          control({ appId, at, type: 'ban' as ControlType }),
+          control({ appId, at, id: 'not-a-uuid' }),
+          control({ appId, at, id: 42 as unknown as string }),
+          control({ appId: '', at }),
+          control({ appId, at, keyHash: '' }),
+          control({ appId, at: -1 }),
+          control({ appId, at: at + 0.5 }),
+          control({ appId, at: Number.NaN }),
+        ];
+        for (const e of bad) await expectCode(store.appendControl(e), 'LK_BAD_ARGUMENT');
+        expect((await store.listControlSince(at - 1000, ALL)).filter((e) => e.appId === appId)).toEqual([]);
+      });
+
+      it('returns the same entry identically on every read; appending it again stores it once', async () => {
+        const e = control({ type: 'kick' });
+        await store.appendControl(e);
+        const first = await listedControl(e.at, [e]);
+        const second = await listedControl(e.at, [e]);
+        expect(first).toEqual([e]);
+        expect(second).toEqual(first);
+        await store.appendControl({ ...e });
+        expect(await listedControl(e.at, [e])).toEqual([e]);
+      });
+
+      it('returns copies: mutating a passed-in or returned ban or entry does not change the store', async () => {
+        const b = ban('app', uid('a'), { expiresAt: Date.now() + 600_000 });
+        const snapshot = { ...b };
+        const put = await store.putBan(b);
+        expect(put).not.toBe(b);
+        b.reason = 'changed input';
+        put.reason = 'changed output';
+        put.expiresAt = null;
+        const [listed] = await listedBans([snapshot]);
+        listed!.reason = 'changed list';
+        expect(await listedBans([snapshot])).toEqual([snapshot]);
+        await store.deleteBan(snapshot.kind, snapshot.value);
+
+        const e = control();
+        const eSnapshot = { ...e };
+        await store.appendControl(e);
+        e.type = 'kick';
+        e.appId = 'changed input';
+        const [got] = await listedControl(eSnapshot.at, [eSnapshot]);
+        got!.keyHash = 'changed output';
+        got!.at = 0;
+        expect(await listedControl(eSnapshot.at, [eSnapshot])).toEqual([eSnapshot]);
+      });
+
+      it('keeps bans and control entries across close and reopen', async () => {
+        const b = ban('ip', `2001:db8:${hex4()}::/48`, { expiresAt: Date.now() + 600_000 });
+        const gone = ban('keyHash', randomKeyHash());
+        await store.putBan(b);
+        await store.putBan(gone);
+        await store.deleteBan(gone.kind, gone.value);
+        const e = control();
+        await store.appendControl(e);
+
+        await store.close();
+        store = await open();
+
+        expect(await listedBans([b, gone])).toEqual([b]);
+        expect(await listedControl(e.at, [e])).toEqual([e]);
+        await store.deleteBan(b.kind, b.value);
       });
     });
 
