@@ -28,6 +28,8 @@ function slot(kind: BanKind, value: string): string {
 
 export class BanList {
   private readonly exact = new Map<string, BanRecord>();
+  /** Automatic bans applied here whose store write has not succeeded (see add). */
+  private readonly unsaved = new Map<string, BanRecord>();
   private cidrs: Array<{ ban: BanRecord; cidr: Cidr }> = [];
   private readonly now: () => number;
 
@@ -71,11 +73,20 @@ export class BanList {
     return out;
   }
 
-  /** Store it, apply it here at once, tell the other nodes. */
-  async add(input: Omit<BanRecord, 'createdAt'> & { createdAt?: number }): Promise<BanRecord> {
+  /**
+   * Store it, apply it here, tell the other nodes. `applyFirst` (automatic bans) applies it here
+   * before the store write: a flood must stop at once, and a ban the store refused to take stays in
+   * force here (kept through reloads until it expires) though no other node learns of it.
+   */
+  async add(input: Omit<BanRecord, 'createdAt'> & { createdAt?: number }, opts: { applyFirst?: boolean } = {}): Promise<BanRecord> {
     const ban: BanRecord = { ...input, value: input.kind === 'ip' ? normalizeIpBan(input.value) : input.value, createdAt: input.createdAt ?? this.now() };
+    if (opts.applyFirst) {
+      this.apply(ban);
+      this.unsaved.set(slot(ban.kind, ban.value), ban);
+    }
     const stored = await this.d.store.putBan(ban);
-    this.apply(stored);
+    this.unsaved.delete(slot(ban.kind, ban.value));
+    if (!opts.applyFirst) this.apply(stored);
     await this.announce();
     return stored;
   }
@@ -83,6 +94,7 @@ export class BanList {
   async remove(kind: BanKind, value: string): Promise<boolean> {
     const v = kind === 'ip' ? normalizeIpBan(value) : value;
     const removed = await this.d.store.deleteBan(kind, v);
+    this.unsaved.delete(slot(kind, v));
     this.exact.delete(slot(kind, v));
     this.cidrs = this.cidrs.filter((c) => !(c.ban.kind === kind && c.ban.value === v));
     await this.announce();
@@ -98,6 +110,10 @@ export class BanList {
     for (const b of bans) {
       this.index(b);
       if (!before.has(slot(b.kind, b.value))) this.d.onBanned(b);
+    }
+    for (const [k, b] of this.unsaved) {
+      if (this.live(b)) this.index(b);
+      else this.unsaved.delete(k);
     }
   }
 

@@ -465,7 +465,6 @@ export class Session implements EventPeer {
   private refuse(code: ErrorCode): void {
     const spec = ERRORS[code];
     this.host.stats.refused(code);
-    this.host.admission?.handshakeRefused(this.transport.remoteAddress, code);
     this.observeHandshake('refused');
     this.transport.send(
       encodeConnack({
@@ -478,6 +477,8 @@ export class Session implements EventPeer {
       }),
     );
     this.closeQuietly(spec.close ?? 4500, code);
+    // After the close: a ban this refusal sets ends the address's other sessions, not this one twice.
+    this.host.admission?.handshakeRefused(this.transport.remoteAddress, code);
   }
 
   /**
@@ -488,12 +489,13 @@ export class Session implements EventPeer {
     if (this.state === 'CLOSED') return;
     const spec = ERRORS[code];
     if (this.state === 'HANDSHAKING' && spec.connack !== undefined) return this.refuse(code);
-    // Junk before a session exists (bad frames, no CONNECT in time) counts against the address.
-    if (this.state !== 'ESTABLISHED') this.host.admission?.handshakeRefused(this.transport.remoteAddress, code);
+    const beforeSession = this.state !== 'ESTABLISHED';
     if (detail) this.host.log.debug({ session: this.id, code, detail }, 'session ended');
     this.host.stats.ended(code);
     this.transport.send(encodeDisconnect({ reason: DisconnectReason[spec.disconnect ?? 'BAD_REQUEST'], errorCode: code }));
     this.closeQuietly(spec.close ?? ERRORS.LK_INTERNAL.close!, code);
+    // Junk before a session exists (bad frames, no CONNECT in time) counts against the address.
+    if (beforeSession) this.host.admission?.handshakeRefused(this.transport.remoteAddress, code);
   }
 
   private closeQuietly(closeCode: number, reason: string): void {
