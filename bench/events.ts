@@ -60,6 +60,7 @@ import { lineChart } from './lib/chart.js';
 import { startEchoProcess, type EchoProcess } from './lib/echo.js';
 import { endpointKeys } from './lib/keys.js';
 import { diffThreads, machineInfo, machineLine, processCpuUs, threadCpuUs } from './lib/machine.js';
+import { LIMITS_OFF } from './lib/limits.js';
 import { WsConnection } from './lib/ws-conn.js';
 import { arg, intArg } from './lib/args.js';
 
@@ -551,7 +552,7 @@ async function latchkeyEvents(keys: NodeEndpointKey[], deadline: number): Promis
     };
     fs.writeFileSync(path.join(dir, 'seed.json'), JSON.stringify(seed));
     log('latchkey: starting latchkey serve (embedded store, trustful application)');
-    server = await startServerProcess({ LATCHKEY_DATA_DIR: path.join(dir, 'data'), LATCHKEY_SEED_FILE: path.join(dir, 'seed.json'), LATCHKEY_LOG_LEVEL: 'warn' }, 30_000, serverNodeArgs);
+    server = await startServerProcess({ ...LIMITS_OFF, LATCHKEY_DATA_DIR: path.join(dir, 'data'), LATCHKEY_SEED_FILE: path.join(dir, 'seed.json'), LATCHKEY_LOG_LEVEL: 'warn' }, 30_000, serverNodeArgs);
     const srv = server;
     handle = { kill: () => srv.child.kill('SIGKILL') };
     children.add(handle);

@@ -36,6 +36,7 @@ import { lineChart } from './lib/chart.js';
 import { endpointKeys } from './lib/keys.js';
 import { rawExchange } from './lib/raw-ws.js';
 import { diffThreads, machineInfo, machineLine, percentile, processCpuUs, processRssBytes, threadCpuUs } from './lib/machine.js';
+import { LIMITS_OFF } from './lib/limits.js';
 
 const RESULTS = path.join(ROOT, 'bench/results');
 
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
     credentials: keys.map((k) => ({ appId: 'bench', publicKeyPem: k.publicKeyPem })),
   };
   fs.writeFileSync(path.join(dir, 'seed.json'), JSON.stringify(seed));
-  const server = await startServerProcess({ LATCHKEY_DATA_DIR: path.join(dir, 'data'), LATCHKEY_SEED_FILE: path.join(dir, 'seed.json'), LATCHKEY_LOG_LEVEL: 'warn' }, 20_000, serverNodeArgs);
+  const server = await startServerProcess({ ...LIMITS_OFF, LATCHKEY_DATA_DIR: path.join(dir, 'data'), LATCHKEY_SEED_FILE: path.join(dir, 'seed.json'), LATCHKEY_LOG_LEVEL: 'warn' }, 20_000, serverNodeArgs);
   const pid = server.child.pid!;
   try {
     const ring = JSON.parse(fs.readFileSync(path.join(dir, 'data/keys/keyring.json'), 'utf8')) as { keys: Array<{ id: string; status: string }> };

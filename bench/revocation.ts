@@ -38,6 +38,7 @@ import { ROOT } from '../test/helpers/root.js';
 import { lineChart } from './lib/chart.js';
 import { endpointKeys } from './lib/keys.js';
 import { machineInfo, machineLine, percentile } from './lib/machine.js';
+import { LIMITS_OFF } from './lib/limits.js';
 import { rawExchange } from './lib/raw-ws.js';
 import { arg, intArg } from './lib/args.js';
 
@@ -143,7 +144,7 @@ async function main(): Promise<void> {
     };
     fs.writeFileSync(path.join(dir, 'seed.json'), JSON.stringify(seed));
     log(`starting latchkey serve with ${total} endpoints provisioned (internal credentials service)`);
-    server = await startServerProcess({ LATCHKEY_DATA_DIR: path.join(dir, 'data'), LATCHKEY_SEED_FILE: path.join(dir, 'seed.json'), LATCHKEY_LOG_LEVEL: 'warn' }, 30_000);
+    server = await startServerProcess({ ...LIMITS_OFF, LATCHKEY_DATA_DIR: path.join(dir, 'data'), LATCHKEY_SEED_FILE: path.join(dir, 'seed.json'), LATCHKEY_LOG_LEVEL: 'warn' }, 30_000);
     const srv = server;
     const token = await waitForToken(srv, 10_000);
     const admin = `http://127.0.0.1:${srv.adminPort}`;
