@@ -32,6 +32,7 @@ function v4Value(text: string): number | null {
 /** Canonical text of an address, or null if `text` is not one. */
 export function canonicalIp(text: string): string | null {
   if (isIPv4(text)) return text;
+  if (text.includes('%')) return null;
   const m = V4_MAPPED.exec(text);
   if (m) return m[1] ?? m[2]!;
   const g = v6Groups(text);
@@ -55,8 +56,12 @@ export interface Cidr {
   prefix: number;
 }
 
-/** Parse `addr` or `addr/prefix`; null if not valid. */
+/**
+ * Parse `addr` or `addr/prefix`; null if not valid. A zone id (`fe80::1%eth0`) is refused: it names
+ * an interface of one host, not an address.
+ */
 export function parseCidr(text: string): Cidr | null {
+  if (typeof text !== 'string' || text.includes('%')) return null;
   const slash = text.indexOf('/');
   const addr = canonicalIp(slash < 0 ? text : text.slice(0, slash));
   if (addr === null) return null;

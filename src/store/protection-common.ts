@@ -3,8 +3,8 @@
  * backend, so the embedded and Cassandra stores refuse and return exactly the same things.
  */
 
-import { isIP } from 'node:net';
 import { LatchkeyError } from '../errors.js';
+import { parseCidr } from '../protection/ip.js';
 import type { BanKind, BanRecord, ControlEntry } from './store.js';
 import { validId, validKeyHash } from './store-common.js';
 
@@ -22,28 +22,9 @@ const MAX_REASON = 512;
 /** Largest |time| a Date (and so a Cassandra timestamp written from JS) can hold, in ms. */
 const MAX_TIME_MS = 8.64e15;
 
-/**
- * Parse an address or CIDR; null if it is neither (a zone id such as `%eth0` is refused: it names
- * an interface of one host, not an address). The store keys IP bans by the value AS GIVEN: callers
- * pass one spelling per address or network (BanList normalizes with normalizeIpBan in
- * src/protection/bans.ts), so the store does not rewrite values into a second canonical form.
- */
-export function parseCidr(value: string): { family: 4 | 6; address: string; prefix: number } | null {
-  if (typeof value !== 'string' || value.includes('%')) return null;
-  const slash = value.indexOf('/');
-  const address = slash < 0 ? value : value.slice(0, slash);
-  const family = isIP(address);
-  if (family === 0) return null;
-  const max = family === 4 ? 32 : 128;
-  let prefix = max;
-  if (slash >= 0) {
-    const p = value.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(p)) return null;
-    prefix = Number(p);
-    if (prefix > max) return null;
-  }
-  return { family: family as 4 | 6, address, prefix };
-}
+// IP and CIDR values are parsed by protection/ip.ts (one parser for the store and the matcher).
+// The store keys IP bans by the value AS GIVEN: callers pass one spelling per address or network
+// (BanList normalizes with normalizeIpBan in src/protection/bans.ts).
 
 /**
  * The key a ban of (kind, value) is stored under: the value itself (see parseCidr), or null if it

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalIp, cidrContains, ipValue, parseCidr } from '../../src/protection/ip.js';
+import { normalizeIpBan } from '../../src/protection/bans.js';
+import { TokenBuckets, WindowCounters } from '../../src/protection/rate.js';
+
+describe('addresses', () => {
+  it('one canonical text per address, IPv4-mapped IPv6 as IPv4, junk as null', () => {
+    expect(canonicalIp('127.0.0.1')).toBe('127.0.0.1');
+    expect(canonicalIp('::1')).toBe(canonicalIp('0:0:0:0:0:0:0:1'));
+    expect(canonicalIp('::ffff:10.1.2.3')).toBe('10.1.2.3');
+    expect(canonicalIp('0000:0000:0000:0000:0000:ffff:7f00:0001')).toBe('127.0.0.1');
+    expect(canonicalIp('2001:DB8::1')).toBe('2001:0db8:0000:0000:0000:0000:0000:0001');
+    for (const bad of ['', 'x', '1.2.3', '1.2.3.4.5', 'fe80::1%eth0', '::g']) expect(canonicalIp(bad)).toBeNull();
+  });
+  it('CIDR matching for both families; prefixes out of range and zone ids refused', () => {
+    const v4 = parseCidr('10.0.0.0/8')!;
+    expect(cidrContains(v4, ipValue('10.200.3.4')!)).toBe(true);
+    expect(cidrContains(v4, ipValue('11.0.0.1')!)).toBe(false);
+    const v6 = parseCidr('2001:db8::/32')!;
+    expect(cidrContains(v6, ipValue(canonicalIp('2001:db8:ffff::1')!)!)).toBe(true);
+    expect(cidrContains(v6, ipValue('10.0.0.1')!)).toBe(false);
+    for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/x', 'fe80::1%eth0/64', '/8']) expect(parseCidr(bad)).toBeNull();
+    expect(normalizeIpBan('10.1.2.3/8')).toBe('10.0.0.0/8');
+    expect(normalizeIpBan('::1/128')).toBe('0000:0000:0000:0000:0000:0000:0000:0001');
+  });
+});
+
+describe('bounded counters', () => {
+  it('a token bucket refills at its rate, answers the wait, and stays bounded in keys', () => {
+    const b = new TokenBuckets(2, 3, 100);
+    expect([0, 0, 0].map(() => b.take('a', 0))).toEqual([0, 0, 0]);
+    expect(b.take('a', 0)).toBe(1);
+    expect(b.take('a', 500)).toBe(0);
+    for (let i = 0; i < 1000; i++) b.take(`k${i}`, 1000);
+    expect(b.size).toBeLessThanOrEqual(100);
+    expect(new TokenBuckets(0, 1).take('x', 0)).toBe(0);
+  });
+  it('a window counter restarts after its window', () => {
+    const w = new WindowCounters(1000, 10);
+    expect([w.hit('a', 0), w.hit('a', 10), w.hit('a', 999)]).toEqual([1, 2, 3]);
+    expect(w.hit('a', 1000)).toBe(1);
+  });
+});
