@@ -352,6 +352,11 @@ export class Session implements EventPeer {
         this.pendingSyncs--;
       }
       if (res && this.state === 'ESTABLISHED') this.push(res);
+    }).catch((err: unknown) => {
+      // A bug while answering must end this session, not escape as an unhandled rejection (which
+      // ends the process: src/fatal.ts).
+      this.host.log.error({ err, session: this.id }, 'SyncRequest handling failed');
+      this.fail('LK_INTERNAL');
     });
   }
 

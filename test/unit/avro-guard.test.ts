@@ -6,6 +6,24 @@ import { describe, expect, it } from 'vitest';
 import { decodeSyncRequest } from '../../src/protocol/frames.js';
 import { emptySyncRequest, types, wireSchemas } from '../../src/protocol/schemas.js';
 
+describe('Avro int range guard', () => {
+  it('refuses a SyncRequest whose int requestId is a varint beyond 32 bits (npm run fuzz found it: echoing it back threw)', () => {
+    // requestId = zig-zag varint of 2^40 (5+ bytes), then the rest of an empty SyncRequest.
+    const zz = (BigInt(2) ** 40n) * 2n;
+    const bytes: number[] = [];
+    let v = zz;
+    while (v >= 0x80n) {
+      bytes.push(Number((v & 0x7fn) | 0x80n));
+      v >>= 7n;
+    }
+    bytes.push(Number(v));
+    const evil = Buffer.concat([Buffer.from(bytes), types.syncRequest.toBuffer(emptySyncRequest(1)).subarray(1)]);
+    expect(decodeSyncRequest(evil)).toEqual({ ok: false, code: 'LK_SYNC_MALFORMED' });
+    expect(decodeSyncRequest(types.syncRequest.toBuffer(emptySyncRequest(0x7fffffff))).ok).toBe(true);
+    expect(decodeSyncRequest(types.syncRequest.toBuffer(emptySyncRequest(-0x80000000))).ok).toBe(true);
+  });
+});
+
 describe('Avro block count guard', () => {
   // No timing assertions (benches measure speed): without the guard these decodes spun for ~18 s
   // and then aborted the process, so the test's own timeout is the bound.
