@@ -143,6 +143,7 @@ Groups:
   sessions list|kick                        live sessions on the node answering
   server-keys list|add|retire               the server key ring of the node answering
   node show|drain                           the node answering, as bootstrap lists show it; drain it
+  bans list|add|remove                      bans of key hashes, IP addresses/CIDRs, applications (root keys only)
   api-keys list|create|delete               admin API keys (root keys only)
 
 Run \`latchkey admin <group> --help\` for details.
@@ -202,6 +203,18 @@ ${ADMIN_ENV_HELP}`,
   latchkey admin server-keys list [--json]
   latchkey admin server-keys add [--json]              add a key and make it active
   latchkey admin server-keys retire --id KEY_ID [--json]
+
+${ADMIN_ENV_HELP}`,
+  'admin bans': `Usage (root key; bans apply on every node):
+  latchkey admin bans list [--json]
+  latchkey admin bans add --kind keyHash|ip|app --value VALUE --reason TEXT
+                          [--expires-in SECONDS | --expires-at TIME] [--json]
+      VALUE: a key hash, an IPv4/IPv6 address or CIDR (10.0.0.0/8), or an application id.
+      TIME: ISO 8601 (2030-01-31T12:00:00Z) or milliseconds since the epoch. Without an expiry the
+      ban lasts until removed. Matching live sessions end at once (LK_BANNED); an IP ban turns the
+      WebSocket upgrade away (HTTP 403), a key hash or application ban refuses the handshake
+      before any RSA work. Adding a ban of the same kind and value replaces it.
+  latchkey admin bans remove --kind keyHash|ip|app --value VALUE [--json]
 
 ${ADMIN_ENV_HELP}`,
   'admin api-keys': `Usage (root key):
@@ -542,6 +555,44 @@ const ADMIN_COMMANDS: Record<string, Record<string, AdminCommand>> = {
       async run(c, p) {
         const r = await c.drainNode();
         print(p, r, [{ redirected: r.redirected }]);
+      },
+    },
+  },
+  bans: {
+    list: {
+      flags: [],
+      async run(c, p) {
+        const r = await c.listBans();
+        print(p, r, r.items.map((b) => ({ kind: b.kind, value: b.value, reason: b.reason, expiresAt: iso(b.expiresAt) ?? 'never', createdBy: b.createdBy, createdAt: iso(b.createdAt) })));
+      },
+    },
+    add: {
+      flags: ['kind', 'value', 'reason', 'expires-in', 'expires-at'],
+      async run(c, p) {
+        const inText = p.opts['expires-in'];
+        const atText = p.opts['expires-at'];
+        if (inText && atText) throw new LatchkeyError('LK_CLI_USAGE', 'give --expires-in or --expires-at, not both');
+        if (inText && !/^[1-9]\d*$/.test(inText)) throw new LatchkeyError('LK_CLI_USAGE', '--expires-in takes a whole number of seconds (at least 1)');
+        // --expires-at: ISO 8601, or milliseconds since the epoch.
+        const at = atText ? (/^\d+$/.test(atText) ? Number(atText) : Date.parse(atText)) : undefined;
+        if (at !== undefined && !Number.isFinite(at)) throw new LatchkeyError('LK_CLI_USAGE', '--expires-at takes an ISO 8601 time (2030-01-31T12:00:00Z) or milliseconds since the epoch');
+        const b = await c.addBan({
+          kind: need(p, 'kind'),
+          value: need(p, 'value'),
+          reason: need(p, 'reason'),
+          ...(inText ? { expiresInSec: Number(inText) } : {}),
+          ...(at !== undefined ? { expiresAt: at } : {}),
+        });
+        print(p, b, [{ kind: b.kind, value: b.value, reason: b.reason, expiresAt: iso(b.expiresAt) ?? 'never', createdBy: b.createdBy }]);
+      },
+    },
+    remove: {
+      flags: ['kind', 'value'],
+      async run(c, p) {
+        const kind = need(p, 'kind');
+        const value = need(p, 'value');
+        await c.removeBan(kind, value);
+        print(p, { kind, value, removed: true }, [{ kind, value, removed: 'yes' }]);
       },
     },
   },

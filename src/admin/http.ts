@@ -4,11 +4,21 @@
  * Routes (routes.ts) declare everything the OpenAPI document (openapi.ts) says about them, so the
  * document cannot drift from the code.
  *
+ * Every request, whatever its outcome:
+ *   - HEAD runs the GET route and answers its status and headers without a body; a path without GET
+ *     answers 405 (no body) with `Allow`, as every 405 does;
+ *   - a change (POST, PUT, DELETE) writes one audit line at info: `admin change` with `audit: true`,
+ *     method, route template, path parameters, status, the API key id (null when it did not
+ *     authenticate) and the refusal code; never the body (it may carry key material or tokens);
+ *   - the answer is counted and timed (metrics.ts) by method, route template and status.
+ *
  * uWS rules: copy what is needed out of `req` synchronously; register onAborted before anything
  * async; cork every late write.
  */
 import type uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
+import type client from 'prom-client';
+import { AdminMetrics, UNMATCHED_ROUTE } from './metrics.js';
 import { ERRORS, LatchkeyError, toLatchkeyError, type ErrorCode } from '../errors.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -137,24 +147,55 @@ function statusLine(status: number): string {
   return `${status} ${text[status] ?? 'Status'}`;
 }
 
+export interface AdminRouterOptions {
+  /**
+   * Register the admin request metrics (metrics.ts) on this registry: the node's Stats.registry,
+   * so they are scraped with the rest. Without it nothing is measured.
+   */
+  registry?: client.Registry;
+}
+
+/** Methods that change something: each answer to one is an audit line. */
+const CHANGES: ReadonlySet<string> = new Set(['POST', 'PUT', 'DELETE']);
+
+/**
+ * End a response to HEAD: the status and headers a GET would get, no body (RFC 9110 9.3.2).
+ * Content-Length is written as a header and endWithoutBody() given no length: after
+ * endWithoutBody(n > 0), uWS 20.30 closed the connection when the next request on it arrived (seen
+ * with a raw socket; test/e2e/admin-findings.test.ts sends that next request). It also keeps the
+ * connection open after `Connection: close` here; the client closes it or the idle timeout does.
+ * uWS's JavaScript fallback has no endWithoutBody; Node's http under it drops HEAD bodies itself.
+ */
+function endWithoutBody(res: uWS.HttpResponse, length: number | null): void {
+  if (length !== null) res.writeHeader('content-length', String(length));
+  try {
+    res.endWithoutBody();
+  } catch {
+    res.end();
+  }
+}
+
 export class AdminRouter {
   private readonly compiled: CompiledRoute[];
+  private readonly metrics: AdminMetrics | null;
 
   constructor(
     readonly routes: Route[],
     private readonly auth: Authenticator,
     private readonly log: Logger,
+    opts: AdminRouterOptions = {},
   ) {
     this.compiled = routes.map(compile);
+    this.metrics = opts.registry ? new AdminMetrics(opts.registry) : null;
   }
 
   /**
-   * Mount on a uWS app: every /admin/* request goes through here. A handler bug answers 500
-   * LK_INTERNAL and is counted (`onHandlerError`); it never reaches uWS, where it would end the
-   * process.
+   * Mount on a uWS app: every /admin/* request goes through here, and so do public routes outside
+   * /admin (/readyz). A handler bug answers 500 LK_INTERNAL and is counted (`onHandlerError`); it
+   * never reaches uWS, where it would end the process.
    */
   mount(app: uWS.TemplatedApp, onHandlerError: (err: unknown) => void = () => undefined): void {
-    app.any('/admin/*', (res, req) => {
+    const entry = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
       try {
         this.handle(res, req);
       } catch (err) {
@@ -166,54 +207,83 @@ export class AdminRouter {
           // Already answered or aborted: nothing more to say on this socket.
         }
       }
-    });
+    };
+    app.any('/admin/*', entry);
+    const outside = new Set(this.routes.filter((r) => !r.path.startsWith('/admin/')).map((r) => r.path));
+    for (const path of outside) {
+      if (path.includes('{')) throw new Error(`route ${path}: parameters are supported under /admin/ only`);
+      app.any(path, entry);
+    }
   }
 
   private handle(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
     // Copy everything out of req now: it is invalid after this function returns.
+    const started = performance.now();
     const method = req.getMethod().toUpperCase();
     const url = req.getUrl();
     const query = new URLSearchParams(req.getQuery() ?? '');
     const authorization = req.getHeader('authorization');
     const contentLength = Number(req.getHeader('content-length') || '0');
+    const head = method === 'HEAD';
+    // What the audit line and the metrics name: the route template (bounded), never the raw URL.
+    let routeLabel = UNMATCHED_ROUTE;
+    let params: Record<string, string> = {};
+    const who: { apiKeyId: string | null } = { apiKeyId: null };
     let aborted = false;
+    let answered = false;
     res.onAborted(() => {
       aborted = true;
     });
-    const send = (status: number, body: string | null): void => {
+    const send = (status: number, body: string | null, headers: Record<string, string> = {}, code?: string): void => {
+      if (answered) return;
+      answered = true;
+      this.metrics?.observe(method, routeLabel, status, (performance.now() - started) / 1000);
+      if (CHANGES.has(method)) {
+        // The audit trail: what was asked, by which key, and how it ended; never the body (it
+        // may carry key material or tokens).
+        this.log.info({ audit: true, method, route: routeLabel, params, status, apiKeyId: who.apiKeyId, ...(code ? { code } : {}) }, 'admin change');
+      }
       if (aborted) return;
-      aborted = true;
       res.cork(() => {
         res.writeStatus(statusLine(status));
-        if (body !== null) res.writeHeader('content-type', 'application/json').end(body);
+        for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+        if (body !== null) res.writeHeader('content-type', 'application/json');
+        if (head) endWithoutBody(res, body === null ? null : Buffer.byteLength(body));
+        else if (body !== null) res.end(body);
         else res.end();
       });
     };
-    const fail = (e: LatchkeyError): void => send(ERRORS[e.code].http, errorBody(e));
+    const fail = (e: LatchkeyError, headers: Record<string, string> = {}): void => send(ERRORS[e.code].http, errorBody(e), headers, e.code);
 
+    // HEAD is GET without the body: it runs the GET route (authentication included).
+    const wanted = head ? 'GET' : method;
     let match: { route: Route; params: Record<string, string> } | null = null;
-    let pathMatched = false;
+    const allowed = new Set<string>();
     for (const c of this.compiled) {
       const m = c.regex.exec(url);
       if (!m) continue;
-      pathMatched = true;
-      if (c.route.method !== method) continue;
-      const params: Record<string, string> = {};
+      if (routeLabel === UNMATCHED_ROUTE) routeLabel = c.route.path;
+      allowed.add(c.route.method);
+      if (c.route.method === 'GET') allowed.add('HEAD');
+      if (c.route.method !== wanted || match) continue;
+      const decoded: Record<string, string> = {};
       for (let i = 0; i < c.names.length; i++) {
         const v = decodePathParam(m[i + 1]!);
         if (v === null) {
           fail(new LatchkeyError('LK_BAD_PATH', `parameter ${c.names[i]}`));
           return;
         }
-        params[c.names[i]!] = v;
+        decoded[c.names[i]!] = v;
       }
-      match = { route: c.route, params };
-      break;
+      match = { route: c.route, params: decoded };
     }
     if (!match) {
-      fail(new LatchkeyError(pathMatched ? 'LK_METHOD_NOT_ALLOWED' : 'LK_NOT_FOUND', `${method} ${url}`));
+      if (allowed.size === 0) fail(new LatchkeyError('LK_NOT_FOUND', `${method} ${url}`));
+      else fail(new LatchkeyError('LK_METHOD_NOT_ALLOWED', `${method} ${url}`), { allow: [...allowed].join(', ') });
       return;
     }
+    routeLabel = match.route.path;
+    params = match.params;
     if (contentLength > MAX_BODY_BYTES) {
       fail(new LatchkeyError('LK_BODY_TOO_LARGE', `limit ${MAX_BODY_BYTES} bytes`));
       return;
@@ -241,7 +311,7 @@ export class AdminRouter {
       chunks.push(Buffer.from(new Uint8Array(ab)));
       if (!isLast) return;
       const route = match!.route;
-      void this.run(route, match!.params, query, authorization, Buffer.concat(chunks)).then(
+      void this.run(route, match!.params, query, authorization, Buffer.concat(chunks), who).then(
         (reply) => send(reply.status, reply.body === undefined ? null : JSON.stringify(reply.body, jsonReplacer)),
         (err: unknown) => {
           const e = toLatchkeyError(err);
@@ -252,8 +322,9 @@ export class AdminRouter {
     };
   }
 
-  private async run(route: Route, params: Record<string, string>, query: URLSearchParams, authorization: string, raw: Buffer): Promise<Reply> {
+  private async run(route: Route, params: Record<string, string>, query: URLSearchParams, authorization: string, raw: Buffer, who: { apiKeyId: string | null }): Promise<Reply> {
     const key = route.scope === 'public' ? { id: '', tenantId: null } : await this.auth.authenticate(authorization);
+    if (route.scope !== 'public') who.apiKeyId = key.id;
     if (route.scope === 'root' && key.tenantId !== null) throw new LatchkeyError('LK_FORBIDDEN');
     let body: Record<string, unknown> = {};
     if (route.body) {

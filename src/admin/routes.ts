@@ -6,6 +6,12 @@
  *
  * Tenant isolation: a tenant key sees its own tenant only; another tenant's objects answer exactly
  * as missing ones do (404 with the same code), so a tenant key cannot tell whether they exist.
+ * Application ids and app tokens are global (one namespace for every tenant), so a tenant key may
+ * not choose them: a 409 on a chosen one would tell it that another tenant uses it. The server
+ * generates both (a UUID, 128 random bits); root keys may still choose.
+ *
+ * Bans are node-wide (an IP ban turns away every tenant's endpoints from that address, a key hash
+ * ban covers every application): root keys only.
  */
 import crypto from 'node:crypto';
 import type { Bus } from '../bus/bus.js';
@@ -17,7 +23,8 @@ import type { KeyRing, ServerKeyInfo } from '../crypto/keyring.js';
 import { isKeyHashId, keyHashId, toSpkiDer } from '../crypto/keys.js';
 import { LatchkeyError } from '../errors.js';
 import type { SessionRegistry } from '../session/registry.js';
-import type { Application, CredentialsRecord, EndpointRecord, Store, Tenant } from '../store/store.js';
+import type { Application, BanKind, BanRecord, CredentialsRecord, EndpointRecord, Store, Tenant } from '../store/store.js';
+import { BAN_KINDS, banKey } from '../store/protection-common.js';
 import type { ApplicationDirectory } from '../tenancy/applications.js';
 import { createApplication, createTenant, provisionRegistration } from '../tenancy/provision.js';
 import { newApiKey } from './auth.js';
@@ -56,6 +63,24 @@ const anyObject = (description: string): JsonSchema => ({ type: 'object', descri
 
 const ID = str('identifier: letters, digits, . _ - (up to 64)', { minLength: 1, maxLength: 64 });
 
+/** Longest ban a caller may ask for by duration: 10 years (longer: no expiry at all). */
+const MAX_BAN_SEC = 10 * 365 * 86_400;
+/** Largest time a Date holds (ms): the store refuses later expiries. */
+const MAX_TIME_MS = 8.64e15;
+
+/**
+ * Application ids as tenancy/provision.ts creates them (its checkId). Stricter than the store, which
+ * takes any id: a ban on a value no application can have would be accepted and do nothing.
+ */
+const APP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function banValue(kind: string, value: string): { kind: BanKind; value: string } {
+  if (!(BAN_KINDS as readonly string[]).includes(kind)) throw new LatchkeyError('LK_BAD_ARGUMENT', `ban kind must be one of ${BAN_KINDS.join(', ')}`);
+  const ok = kind === 'keyHash' ? isKeyHashId(value) : kind === 'app' ? APP_ID.test(value) : banKey('ip', value) !== null;
+  if (!ok) throw new LatchkeyError('LK_BAD_ARGUMENT', `ban value must be ${kind === 'ip' ? 'an IPv4/IPv6 address or CIDR' : kind === 'keyHash' ? 'a key hash (43 base64url characters)' : 'an application id'}`);
+  return { kind: kind as BanKind, value };
+}
+
 function pem(der: Buffer | null): string | null {
   return der ? crypto.createPublicKey({ key: der, format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }).toString() : null;
 }
@@ -85,6 +110,7 @@ const views = {
     updatedAt: e.updatedAt,
   }),
   serverKey: (k: ServerKeyInfo) => ({ id: k.id, status: k.status, createdAt: k.createdAt, publicKey: k.publicKeyPem }),
+  ban: (b: BanRecord) => ({ kind: b.kind, value: b.value, reason: b.reason, createdAt: b.createdAt, expiresAt: b.expiresAt, createdBy: b.createdBy }),
   verifier: (v: VerifierRecord, isDefault: boolean) => ({
     verifierToken: v.verifierToken, appId: v.appId, pluginTypeName: v.pluginTypeName, name: v.name, description: v.description,
     jsonConfiguration: jsonOrNull(v.jsonConfiguration), isDefault, createdAt: v.createdAt, updatedAt: v.updatedAt,
@@ -114,6 +140,19 @@ export function adminRoutes(d: AdminDeps): Route[] {
       method: 'GET', path: '/admin/openapi.json', scope: 'public', summary: 'This OpenAPI 3 document',
       responses: { 200: { description: 'OpenAPI document' } },
       handler: async () => ({ status: 200, body: d.openapi() }),
+    },
+    {
+      method: 'GET', path: '/readyz', scope: 'public', summary: 'Readiness: the store, the cache and the bus each answer a cheap call (liveness is /healthz)',
+      responses: {
+        200: { description: '{ status: ready, store: ok, cache: ok, bus: ok }' },
+        503: { description: '{ code: LK_NOT_READY, message, status: not ready, store, cache, bus }: each service ok, or why not' },
+      },
+      handler: async () => {
+        const services = await d.readiness();
+        if (Object.values(services).every((v) => v === 'ok')) return { status: 200, body: { status: 'ready', ...services } };
+        const e = new LatchkeyError('LK_NOT_READY');
+        return { status: 503, body: { code: e.code, message: e.message, status: 'not ready', ...services } };
+      },
     },
     // --- API keys ---
     {
@@ -167,9 +206,9 @@ export function adminRoutes(d: AdminDeps): Route[] {
     {
       method: 'POST', path: '/admin/v1/tenants/{tenantId}/applications', scope: 'tenant', summary: 'Create an application',
       body: obj({
-        id: ID,
+        id: { ...ID, description: 'application id, global across tenants (generated if omitted; root keys only: a tenant key gets 403 LK_FORBIDDEN)' },
         name: str('display name', { minLength: 1, maxLength: 200 }),
-        appToken: str('token endpoints present in CONNECT (generated if omitted)', { minLength: 8, maxLength: 128 }),
+        appToken: str('token endpoints present in CONNECT, global across tenants (generated if omitted; root keys only: a tenant key gets 403 LK_FORBIDDEN)', { minLength: 8, maxLength: 128 }),
         credentialsService: str('trustful | internal | a configured plugin name', { maxLength: 64 }),
         profileSchema: anyObject('Avro schema of endpoint profiles, or null for opaque profiles'),
       }, ['name']),
@@ -177,6 +216,11 @@ export function adminRoutes(d: AdminDeps): Route[] {
       handler: async (ctx) => {
         const t = await tenantScoped(ctx, ctx.params.tenantId!);
         const b = ctx.body;
+        if (ctx.key.tenantId !== null) {
+          // Ids and tokens are global: a conflict on a chosen one would tell a tenant key that another tenant uses it.
+          if (b.id !== undefined) throw new LatchkeyError('LK_FORBIDDEN', 'only a root key may choose the application id (ids are global); omit id to get a generated one');
+          if (b.appToken !== undefined) throw new LatchkeyError('LK_FORBIDDEN', 'only a root key may choose the app token (tokens are global); omit appToken to get a generated one');
+        }
         const app = await createApplication(d.store, {
           tenantId: t.id,
           name: b.name as string,
@@ -395,6 +439,42 @@ export function adminRoutes(d: AdminDeps): Route[] {
       method: 'POST', path: '/admin/v1/node/drain', scope: 'root', summary: 'Drain this node without stopping it: leave the bootstrap lists and send every endpoint a REDIRECT to another node',
       responses: { 200: { description: '{ redirected: number of endpoints told to move (0 when no other node is live) }' } },
       handler: async () => ({ status: 200, body: { redirected: await d.node.drain() } }),
+    },
+    // --- bans (node-wide: root keys only; protection/bans.ts) ---
+    {
+      method: 'GET', path: '/admin/v1/bans', scope: 'root', summary: 'Bans in force on every node, as stored (operator and automatic bans)',
+      responses: { 200: { description: '{ items: [{ kind, value, reason, createdAt, expiresAt, createdBy }] }, ordered by kind then value' } },
+      handler: async () => ({ status: 200, body: { items: (await d.store.listBans(Date.now())).map(views.ban) } }),
+    },
+    {
+      method: 'POST', path: '/admin/v1/bans', scope: 'root', summary: 'Ban a key hash, an IP address or CIDR, or an application on every node: matching live sessions end (LK_BANNED) and handshakes are refused before any RSA work. Replaces a ban of the same kind and value',
+      body: obj({
+        kind: str('keyHash | ip | app', { enum: [...BAN_KINDS] }),
+        value: str('a key hash, an IPv4/IPv6 address or CIDR (10.0.0.0/8), or an application id', { minLength: 1, maxLength: 100 }),
+        reason: str('why, for operators (shown in lists)', { maxLength: 512 }),
+        expiresInSec: { type: 'integer', minimum: 1, maximum: MAX_BAN_SEC, description: 'lift the ban after this many seconds' },
+        expiresAt: { type: 'integer', minimum: 0, maximum: MAX_TIME_MS, description: 'lift the ban at this time (ms since the epoch, in the future)' },
+      }, ['kind', 'value', 'reason']),
+      responses: { 201: { description: 'the ban as stored: { kind, value (canonical: network address, no /32 or /128), reason, createdAt, expiresAt (null: until lifted), createdBy (the API key id) }' } },
+      handler: async (ctx) => {
+        const b = ctx.body;
+        const { kind, value } = banValue(b.kind as string, b.value as string);
+        if (b.expiresInSec !== undefined && b.expiresAt !== undefined) throw new LatchkeyError('LK_BAD_ARGUMENT', 'give expiresInSec or expiresAt, not both');
+        const now = Date.now();
+        const expiresAt = b.expiresInSec !== undefined ? now + (b.expiresInSec as number) * 1000 : b.expiresAt !== undefined ? (b.expiresAt as number) : null;
+        if (expiresAt !== null && expiresAt <= now) throw new LatchkeyError('LK_BAD_ARGUMENT', 'expiresAt is not in the future');
+        const ban = await d.bans.add({ kind, value, reason: b.reason as string, expiresAt, createdBy: ctx.key.id, createdAt: now });
+        return { status: 201, body: views.ban(ban) };
+      },
+    },
+    {
+      method: 'DELETE', path: '/admin/v1/bans/{kind}/{value}', scope: 'root', summary: 'Lift a ban on every node. The value is percent-encoded: a CIDR\'s slash is %2F (ip/10.0.0.0%2F8)',
+      responses: { 204: { description: 'lifted' } },
+      handler: async (ctx) => {
+        const { kind, value } = banValue(ctx.params.kind!, ctx.params.value!);
+        if (!(await d.bans.remove(kind, value))) throw new LatchkeyError('LK_NOT_FOUND', `no ${kind} ban ${value}`);
+        return { status: 204 };
+      },
     },
     // --- server keys ---
     {

@@ -92,6 +92,18 @@ export interface NewApiKeyView extends ApiKeyView {
   token: string;
 }
 
+export interface BanView {
+  kind: 'keyHash' | 'ip' | 'app';
+  /** Canonical: an IP ban of one address has no prefix, a CIDR is its network address. */
+  value: string;
+  reason: string;
+  createdAt: number;
+  /** null: until lifted. */
+  expiresAt: number | null;
+  /** The API key id that set it, or flapping / failed-handshakes for automatic bans. */
+  createdBy: string;
+}
+
 export interface Items<T> {
   items: T[];
 }
@@ -264,6 +276,18 @@ export class AdminClient {
 
   drainNode(): Promise<{ redirected: number }> {
     return this.request('POST', '/admin/v1/node/drain');
+  }
+
+  // --- bans (root keys) ---
+  listBans(): Promise<Items<BanView>> {
+    return this.request('GET', '/admin/v1/bans');
+  }
+  addBan(b: { kind: string; value: string; reason: string; expiresInSec?: number; expiresAt?: number }): Promise<BanView> {
+    return this.request('POST', '/admin/v1/bans', { body: b });
+  }
+  /** The value is percent-encoded here: a CIDR's slash travels as %2F. */
+  removeBan(kind: string, value: string): Promise<void> {
+    return this.request('DELETE', `/admin/v1/bans/${seg(kind)}/${seg(value)}`);
   }
 
   // --- API keys ---

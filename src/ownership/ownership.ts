@@ -19,6 +19,7 @@ import type { Bus } from '../bus/bus.js';
 import type { Cache } from '../cache/cache.js';
 import { emptySyncResponse, types, type SyncRequest, type SyncResponse, type UserAttachErrorCode } from '../protocol/schemas.js';
 import type { Application, PendingNotification, Store } from '../store/store.js';
+import { LatchkeyError } from '../errors.js';
 import { createVerifier, type OwnerVerifier } from './verifier.js';
 
 /** Endpoint access tokens live this long unless rotated (Kaa had no expiry). */
@@ -120,9 +121,21 @@ export class OwnershipService {
     return { ok: true };
   }
 
-  /** The endpoint publishes (or rotates) its access token. */
-  async setAccessToken(app: Application, keyHash: string, token: string): Promise<void> {
-    await this.store.setEndpointAccessToken(app.id, keyHash, tokenHash(token), Date.now() + ACCESS_TOKEN_TTL_MS);
+  /**
+   * The endpoint publishes (or rotates) its access token. False when another endpoint of the tenant
+   * holds the same token (unexpired): the endpoint's request was wrong, not the server, so it is
+   * logged at debug only (an endpoint repeating it would otherwise fill the error log at will) and
+   * answered as a sync result (handleUserSync).
+   */
+  async setAccessToken(app: Application, keyHash: string, token: string): Promise<boolean> {
+    try {
+      await this.store.setEndpointAccessToken(app.id, keyHash, tokenHash(token), Date.now() + ACCESS_TOKEN_TTL_MS);
+      return true;
+    } catch (err) {
+      if (!(err instanceof LatchkeyError) || err.code !== 'LK_CONFLICT') throw err;
+      this.log.debug({ appId: app.id, keyHash }, 'endpoint access token refused: another endpoint of the tenant holds it');
+      return false;
+    }
   }
 
   /**
@@ -212,10 +225,17 @@ export class OwnershipService {
 /**
  * The user-sync part of one SyncRequest: owner attach, endpoint attach/detach requests, and the
  * endpoint access token published in the profile sync. Fills `res.userSyncResponse`.
+ *
+ * An access token another endpoint of the tenant holds is refused: the SyncResponse is FAILURE with
+ * errorCode LK_CONFLICT (the SDK's setEndpointAccessToken rejects with that code); the profile sync
+ * before it stands and the user-sync requests of the same SyncRequest are still answered.
  */
 export async function handleUserSync(ownership: OwnershipService, app: Application, keyHash: string, req: SyncRequest, res: SyncResponse): Promise<void> {
   const token = req.profileSyncRequest?.endpointAccessToken;
-  if (token) await ownership.setAccessToken(app, keyHash, token);
+  if (token && !(await ownership.setAccessToken(app, keyHash, token))) {
+    res.status = 'FAILURE';
+    res.errorCode = 'LK_CONFLICT';
+  }
   const u = req.userSyncRequest;
   if (!u) return;
   const out: NonNullable<SyncResponse['userSyncResponse']> = {

@@ -189,6 +189,28 @@ describe('latchkey admin (against a running server)', { timeout: 60_000 }, () =>
     expect([gone.status, gone.stderr.includes('LK_AUTH_INVALID')]).toEqual([1, true]);
   });
 
+  it('adds, lists and removes bans (a CIDR travels percent-encoded); bad values exit 1 with LK_BAD_ARGUMENT', async () => {
+    const k = makeEndpointKey();
+    const added = await json<{ kind: string; value: string; reason: string; expiresAt: number | null; createdAt: number; createdBy: string }>(['admin', 'bans', 'add', '--kind', 'ip', '--value', '10.1.2.3/8', '--reason', 'scanner', '--expires-in', '3600']);
+    expect(added).toMatchObject({ kind: 'ip', value: '10.0.0.0/8', reason: 'scanner' });
+    expect(added.expiresAt! - added.createdAt).toBe(3600_000);
+    const t = table(await ok(['admin', 'bans', 'add', '--kind', 'keyHash', '--value', k.keyHash, '--reason', 'stolen key', '--expires-at', '2099-01-01T00:00:00Z']));
+    expect(t.header).toEqual(['KIND', 'VALUE', 'REASON', 'EXPIRESAT', 'CREATEDBY']);
+    expect(t.rows[0]!.slice(0, 4)).toEqual(['keyHash', k.keyHash, 'stolen key', '2099-01-01T00:00:00.000Z']);
+    const list = table(await ok(['admin', 'bans', 'list']));
+    expect(list.header).toEqual(['KIND', 'VALUE', 'REASON', 'EXPIRESAT', 'CREATEDBY', 'CREATEDAT']);
+    expect(list.rows.map((r) => r.slice(0, 2))).toEqual([['ip', '10.0.0.0/8'], ['keyHash', k.keyHash]]);
+    expect(await json(['admin', 'bans', 'remove', '--kind', 'ip', '--value', '10.0.0.0/8'])).toEqual({ kind: 'ip', value: '10.0.0.0/8', removed: true });
+    expect(await json(['admin', 'bans', 'remove', '--kind', 'keyHash', '--value', k.keyHash])).toMatchObject({ removed: true });
+    expect(await ok(['admin', 'bans', 'list'])).toBe('(none)\n');
+    const missing = await run(['admin', 'bans', 'remove', '--kind', 'ip', '--value', '10.0.0.0/8'], env);
+    expect([missing.status, missing.stderr.includes('LK_NOT_FOUND')]).toEqual([1, true]);
+    const bad = await run(['admin', 'bans', 'add', '--kind', 'ip', '--value', '999.0.0.1', '--reason', 'x'], env);
+    expect([bad.status, bad.stderr.includes('LK_BAD_ARGUMENT')]).toEqual([1, true]);
+    const both = await run(['admin', 'bans', 'add', '--kind', 'ip', '--value', '10.0.0.1', '--reason', 'x', '--expires-in', '5', '--expires-at', '2099-01-01'], env);
+    expect([both.status, both.stderr.includes('LK_CLI_USAGE')]).toEqual([2, true]);
+  });
+
   it('a bad API key exits 1 with LK_AUTH_INVALID; a missing one with LK_AUTH_REQUIRED', async () => {
     const bad = await run(['admin', 'tenant', 'list'], { ...env, LATCHKEY_API_KEY: 'lk_AAAAAAAAAAAAAAAA.' + 'A'.repeat(43) });
     expect(bad.status).toBe(1);
@@ -232,13 +254,14 @@ describe('latchkey admin (against a running server)', { timeout: 60_000 }, () =>
 
 describe('latchkey admin --help', { timeout: 60_000 }, () => {
   it('has help for admin and every admin group', () => {
-    for (const group of ['', 'create-key', 'tenant', 'app', 'credentials', 'registration', 'endpoints', 'sessions', 'server-keys', 'node', 'api-keys']) {
+    for (const group of ['', 'create-key', 'tenant', 'app', 'credentials', 'registration', 'endpoints', 'sessions', 'server-keys', 'node', 'bans', 'api-keys']) {
       const r = cli(['admin', ...(group ? [group] : []), '--help']);
       expect(r.status, group).toBe(0);
       expect(r.stdout, group).toContain('Usage');
     }
     expect(cli(['admin', 'tenant', 'create', '--help']).stdout).toContain('latchkey admin tenant create');
     expect(cli(['help', 'admin', 'sessions']).stdout).toContain('latchkey admin sessions kick');
+    expect(cli(['admin', 'bans', '--help']).stdout).toContain('latchkey admin bans remove --kind');
     expect(cli(['admin', 'frob', '--help']).status).toBe(2);
   });
 });
