@@ -1,6 +1,6 @@
 /** /metrics (Prometheus text) and /healthz on the admin listener. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { adminApi, startHarness, type Harness } from '../helpers/harness.js';
 import { makeEndpointKey, prepareConnect } from '../helpers/wire-client.js';
 import { openRaw, withTimeout } from '../helpers/ws.js';
 
@@ -39,5 +39,18 @@ describe('observability', () => {
     await withTimeout(bad.closed, 3000, 'close');
     const health = (await (await fetch(`${h.adminUrl}/healthz`)).json()) as Record<string, unknown>;
     expect(health).toMatchObject({ status: 'ok', uws: 'native' });
+  });
+
+  it('counts and times admin requests by method and route template (unknown paths: route="unmatched")', async () => {
+    expect((await adminApi(h, 'GET', '/admin/v1/tenants')).status).toBe(200);
+    expect((await adminApi(h, 'GET', '/admin/v1/tenants/no-such-tenant')).status).toBe(404);
+    expect((await adminApi(h, 'GET', '/admin/v1/no/such/path')).status).toBe(404);
+    const text = await (await fetch(`${h.adminUrl}/metrics`)).text();
+    const wired = 'src/server.ts passes the Stats registry to the admin router: new AdminRouter(routes, auth, log, { registry: stats.registry })';
+    expect(text, wired).toMatch(/^latchkey_admin_requests_total\{method="GET",route="\/admin\/v1\/tenants",status="200"\} 1$/m);
+    expect(text).toMatch(/^latchkey_admin_requests_total\{method="GET",route="\/admin\/v1\/tenants\/\{tenantId\}",status="404"\} 1$/m);
+    expect(text).toMatch(/^latchkey_admin_requests_total\{method="GET",route="unmatched",status="404"\} 1$/m);
+    expect(text).toMatch(/^latchkey_admin_request_duration_seconds_count\{method="GET",route="\/admin\/v1\/tenants"\} 1$/m);
+    expect(text).not.toContain('no-such-tenant');
   });
 });
