@@ -302,7 +302,7 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
         drain: () => drain(bootstrap!, registry, log),
       }, customVerifiers, log, credentialsServices: () => [...services.keys()], openapi: () => openapi });
     openapi = openapiDocument(routes, VERSION);
-    const adminRouter = new AdminRouter(routes, new ApiKeyAuthenticator(store), log);
+    const adminRouter = new AdminRouter(routes, new ApiKeyAuthenticator(store), log, { registry: stats.registry });
     const gateway = new Gateway({
       host: config.host,
       port: config.port,
@@ -338,6 +338,9 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
         resolve: (body) => (bootstrap ? bootstrap.resolve(body) : { status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'LK_SERVER_UNAVAILABLE', message: 'starting' }) }),
       },
       mountAdmin: (app, guard) => {
+        app.head('/metrics', guard('admin.metrics', (res) => {
+          res.cork(() => res.writeHeader('content-type', stats.registry.contentType).endWithoutBody());
+        }));
         app.get('/metrics', guard('admin.metrics', (res) => {
           let aborted = false;
           res.onAborted(() => (aborted = true));

@@ -186,7 +186,6 @@ export class Admission {
 
   private autoBan(b: Omit<BanRecord, 'createdAt' | 'expiresAt'>): void {
     const expiresAt = this.now() + this.limits.flappingBanSec * 1000;
-    this.stats.count(this.stats.bansAdded, b.createdBy);
     this.log.warn({ ban: { ...b, expiresAt } }, 'automatic ban');
     this.bans.add({ ...b, expiresAt }, { applyFirst: true }).catch((err: unknown) => this.log.warn({ err, kind: b.kind }, 'automatic ban not stored (store unavailable); retried on the next offence'));
   }

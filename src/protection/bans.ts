@@ -19,6 +19,8 @@ export interface BanListDeps {
   announce: () => Promise<void>;
   /** A ban came into force here (added here, or loaded): end matching live sessions. */
   onBanned: (ban: BanRecord) => void;
+  /** A ban was added through this list (counted by reason: its createdBy, or `admin` for an API key). */
+  onAdded?: (ban: BanRecord) => void;
   now?: () => number;
 }
 
@@ -85,6 +87,7 @@ export class BanList {
       this.unsaved.set(slot(ban.kind, ban.value), ban);
     }
     const stored = await this.d.store.putBan(ban);
+    this.d.onAdded?.(stored);
     this.unsaved.delete(slot(ban.kind, ban.value));
     if (!opts.applyFirst) this.apply(stored);
     await this.announce();

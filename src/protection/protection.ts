@@ -27,6 +27,7 @@ export async function startProtection(d: { config: Config; store: ProtectionStor
     store: d.store,
     log,
     announce: () => d.bus.publish('sessions', { type: 'bans.changed', origin: d.nodeId }),
+    onAdded: (ban) => d.stats.count(d.stats.bansAdded, ban.createdBy === 'flapping' || ban.createdBy === 'failed-handshakes' ? ban.createdBy : 'admin'),
     onBanned: (ban) => {
       const ended = d.registry.endWhere((s) => banMatches(ban, { remoteAddress: s.remoteAddress, appId: s.app?.id ?? null, keyHash: s.keyHash }), 'LK_BANNED');
       if (ended > 0) log.info({ ban: { kind: ban.kind, value: ban.value }, ended }, 'ban in force: matching sessions ended');

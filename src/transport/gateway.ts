@@ -415,9 +415,13 @@ export class Gateway {
       },
     });
     if (o.bootstrap) mountBootstrap(app, o.bootstrap, o.log, this.httpGuard);
-    const notFound = this.http('http.404', (res) => {
+    const notFound = this.http('http.404', (res, req: uWS.HttpRequest) => {
+      const head = req.getMethod() === 'head';
       res.cork(() => {
-        res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: 'LK_NOT_FOUND', message: ERRORS.LK_NOT_FOUND.message }));
+        res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json');
+        // HEAD: the headers GET would get, never a body (RFC 9110; a body breaks HTTP clients).
+        if (head) res.endWithoutBody();
+        else res.end(JSON.stringify({ code: 'LK_NOT_FOUND', message: ERRORS.LK_NOT_FOUND.message }));
       });
     });
     app.any('/*', notFound);
@@ -426,6 +430,9 @@ export class Gateway {
     admin.get('/healthz', this.http('admin.healthz', (res) => {
       const body = JSON.stringify({ status: 'ok', uws: this.native ? 'native' : 'fallback', ...o.health() });
       res.cork(() => res.writeHeader('content-type', 'application/json').end(body));
+    }));
+    admin.head('/healthz', this.http('admin.healthz', (res) => {
+      res.cork(() => res.writeHeader('content-type', 'application/json').endWithoutBody());
     }));
     o.mountAdmin?.(admin, this.httpGuard);
     admin.any('/*', notFound);

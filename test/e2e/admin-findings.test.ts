@@ -107,6 +107,9 @@ describe('HEAD on admin routes', () => {
       ['/admin/v1/nothing-here', h.rootKey, 404],
       ['/admin/v1/tenants/no-such-tenant', h.rootKey, 404],
       ['/admin/openapi.json', undefined, 200],
+      ['/healthz', undefined, 200],
+      ['/metrics', undefined, 200],
+      ['/no-such-path', undefined, 404],
     ] as const) {
       const r = await raw('HEAD', path, key ? { key } : {});
       expect([r.status, r.rest.length], path).toEqual([status, 0]);
