@@ -210,4 +210,13 @@ describe('what the transport cuts itself (uWS; docs/errors.md)', () => {
     expect(h.server.stats.sessionsEnded.get('LK_FRAME_OVER_HARD_LIMIT')).toBe(1);
     expect(h.server.stats.sessionsEnded.get('LK_FRAME_BAD_UTF8')).toBe(1);
   });
+
+  it('an unmasked client frame is never read as a frame: the socket ends at the handshake timeout (LK_HS_TIMEOUT)', async () => {
+    const { h } = await harness({ handshakeTimeoutMs: 300 });
+    const up = await upgrade(h);
+    // An unmasked binary frame (RFC 6455 requires clients to mask): uWS waits for mask bytes.
+    up.socket.write(Buffer.from([0x82, 0x03, 0x0c, 0x00, 0x00]));
+    await withTimeout(new Promise<void>((r) => up.socket.on('close', () => r())), 5000, 'unmasked socket closed');
+    expect(h.server.stats.sessionsEnded.get('LK_HS_TIMEOUT')).toBe(1);
+  });
 });
