@@ -689,11 +689,6 @@ class Run {
 
   /** Errors of the fuzzer itself (not findings): counted, the first few logged, the worker goes on. */
   fuzzerErrors = 0;
-  /** What each worker is doing (printed when the run stalls). */
-  readonly phases = new Map<string, string>();
-  phase(worker: string, what: string): void {
-    this.phases.set(worker, `${what} @${Date.now() % 100000}`);
-  }
   private async guard(fn: () => Promise<void>): Promise<void> {
     try {
       await fn();
