@@ -231,9 +231,10 @@ function mountBootstrap(app: uWS.TemplatedApp, b: NonNullable<GatewayOptions['bo
       res.writeHeader(H_CONTENT_TYPE, r.contentType === 'application/octet-stream' ? H_OCTET_STREAM : r.contentType).writeHeader(H_ACAO, H_ANY).end(r.body);
     });
   };
-  app.post(b.path, guard('bootstrap.post', (res) => {
+  app.post(b.path, guard('bootstrap.post', (res, req: uWS.HttpRequest) => {
     // One small state object per request; the hot path (one chunk, cached answer) allocates little else.
     const st = { aborted: false, done: false, size: 0, chunks: null as Buffer[] | null };
+    const emptyBody = req.getHeader('content-length') === '0';
     res.onAborted(() => {
       st.aborted = true;
     });
@@ -285,6 +286,8 @@ function mountBootstrap(app: uWS.TemplatedApp, b: NonNullable<GatewayOptions['bo
       }
       else send(res, st, r);
     };
+    // See AdminRouter.handle: uWS never reports a `Content-Length: 0` body whose header was split.
+    if (emptyBody) onChunk(new ArrayBuffer(0), true);
   }));
 }
 
