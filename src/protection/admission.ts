@@ -17,8 +17,8 @@
  * After the handshake:
  *   - an address whose handshakes are refused more than ipMaxFailedHandshakes times in
  *     flappingWindowSec is banned for flappingBanSec (junk floods stop at step 1);
- *   - a key hash that opens more than flappingMaxCount sessions in flappingWindowSec is banned for
- *     flappingBanSec (EMQX's flapping detection), and its session ends with LK_BANNED.
+ *   - a key hash that opened flappingMaxCount sessions in flappingWindowSec is banned for
+ *     flappingBanSec at its next handshake, before RSA work (EMQX's flapping detection).
  * Automatic bans go to the store like an operator's, so every node enforces them.
  */
 import crypto from 'node:crypto';
@@ -126,6 +126,13 @@ export class Admission {
   /** Steps 4-5 for a decoded CONNECT (application not known yet). */
   checkKey(keyHash: string): ErrorCode | null {
     if (this.bans.keyHash(keyHash)) return 'LK_BANNED';
+    // Flapping, decided before RSA work: a key that already opened flappingMaxCount sessions in the
+    // window is banned at its next try. Only verified sessions count, so a forger claiming the key
+    // cannot trigger this; the endpoint itself did open that many sessions.
+    if (this.limits.flappingMaxCount > 0 && this.keySessions.peek(keyHash, this.now()) >= this.limits.flappingMaxCount) {
+      this.flappingBan(keyHash);
+      return 'LK_BANNED';
+    }
     if (this.keyRate.enabled && this.keyRate.take(keyHash, this.now()) > 0) return 'LK_HS_RATE_LIMITED';
     return null;
   }
@@ -179,9 +186,14 @@ export class Admission {
     if (this.limits.flappingMaxCount <= 0) return false;
     const n = this.keySessions.hit(keyHash, this.now());
     if (n <= this.limits.flappingMaxCount) return false;
+    // Only reached by handshakes that were past checkKey when the count filled up (in flight together).
+    this.flappingBan(keyHash);
+    return true;
+  }
+
+  private flappingBan(keyHash: string): void {
     this.keySessions.reset(keyHash);
     this.autoBan({ kind: 'keyHash', value: keyHash, reason: `flapping: more than ${this.limits.flappingMaxCount} sessions in ${this.limits.flappingWindowSec} s`, createdBy: 'flapping' });
-    return true;
   }
 
   private autoBan(b: Omit<BanRecord, 'createdAt' | 'expiresAt'>): void {

@@ -158,11 +158,19 @@ export function normalizeIpBan(value: string): string {
   return full ? addr : `${addr}/${c.prefix}`;
 }
 
-/** Does a live session's address and endpoint fall under `ban`? */
-export function banMatches(ban: BanRecord, s: { remoteAddress: string; appId: string | null; keyHash: string | null }): boolean {
-  if (ban.kind === 'keyHash') return s.keyHash === ban.value;
-  if (ban.kind === 'app') return s.appId === ban.value;
+/**
+ * A matcher for live sessions under `ban`, built once per ban: a new ban is checked against every
+ * session of the process, so the CIDR is parsed once and an exact IPv4 ban (uWS reports IPv4 as
+ * dotted text) is a string compare per session.
+ */
+export function banMatcher(ban: BanRecord): (s: { remoteAddress: string; appId: string | null; keyHash: string | null }) => boolean {
+  if (ban.kind === 'keyHash') return (s) => s.keyHash === ban.value;
+  if (ban.kind === 'app') return (s) => s.appId === ban.value;
   const c = parseCidr(ban.value);
-  const canon = canonicalIp(s.remoteAddress);
-  return !!c && canon !== null && cidrContains(c, ipValue(canon)!);
+  if (!c) return () => false;
+  return (s) => {
+    if (s.remoteAddress === ban.value) return true;
+    const canon = canonicalIp(s.remoteAddress);
+    return canon !== null && cidrContains(c, ipValue(canon)!);
+  };
 }

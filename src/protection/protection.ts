@@ -10,7 +10,7 @@ import type { Stats } from '../metrics.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { ProtectionStore } from '../store/store.js';
 import { Admission } from './admission.js';
-import { BanList, banMatches } from './bans.js';
+import { BanList, banMatcher } from './bans.js';
 
 /** Bans are reloaded from the store this many control polls apart (and at once on `bans.changed`). */
 const BAN_REFRESH_POLLS = 5;
@@ -29,7 +29,8 @@ export async function startProtection(d: { config: Config; store: ProtectionStor
     announce: () => d.bus.publish('sessions', { type: 'bans.changed', origin: d.nodeId }),
     onAdded: (ban) => d.stats.count(d.stats.bansAdded, ban.createdBy === 'flapping' || ban.createdBy === 'failed-handshakes' ? ban.createdBy : 'admin'),
     onBanned: (ban) => {
-      const ended = d.registry.endWhere((s) => banMatches(ban, { remoteAddress: s.remoteAddress, appId: s.app?.id ?? null, keyHash: s.keyHash }), 'LK_BANNED');
+      const matches = banMatcher(ban);
+      const ended = d.registry.endWhere((s) => matches({ remoteAddress: s.remoteAddress, appId: s.app?.id ?? null, keyHash: s.keyHash }), 'LK_BANNED');
       if (ended > 0) log.info({ ban: { kind: ban.kind, value: ban.value }, ended }, 'ban in force: matching sessions ended');
     },
   });

@@ -74,6 +74,12 @@ export class WindowCounters {
     return ++w[0];
   }
 
+  /** The count within the current window, without counting. */
+  peek(key: string, now: number): number {
+    const w = this.m.get(key);
+    return !w || now - w[1] >= this.windowMs ? 0 : w[0];
+  }
+
   reset(key: string): void {
     this.m.delete(key);
   }

@@ -29,7 +29,7 @@ import type { CryptoPool } from '../crypto/pool.js';
 import type { KeyRing } from '../crypto/keyring.js';
 import { base64url, keyHashRaw } from '../crypto/keys.js';
 import { PROTOCOL_VERSION, signatureInput } from '../crypto/session-crypto.js';
-import { LatchkeyError } from '../errors.js';
+import { LatchkeyError, refusal } from '../errors.js';
 import { decodeConnectBody } from '../protocol/frames.js';
 import type { Connect, ConnectBody } from '../protocol/schemas.js';
 import type { RegistrationService } from '../registration/registration.js';
@@ -82,37 +82,37 @@ export class Handshaker {
   async run(connect: Connect): Promise<HandshakeAccepted> {
     const d = this.d;
     const decoded = decodeConnectBody(connect.body);
-    if (!decoded.ok) throw new LatchkeyError('LK_FRAME_MALFORMED', 'ConnectBody');
+    if (!decoded.ok) throw refusal('LK_FRAME_MALFORMED', 'ConnectBody');
     const body = decoded.value;
-    if (body.protocolVersion !== PROTOCOL_VERSION) throw new LatchkeyError('LK_HS_BAD_PROTOCOL_VERSION', String(body.protocolVersion));
+    if (body.protocolVersion !== PROTOCOL_VERSION) throw refusal('LK_HS_BAD_PROTOCOL_VERSION', String(body.protocolVersion));
     const keyHash = base64url(body.keyHash);
     const keyRefusal = d.admission?.checkKey(keyHash);
-    if (keyRefusal) throw new LatchkeyError(keyRefusal);
+    if (keyRefusal) throw refusal(keyRefusal);
     const app = await d.apps.byAppToken(body.appToken);
-    if (!app) throw new LatchkeyError('LK_HS_UNKNOWN_APPLICATION');
+    if (!app) throw refusal('LK_HS_UNKNOWN_APPLICATION');
     const appRefusal = d.admission?.checkApp(app.id);
-    if (appRefusal) throw new LatchkeyError(appRefusal);
-    if (!d.keyRing.usable(body.serverKeyId)) throw new LatchkeyError('LK_HS_UNKNOWN_SERVER_KEY', body.serverKeyId);
-    if (Math.abs(this.now() - body.timestamp) > d.windowMs) throw new LatchkeyError('LK_HS_STALE_TIMESTAMP');
-    if (body.publicKey && !keyHashRaw(body.publicKey).equals(body.keyHash)) throw new LatchkeyError('LK_HS_KEY_HASH_MISMATCH');
+    if (appRefusal) throw refusal(appRefusal);
+    if (!d.keyRing.usable(body.serverKeyId)) throw refusal('LK_HS_UNKNOWN_SERVER_KEY', body.serverKeyId);
+    if (Math.abs(this.now() - body.timestamp) > d.windowMs) throw refusal('LK_HS_STALE_TIMESTAMP');
+    if (body.publicKey && !keyHashRaw(body.publicKey).equals(body.keyHash)) throw refusal('LK_HS_KEY_HASH_MISMATCH');
     // RSA-2048 fixes these sizes; anything else cannot verify or decrypt, and must not reach (or
     // be batched with other handshakes in) the crypto pool.
-    if (body.publicKey && body.publicKey.length > MAX_SPKI_BYTES) throw new LatchkeyError('LK_HS_BAD_PUBLIC_KEY', 'public key too large');
-    if (connect.signature.length !== RSA_BYTES) throw new LatchkeyError('LK_HS_BAD_SIGNATURE', 'signature must be 256 bytes');
-    if (body.wrappedSecret.length !== RSA_BYTES) throw new LatchkeyError('LK_HS_BAD_SECRET', 'wrapped secret must be 256 bytes');
+    if (body.publicKey && body.publicKey.length > MAX_SPKI_BYTES) throw refusal('LK_HS_BAD_PUBLIC_KEY', 'public key too large');
+    if (connect.signature.length !== RSA_BYTES) throw refusal('LK_HS_BAD_SIGNATURE', 'signature must be 256 bytes');
+    if (body.wrappedSecret.length !== RSA_BYTES) throw refusal('LK_HS_BAD_SECRET', 'wrapped secret must be 256 bytes');
 
     const fp = d.replay.fingerprint(body.keyHash, body.nonce);
     const reserved = await d.replay.reserve(fp);
-    if (reserved === 'replayed') throw new LatchkeyError('LK_HS_REPLAYED_NONCE');
-    if (reserved === 'full') throw new LatchkeyError('LK_SERVER_BUSY', 'replay cache full');
+    if (reserved === 'replayed') throw refusal('LK_HS_REPLAYED_NONCE');
+    if (reserved === 'full') throw refusal('LK_SERVER_BUSY', 'replay cache full');
     let signatureVerified = false;
     try {
       const acceptUnknown = d.credentials.acceptsUnknown(app);
       const view = await d.credentials.lookup(app, keyHash);
-      const refusal = refusalFor(view, keyHash, acceptUnknown);
-      if (refusal) throw new LatchkeyError(refusal);
+      const credRefusal = refusalFor(view, keyHash, acceptUnknown);
+      if (credRefusal) throw refusal(credRefusal);
       // A trustful application turns every new key into a stored record: bound how fast.
-      if (view === null && acceptUnknown && d.admission && !d.admission.allowNewTrustfulCredentials(app.id)) throw new LatchkeyError('LK_CRED_RATE_LIMITED');
+      if (view === null && acceptUnknown && d.admission && !d.admission.allowNewTrustfulCredentials(app.id)) throw refusal('LK_CRED_RATE_LIMITED');
 
       let endpoint: EndpointRecord | null = null;
       let publicKey = body.publicKey ?? view?.publicKey ?? null;
@@ -124,11 +124,11 @@ export class Handshaker {
         }
         publicKey = endpoint?.publicKey ?? null;
       }
-      if (!publicKey) throw new LatchkeyError('LK_HS_PUBLIC_KEY_REQUIRED');
+      if (!publicKey) throw refusal('LK_HS_PUBLIC_KEY_REQUIRED');
 
       const sigInput = signatureInput(connect.body);
       const digest = d.admission?.signatureDigest(sigInput, connect.signature) ?? null;
-      if (d.admission?.knownBadSignature(digest)) throw new LatchkeyError('LK_HS_BAD_SIGNATURE', 'this CONNECT already failed its signature check');
+      if (d.admission?.knownBadSignature(digest)) throw refusal('LK_HS_BAD_SIGNATURE', 'this CONNECT already failed its signature check');
       const out = await d.pool.handshake({
         keyHash,
         publicKey,
@@ -145,7 +145,7 @@ export class Handshaker {
         if (out.code === 'LK_HS_BAD_SIGNATURE') d.admission?.rememberBadSignature(digest);
         // Only a failed decrypt (after a good signature) or an unknown key id consumes the nonce.
         signatureVerified = out.code === 'LK_HS_BAD_SECRET' || out.code === 'LK_HS_UNKNOWN_SERVER_KEY';
-        throw new LatchkeyError(out.code, out.detail);
+        throw refusal(out.code, out.detail);
       }
       signatureVerified = true;
 
@@ -155,7 +155,7 @@ export class Handshaker {
       if (!(view && view.status === 'IN_USE' && view.endpointId === keyHash)) {
         const bound = await d.credentials.bind(app, keyHash, keyHash, Buffer.from(publicKey));
         const bindErr = bindRefusal(bound);
-        if (bindErr) throw new LatchkeyError(bindErr);
+        if (bindErr) throw refusal(bindErr);
       }
       return { app, body, keyHash, publicKey, endpoint, c2s: out.keys.subarray(0, 32), s2c: out.keys.subarray(32, 64), confirmation: out.keys.subarray(64, 96) };
     } catch (err) {

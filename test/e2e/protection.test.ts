@@ -47,6 +47,16 @@ async function upgrade(h: Harness, localAddress = '127.0.0.1'): Promise<{ status
   });
 }
 
+/** Bans are applied at once and written to the store after: wait (bounded) for the store to have them. */
+async function storedBans(h: Harness, n: number): Promise<Array<{ kind: string; value: string; createdBy: string }>> {
+  for (let i = 0; i < 50; i++) {
+    const bans = await h.server.store.listBans(Date.now());
+    if (bans.length >= n) return bans.map((b) => ({ kind: b.kind, value: b.value, createdBy: b.createdBy }));
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return [];
+}
+
 function connectFrame(h: Harness, app: Application, key: NodeEndpointKey, extra: Partial<Parameters<typeof prepareConnect>[0]> = {}): Buffer {
   return prepareConnect({ appToken: app.appToken, serverKeyId: h.serverKeyId, serverPublicKey: h.serverSpki, key, ...extra }).frame;
 }
@@ -148,8 +158,7 @@ describe('automatic bans', () => {
     expect(r.status).toBe(403);
     expect(JSON.parse(r.body).code).toBe('LK_BANNED');
     r.socket.destroy();
-    await new Promise((res) => setTimeout(res, 100));
-    expect((await h.server.store.listBans(Date.now())).map((b) => ({ kind: b.kind, value: b.value, createdBy: b.createdBy }))).toEqual([{ kind: 'ip', value: '127.0.0.1', createdBy: 'failed-handshakes' }]);
+    expect(await storedBans(h, 1)).toEqual([{ kind: 'ip', value: '127.0.0.1', createdBy: 'failed-handshakes' }]);
     expect(h.server.stats.bansAdded.get('failed-handshakes')).toBe(1);
   });
 
@@ -161,11 +170,12 @@ describe('automatic bans', () => {
       expect(r.code).toBe(ConnackCode.ACCEPTED);
       r.ws.close();
     }
-    expect((await connack(h, connectFrame(h, app, k))).errorCode).toBe('LK_BANNED');
+    // The third is decided before RSA work: the key already opened its 2 sessions in the window.
     const before = h.server.pool.tasksRun;
     expect((await connack(h, connectFrame(h, app, k))).errorCode).toBe('LK_BANNED');
+    expect((await connack(h, connectFrame(h, app, k))).errorCode).toBe('LK_BANNED');
     expect(h.server.pool.tasksRun).toBe(before);
-    expect((await h.server.store.listBans(Date.now())).map((b) => [b.kind, b.value, b.createdBy])).toEqual([['keyHash', k.keyHash, 'flapping']]);
+    expect(await storedBans(h, 1)).toEqual([{ kind: 'keyHash', value: k.keyHash, createdBy: 'flapping' }]);
   });
 });
 
