@@ -173,13 +173,32 @@ export interface GatewayOptions {
   log: Logger;
 }
 
+/**
+ * Refusal answers by (status, code, Retry-After): under a flood every refused upgrade would
+ * otherwise build the same strings again (garbage on the hot path of an attack). Bounded: Retry-After
+ * values are seconds of a ban's remaining time, so the map is cleared past REFUSAL_CACHE_MAX.
+ */
+const refusalCache = new Map<string, { status: Buffer; retryAfter: Buffer; body: Buffer }>();
+const REFUSAL_CACHE_MAX = 4096;
+const H_RETRY_AFTER = Buffer.from('retry-after');
+const H_JSON = Buffer.from('application/json');
+
 /** Answer a refused upgrade and close the connection (frees the file descriptor at once). */
 function refuseUpgrade(res: uWS.HttpResponse, r: { status: number; code: ErrorCode; retryAfterSec: number }): void {
+  const k = `${r.status} ${r.code} ${r.retryAfterSec}`;
+  let a = refusalCache.get(k);
+  if (!a) {
+    if (refusalCache.size >= REFUSAL_CACHE_MAX) refusalCache.clear();
+    a = {
+      status: Buffer.from(`${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}`),
+      retryAfter: Buffer.from(String(r.retryAfterSec)),
+      body: Buffer.from(JSON.stringify({ code: r.code, message: ERRORS[r.code].message, retryAfterSec: r.retryAfterSec })),
+    };
+    refusalCache.set(k, a);
+  }
+  const answer = a;
   res.cork(() => {
-    res.writeStatus(`${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}`)
-      .writeHeader('content-type', 'application/json')
-      .writeHeader('retry-after', String(r.retryAfterSec))
-      .end(JSON.stringify({ code: r.code, message: ERRORS[r.code].message, retryAfterSec: r.retryAfterSec }), true);
+    res.writeStatus(answer.status).writeHeader(H_CONTENT_TYPE, H_JSON).writeHeader(H_RETRY_AFTER, answer.retryAfter).end(answer.body, true);
   });
 }
 
