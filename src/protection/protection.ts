@@ -51,6 +51,8 @@ export async function startProtection(d: { config: Config; store: ProtectionStor
       flappingWindowSec: c.flappingWindowSec,
       flappingBanSec: c.flappingBanSec,
       ipMaxFailedHandshakes: c.ipMaxFailedHandshakes,
+      attackRefusalsPerSec: c.attackRefusalsPerSec,
+      ipMaxFailedHandshakesUnderAttack: c.ipMaxFailedHandshakesUnderAttack,
       badSignatureMemory: c.badSignatureMemory,
       badSignatureTtlMs: c.handshakeWindowSec * 2000,
       trustfulNewCredentialsPerSec: c.trustfulNewCredentialsPerSec,

@@ -41,3 +41,32 @@ describe('bounded counters', () => {
     expect(w.hit('a', 1000)).toBe(1);
   });
 });
+
+describe('under-attack mode', () => {
+  it('lowers the per-address refused-handshake threshold while the process refuses many handshakes a second', async () => {
+    const { Admission } = await import('../../src/protection/admission.js');
+    const { BanList } = await import('../../src/protection/bans.js');
+    const { Stats } = await import('../../src/metrics.js');
+    const { pino } = await import('pino');
+    const stored: unknown[] = [];
+    const store = { putBan: async (b: unknown) => (stored.push(b), b), deleteBan: async () => false, listBans: async () => [], appendControl: async () => undefined, listControlSince: async () => [] };
+    let now = 1_000_000;
+    const log = pino({ level: 'silent' });
+    const bans = new BanList({ store: store as never, log, announce: async () => undefined, onBanned: () => undefined, now: () => now });
+    const limits = { maxConnections: 10, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 0, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 5, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0 };
+    const a = new Admission(limits, bans, new Stats(), log, () => now);
+    // Quiet: 3 refusals from one address are far below 100.
+    for (let i = 0; i < 3; i++) a.handshakeRefused('10.0.0.1', 'LK_HS_BAD_SIGNATURE');
+    expect(bans.ip('10.0.0.1')).toBeNull();
+    // A new second with refusals from many addresses: past 5 a second, 2 per address suffice.
+    now += 1000;
+    for (let i = 2; i < 10; i++) a.handshakeRefused(`10.0.0.${i}`, 'LK_HS_BAD_SIGNATURE');
+    for (let i = 0; i < 2; i++) a.handshakeRefused('10.0.0.99', 'LK_HS_BAD_SIGNATURE');
+    expect(bans.ip('10.0.0.99')).toBeNull();
+    a.handshakeRefused('10.0.0.99', 'LK_HS_BAD_SIGNATURE');
+    expect(bans.ip('10.0.0.99')).not.toBeNull();
+    // Server-side refusals never count.
+    for (let i = 0; i < 10; i++) a.handshakeRefused('10.0.0.98', 'LK_SERVER_UNAVAILABLE');
+    expect(bans.ip('10.0.0.98')).toBeNull();
+  });
+});
