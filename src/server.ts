@@ -15,7 +15,7 @@ import { MemoryCache } from './cache/cache-memory.js';
 import type { Bus } from './bus/bus.js';
 import { MemoryBus } from './bus/bus-memory.js';
 import { RedisBus } from './bus/bus-redis.js';
-import { Revocation } from './credentials/revocation.js';
+import { Revocation } from './control/revocation.js';
 import { SessionControl } from './control/session-control.js';
 import { startProtection } from './protection/protection.js';
 import { OwnershipService } from './ownership/ownership.js';
@@ -231,7 +231,10 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
     const bus = await openBus(config, log);
     closers.push(() => bus.close());
     // Bans, caps and rates: the cheapest refusals, before parsing and RSA (protection/admission.ts).
-    const protection = await startProtection({ config, store, bus, registry, stats, log, nodeId });
+    const protection = await startProtection({
+      config, store, bus, stats, log, nodeId,
+      endSessions: (match) => registry.endWhere((s) => match({ remoteAddress: s.remoteAddress, appId: s.app?.id ?? null, keyHash: s.keyHash }), 'LK_BANNED'),
+    });
     closers.push(() => protection.close());
     const { admission } = protection;
     const handshaker = new Handshaker({ apps, keyRing, replay, credentials, registration, pool, admission, stats, windowMs: config.handshakeWindowSec * 1000, log });

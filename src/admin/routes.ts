@@ -16,7 +16,7 @@
 import crypto from 'node:crypto';
 import type { Bus } from '../bus/bus.js';
 import type { CredentialsGate } from '../credentials/credentials.js';
-import type { Revocation } from '../credentials/revocation.js';
+import type { Revocation } from '../control/revocation.js';
 import type { SessionControl } from '../control/session-control.js';
 import type { BanList } from '../protection/bans.js';
 import type { KeyRing, ServerKeyInfo } from '../crypto/keyring.js';

@@ -30,7 +30,7 @@ import type { ErrorCode } from '../errors.js';
 import type { Stats } from '../metrics.js';
 import type { BanRecord } from '../store/store.js';
 import type { BanList } from './bans.js';
-import { canonicalIp } from './ip.js';
+import { canonicalIp } from '../net/ip.js';
 import { TokenBuckets, WindowCounters } from './rate.js';
 
 export interface AdmissionLimits {

@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { BanKind, BanRecord, ProtectionStore } from '../store/store.js';
-import { canonicalIp, cidrContains, ipValue, parseCidr, type Cidr } from './ip.js';
+import { canonicalIp, cidrContains, ipValue, parseCidr, type Cidr } from '../net/ip.js';
 
 export interface BanListDeps {
   store: ProtectionStore;

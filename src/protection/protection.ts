@@ -7,7 +7,6 @@ import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Stats } from '../metrics.js';
-import type { SessionRegistry } from '../session/registry.js';
 import type { ProtectionStore } from '../store/store.js';
 import { Admission } from './admission.js';
 import { BanList, banMatcher } from './bans.js';
@@ -15,13 +14,29 @@ import { BanList, banMatcher } from './bans.js';
 /** Bans are reloaded from the store this many control polls apart (and at once on `bans.changed`). */
 const BAN_REFRESH_POLLS = 5;
 
+/** What a ban is matched against in a live session. */
+export interface BannableSession {
+  remoteAddress: string;
+  appId: string | null;
+  keyHash: string | null;
+}
+
 export interface Protection {
   admission: Admission;
   bans: BanList;
   close(): Promise<void>;
 }
 
-export async function startProtection(d: { config: Config; store: ProtectionStore; bus: Bus; registry: SessionRegistry; stats: Stats; log: Logger; nodeId: string }): Promise<Protection> {
+export async function startProtection(d: {
+  config: Config;
+  store: ProtectionStore;
+  bus: Bus;
+  stats: Stats;
+  log: Logger;
+  nodeId: string;
+  /** End the live sessions `match` selects with LK_BANNED (SessionRegistry.endWhere); returns how many. */
+  endSessions: (match: (s: BannableSession) => boolean) => number;
+}): Promise<Protection> {
   const { config: c, log } = d;
   const bans = new BanList({
     store: d.store,
@@ -30,7 +45,7 @@ export async function startProtection(d: { config: Config; store: ProtectionStor
     onAdded: (ban) => d.stats.count(d.stats.bansAdded, ban.createdBy === 'flapping' || ban.createdBy === 'failed-handshakes' ? ban.createdBy : 'admin'),
     onBanned: (ban) => {
       const matches = banMatcher(ban);
-      const ended = d.registry.endWhere((s) => matches({ remoteAddress: s.remoteAddress, appId: s.app?.id ?? null, keyHash: s.keyHash }), 'LK_BANNED');
+      const ended = d.endSessions(matches);
       if (ended > 0) log.info({ ban: { kind: ban.kind, value: ban.value }, ended }, 'ban in force: matching sessions ended');
     },
   });

@@ -227,7 +227,7 @@ export class Session implements EventPeer {
     // The socket may have gone while the workers ran; the credentials binding stays (it is durable
     // and idempotent for this endpoint).
     if (this.state !== 'HANDSHAKING') return;
-    // Revoked while this handshake ran on the status it read before: refuse (credentials/revocation.ts).
+    // Revoked while this handshake ran on the status it read before: refuse (control/revocation.ts).
     if (this.host.registry.recentlyRevoked(accepted.app.id, accepted.keyHash)) return this.refuse('LK_CRED_REVOKED');
     this.app = accepted.app;
     this.keyHash = accepted.keyHash;

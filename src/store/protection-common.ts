@@ -4,7 +4,7 @@
  */
 
 import { LatchkeyError } from '../errors.js';
-import { parseCidr } from '../protection/ip.js';
+import { parseCidr } from '../net/ip.js';
 import type { BanKind, BanRecord, ControlEntry } from './store.js';
 import { validId, validKeyHash } from './store-common.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalIp, cidrContains, ipValue, parseCidr } from '../../src/protection/ip.js';
+import { canonicalIp, cidrContains, ipValue, parseCidr } from '../../src/net/ip.js';
 import { normalizeIpBan } from '../../src/protection/bans.js';
 import { TokenBuckets, WindowCounters } from '../../src/protection/rate.js';
 

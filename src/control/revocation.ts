@@ -13,9 +13,9 @@
  *    credentials survives the race.
  * A reconnect then reads REVOKED (cache miss -> store) and is refused before any RSA work.
  */
-import type { Propagation, SessionControl } from '../control/session-control.js';
+import type { Propagation, SessionControl } from './session-control.js';
 import type { Application, CredentialsRecord } from '../store/store.js';
-import type { CredentialsGate } from './credentials.js';
+import type { CredentialsGate } from '../credentials/credentials.js';
 
 export class Revocation {
   constructor(
