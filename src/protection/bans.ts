@@ -19,7 +19,7 @@ export interface BanListDeps {
   announce: () => Promise<void>;
   /** A ban came into force here (added here, or loaded): end matching live sessions. */
   onBanned: (ban: BanRecord) => void;
-  /** A ban was added through this list (counted by reason: its createdBy, or `admin` for an API key). */
+  /** A ban was added through this list and is in force here (counted by reason: its createdBy, or `admin`). */
   onAdded?: (ban: BanRecord) => void;
   now?: () => number;
 }
@@ -85,11 +85,14 @@ export class BanList {
     if (opts.applyFirst) {
       this.apply(ban);
       this.unsaved.set(slot(ban.kind, ban.value), ban);
+      this.d.onAdded?.(ban);
     }
     const stored = await this.d.store.putBan(ban);
-    this.d.onAdded?.(stored);
     this.unsaved.delete(slot(ban.kind, ban.value));
-    if (!opts.applyFirst) this.apply(stored);
+    if (!opts.applyFirst) {
+      this.apply(stored);
+      this.d.onAdded?.(stored);
+    }
     await this.announce();
     return stored;
   }
