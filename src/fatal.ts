@@ -4,7 +4,8 @@
  *
  * On `uncaughtException` / `unhandledRejection` the process logs LK_FATAL, stops listening at once
  * (both ports are free for a restarted process within milliseconds), ends its sessions and closes
- * the store and workers, then exits with code 70 (EX_SOFTWARE) for its supervisor to restart it.
+ * the store and workers, then exits with code 70 (EX_SOFTWARE) for its supervisor to restart it;
+ * if that close failed, or the error came before the server was built, it kills itself instead.
  *
  * Why not exit at once: measured on this code (issue 9), `process.exit` while an LMDB write
  * transaction is in flight can hang for ever in `uv_thread_join`: lmdb-js joins its write thread
@@ -54,14 +55,19 @@ export function installFatalHandler(log: Logger, hooks: () => FatalHooks | null)
       log.error({ err: e }, 'stopListening failed after LK_FATAL');
     }
     void (async () => {
+      let closed = h !== null;
       try {
         await h?.close();
       } catch (e) {
+        closed = false;
         log.error({ err: e }, 'close failed after LK_FATAL');
       }
       clearTimeout(kill);
       log.flush();
-      process.exit(FATAL_EXIT_CODE);
+      // Only a fully closed store makes process.exit safe from the lmdb join (see above); otherwise
+      // (close failed, or the error came before the server was built) kill: LMDB is crash-safe.
+      if (closed) process.exit(FATAL_EXIT_CODE);
+      process.kill(process.pid, 'SIGKILL');
     })();
   };
   process.on('uncaughtException', (err) => die('uncaughtException', err));

@@ -355,7 +355,7 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
               log.error({ err }, 'metrics failed');
               if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());
             },
-          );
+          ).catch((err: unknown) => log.error({ err }, 'metrics answer could not be written'));
         }));
         adminRouter.mount(app, () => stats.count(stats.handlerErrors, 'admin.api'));
       },

@@ -22,8 +22,9 @@
  * never ends the endpoint's next session.
  *
  * Applying a revocation: end the session (registry.revoked also remembers it for racing handshakes)
- * and drop the cached credential status. If the cache is unreachable the entry is retried at the next
- * poll: Redis may come back with the old status still cached, and that entry must go.
+ * and drop the cached credential status. If the cache is unreachable the drop is retried at every
+ * poll until the cache confirms it, however long the outage: Redis may come back with the old
+ * status still cached, and that entry must go.
  */
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
@@ -61,6 +62,8 @@ export class SessionControl {
   /** Applied entry ids -> their `at`, pruned once they fall behind the read window. */
   private readonly applied = new Map<string, number>();
   private outbox: ControlEntry[] = [];
+  /** Revocations applied here whose cache entry is not confirmed dropped yet (bounded: see issue()). */
+  private readonly uninvalidated = new Map<string, ControlEntry>();
   private cursor: number;
   private timer: NodeJS.Timeout | null = null;
   private polling: Promise<void> | null = null;
@@ -97,8 +100,9 @@ export class SessionControl {
   private async issue(type: ControlType, appId: string, keyHash: string): Promise<Propagation> {
     const entry: ControlEntry = { id: crypto.randomUUID(), type, appId, keyHash, at: this.now() };
     const endedHere = this.end(entry) ? 1 : 0;
-    // Applied here once the cache agrees; otherwise this node's own poll retries it from the log.
+    // Applied here once the cache agrees; otherwise every poll retries dropping the cached status.
     if (type === 'kick' || (await this.invalidated(entry))) this.applied.set(entry.id, entry.at);
+    else this.uninvalidated.set(entry.id, entry);
     let log: Propagation['log'] = 'written';
     try {
       await this.d.store.appendControl(entry);
@@ -143,9 +147,12 @@ export class SessionControl {
   }
 
   private async applyOnce(e: ControlEntry, fromLog: boolean): Promise<void> {
-    if (this.applied.has(e.id)) return;
+    if (this.applied.has(e.id) || this.uninvalidated.has(e.id)) return;
     this.end(e);
-    if (e.type === 'revoke' && !(await this.invalidated(e))) return;
+    if (e.type === 'revoke' && !(await this.invalidated(e))) {
+      this.uninvalidated.set(e.id, e);
+      return;
+    }
     if (this.applied.has(e.id)) return;
     this.applied.set(e.id, e.at);
     if (fromLog) this.appliedFromLog++;
@@ -161,12 +168,23 @@ export class SessionControl {
     const waiting = this.outbox;
     this.outbox = [];
     for (const e of waiting) {
-      // Written late: stamped now, so readers whose cursor moved on still read it.
-      const late = { ...e, at: Math.max(e.at, this.now()) };
+      // A revocation written late is stamped now, so readers whose cursor moved on still read it
+      // (applying it again is harmless). A kick keeps its time: `at` is also its cutoff, and a later
+      // one would end the endpoint's next session; a kick written more than OVERLAP_MS late reaches
+      // other nodes only if the bus brought it (the endpoint may reconnect after a kick anyway).
+      const late = e.type === 'revoke' ? { ...e, at: Math.max(e.at, this.now()) } : e;
       try {
         await this.d.store.appendControl(late);
       } catch {
         this.outbox.push(e);
+      }
+    }
+    // Revocations whose cached status could not be dropped: retried until the cache confirms, for
+    // as long as it takes (the log's read window would lose them after OVERLAP_MS).
+    for (const [id, e] of this.uninvalidated) {
+      if (await this.invalidated(e)) {
+        this.uninvalidated.delete(id);
+        this.applied.set(id, e.at);
       }
     }
     const started = this.now();
@@ -174,7 +192,15 @@ export class SessionControl {
       let since = this.cursor - OVERLAP_MS;
       for (;;) {
         const page = await this.d.store.listControlSince(since, PAGE);
-        for (const e of page) await this.applyOnce(e, true);
+        for (const e of page) {
+          try {
+            await this.applyOnce(e, true);
+          } catch (err) {
+            // One bad entry must not stop the log for good: it is logged and skipped.
+            this.d.log.error({ err, id: e.id, type: e.type }, 'control log entry could not be applied');
+            this.applied.set(e.id, e.at);
+          }
+        }
         const last = page[page.length - 1];
         if (page.length < PAGE || !last || last.at <= since) break;
         since = last.at;

@@ -13,7 +13,9 @@
  *   6. the very same CONNECT failed its signature before -> CONNACK LK_HS_BAD_SIGNATURE, no verify
  *      (badSignatureMemory: a replayed forged CONNECT is not worth a second RSA verify; its nonce
  *      is not consumed on failure, by design, so a forger cannot burn a real endpoint's nonce)
- *   7. a trustful application creates credentials too fast -> CONNACK LK_CRED_RATE_LIMITED
+ *   7. a trustful application creates credentials too fast -> CONNACK LK_CRED_RATE_LIMITED (after
+ *      the signature verified, before the decrypt's result is used: a stranger must hold the key,
+ *      so random key hashes cannot drain the application's budget for its real new devices)
  * After the handshake:
  *   - an address whose handshakes are refused more than ipMaxFailedHandshakes times in
  *     flappingWindowSec is banned for flappingBanSec (junk floods stop at step 1); while the
@@ -31,6 +33,7 @@ import type { Stats } from '../metrics.js';
 import type { BanRecord } from '../store/store.js';
 import type { BanList } from './bans.js';
 import { canonicalIp } from '../net/ip.js';
+import { normalizeIpBan } from './bans.js';
 import { TokenBuckets, WindowCounters } from './rate.js';
 
 export interface AdmissionLimits {
@@ -61,8 +64,22 @@ export interface UpgradeRefusal {
   retryAfterSec: number;
 }
 
-/** Handshake refusals that are the server's fault (or the caller's own limit): never counted against an address. */
-const SERVER_SIDE: ReadonlySet<string> = new Set(['LK_SERVER_BUSY', 'LK_SERVER_UNAVAILABLE', 'LK_INTERNAL', 'LK_HS_STALLED', 'LK_SERVER_SHUTDOWN', 'LK_CRED_RATE_LIMITED', 'LK_SESSION_REPLACED', 'LK_SESSION_KICKED', 'LK_SLOW_CONSUMER']);
+/**
+ * Refusals never counted against an address: the server's own faults, and refusals of our limits
+ * (a legitimate device that retries into a rate limit or a key ban must not get its whole address,
+ * a NAT of other devices, banned for it).
+ */
+const NOT_COUNTED: ReadonlySet<string> = new Set(['LK_SERVER_BUSY', 'LK_SERVER_UNAVAILABLE', 'LK_INTERNAL', 'LK_HS_STALLED', 'LK_SERVER_SHUTDOWN', 'LK_CRED_RATE_LIMITED', 'LK_SESSION_REPLACED', 'LK_SESSION_KICKED', 'LK_SLOW_CONSUMER', 'LK_HS_RATE_LIMITED', 'LK_BANNED']);
+
+/**
+ * The unit an address is counted and banned by: the address itself for IPv4, its /64 for IPv6 (a
+ * single host commonly holds a whole /64, so per-/128 counting would never catch one).
+ */
+export function addressUnit(remoteAddress: string): string | null {
+  const canon = canonicalIp(remoteAddress);
+  if (canon === null || !canon.includes(':')) return canon;
+  return normalizeIpBan(`${canon}/64`);
+}
 
 /** The open-file limit of this process (soft), from /proc; null where it cannot be read. */
 export function openFileLimit(): number | null {
@@ -113,7 +130,7 @@ export class Admission {
     if (ban) return this.refuseUpgrade(403, 'LK_BANNED', ban.expiresAt === null ? 3600 : Math.max(1, Math.ceil((ban.expiresAt - this.now()) / 1000)));
     if (this.open >= this.maxConnections) return this.refuseUpgrade(503, 'LK_CONN_LIMIT', 5);
     if (this.ipRate.enabled) {
-      const wait = this.ipRate.take(canonicalIp(remoteAddress) ?? remoteAddress, this.now());
+      const wait = this.ipRate.take(addressUnit(remoteAddress) ?? remoteAddress, this.now());
       if (wait > 0) return this.refuseUpgrade(429, 'LK_CONN_RATE_LIMITED', wait);
     }
     this.open++;
@@ -131,8 +148,12 @@ export class Admission {
 
   // --- in the handshake (before RSA) ---
 
-  /** Steps 4-5 for a decoded CONNECT (application not known yet). */
-  checkKey(keyHash: string): ErrorCode | null {
+  /**
+   * Steps 4-5 for a decoded CONNECT (application not known yet, signature not checked). The
+   * per-key bucket is per (key hash, address): anyone can claim any key hash before the signature
+   * is checked, so a bucket of the key alone would let a stranger lock a real endpoint out.
+   */
+  checkKey(keyHash: string, remoteAddress: string): ErrorCode | null {
     if (this.bans.keyHash(keyHash)) return 'LK_BANNED';
     // Flapping, decided before RSA work: a key that already opened flappingMaxCount sessions in the
     // window is banned at its next try. Only verified sessions count, so a forger claiming the key
@@ -141,7 +162,7 @@ export class Admission {
       this.flappingBan(keyHash);
       return 'LK_BANNED';
     }
-    if (this.keyRate.enabled && this.keyRate.take(keyHash, this.now()) > 0) return 'LK_HS_RATE_LIMITED';
+    if (this.keyRate.enabled && this.keyRate.take(`${keyHash} ${addressUnit(remoteAddress) ?? remoteAddress}`, this.now()) > 0) return 'LK_HS_RATE_LIMITED';
     return null;
   }
 
@@ -179,9 +200,9 @@ export class Admission {
 
   /** A handshake from `remoteAddress` was refused with `code`: count it; ban the address past the limit. */
   handshakeRefused(remoteAddress: string, code: string): void {
-    if (this.limits.ipMaxFailedHandshakes <= 0 || SERVER_SIDE.has(code)) return;
-    const ip = canonicalIp(remoteAddress);
-    if (ip === null || this.bans.ip(ip)) return;
+    if (this.limits.ipMaxFailedHandshakes <= 0 || NOT_COUNTED.has(code)) return;
+    const ip = addressUnit(remoteAddress);
+    if (ip === null || this.bans.ip(remoteAddress)) return;
     const now = this.now();
     const n = this.ipFailures.hit(ip, now);
     // A flood's onset costs (addresses x threshold) refused handshakes before every address is

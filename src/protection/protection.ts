@@ -78,8 +78,25 @@ export async function startProtection(d: {
   );
   log.info({ maxConnections: admission.maxConnections, ipConnectRatePerSec: c.ipConnectRatePerSec, keyHandshakesPerMin: c.keyHandshakesPerMin, ipMaxFailedHandshakes: c.ipMaxFailedHandshakes, flappingMaxCount: c.flappingMaxCount, bans: bans.list().length }, 'protection limits');
   d.stats.bansActive = () => bans.counts();
+  // Single flight: announcements arriving while a reload runs ask for one more reload, not one each
+  // (a flood of automatic bans on another node must not turn into a flood of full reloads here).
+  let running = false;
+  let again = false;
   const refresh = (): void => {
-    bans.refresh().catch((err: unknown) => log.warn({ err }, 'ban list refresh failed; retried'));
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    bans.refresh()
+      .catch((err: unknown) => log.warn({ err }, 'ban list refresh failed; retried'))
+      .finally(() => {
+        running = false;
+        if (again) {
+          again = false;
+          refresh();
+        }
+      });
   };
   const unsubscribe = await d.bus.subscribe('sessions', (msg) => {
     if (msg.type === 'bans.changed' && msg.origin !== d.nodeId) refresh();

@@ -16,10 +16,10 @@
  *                                                       else LK_HS_BAD_SIGNATURE / LK_HS_BAD_SECRET / LK_HS_BAD_PUBLIC_KEY
  *  7. (key hash, nonce) not seen in 2 x window          else LK_HS_REPLAYED_NONCE (LK_SERVER_BUSY if full)
  *  8. credentials status allows the endpoint            else LK_CRED_UNKNOWN / LK_CRED_IN_USE / LK_CRED_REVOKED
- *     trustful application: unknown credentials within trustfulNewCredentialsPerSec  else LK_CRED_RATE_LIMITED
  *  9. a public key is known (CONNECT, credentials, registration)  else LK_HS_PUBLIC_KEY_REQUIRED
  *     this exact CONNECT did not fail its signature before   else LK_HS_BAD_SIGNATURE (no RSA verify)
  * 10. crypto pool: signature, then secret, then keys    else LK_HS_BAD_SIGNATURE / LK_HS_BAD_SECRET
+ *     trustful application, new key: within trustfulNewCredentialsPerSec  else LK_CRED_RATE_LIMITED
  * 11. credentials bound to this endpoint (atomic CAS; skipped when already bound to it)  else LK_CRED_IN_USE / LK_CRED_REVOKED / LK_CRED_UNKNOWN
  */
 import type { Logger } from 'pino';
@@ -79,14 +79,14 @@ export class Handshaker {
   }
 
   /** Run the handshake; throws LatchkeyError with the refusal code. */
-  async run(connect: Connect): Promise<HandshakeAccepted> {
+  async run(connect: Connect, remoteAddress = ''): Promise<HandshakeAccepted> {
     const d = this.d;
     const decoded = decodeConnectBody(connect.body);
     if (!decoded.ok) throw refusal('LK_FRAME_MALFORMED', 'ConnectBody');
     const body = decoded.value;
     if (body.protocolVersion !== PROTOCOL_VERSION) throw refusal('LK_HS_BAD_PROTOCOL_VERSION', String(body.protocolVersion));
     const keyHash = base64url(body.keyHash);
-    const keyRefusal = d.admission?.checkKey(keyHash);
+    const keyRefusal = d.admission?.checkKey(keyHash, remoteAddress);
     if (keyRefusal) throw refusal(keyRefusal);
     const app = await d.apps.byAppToken(body.appToken);
     if (!app) throw refusal('LK_HS_UNKNOWN_APPLICATION');
@@ -111,8 +111,6 @@ export class Handshaker {
       const view = await d.credentials.lookup(app, keyHash);
       const credRefusal = refusalFor(view, keyHash, acceptUnknown);
       if (credRefusal) throw refusal(credRefusal);
-      // A trustful application turns every new key into a stored record: bound how fast.
-      if (view === null && acceptUnknown && d.admission && !d.admission.allowNewTrustfulCredentials(app.id)) throw refusal('LK_CRED_RATE_LIMITED');
 
       let endpoint: EndpointRecord | null = null;
       let publicKey = body.publicKey ?? view?.publicKey ?? null;
@@ -148,6 +146,9 @@ export class Handshaker {
         throw refusal(out.code, out.detail);
       }
       signatureVerified = true;
+      // A trustful application turns every new key into a stored record: bound how fast. Charged only
+      // for a verified signature, so strangers claiming random key hashes cannot spend the budget.
+      if (view === null && acceptUnknown && d.admission && !d.admission.allowNewTrustfulCredentials(app.id)) throw refusal('LK_CRED_RATE_LIMITED');
 
       // Already bound to this endpoint: binding again would be a no-op write on every reconnect.
       // A revocation racing this handshake can still let it through with the status it read; live

@@ -155,7 +155,11 @@ export class Session implements EventPeer {
         if (frame.type !== 'CONNECT') return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} before CONNECT`);
         this.state = 'HANDSHAKING';
         this.connectAt = now;
-        void this.handshake(frame.connect);
+        this.handshake(frame.connect).catch((err: unknown) => {
+          // A bug after the handshaker answered must end this session, not the process.
+          this.host.log.error({ err, session: this.id }, 'handshake failed after the crypto pool');
+          this.fail('LK_INTERNAL');
+        });
         return;
       case 'HANDSHAKING':
         return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} before CONNACK`);
@@ -216,7 +220,7 @@ export class Session implements EventPeer {
     this.handshakeStartedNs = process.hrtime.bigint();
     let accepted: HandshakeAccepted;
     try {
-      accepted = await this.host.handshaker.run(connect);
+      accepted = await this.host.handshaker.run(connect, this.transport.remoteAddress);
     } catch (err) {
       const code = sessionErrorCode(err);
       if (code === 'LK_INTERNAL' || code === 'LK_SERVER_UNAVAILABLE') this.host.log.error({ err, session: this.id, code }, 'handshake failed');

@@ -301,7 +301,7 @@ function mountBootstrap(app: uWS.TemplatedApp, b: NonNullable<GatewayOptions['bo
             log.error({ err }, 'bootstrap resolve failed');
             send(res, st, internal);
           },
-        );
+        ).catch((err: unknown) => log.error({ err }, 'bootstrap answer could not be written'));
       }
       else send(res, st, r);
     };

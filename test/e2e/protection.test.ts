@@ -117,6 +117,27 @@ describe('handshake limits before RSA work', () => {
     expect(h.server.pool.tasksRun).toBe(before);
   });
 
+  it('a stranger claiming a victim\'s key hash from another address cannot lock the victim out', async () => {
+    const { h, app } = await harness({ keyHandshakesPerMin: 2 });
+    const victim = makeEndpointKey();
+    // Forged CONNECTs (random signatures) claiming the victim's key, from 127.0.0.2.
+    const before = h.server.stats.handshakesRefused.get('LK_HS_RATE_LIMITED') ?? 0;
+    for (let i = 0; i < 5; i++) {
+      const up = await upgrade(h, '127.0.0.2');
+      const frame = connectFrame(h, app, victim, { signature: crypto.randomBytes(256) });
+      const mask = crypto.randomBytes(4);
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(frame.length);
+      up.socket.write(Buffer.concat([Buffer.from([0x82, 0x80 | 126]), len, mask, frame.map((b, j) => b ^ mask[j % 4]!)]));
+      await new Promise<void>((r) => up.socket.once('close', () => r()));
+    }
+    // The stranger hit the per-key limit at its own address...
+    expect((h.server.stats.handshakesRefused.get('LK_HS_RATE_LIMITED') ?? 0) - before).toBe(3);
+    // ...and the victim, from its own, is not affected.
+    const r = await connack(h, connectFrame(h, app, victim));
+    expect(r.code).toBe(ConnackCode.ACCEPTED);
+  });
+
   it('a replayed forged CONNECT costs one RSA verify, not one per copy', async () => {
     const { h, app } = await harness({});
     const k = makeEndpointKey();
@@ -130,7 +151,7 @@ describe('handshake limits before RSA work', () => {
     expect(h.server.stats.rsaDecrypts).toBe(0);
   });
 
-  it('bounds how fast a trustful application creates credentials (LK_CRED_RATE_LIMITED, no RSA work)', async () => {
+  it('bounds how fast a trustful application creates credentials (LK_CRED_RATE_LIMITED after the signature check, no record stored)', async () => {
     const { h, app } = await harness({ trustfulNewCredentialsPerSec: 1 });
     // Bucket: 10 s of the rate = 10 new keys at once (keys made first: the bucket refills meanwhile).
     const keys = Array.from({ length: 11 }, () => makeEndpointKey());
@@ -139,10 +160,11 @@ describe('handshake limits before RSA work', () => {
       expect(r.code).toBe(ConnackCode.ACCEPTED);
       r.ws.close();
     }
-    const before = h.server.pool.tasksRun;
     const r = await connack(h, connectFrame(h, app, keys[10]!));
     expect(r.errorCode).toBe('LK_CRED_RATE_LIMITED');
-    expect(h.server.pool.tasksRun).toBe(before);
+    expect(await h.server.store.getCredentials(app.id, keys[10]!.keyHash)).toBeNull();
+    // Random key hashes with bad signatures do not spend the budget (a stranger must hold the key).
+    expect((await connack(h, connectFrame(h, app, makeEndpointKey(), { signature: crypto.randomBytes(256) }))).errorCode).toBe('LK_HS_BAD_SIGNATURE');
   });
 });
 
