@@ -82,6 +82,7 @@ export class BanList {
    */
   async add(input: Omit<BanRecord, 'createdAt'> & { createdAt?: number }, opts: { applyFirst?: boolean } = {}): Promise<BanRecord> {
     const ban: BanRecord = { ...input, value: input.kind === 'ip' ? normalizeIpBan(input.value) : input.value, createdAt: input.createdAt ?? this.now() };
+    this.generation++;
     if (opts.applyFirst) {
       this.apply(ban);
       this.unsaved.set(slot(ban.kind, ban.value), ban);
@@ -99,7 +100,9 @@ export class BanList {
 
   async remove(kind: BanKind, value: string): Promise<boolean> {
     const v = kind === 'ip' ? normalizeIpBan(value) : value;
+    this.generation++;
     const removed = await this.d.store.deleteBan(kind, v);
+    this.generation++;
     this.unsaved.delete(slot(kind, v));
     this.exact.delete(slot(kind, v));
     this.cidrs = this.cidrs.filter((c) => !(c.ban.kind === kind && c.ban.value === v));
@@ -109,7 +112,14 @@ export class BanList {
 
   /** Reload from the store (periodically, and when another node announces a change). */
   async refresh(): Promise<void> {
-    const bans = await this.d.store.listBans(this.now());
+    // A change made here while the store was read may be missing from (or undone by) what it read:
+    // read again (changes are rare; under a flood of automatic bans this converges once they stop).
+    let bans: BanRecord[];
+    for (let tries = 0; ; tries++) {
+      const gen = this.generation;
+      bans = await this.d.store.listBans(this.now());
+      if (gen === this.generation || tries >= 3) break;
+    }
     const before = new Set([...this.exact.keys(), ...this.cidrs.map((c) => slot(c.ban.kind, c.ban.value))]);
     this.exact.clear();
     this.cidrs = [];
@@ -123,7 +133,11 @@ export class BanList {
     }
   }
 
+  /** Bumped by every add and remove here (see refresh). */
+  private generation = 0;
+
   private apply(b: BanRecord): void {
+    this.generation++;
     this.exact.delete(slot(b.kind, b.value));
     this.cidrs = this.cidrs.filter((c) => !(c.ban.kind === b.kind && c.ban.value === b.value));
     this.index(b);
