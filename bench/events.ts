@@ -63,6 +63,7 @@ import { diffThreads, machineInfo, machineLine, processCpuUs, threadCpuUs } from
 import { LIMITS_OFF } from './lib/limits.js';
 import { WsConnection } from './lib/ws-conn.js';
 import { arg, intArg } from './lib/args.js';
+import { sleep, pool, children, killChildren, stopChildrenOnSignal, waitForToken } from './lib/run.js';
 
 const RESULTS = path.join(ROOT, 'bench/results');
 const APP_ID = 'bench';
@@ -101,34 +102,9 @@ function log(msg: string): void {
   process.stdout.write(`[events] ${msg}\n`);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
-/** Run `task(i)` for i in [0, n) with `concurrency` workers, until done or `deadline` (Date.now()). */
-async function pool(n: number, concurrency: number, deadline: number, task: (i: number) => Promise<void>): Promise<number> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < n && Date.now() < deadline) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
-  return next;
-}
 
-// --- child processes: stopped on every exit path ---
-
-const children = new Set<{ kill: () => void }>();
-
-function killChildren(): void {
-  for (const c of children) c.kill();
-  children.clear();
-}
-
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    process.stderr.write(`bench/events: ${sig}: stopping the child processes\n`);
-    killChildren();
-    process.exit(130);
-  });
-}
+stopChildrenOnSignal('bench/events');
 
 // --- connections and flows ---
 
@@ -508,16 +484,6 @@ async function echoFloor(label: string, deadline: number): Promise<PhaseResult> 
 
 // --- latchkey ---
 
-async function waitForToken(server: ServerProcess, timeoutMs: number): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  const re = /first root admin API key[^\n]*\n\s*(lk_[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{43})\s/;
-  for (;;) {
-    const m = re.exec(server.stderr.join(''));
-    if (m) return m[1]!;
-    if (Date.now() > until) throw new Error(`no root admin API key on the server's stderr within ${timeoutMs} ms:\n${server.stderr.join('')}`);
-    await sleep(20);
-  }
-}
 
 /** Drops by reason, from the Prometheus text of GET /metrics. */
 function droppedFromMetrics(text: string): Record<string, number> {

@@ -65,6 +65,7 @@ import { LegitConn, LegitFleet } from './lib/flood-legit.js';
 import { machineDeltaUs, machineTicks, metricBy, metricDelta, metricDeltaBy, metricSum, parsePrometheus, type MachineTicks, type Scrape } from './lib/flood-stats.js';
 import { endpointKeys } from './lib/keys.js';
 import { diffThreads, machineInfo, machineLine, percentile, processCpuUs, threadCpuUs } from './lib/machine.js';
+import { sleep, pool, children, killChildren, stopChildrenOnSignal, waitForToken } from './lib/run.js';
 
 const RESULTS = path.join(ROOT, 'bench/results');
 const INTERNAL_APP = 'internal';
@@ -145,31 +146,9 @@ function log(msg: string): void {
   process.stdout.write(`[flood] ${msg}\n`);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
-async function pool(n: number, concurrency: number, deadline: number, task: (i: number) => Promise<void>): Promise<number> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < n && Date.now() < deadline) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
-  return next;
-}
 
-// --- child processes: stopped on every exit path ---
-
-const children = new Set<{ kill: () => void }>();
-function killChildren(): void {
-  for (const c of children) c.kill();
-  children.clear();
-}
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    process.stderr.write(`bench/flood: ${sig}: stopping the child processes\n`);
-    killChildren();
-    process.exit(130);
-  });
-}
+stopChildrenOnSignal('bench/flood');
 
 // --- admin listener ---
 
@@ -178,16 +157,6 @@ interface Admin {
   token: string;
 }
 
-async function waitForToken(server: ServerProcess, timeoutMs: number): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  const re = /first root admin API key[^\n]*\n\s*(lk_[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{43})\s/;
-  for (;;) {
-    const m = re.exec(server.stderr.join(''));
-    if (m) return m[1]!;
-    if (Date.now() > until) throw new Error(`no root admin API key on the server's stderr within ${timeoutMs} ms:\n${server.stderr.join('')}`);
-    await sleep(20);
-  }
-}
 
 async function adminCall(a: Admin, method: string, p: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   const r = await fetch(`${a.url}${p}`, {

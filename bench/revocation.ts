@@ -41,6 +41,7 @@ import { machineInfo, machineLine, percentile } from './lib/machine.js';
 import { LIMITS_OFF } from './lib/limits.js';
 import { rawExchange } from './lib/raw-ws.js';
 import { arg, intArg } from './lib/args.js';
+import { sleep, pool, waitForToken } from './lib/run.js';
 
 const RESULTS = path.join(ROOT, 'bench/results');
 const APP_ID = 'bench';
@@ -62,7 +63,6 @@ function log(msg: string): void {
   process.stdout.write(`[revocation] ${msg}\n`);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** One endpoint's live session and what happened to it after its revoke call. */
 interface Live {
@@ -82,15 +82,6 @@ interface Live {
   otherFrames: number;
 }
 
-/** Run `task(i)` for i in [0, n) with `concurrency` workers, until done or `deadline` (Date.now()). */
-async function pool(n: number, concurrency: number, deadline: number, task: (i: number) => Promise<void>): Promise<number> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < n && Date.now() < deadline) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
-  return next;
-}
 
 /** Logs `line()` once a second until stopped. */
 function progress(line: () => string): () => void {
@@ -98,16 +89,6 @@ function progress(line: () => string): () => void {
   return () => clearInterval(t);
 }
 
-async function waitForToken(server: ServerProcess, timeoutMs: number): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  const re = /first root admin API key[^\n]*\n\s*(lk_[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{43})\s/;
-  for (;;) {
-    const m = re.exec(server.stderr.join(''));
-    if (m) return m[1]!;
-    if (Date.now() > until) throw new Error(`no root admin API key on the server's stderr within ${timeoutMs} ms:\n${server.stderr.join('')}`);
-    await sleep(20);
-  }
-}
 
 const ms = (v: number): number => +v.toFixed(2);
 const sortedMs = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);

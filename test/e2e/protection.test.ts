@@ -69,6 +69,15 @@ async function connack(h: Harness, frame: Buffer): Promise<{ code: number; error
   return { code: f.connack.returnCode, errorCode: f.connack.errorCode, ws };
 }
 
+/** Open and close `n` accepted sessions of `key` (each must be accepted). */
+async function acceptedSessions(h: Harness, app: Application, key: NodeEndpointKey, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const r = await connack(h, connectFrame(h, app, key));
+    expect(r.code).toBe(ConnackCode.ACCEPTED);
+    r.ws.close();
+  }
+}
+
 describe('connection admission at the upgrade', () => {
   it('caps connections per process (503 LK_CONN_LIMIT) and admits again once one closes', async () => {
     const { h } = await harness({ maxConnections: 2 });
@@ -106,11 +115,7 @@ describe('handshake limits before RSA work', () => {
   it('limits handshakes per key hash (LK_HS_RATE_LIMITED) without RSA work', async () => {
     const { h, app } = await harness({ keyHandshakesPerMin: 2 });
     const k = makeEndpointKey();
-    for (let i = 0; i < 2; i++) {
-      const r = await connack(h, connectFrame(h, app, k));
-      expect(r.code).toBe(ConnackCode.ACCEPTED);
-      r.ws.close();
-    }
+    await acceptedSessions(h, app, k, 2);
     const before = h.server.pool.tasksRun;
     const r = await connack(h, connectFrame(h, app, k));
     expect(r).toMatchObject({ code: ConnackCode.REFUSE_SERVER_UNAVAILABLE, errorCode: 'LK_HS_RATE_LIMITED' });
@@ -187,11 +192,7 @@ describe('automatic bans', () => {
   it('flapping detection bans a key hash that opens too many sessions (CONNACK LK_BANNED, then refused before RSA)', async () => {
     const { h, app } = await harness({ flappingMaxCount: 2 });
     const k = makeEndpointKey();
-    for (let i = 0; i < 2; i++) {
-      const r = await connack(h, connectFrame(h, app, k));
-      expect(r.code).toBe(ConnackCode.ACCEPTED);
-      r.ws.close();
-    }
+    await acceptedSessions(h, app, k, 2);
     // The third is decided before RSA work: the key already opened its 2 sessions in the window.
     const before = h.server.pool.tasksRun;
     expect((await connack(h, connectFrame(h, app, k))).errorCode).toBe('LK_BANNED');
