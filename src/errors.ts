@@ -96,6 +96,7 @@ const CATALOGUE = {
   LK_SERVER_SHUTDOWN: { message: 'server is shutting down; reconnect', http: 503, close: 4007, disconnect: 'NONE' },
   LK_SESSION_RATE_LIMITED: { message: 'endpoint sent more messages or bytes per second than allowed', http: 429, close: 4015, disconnect: 'BAD_REQUEST' },
   LK_HS_STALLED: { message: 'handshake did not finish within handshakeStallTimeoutMs (a backing service is slow); retry with backoff', http: 503, close: 4017, disconnect: 'INTERNAL_ERROR' },
+  LK_HS_ABANDONED: { message: 'the connection closed or was banned while its handshake waited for the crypto workers; the RSA decrypt was skipped (never sent: the socket is gone)', http: 503, close: 4018, disconnect: 'NONE' },
   LK_SLOW_CONSUMER: { message: 'endpoint reads too slowly; send buffer limit reached', http: 503, close: 4008, disconnect: 'NONE' },
   LK_INTERNAL: { message: 'internal error', http: 500, close: 4011, disconnect: 'INTERNAL_ERROR' },
 

@@ -233,7 +233,7 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
     // Bans, caps and rates: the cheapest refusals, before parsing and RSA (protection/admission.ts).
     const protection = await startProtection({
       config, store, bus, stats, log, nodeId,
-      endSessions: (match) => registry.endWhere((s) => match({ remoteAddress: s.remoteAddress, appId: s.app?.id ?? null, keyHash: s.keyHash }), 'LK_BANNED'),
+      endSessions: (match) => registry.endWhere((s) => match({ remoteAddress: s.remoteAddress, appId: s.app?.id ?? null, keyHash: s.claimedKeyHash }), 'LK_BANNED'),
     });
     closers.push(() => protection.close());
     const { admission } = protection;

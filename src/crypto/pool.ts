@@ -32,8 +32,42 @@ function workerFile(): string {
   throw new LatchkeyError('LK_INTERNAL', 'crypto worker not built: run `npm run build`');
 }
 
+/**
+ * A handle on one handshake in the pool, held by its session. `cancel()` (the connection closed, or
+ * a ban ended it) drops the handshake before it reaches a worker, or, while its batch runs, makes
+ * the worker skip its RSA decrypt (a shared byte it reads just before decrypting). Junk that is
+ * banned or hangs up mid-handshake therefore costs at most the signature verify.
+ */
+export class CryptoTicket {
+  private cancelled_ = false;
+  private flags: Uint8Array | null = null;
+  private index = -1;
+  /** The key hash the CONNECT claims, once decoded (ban matching of handshaking sessions). */
+  keyHash: string | null = null;
+
+  get cancelled(): boolean {
+    return this.cancelled_;
+  }
+
+  cancel(): void {
+    this.cancelled_ = true;
+    if (this.flags) Atomics.store(this.flags, this.index, 1);
+  }
+
+  /** @internal pool.ts: the batch slot the worker reads. */
+  attach(flags: Uint8Array | null, index: number): void {
+    this.flags = flags;
+    this.index = index;
+    if (flags && this.cancelled_) Atomics.store(flags, index, 1);
+  }
+}
+
+/** Outcome of a handshake dropped before any worker saw it (no RSA operation at all). */
+export const ABANDONED_UNSENT: HandshakeOutcome = { ok: false, code: 'LK_HS_ABANDONED', detail: 'dropped before a crypto worker took it' };
+
 interface Pending {
   task: HandshakeTask;
+  ticket: CryptoTicket | null;
   resolve: (o: HandshakeOutcome) => void;
   reject: (e: unknown) => void;
 }
@@ -57,6 +91,8 @@ export class CryptoPool {
   tasksRun = 0;
   /** Piscina tasks (batches) run since start. */
   batchesRun = 0;
+  /** Handshakes whose RSA decrypt was skipped because their ticket was cancelled (connection gone). */
+  abandoned = 0;
 
   constructor(opts: CryptoPoolOptions) {
     // Default: leave the event loop a core. During a reconnect storm the loop still has to serve
@@ -93,7 +129,7 @@ export class CryptoPool {
     return this.waiting.length;
   }
 
-  handshake(task: HandshakeTask): Promise<HandshakeOutcome> {
+  handshake(task: HandshakeTask, ticket: CryptoTicket | null = null): Promise<HandshakeOutcome> {
     if (this.closed) return Promise.reject(new LatchkeyError('LK_SERVER_SHUTDOWN'));
     if (this.waiting.length >= this.maxQueue) return Promise.reject(new LatchkeyError('LK_SERVER_BUSY', 'crypto queue full'));
     // A task that cannot be packed fails alone here, never the batch it would have joined.
@@ -102,7 +138,7 @@ export class CryptoPool {
     }
     this.tasksRun++;
     return new Promise<HandshakeOutcome>((resolve, reject) => {
-      this.waiting.push({ task, resolve, reject });
+      this.waiting.push({ task, ticket, resolve, reject });
       // Dispatch once per event-loop turn: uWS delivers every message that arrived in one epoll
       // wake-up in the same turn, so concurrent CONNECTs share one worker task at no added latency.
       if (!this.pumpScheduled) {
@@ -117,12 +153,26 @@ export class CryptoPool {
 
   private pump(): void {
     while (this.inFlight < this.threadCount && this.waiting.length > 0) {
-      const batch = this.waiting.splice(0, this.maxBatch);
+      const taken = this.waiting.splice(0, this.maxBatch);
+      // Handshakes whose connection went while they waited never reach a worker.
+      const batch: Pending[] = [];
+      for (const p of taken) {
+        if (p.ticket?.cancelled) {
+          this.abandoned++;
+          p.resolve(ABANDONED_UNSENT);
+        } else batch.push(p);
+      }
+      if (batch.length === 0) continue;
       this.inFlight++;
       this.batchesRun++;
       let packed: ReturnType<typeof packHandshakeBatch>;
       try {
         packed = packHandshakeBatch(batch.map((p) => p.task));
+        if (batch.some((p) => p.ticket !== null)) {
+          const flags = new Uint8Array(new SharedArrayBuffer(batch.length));
+          packed.cancel = flags;
+          batch.forEach((p, i) => p.ticket?.attach(flags, i));
+        }
       } catch (err) {
         this.inFlight--;
         for (const p of batch) p.reject(new LatchkeyError('LK_INTERNAL', (err as Error).message, { cause: err }));
@@ -131,13 +181,21 @@ export class CryptoPool {
       this.pool.run(packed, { name: 'handshakeBatch', transferList: [packed.packed.buffer as ArrayBuffer] }).then(
         (outcomes: HandshakeOutcome[]) => {
           this.inFlight--;
-          batch.forEach((p, i) => p.resolve(outcomes[i] ?? { ok: false, code: 'LK_INTERNAL', detail: 'missing outcome' }));
+          batch.forEach((p, i) => {
+            p.ticket?.attach(null, -1);
+            const o = outcomes[i] ?? { ok: false, code: 'LK_INTERNAL', detail: 'missing outcome' };
+            if (!o.ok && o.code === 'LK_HS_ABANDONED') this.abandoned++;
+            p.resolve(o);
+          });
           this.pump();
         },
         (err: unknown) => {
           this.inFlight--;
           const e = new LatchkeyError('LK_INTERNAL', `crypto worker: ${(err as Error).message}`, { cause: err });
-          for (const p of batch) p.reject(e);
+          for (const p of batch) {
+            p.ticket?.attach(null, -1);
+            p.reject(e);
+          }
           this.pump();
         },
       );

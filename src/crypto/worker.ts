@@ -49,6 +49,12 @@ export interface HandshakeBatch {
   keyHashes: string[];
   serverKeyIds: string[];
   packed: Uint8Array;
+  /**
+   * One byte per handshake over a SharedArrayBuffer: the main thread sets it (Atomics) when the
+   * handshake's connection is gone or banned while the batch runs, and the worker then skips that
+   * handshake's RSA decrypt (pool.ts CryptoTicket).
+   */
+  cancel?: Uint8Array;
 }
 
 export function packHandshakeBatch(tasks: readonly HandshakeTask[]): HandshakeBatch {
@@ -84,7 +90,7 @@ function unpackOne(packed: Uint8Array, offset: number): { fields: [Uint8Array, U
 /** keys = c2s (32) || s2c (32) || confirmation (32), in one fresh 96-byte buffer (cheap to clone). */
 export type HandshakeOutcome =
   | { ok: true; keys: Uint8Array }
-  | { ok: false; code: 'LK_HS_BAD_SIGNATURE' | 'LK_HS_BAD_SECRET' | 'LK_HS_BAD_PUBLIC_KEY' | 'LK_HS_UNKNOWN_SERVER_KEY' | 'LK_INTERNAL'; detail?: string };
+  | { ok: false; code: 'LK_HS_BAD_SIGNATURE' | 'LK_HS_BAD_SECRET' | 'LK_HS_BAD_PUBLIC_KEY' | 'LK_HS_UNKNOWN_SERVER_KEY' | 'LK_HS_ABANDONED' | 'LK_INTERNAL'; detail?: string };
 
 const init = workerData as WorkerInit;
 const endpointKeys = new Map<string, crypto.KeyObject>();
@@ -121,7 +127,7 @@ function serverKey(id: string): crypto.KeyObject | undefined {
 }
 
 /** One handshake: signature first (cheap), then the secret (expensive), then the keys. */
-function handshakeOne(keyHash: string, serverKeyId: string, fields: [Uint8Array, Uint8Array, Uint8Array, Uint8Array]): HandshakeOutcome {
+function handshakeOne(keyHash: string, serverKeyId: string, fields: [Uint8Array, Uint8Array, Uint8Array, Uint8Array], cancelled: () => boolean): HandshakeOutcome {
   const [publicKey, sigInput, signature, wrappedSecret] = fields;
   let pub: crypto.KeyObject;
   try {
@@ -136,6 +142,9 @@ function handshakeOne(keyHash: string, serverKeyId: string, fields: [Uint8Array,
     verified = false;
   }
   if (!verified) return { ok: false, code: 'LK_HS_BAD_SIGNATURE' };
+  // Checked as late as possible: the decrypt is the expensive part, and a ban or a closed socket
+  // may have landed while earlier handshakes of the batch ran.
+  if (cancelled()) return { ok: false, code: 'LK_HS_ABANDONED' };
 
   const priv = serverKey(serverKeyId);
   if (!priv) return { ok: false, code: 'LK_HS_UNKNOWN_SERVER_KEY' };
@@ -158,8 +167,10 @@ function handshakeOne(keyHash: string, serverKeyId: string, fields: [Uint8Array,
 /** Piscina task: a batch of handshakes, answered in order. Never throws. */
 export function handshakeBatch(batch: HandshakeBatch): HandshakeOutcome[] {
   const out: HandshakeOutcome[] = [];
+  const cancel = batch.cancel;
   let o = 0;
   for (let i = 0; i < batch.keyHashes.length; i++) {
+    const cancelled = cancel ? () => Atomics.load(cancel, i) !== 0 : () => false;
     const one = unpackOne(batch.packed, o);
     if (!one) {
       out.push({ ok: false, code: 'LK_INTERNAL', detail: 'bad packed batch' });
@@ -167,7 +178,7 @@ export function handshakeBatch(batch: HandshakeBatch): HandshakeOutcome[] {
     }
     o = one.next;
     try {
-      out.push(handshakeOne(batch.keyHashes[i]!, batch.serverKeyIds[i]!, one.fields));
+      out.push(handshakeOne(batch.keyHashes[i]!, batch.serverKeyIds[i]!, one.fields, cancelled));
     } catch (err) {
       out.push({ ok: false, code: 'LK_INTERNAL', detail: (err as Error).message });
     }

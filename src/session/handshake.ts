@@ -19,13 +19,14 @@
  *  9. a public key is known (CONNECT, credentials, registration)  else LK_HS_PUBLIC_KEY_REQUIRED
  *     this exact CONNECT did not fail its signature before   else LK_HS_BAD_SIGNATURE (no RSA verify)
  * 10. crypto pool: signature, then secret, then keys    else LK_HS_BAD_SIGNATURE / LK_HS_BAD_SECRET
+ *     (the decrypt is skipped if the session closed or was banned meanwhile: LK_HS_ABANDONED)
  *     trustful application, new key: within trustfulNewCredentialsPerSec  else LK_CRED_RATE_LIMITED
  * 11. credentials bound to this endpoint (atomic CAS; skipped when already bound to it)  else LK_CRED_IN_USE / LK_CRED_REVOKED / LK_CRED_UNKNOWN
  */
 import type { Logger } from 'pino';
 import type { CredentialsGate } from '../credentials/credentials.js';
 import { refusalFor, bindRefusal } from '../credentials/credentials.js';
-import type { CryptoPool } from '../crypto/pool.js';
+import { ABANDONED_UNSENT, type CryptoPool, type CryptoTicket } from '../crypto/pool.js';
 import type { KeyRing } from '../crypto/keyring.js';
 import { base64url, keyHashRaw } from '../crypto/keys.js';
 import { PROTOCOL_VERSION, signatureInput } from '../crypto/session-crypto.js';
@@ -78,14 +79,19 @@ export class Handshaker {
     this.now = d.now ?? Date.now;
   }
 
-  /** Run the handshake; throws LatchkeyError with the refusal code. */
-  async run(connect: Connect, remoteAddress = ''): Promise<HandshakeAccepted> {
+  /**
+   * Run the handshake; throws LatchkeyError with the refusal code. `ticket` (the session's) learns
+   * the claimed key hash, so bans match the handshaking session, and is cancelled by the session
+   * when it closes, which spares the RSA decrypt of a handshake nobody waits for.
+   */
+  async run(connect: Connect, remoteAddress = '', ticket: CryptoTicket | null = null): Promise<HandshakeAccepted> {
     const d = this.d;
     const decoded = decodeConnectBody(connect.body);
     if (!decoded.ok) throw refusal('LK_FRAME_MALFORMED', 'ConnectBody');
     const body = decoded.value;
     if (body.protocolVersion !== PROTOCOL_VERSION) throw refusal('LK_HS_BAD_PROTOCOL_VERSION', String(body.protocolVersion));
     const keyHash = base64url(body.keyHash);
+    if (ticket) ticket.keyHash = keyHash;
     const keyRefusal = d.admission?.checkKey(keyHash, remoteAddress);
     if (keyRefusal) throw refusal(keyRefusal);
     const app = await d.apps.byAppToken(body.appToken);
@@ -127,16 +133,20 @@ export class Handshaker {
       const sigInput = signatureInput(connect.body);
       const digest = d.admission?.signatureDigest(sigInput, connect.signature) ?? null;
       if (d.admission?.knownBadSignature(digest)) throw refusal('LK_HS_BAD_SIGNATURE', 'this CONNECT already failed its signature check');
-      const out = await d.pool.handshake({
-        keyHash,
-        publicKey,
-        sigInput,
-        signature: connect.signature,
-        wrappedSecret: body.wrappedSecret,
-        serverKeyId: body.serverKeyId,
-      });
+      const out = await d.pool.handshake(
+        {
+          keyHash,
+          publicKey,
+          sigInput,
+          signature: connect.signature,
+          wrappedSecret: body.wrappedSecret,
+          serverKeyId: body.serverKeyId,
+        },
+        ticket,
+      );
       if (d.stats) {
-        d.stats.rsaVerifies++;
+        // Abandoned before a worker took it: no RSA at all; skipped in the worker: the verify only.
+        if (out !== ABANDONED_UNSENT) d.stats.rsaVerifies++;
         if (out.ok || out.code === 'LK_HS_BAD_SECRET') d.stats.rsaDecrypts++;
       }
       if (!out.ok) {

@@ -30,6 +30,7 @@ import { emptySyncResponse, type Connect, type SyncRequest, type SyncResponse } 
 import type { RegistrationService } from '../registration/registration.js';
 import type { Application, EndpointRecord } from '../store/store.js';
 import type { HandshakeAccepted, Handshaker } from './handshake.js';
+import { CryptoTicket } from '../crypto/pool.js';
 import { handleUserSync, type OwnershipService } from '../ownership/ownership.js';
 import { decodeSyncResponse } from '../protocol/frames.js';
 import { isEventOnly, type EventMember, type EventPeer, type EventRelay } from '../events/relay.js';
@@ -206,6 +207,8 @@ export class Session implements EventPeer {
   }
 
   private released(): void {
+    this.ticket?.cancel();
+    this.ticket = null;
     this.host.events?.leave(this);
     this.host.registry.closed(this);
   }
@@ -216,12 +219,22 @@ export class Session implements EventPeer {
     this.host.stats.handshakeSeconds.observe({ result }, Number(process.hrtime.bigint() - this.handshakeStartedNs) / 1e9);
   }
 
+  /** While handshaking: this session's place in the crypto pool (cancelled when it closes). */
+  private ticket: CryptoTicket | null = null;
+
+  /** The key hash of an established session, or the one a handshaking session's CONNECT claims (ban matching). */
+  get claimedKeyHash(): string | null {
+    return this.keyHash ?? this.ticket?.keyHash ?? null;
+  }
+
   private async handshake(connect: Connect): Promise<void> {
     this.handshakeStartedNs = process.hrtime.bigint();
     let accepted: HandshakeAccepted;
+    this.ticket = new CryptoTicket();
     try {
-      accepted = await this.host.handshaker.run(connect, this.transport.remoteAddress);
+      accepted = await this.host.handshaker.run(connect, this.transport.remoteAddress, this.ticket);
     } catch (err) {
+      this.ticket = null;
       const code = sessionErrorCode(err);
       if (code === 'LK_INTERNAL' || code === 'LK_SERVER_UNAVAILABLE') this.host.log.error({ err, session: this.id, code }, 'handshake failed');
       if (this.state !== 'HANDSHAKING') return;
@@ -230,6 +243,7 @@ export class Session implements EventPeer {
     }
     // The socket may have gone while the workers ran; the credentials binding stays (it is durable
     // and idempotent for this endpoint).
+    this.ticket = null;
     if (this.state !== 'HANDSHAKING') return;
     // Revoked while this handshake ran on the status it read before: refuse (control/revocation.ts).
     if (this.host.registry.recentlyRevoked(accepted.app.id, accepted.keyHash)) return this.refuse('LK_CRED_REVOKED');

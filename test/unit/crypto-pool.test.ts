@@ -1,0 +1,92 @@
+/**
+ * CryptoPool tickets (src/crypto/pool.ts): a handshake whose session went away costs no RSA
+ * decrypt, whether it was still queued or already in a worker's batch. Runs the real workers
+ * (dist/src/crypto/worker.js, built by `npm test`'s pretest).
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ABANDONED_UNSENT, CryptoPool, CryptoTicket } from '../../src/crypto/pool.js';
+import { KeyRing } from '../../src/crypto/keyring.js';
+import { base64url } from '../../src/crypto/keys.js';
+import { RSA_OAEP, RSA_PSS, signatureInput } from '../../src/crypto/session-crypto.js';
+import type { HandshakeTask } from '../../src/crypto/worker.js';
+import { makeEndpointKey } from '../helpers/wire-client.js';
+
+let dir: string;
+let ring: KeyRing;
+let pool: CryptoPool;
+const key = makeEndpointKey();
+
+/** A handshake that verifies and decrypts (the body bytes are arbitrary: the worker signs over them as given). */
+function task(): HandshakeTask {
+  const sigInput = signatureInput(crypto.randomBytes(64));
+  return {
+    keyHash: base64url(key.keyHashRaw),
+    publicKey: key.spki,
+    sigInput,
+    signature: crypto.sign('sha256', sigInput, { key: key.privateKey, ...RSA_PSS }),
+    wrappedSecret: crypto.publicEncrypt({ key: crypto.createPublicKey({ key: ring.active.spkiDer, format: 'der', type: 'spki' }), ...RSA_OAEP }, crypto.randomBytes(64)),
+    serverKeyId: ring.active.id,
+  };
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lk-pool-'));
+  ring = await KeyRing.loadOrCreate(dir);
+  pool = new CryptoPool({ keyDir: dir, threads: 1, maxQueue: 1000, maxBatch: 32 });
+});
+
+afterAll(async () => {
+  await pool.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('CryptoPool tickets', () => {
+  it('runs a handshake whose ticket stays open', async () => {
+    const out = await pool.handshake(task(), new CryptoTicket());
+    expect(out.ok).toBe(true);
+  });
+
+  it('drops a handshake cancelled before a worker took it, without a worker task', async () => {
+    const batches = pool.batchesRun;
+    const t = new CryptoTicket();
+    const p = pool.handshake(task(), t);
+    t.cancel();
+    expect(await p).toBe(ABANDONED_UNSENT);
+    expect(pool.batchesRun).toBe(batches);
+  });
+
+  it('skips the decrypt of handshakes cancelled while their batch runs', async () => {
+    // Occupy the single worker so the next 24 wait and leave together as one batch.
+    const blocker = pool.handshake(task());
+    await new Promise((r) => setImmediate(r));
+    const tickets = Array.from({ length: 24 }, () => new CryptoTicket());
+    // Cancel the last four in the same synchronous step that hands the batch to piscina, just
+    // after the postMessage: only shared memory can carry that to the worker, and the twenty
+    // decrypts ahead of them (~1 ms each) leave it ample time to arrive.
+    const piscina = (pool as unknown as { pool: { run: (...a: unknown[]) => Promise<unknown> } }).pool;
+    const run = piscina.run.bind(piscina);
+    let dispatched = 0;
+    piscina.run = (...a: unknown[]) => {
+      const p = run(...a);
+      if (++dispatched === 1) for (const t of tickets.slice(20)) t.cancel();
+      return p;
+    };
+    try {
+      const outs = tickets.map((t) => pool.handshake(task(), t));
+      await blocker;
+      const results = await Promise.all(outs);
+      expect(dispatched).toBe(1);
+      expect(results.slice(0, 20).every((o) => o.ok)).toBe(true);
+      for (const o of results.slice(20)) {
+        expect(o).not.toBe(ABANDONED_UNSENT);
+        expect(o).toMatchObject({ ok: false, code: 'LK_HS_ABANDONED' });
+      }
+    } finally {
+      piscina.run = run;
+    }
+  });
+});
