@@ -1,27 +1,21 @@
 /**
- * build(config): the one place that chooses backends and plugins (store, cache, credentials
- * services) and wires every component together. Each choice is logged at start-up.
- *
- *   no Cassandra contact points -> embedded LMDB store in <dataDir>/store
- *   Cassandra contact points    -> Cassandra store (cluster node)
- *   no Redis URL                -> in-process LRU cache
- *   Redis URL                   -> Redis cache shared by the nodes
+ * build(config): wires every component of a node together, in dependency order, from the
+ * configuration. Backends (store, cache, bus, node registry) are chosen in backends.ts; plugins
+ * (credentials services, owner verifiers, bootstrap strategy) are loaded here. Each choice is
+ * logged at start-up.
  */
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { openBus, openCache, openNodeRegistry, openStore } from './backends.js';
 import type { Cache } from './cache/cache.js';
-import { MemoryCache } from './cache/cache-memory.js';
 import type { Bus } from './bus/bus.js';
-import { MemoryBus } from './bus/bus-memory.js';
-import { RedisBus } from './bus/bus-redis.js';
 import { Revocation } from './control/revocation.js';
 import { SessionControl } from './control/session-control.js';
 import { startProtection } from './protection/protection.js';
 import { OwnershipService } from './ownership/ownership.js';
 import { loadCustomVerifierTypes } from './ownership/verifier.js';
 import { EventRelay } from './events/relay.js';
-import { RedisCache } from './cache/cache-redis.js';
 import type { Config } from './config/config.js';
 import { CREDENTIALS_SERVICE_METHODS, CredentialsGate, StoreCredentialsService, type CredentialsService } from './credentials/credentials.js';
 import { KeyRing } from './crypto/keyring.js';
@@ -34,55 +28,18 @@ import { RegistrationService } from './registration/registration.js';
 import { Handshaker } from './session/handshake.js';
 import { SessionRegistry } from './session/registry.js';
 import { ReplayCache } from './session/replay.js';
-import { EmbeddedStore } from './store/store-embedded.js';
 import type { Store } from './store/store.js';
 import { ApplicationDirectory } from './tenancy/applications.js';
 import { applySeed, createApplication, createTenant } from './tenancy/provision.js';
 import { ENDPOINT_PATH, Gateway } from './transport/gateway.js';
 import { BootstrapKey } from './bootstrap/key.js';
-import { MemoryNodeRegistry, RedisNodeRegistry, accessPointId, type NodeRegistry } from './bootstrap/nodes.js';
+import { accessPointId } from './bootstrap/nodes.js';
 import { BOOTSTRAP_PATH, BootstrapService, MAX_BOOTSTRAP_REQUEST_BYTES, SUPPORTED_PROTOCOL_VERSIONS } from './bootstrap/service.js';
 import { loadStrategy } from './bootstrap/strategy.js';
 import { ApiKeyAuthenticator, newApiKey } from './admin/auth.js';
 import { AdminRouter } from './admin/http.js';
 import { openapiDocument } from './admin/openapi.js';
 import { adminRoutes } from './admin/routes.js';
-
-export async function openStore(config: Config, log: Logger): Promise<Store> {
-  if (config.cassandraContactPoints.length > 0) {
-    log.info({ store: 'cassandra', contactPoints: config.cassandraContactPoints, keyspace: config.cassandraKeyspace }, 'store selected');
-    // Loaded only when configured: the embedded default never pays for cassandra-driver.
-    const { CassandraStore } = await import('./store/store-cassandra.js');
-    return CassandraStore.open({
-      contactPoints: config.cassandraContactPoints,
-      localDataCenter: config.cassandraLocalDc,
-      keyspace: config.cassandraKeyspace,
-      ...(config.cassandraUsername ? { username: config.cassandraUsername, password: config.cassandraPassword } : {}),
-    });
-  }
-  const dir = path.resolve(config.dataDir, 'store');
-  log.info({ store: 'embedded', dir }, 'store selected');
-  return EmbeddedStore.open(dir);
-}
-
-export async function openCache(config: Config, log: Logger): Promise<Cache> {
-  if (config.redisUrl) {
-    log.info({ cache: 'redis' }, 'cache selected');
-    return RedisCache.connect(config.redisUrl, { onError: (err) => log.warn({ err }, 'redis cache connection error') });
-  }
-  log.info({ cache: 'memory' }, 'cache selected');
-  return new MemoryCache();
-}
-
-export async function openBus(config: Config, log: Logger): Promise<Bus> {
-  const onError = (err: unknown): void => log.error({ err }, 'bus error');
-  if (config.redisUrl) {
-    log.info({ bus: 'redis' }, 'bus selected');
-    return RedisBus.connect(config.redisUrl, { onError });
-  }
-  log.info({ bus: 'memory' }, 'bus selected');
-  return new MemoryBus(onError);
-}
 
 /** Built-in and configured credentials services by name. */
 export async function loadCredentialsServices(config: Config, store: Store, log: Logger): Promise<Map<string, CredentialsService>> {
@@ -269,9 +226,7 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
     const bootstrapKeyFile = config.bootstrapKeyFile || path.resolve(config.dataDir, 'bootstrap', 'bootstrap-key.pem');
     const { key: bootstrapKey, created: bootstrapKeyCreated } = await BootstrapKey.loadOrCreate(bootstrapKeyFile);
     if (bootstrapKeyCreated) log.warn({ file: bootstrapKeyFile, keyId: bootstrapKey.id }, 'created the bootstrap signing key; give its public key to endpoints (latchkey bootstrap-key) and the same file to every node of a cluster');
-    const nodeRegistry: NodeRegistry = config.redisUrl
-      ? await RedisNodeRegistry.connect(config.redisUrl, config.nodeHeartbeatMs * 3, { onError: (err) => log.warn({ err }, 'node registry Redis error') })
-      : new MemoryNodeRegistry(config.nodeHeartbeatMs * 3);
+    const nodeRegistry = await openNodeRegistry(config, log);
     closers.push(() => nodeRegistry.close());
     const strategy = await loadStrategy(config.bootstrapStrategy, config.bootstrapStrategyPlugin);
     const firstApiKey = await ensureFirstApiKey(store, log);

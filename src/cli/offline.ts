@@ -4,9 +4,10 @@
  * server running on the same host). `admin create-key` (admin.ts) uses withStore too.
  */
 import { pino, type Logger } from 'pino';
+import { openStore } from '../backends.js';
 import { isKeyHashId, keyHashId, toSpkiDer } from '../crypto/keys.js';
 import { LatchkeyError } from '../errors.js';
-import { loadCredentialsServices, openStore } from '../server.js';
+import { loadCredentialsServices } from '../server.js';
 import type { Store } from '../store/store.js';
 import { applySeed, createApplication, createTenant, provisionCredentials, provisionRegistration } from '../tenancy/provision.js';
 import { configFrom, need, readFile, type Parsed } from './args.js';

@@ -1,0 +1,90 @@
+/**
+ * The one place that chooses backends. Each choice logs one info line naming the backend
+ * (`backend`) and where it is, with credentials masked:
+ *
+ *   store          no Cassandra contact points -> embedded LMDB store in <dataDir>/store
+ *                  Cassandra contact points    -> Cassandra store (cluster node)
+ *   cache          no Redis URL -> in-process LRU cache;  Redis URL -> Redis cache shared by the nodes
+ *   bus            no Redis URL -> in-process bus;        Redis URL -> Redis pub/sub (busKind)
+ *   node registry  no Redis URL -> in-process registry;   Redis URL -> one Redis hash shared by the nodes
+ *
+ * server.ts wires what these return; the CLI's offline commands open the store here too.
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { MemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from './bootstrap/nodes.js';
+import type { Bus } from './bus/bus.js';
+import { MemoryBus } from './bus/bus-memory.js';
+import { RedisBus } from './bus/bus-redis.js';
+import type { Cache } from './cache/cache.js';
+import { MemoryCache } from './cache/cache-memory.js';
+import { RedisCache } from './cache/cache-redis.js';
+import { redactConfig, type Config } from './config/config.js';
+import { EmbeddedStore } from './store/store-embedded.js';
+import type { Store } from './store/store.js';
+
+/** The Redis URL as logs may show it (user and password masked, like the `starting` line). */
+function shownRedisUrl(config: Config): string {
+  return redactConfig(config).redisUrl as string;
+}
+
+export async function openStore(config: Config, log: Logger): Promise<Store> {
+  if (config.cassandraContactPoints.length > 0) {
+    log.info({ backend: 'cassandra', contactPoints: config.cassandraContactPoints, keyspace: config.cassandraKeyspace }, 'store selected');
+    // Loaded only when configured: the embedded default never pays for cassandra-driver.
+    const { CassandraStore } = await import('./store/store-cassandra.js');
+    return CassandraStore.open({
+      contactPoints: config.cassandraContactPoints,
+      localDataCenter: config.cassandraLocalDc,
+      keyspace: config.cassandraKeyspace,
+      ...(config.cassandraUsername ? { username: config.cassandraUsername, password: config.cassandraPassword } : {}),
+    });
+  }
+  const dir = path.resolve(config.dataDir, 'store');
+  log.info({ backend: 'lmdb', dir }, 'store selected');
+  return EmbeddedStore.open(dir);
+}
+
+export async function openCache(config: Config, log: Logger): Promise<Cache> {
+  if (config.redisUrl) {
+    log.info({ backend: 'redis', url: shownRedisUrl(config) }, 'cache selected');
+    return RedisCache.connect(config.redisUrl, { onError: (err) => log.warn({ err }, 'redis cache connection error') });
+  }
+  log.info({ backend: 'memory' }, 'cache selected');
+  return new MemoryCache();
+}
+
+/**
+ * The bus backends. A new one (say, IPC among the processes of one node) adds its kind here, its
+ * rule in busKind and its case in openBus; the compiler then checks that the switch covers it.
+ */
+export type BusKind = 'memory' | 'redis';
+
+/** Which bus this configuration asks for. */
+export function busKind(config: Config): BusKind {
+  return config.redisUrl ? 'redis' : 'memory';
+}
+
+export async function openBus(config: Config, log: Logger): Promise<Bus> {
+  const onError = (err: unknown): void => log.error({ err }, 'bus error');
+  const kind = busKind(config);
+  switch (kind) {
+    case 'redis':
+      log.info({ backend: kind, url: shownRedisUrl(config) }, 'bus selected');
+      return RedisBus.connect(config.redisUrl, { onError });
+    case 'memory':
+      log.info({ backend: kind }, 'bus selected');
+      return new MemoryBus(onError);
+  }
+}
+
+/** The bootstrap node registry; an entry expires after three missed heartbeats. */
+export async function openNodeRegistry(config: Config, log: Logger): Promise<NodeRegistry> {
+  const expireMs = config.nodeHeartbeatMs * 3;
+  if (config.redisUrl) {
+    log.info({ backend: 'redis', url: shownRedisUrl(config) }, 'node registry selected');
+    return RedisNodeRegistry.connect(config.redisUrl, expireMs, { onError: (err) => log.warn({ err }, 'node registry Redis error') });
+  }
+  log.info({ backend: 'memory' }, 'node registry selected');
+  return new MemoryNodeRegistry(expireMs);
+}
