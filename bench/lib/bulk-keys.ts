@@ -1,6 +1,6 @@
 /**
- * Hundreds of thousands of distinct, valid RSA-2048 endpoint keys for bench load, cheaply. FOR BENCHES
- * ONLY: never use these keys for anything real.
+ * Hundreds of thousands of distinct, valid RSA-2048 endpoint keys for bench load, cheaply. FOR
+ * BENCHES ONLY: never use these keys for anything real.
  *
  * Why: node crypto takes ~50-100 ms per RSA-2048 key pair on the bench machine (bench/lib/keys.ts),
  * so 250,000 keys would take hours. Instead we generate a pool of P random 1024-bit primes and form
@@ -9,22 +9,23 @@
  * distinct pairs of distinct primes give distinct moduli (unique factorisation), hence distinct key
  * hashes.
  *
- * Why only for benches: each prime sits in P - 1 moduli, so gcd(n1, n2) of any two keys that share a
- * prime factors both of them at once ("batch GCD", the attack that broke the shared-prime keys found
- * on the internet, Heninger et al. 2012). Anyone holding two public keys of this set can compute
- * every private key that uses either prime. The server cannot tell (each key is valid on its own),
- * which is exactly why it is fine for load and wrong for anything else.
+ * Why only for benches: each prime sits in P - 1 moduli, so gcd(n1, n2) of any two keys that share
+ * a prime factors both of them at once ("batch GCD", the attack that broke the shared-prime keys
+ * found on the internet, Heninger et al. 2012). Anyone holding two public keys of this set can
+ * compute every private key that uses either prime. The server cannot tell (each key is valid on
+ * its own), which is exactly why it is fine for load and wrong for anything else.
  *
  * Choices:
  * - Every prime has its top two bits set (p >= 3 * 2^1022), so every product has
- *   2^2047 < 9 * 2^2044 <= n < 2^2048: exactly 2048 bits, no pair is skipped. OpenSSL's BN_generate_prime_ex already draws
- *   candidates with BN_RAND_TOP_TWO (all of 20 primes sampled on Node 20); a prime without them
- *   is rejected anyway, so the guarantee does not rest on an OpenSSL detail.
+ *   2^2047 < 9 * 2^2044 <= n < 2^2048: exactly 2048 bits, no pair is skipped. OpenSSL's
+ *   BN_generate_prime_ex already draws candidates with BN_RAND_TOP_TWO (all of 20 primes sampled
+ *   on Node 20); a prime without them is rejected anyway, so the guarantee does not rest on an
+ *   OpenSSL detail.
  * - Primes with p = 1 (mod 65537) are rejected (probability 1/65537), so gcd(e, (p-1)(q-1)) = 1 for
  *   every pair: with no pair skipped, key index -> pair is a pure function (`pairOf`) and every
  *   process derives the same key i from the same pool.
- * - Pairs are ordered by their larger index: key k uses primes (i, j) with j(j-1)/2 <= k < j(j+1)/2,
- *   i = k - j(j-1)/2. Growing the pool appends primes and never renumbers existing keys.
+ * - Pairs are ordered by their larger index: key k uses primes (i, j) with j(j-1)/2 <= k <
+ *   j(j+1)/2, i = k - j(j-1)/2. Growing the pool appends primes and never renumbers existing keys.
  * - d = e^-1 mod phi(n) rather than mod lcm(p-1, q-1): valid (e*d = 1 mod lambda, RFC 8017 3.2),
  *   and computed with one multiply and one divide (d = (k*phi + 1) / e for the small k that makes
  *   the division exact) instead of a 2048-bit extended Euclid. OpenSSL signs and decrypts with the
@@ -35,8 +36,8 @@
  *
  * Measured (Intel Xeon, 2 cores, Node 20.20, load average ~2.8 from other jobs; `node
  * dist/bench/lib/bulk-keys.js --keys 250000` measures both):
- * - primes: 708 (250,278 keys) in 10.4 s, 4 generatePrime calls in flight on the libuv pool: 14.7 ms
- *   of wall time per prime, ~30 ms of CPU (sampled alone: 26-44 ms per prime). A cache hit reads
+ * - primes: 708 (250,278 keys) in 10.4 s, 4 generatePrime calls in flight on the libuv pool:
+ *   14.7 ms of wall time per prime, ~30 ms of CPU (sampled alone: 26-44 ms per prime). A cache hit reads
  *   and checks the 708 primes in well under 0.1 s;
  * - per key: 177-181 µs (bigint maths ~155 of it, JWK encoding + createPrivateKey ~20, public key +
  *   SPKI export + key hash + both PEM exports ~30), so 250,000 keys take ~45 s of one core, which
@@ -45,9 +46,10 @@
  * Cache: bench/.cache/bulk-primes.bin (gitignored, mode 0600): the primes only, 128 bytes each,
  * big-endian, in pool order, no header. Keys are not cached: deriving one (~180 µs) costs less than
  * parsing its PKCS#8 PEM (createPrivateKey: ~355 µs). The file is rewritten atomically (temporary
- * file + rename) every few seconds while generating, so an interrupted run keeps its primes. One process generates at a time
- * (bench/.cache/bulk-primes.lock, O_EXCL, holding its pid; a lock whose pid is dead is taken over):
- * others wait for it and read what it wrote, so concurrent load generators share one pool.
+ * file + rename) every few seconds while generating, so an interrupted run keeps its primes. One
+ * process generates at a time (bench/.cache/bulk-primes.lock, O_EXCL, holding its pid; a lock whose
+ * pid is dead is taken over): others wait for it and read what it wrote, so concurrent load
+ * generators share one pool.
  *
  * Use: a coordinator calls `ensurePrimePool(primesForKeys(total), label)` once; each load generator
  * calls `bulkKeys(from, to)` (or `loadPrimePool` + `bulkKey`) for its own slice.
