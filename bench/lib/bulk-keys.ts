@@ -37,8 +37,8 @@
  * Measured (Intel Xeon, 2 cores, Node 20.20, load average ~2.8 from other jobs; `node
  * dist/bench/lib/bulk-keys.js --keys 250000` measures both):
  * - primes: 708 (250,278 keys) in 10.4 s, 4 generatePrime calls in flight on the libuv pool:
- *   14.7 ms of wall time per prime, ~30 ms of CPU (sampled alone: 26-44 ms per prime). A cache hit reads
- *   and checks the 708 primes in well under 0.1 s;
+ *   14.7 ms of wall time per prime, ~30 ms of CPU (sampled alone: 26-44 ms per prime). A cache hit
+ *   reads and checks the 708 primes in well under 0.1 s;
  * - per key: 177-181 µs (bigint maths ~155 of it, JWK encoding + createPrivateKey ~20, public key +
  *   SPKI export + key hash + both PEM exports ~30), so 250,000 keys take ~45 s of one core, which
  *   load generators split by deriving only their own slice.
