@@ -32,7 +32,9 @@ import type { Store } from './store/store.js';
 import { ApplicationDirectory } from './tenancy/applications.js';
 import { applySeed, createApplication, createTenant } from './tenancy/provision.js';
 import { ENDPOINT_PATH, Gateway } from './transport/gateway.js';
+import { mountMetrics } from './transport/metrics-route.js';
 import { BootstrapKey } from './bootstrap/key.js';
+import { drain, drainAndDisconnect } from './bootstrap/drain.js';
 import { accessPointId } from './bootstrap/nodes.js';
 import { BOOTSTRAP_PATH, BootstrapService, MAX_BOOTSTRAP_REQUEST_BYTES, SUPPORTED_PROTOCOL_VERSIONS } from './bootstrap/service.js';
 import { loadStrategy } from './bootstrap/strategy.js';
@@ -106,29 +108,6 @@ async function ensureDefaultApplication(store: Store, services: string[], log: L
   const app = await createApplication(store, { id: 'default', tenantId: tenant.id, name: 'Default application', credentialsService: 'trustful' }, services);
   log.warn({ tenant: tenant.id, application: app.id, appToken: app.appToken, credentialsService: 'trustful' },
     'empty store: created tenant "default" with a trustful application "default" (any endpoint may connect with this app token)');
-}
-
-/**
- * Graceful shutdown, first half: leave the bootstrap lists, then tell every endpoint to move to
- * another node (REDIRECT). Returns how many were told; 0 when there is no other node.
- */
-async function drain(bootstrap: BootstrapService, registry: SessionRegistry, log: Logger): Promise<number> {
-  await bootstrap.drain();
-  let n = 0;
-  for (const s of [...registry.sessions()]) {
-    if (s.state !== 'ESTABLISHED' || !s.app) continue;
-    let target: ReturnType<BootstrapService['redirectTarget']>;
-    try {
-      target = bootstrap.redirectTarget(s.app.id);
-    } catch (err) {
-      // A custom strategy that throws must not stop the shutdown: these sessions just get DISCONNECT.
-      log.error({ err }, 'bootstrap strategy failed while draining');
-      return n;
-    }
-    if (target && s.redirect(target.id)) n++;
-  }
-  if (n > 0) log.info({ redirected: n }, 'draining: endpoints told to move to other nodes');
-  return n;
 }
 
 export async function build(config: Config, baseLog: Logger): Promise<Server> {
@@ -207,22 +186,20 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
     const revocation = new Revocation(credentials, control);
     // Custom owner verifier modules are checked now: a broken one stops start-up (LK_PLUGIN_*).
     const customVerifiers = await loadCustomVerifierTypes(config.ownerVerifierPlugins, log);
-    const ownership = new OwnershipService(store, bus, log, cache, customVerifiers.modules);
-    closers.push(() => ownership.close());
     const events = new EventRelay({ store, bus, stats, log, nodeId, maxBufferedBytes: config.eventMaxBufferedBytes });
     await events.start();
     closers.push(() => events.close());
-    const refile = (appId: string, keyHash: string, owner: string | null): void => {
-      const s = registry.byEndpointKey(appId, keyHash);
-      if (s) events.setOwner(s, owner);
-    };
-    ownership.nodeId = nodeId;
-    ownership.localOwnerChanged = refile;
-    const unkick = await bus.subscribe('sessions', (msg) => {
-      if (msg.type === 'endpoint.notify') registry.byEndpointKey(msg.appId, msg.keyHash)?.deliverPending();
-      else if (msg.type === 'endpoint.owner' && msg.origin !== nodeId) refile(msg.appId, msg.keyHash, msg.owner);
-    });
-    closers.push(unkick);
+    // Ownership reaches this node's live sessions through these (its bus messages, owner changes).
+    const ownership = new OwnershipService(store, bus, log, cache, {
+      id: nodeId,
+      ownerChanged: (appId, keyHash, owner) => {
+        const s = registry.byEndpointKey(appId, keyHash);
+        if (s) events.setOwner(s, owner);
+      },
+      deliverPending: (appId, keyHash) => registry.byEndpointKey(appId, keyHash)?.deliverPending(),
+    }, customVerifiers.modules);
+    await ownership.start();
+    closers.push(() => ownership.close());
     const bootstrapKeyFile = config.bootstrapKeyFile || path.resolve(config.dataDir, 'bootstrap', 'bootstrap-key.pem');
     const { key: bootstrapKey, created: bootstrapKeyCreated } = await BootstrapKey.loadOrCreate(bootstrapKeyFile);
     if (bootstrapKeyCreated) log.warn({ file: bootstrapKeyFile, keyId: bootstrapKey.id }, 'created the bootstrap signing key; give its public key to endpoints (latchkey bootstrap-key) and the same file to every node of a cluster');
@@ -296,22 +273,7 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
         resolve: (body) => (bootstrap ? bootstrap.resolve(body) : { status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'LK_SERVER_UNAVAILABLE', message: 'starting' }) }),
       },
       mountAdmin: (app, guard) => {
-        app.head('/metrics', guard('admin.metrics', (res) => {
-          res.cork(() => res.writeHeader('content-type', stats.registry.contentType).endWithoutBody());
-        }));
-        app.get('/metrics', guard('admin.metrics', (res) => {
-          let aborted = false;
-          res.onAborted(() => (aborted = true));
-          stats.registry.metrics().then(
-            (text) => {
-              if (!aborted) res.cork(() => res.writeHeader('content-type', stats.registry.contentType).end(text));
-            },
-            (err: unknown) => {
-              log.error({ err }, 'metrics failed');
-              if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());
-            },
-          ).catch((err: unknown) => log.error({ err }, 'metrics answer could not be written'));
-        }));
+        mountMetrics(app, guard, stats.registry, log);
         adminRouter.mount(app, () => stats.count(stats.handlerErrors, 'admin.api'));
       },
       health: () => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size, eventMembers: events.members, frameCipher }),
@@ -349,17 +311,8 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
     const close = (): Promise<void> => {
       closing ??= (async () => {
         gateway.stopListening();
-        const deadline = Date.now() + config.shutdownGraceMs;
-        // Drain: out of bootstrap lists, then every endpoint is told to move (REDIRECT) to another
-        // node; its session stays until it leaves, so nothing in flight is cut off. Sessions still
-        // here at the end of the grace period get DISCONNECT LK_SERVER_SHUTDOWN.
-        const redirected = await drain(bootstrapRef, registry, log);
-        if (redirected > 0) {
-          const redirectDeadline = Date.now() + config.shutdownGraceMs / 2;
-          while (registry.endpointCount > 0 && Date.now() < redirectDeadline) await new Promise((r) => setTimeout(r, 20));
-        }
-        registry.endAll('LK_SERVER_SHUTDOWN');
-        while (registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        // Out of the bootstrap lists, endpoints told to move (REDIRECT), the rest DISCONNECTed.
+        await drainAndDisconnect(bootstrapRef, registry, config.shutdownGraceMs, log);
         await closeAll();
       })();
       return closing;

@@ -36,30 +36,49 @@ export function tokenHash(token: string): Buffer {
   return crypto.createHash('sha256').update(token, 'utf8').digest();
 }
 
+/** This node as ownership sees it: its id and its live sessions (server.ts wires them in). */
+export interface OwnershipNode {
+  /** This node's id (bus messages it sent come back to it and are skipped). */
+  readonly id: string;
+  /** Re-file the endpoint's live session on this node, if it has one, under its new owner (events/relay.ts). */
+  ownerChanged(appId: string, keyHash: string, owner: string | null): void;
+  /** The endpoint has queued notifications: its live session on this node, if any, delivers them. */
+  deliverPending(appId: string, keyHash: string): void;
+}
+
 export class OwnershipService {
   /** Verifier instances by appId/verifierToken and the configuration they were built from. */
   private readonly verifiers = new Map<string, { config: string; type: string; verifier: Promise<OwnerVerifier> }>();
+  private unsubscribe: (() => Promise<void>) | null = null;
 
   constructor(
     private readonly store: Store,
     private readonly bus: Bus,
     private readonly log: Logger,
     private readonly cache: Cache,
+    private readonly node: OwnershipNode,
     private readonly customVerifierModules: Record<string, string> = {},
   ) {}
 
-  /** This node's id (bus messages it sent come back to it and are skipped). */
-  nodeId = '';
-  /** Set by the server: re-file the endpoint's live session on this node at once (events/relay.ts). */
-  localOwnerChanged: (appId: string, keyHash: string, owner: string | null) => void = () => undefined;
+  /**
+   * Act on the ownership messages of the bus ('sessions' topic) for this node's live sessions:
+   * endpoint.notify from any node (this one's too: notify() does not deliver locally), and
+   * endpoint.owner from the other nodes (ownerChanged() re-filed the session here already).
+   */
+  async start(): Promise<void> {
+    this.unsubscribe = await this.bus.subscribe('sessions', (msg) => {
+      if (msg.type === 'endpoint.notify') this.node.deliverPending(msg.appId, msg.keyHash);
+      else if (msg.type === 'endpoint.owner' && msg.origin !== this.node.id) this.node.ownerChanged(msg.appId, msg.keyHash, msg.owner);
+    });
+  }
 
   /**
    * The endpoint's owner changed: this node re-files its session now, the others when the bus
    * message arrives, so events stop crossing at once after a detach or move.
    */
   async ownerChanged(appId: string, keyHash: string, owner: string | null): Promise<void> {
-    this.localOwnerChanged(appId, keyHash, owner);
-    await this.bus.publish('sessions', { type: 'endpoint.owner', origin: this.nodeId, appId, keyHash, owner });
+    this.node.ownerChanged(appId, keyHash, owner);
+    await this.bus.publish('sessions', { type: 'endpoint.owner', origin: this.node.id, appId, keyHash, owner });
   }
 
   private pendingKey(appId: string, keyHash: string): string {
@@ -219,6 +238,9 @@ export class OwnershipService {
   }
 
   async close(): Promise<void> {
+    const unsubscribe = this.unsubscribe;
+    this.unsubscribe = null;
+    await unsubscribe?.();
     const all = [...this.verifiers.values()];
     this.verifiers.clear();
     await Promise.allSettled(all.map(async (v) => (await v.verifier).close()));
