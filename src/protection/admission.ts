@@ -21,8 +21,9 @@
  *     flappingWindowSec is banned for flappingBanSec (junk floods stop at step 1); while the
  *     process refuses more than attackRefusalsPerSec handshakes a second in all, the threshold is
  *     ipMaxFailedHandshakesUnderAttack;
- *   - a key hash that opened flappingMaxCount sessions in flappingWindowSec is banned for
- *     flappingBanSec at its next handshake, before RSA work (EMQX's flapping detection).
+ *   - a key hash that verified flappingMaxCount handshakes in flappingWindowSec is banned for
+ *     flappingBanSec at its next handshake, before RSA work (EMQX's flapping detection); while
+ *     its handshakes in the crypto pool would reach the count, more are refused (rate limited).
  * Automatic bans go to the store like an operator's, so every node enforces them.
  */
 import crypto from 'node:crypto';
@@ -99,6 +100,8 @@ export class Admission {
   private readonly trustfulRate: TokenBuckets;
   private readonly ipFailures: WindowCounters;
   private readonly keySessions: WindowCounters;
+  /** Handshakes per key hash admitted by checkKey whose crypto has not finished (keyHandshakeDone). */
+  private readonly keyInflight = new Map<string, number>();
   /** Digest of (signed body, signature) -> time it failed; Map order is time order. */
   private readonly badSignatures = new Map<string, number>();
 
@@ -158,12 +161,31 @@ export class Admission {
     // Flapping, decided before RSA work: a key that already opened flappingMaxCount sessions in the
     // window is banned at its next try. Only verified sessions count, so a forger claiming the key
     // cannot trigger this; the endpoint itself did open that many sessions.
-    if (this.limits.flappingMaxCount > 0 && this.keySessions.peek(keyHash, this.now()) >= this.limits.flappingMaxCount) {
+    const flapping = this.limits.flappingMaxCount;
+    const verified = flapping > 0 ? this.keySessions.peek(keyHash, this.now()) : 0;
+    if (flapping > 0 && verified >= flapping) {
       this.flappingBan(keyHash);
       return 'LK_BANNED';
     }
     if (this.keyRate.enabled && this.keyRate.take(`${keyHash} ${addressUnit(remoteAddress) ?? remoteAddress}`, this.now()) > 0) return 'LK_HS_RATE_LIMITED';
+    if (flapping > 0) {
+      // Handshakes of this key already in the crypto pool count too: were they all to verify, this
+      // one would be past the limit, and its RSA decrypt wasted. Refused without a ban (a forger
+      // claiming the key holds a slot only for the ~1 ms its bad signature takes to fail).
+      const inflight = this.keyInflight.get(keyHash) ?? 0;
+      if (verified + inflight >= flapping) return 'LK_HS_RATE_LIMITED';
+      this.keyInflight.set(keyHash, inflight + 1);
+    }
     return null;
+  }
+
+  /** The crypto of a handshake admitted by checkKey finished (any outcome): `verified` if its signature held. Returns true if the key is now banned. */
+  keyHandshakeDone(keyHash: string, verified: boolean): boolean {
+    if (this.limits.flappingMaxCount <= 0) return false;
+    const n = (this.keyInflight.get(keyHash) ?? 1) - 1;
+    if (n <= 0) this.keyInflight.delete(keyHash);
+    else this.keyInflight.set(keyHash, n);
+    return verified ? this.keyVerified(keyHash) : false;
   }
 
   checkApp(appId: string): ErrorCode | null {
@@ -228,12 +250,14 @@ export class Admission {
     return ++this.refusalCount;
   }
 
-  /** A session of `keyHash` was established: flapping detection. Returns true if it is now banned. */
-  sessionEstablished(keyHash: string): boolean {
-    if (this.limits.flappingMaxCount <= 0) return false;
+  /**
+   * A handshake of `keyHash` verified its signature: flapping detection counts these (a forger
+   * cannot). Returns true if the key is now banned; checkKey's in-flight count keeps that from
+   * happening to a handshake that already spent its decrypt, short of a ban list refresh racing it.
+   */
+  private keyVerified(keyHash: string): boolean {
     const n = this.keySessions.hit(keyHash, this.now());
     if (n <= this.limits.flappingMaxCount) return false;
-    // Only reached by handshakes that were past checkKey when the count filled up (in flight together).
     this.flappingBan(keyHash);
     return true;
   }

@@ -8,6 +8,7 @@
  *  1. body decodes as ConnectBody                       else LK_FRAME_MALFORMED (DISCONNECT)
  *  2. protocolVersion == 1                              else LK_HS_BAD_PROTOCOL_VERSION
  *     key hash not banned, not starting handshakes too fast  else LK_BANNED / LK_HS_RATE_LIMITED
+ *     (flapping counts verified handshakes and those of the key still in the crypto pool)
  *  3. app token names an application, not banned        else LK_HS_UNKNOWN_APPLICATION / LK_BANNED
  *  4. server key id is active or valid                  else LK_HS_UNKNOWN_SERVER_KEY
  *  5. |now - timestamp| <= window                       else LK_HS_STALE_TIMESTAMP
@@ -94,6 +95,22 @@ export class Handshaker {
     if (ticket) ticket.keyHash = keyHash;
     const keyRefusal = d.admission?.checkKey(keyHash, remoteAddress);
     if (keyRefusal) throw refusal(keyRefusal);
+    // Admitted: this handshake counts against the key's flapping limit until its crypto is done.
+    let admitted = d.admission !== undefined;
+    const cryptoDone = (verified: boolean): boolean => {
+      if (!admitted) return false;
+      admitted = false;
+      return d.admission!.keyHandshakeDone(keyHash, verified);
+    };
+    try {
+      return await this.afterKeyCheck(connect, body, keyHash, ticket, cryptoDone);
+    } finally {
+      cryptoDone(false);
+    }
+  }
+
+  private async afterKeyCheck(connect: Connect, body: ConnectBody, keyHash: string, ticket: CryptoTicket | null, cryptoDone: (verified: boolean) => boolean): Promise<HandshakeAccepted> {
+    const d = this.d;
     const app = await d.apps.byAppToken(body.appToken);
     if (!app) throw refusal('LK_HS_UNKNOWN_APPLICATION');
     const appRefusal = d.admission?.checkApp(app.id);
@@ -149,6 +166,8 @@ export class Handshaker {
         if (out !== ABANDONED_UNSENT) d.stats.rsaVerifies++;
         if (out.ok || out.code === 'LK_HS_BAD_SECRET') d.stats.rsaDecrypts++;
       }
+      // Flapping detection counts verified handshakes (a forger cannot); banned now: refuse.
+      if (cryptoDone(out.ok || out.code === 'LK_HS_BAD_SECRET')) throw refusal('LK_BANNED');
       if (!out.ok) {
         if (out.code === 'LK_HS_BAD_SIGNATURE') d.admission?.rememberBadSignature(digest);
         // Only a failed decrypt (after a good signature) or an unknown key id consumes the nonce.

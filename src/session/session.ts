@@ -284,8 +284,6 @@ export class Session implements EventPeer {
       if (this.state !== 'HANDSHAKING') return;
     }
     if (this.host.registry.recentlyRevoked(accepted.app.id, accepted.keyHash)) return this.refuse('LK_CRED_REVOKED');
-    // Flapping detection: too many sessions of this key in the window bans it (EMQX-style).
-    if (this.host.admission?.sessionEstablished(accepted.keyHash)) return this.refuse('LK_BANNED');
     this.state = 'ESTABLISHED';
     this.establishedAt = Date.now();
     // Keepalive counts from CONNACK, not from the CONNECT that may have waited for a crypto worker.

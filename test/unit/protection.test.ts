@@ -70,3 +70,32 @@ describe('under-attack mode', () => {
     expect(bans.ip('10.0.0.98')).toBeNull();
   });
 });
+
+describe('flapping detection', () => {
+  it('counts handshakes of a key still in the crypto pool, so none past the limit spends a decrypt', async () => {
+    const { Admission } = await import('../../src/protection/admission.js');
+    const { BanList } = await import('../../src/protection/bans.js');
+    const { Stats } = await import('../../src/metrics.js');
+    const { pino } = await import('pino');
+    const store = { putBan: async (b: unknown) => b, deleteBan: async () => false, listBans: async () => [], appendControl: async () => undefined, listControlSince: async () => [] };
+    const now = 1_000_000;
+    const log = pino({ level: 'silent' });
+    const bans = new BanList({ store: store as never, log, announce: async () => undefined, onBanned: () => undefined, now: () => now });
+    const limits = { maxConnections: 10, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 3, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 0, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0 };
+    const a = new Admission(limits, bans, new Stats(), log, () => now);
+    // Three admitted at once fill the limit; a fourth is refused before RSA, without a ban.
+    for (let i = 0; i < 3; i++) expect(a.checkKey('K', '10.0.0.1')).toBeNull();
+    expect(a.checkKey('K', '10.0.0.1')).toBe('LK_HS_RATE_LIMITED');
+    expect(bans.keyHash('K')).toBeNull();
+    // A forged one (signature failed) frees its slot and counts nothing.
+    expect(a.keyHandshakeDone('K', false)).toBe(false);
+    expect(a.checkKey('K', '10.0.0.1')).toBeNull();
+    // Three verify: the limit is reached, none of them is banned after its decrypt.
+    for (let i = 0; i < 3; i++) expect(a.keyHandshakeDone('K', true)).toBe(false);
+    // The next handshake of the key is banned before RSA work.
+    expect(a.checkKey('K', '10.0.0.1')).toBe('LK_BANNED');
+    expect(bans.keyHash('K')).not.toBeNull();
+    // Other keys are not affected.
+    expect(a.checkKey('L', '10.0.0.1')).toBeNull();
+  });
+});
