@@ -21,6 +21,8 @@ export interface CryptoPoolOptions {
   /** Most handshakes per worker task (default 32). */
   maxBatch?: number;
   endpointKeyCacheMax?: number;
+  /** Nice value of the worker threads (worker.ts lowerPriority; 0: the process's). */
+  nice?: number;
 }
 
 /** Compiled worker next to this module (dist), or the build output when running from src (vitest). */
@@ -100,7 +102,7 @@ export class CryptoPool {
     // CPU. Measured on the 2-core reference machine (docs/performance.md): 1 worker 1,190
     // handshakes/s at 1.45x the RSA floor per session, 2 workers 1,460/s at ~1.53x.
     const threads = opts.threads > 0 ? opts.threads : Math.max(1, os.availableParallelism() - 1);
-    const workerData: WorkerInit = { keyDir: opts.keyDir, endpointKeyCacheMax: opts.endpointKeyCacheMax ?? 50_000 };
+    const workerData: WorkerInit = { keyDir: opts.keyDir, endpointKeyCacheMax: opts.endpointKeyCacheMax ?? 50_000, nice: opts.nice ?? 0 };
     this.maxQueue = opts.maxQueue;
     this.maxBatch = opts.maxBatch ?? 32;
     this.threadCount = threads;

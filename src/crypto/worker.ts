@@ -14,6 +14,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import { workerData } from 'node:worker_threads';
 import { parseEndpointPublicKey } from './keys.js';
 import { privateKeyPath } from './keyring.js';
@@ -22,6 +23,8 @@ import { deriveSessionKeys, RSA_OAEP, RSA_PSS, SESSION_SECRET_BYTES } from './se
 export interface WorkerInit {
   keyDir: string;
   endpointKeyCacheMax: number;
+  /** Nice value of this thread (Linux; 0: unchanged). See lowerPriority(). */
+  nice?: number;
 }
 
 export interface HandshakeTask {
@@ -93,6 +96,26 @@ export type HandshakeOutcome =
   | { ok: false; code: 'LK_HS_BAD_SIGNATURE' | 'LK_HS_BAD_SECRET' | 'LK_HS_BAD_PUBLIC_KEY' | 'LK_HS_UNKNOWN_SERVER_KEY' | 'LK_HS_ABANDONED' | 'LK_INTERNAL'; detail?: string };
 
 const init = workerData as WorkerInit;
+
+/**
+ * Run RSA below the event loop: the crypto workers share the cores with the loop that serves
+ * every live session, and a burst of handshakes (a reconnect storm, a flood of valid keys) would
+ * otherwise take the loop's core for as long as it lasts (bench/flood: legit ping p99 in the
+ * first second of a flood came from ~100 decrypts on the loop's core). With a nice value the
+ * scheduler gives the loop its turn first; idle cores still run RSA at full speed. Per thread:
+ * /proc/thread-self names this thread's id, and setpriority on a thread id affects that thread
+ * only. Raising a nice value needs no privilege; failure (not Linux) leaves the priority as is.
+ */
+function lowerPriority(nice: number): void {
+  if (!(nice > 0)) return;
+  try {
+    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) os.setPriority(tid, nice);
+  } catch {
+    // Not Linux, or /proc not mounted: run at the process's priority.
+  }
+}
+lowerPriority(init?.nice ?? 0);
 const endpointKeys = new Map<string, crypto.KeyObject>();
 const serverKeys = new Map<string, crypto.KeyObject>();
 
