@@ -5,7 +5,9 @@
  *   store          no Cassandra contact points -> embedded LMDB store in <dataDir>/store
  *                  Cassandra contact points    -> Cassandra store (cluster node)
  *   cache          no Redis URL -> in-process LRU cache;  Redis URL -> Redis cache shared by the nodes
+ *                  a gateway process of a multi-process node without Redis -> the primary's LRU over IPC
  *   bus            no Redis URL -> in-process bus;        Redis URL -> Redis pub/sub (busKind)
+ *                  a gateway process of a multi-process node without Redis -> relayed by the primary
  *   node registry  no Redis URL -> in-process registry;   Redis URL -> one Redis hash shared by the nodes
  *
  * server.ts wires what these return; the CLI's offline commands open the store here too.
@@ -19,6 +21,9 @@ import { RedisBus } from './bus/bus-redis.js';
 import type { Cache } from './cache/cache.js';
 import { MemoryCache } from './cache/cache-memory.js';
 import { RedisCache } from './cache/cache-redis.js';
+import { IpcCache } from './cache/cache-ipc.js';
+import { IpcBus } from './bus/bus-ipc.js';
+import type { NodeLink } from './node/link.js';
 import { redactConfig, type Config } from './config/config.js';
 import { EmbeddedStore } from './store/store-embedded.js';
 import type { Store } from './store/store.js';
@@ -45,10 +50,15 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
   return EmbeddedStore.open(dir);
 }
 
-export async function openCache(config: Config, log: Logger): Promise<Cache> {
+/** `link`: this is a gateway process of a multi-process node (node/link.ts). */
+export async function openCache(config: Config, log: Logger, link: NodeLink | null = null): Promise<Cache> {
   if (config.redisUrl) {
     log.info({ backend: 'redis', url: shownRedisUrl(config) }, 'cache selected');
     return RedisCache.connect(config.redisUrl, { onError: (err) => log.warn({ err }, 'redis cache connection error') });
+  }
+  if (link) {
+    log.info({ backend: 'ipc' }, 'cache selected (the node primary\'s LRU, shared by its processes)');
+    return new IpcCache(link);
   }
   log.info({ backend: 'memory' }, 'cache selected');
   return new MemoryCache();
@@ -58,17 +68,20 @@ export async function openCache(config: Config, log: Logger): Promise<Cache> {
  * The bus backends. A new one (say, IPC among the processes of one node) adds its kind here, its
  * rule in busKind and its case in openBus; the compiler then checks that the switch covers it.
  */
-export type BusKind = 'memory' | 'redis';
+export type BusKind = 'memory' | 'redis' | 'ipc';
 
-/** Which bus this configuration asks for. */
-export function busKind(config: Config): BusKind {
-  return config.redisUrl ? 'redis' : 'memory';
+/** Which bus this configuration asks for (`multiProcess`: a gateway process of a multi-process node). */
+export function busKind(config: Config, multiProcess = false): BusKind {
+  return config.redisUrl ? 'redis' : multiProcess ? 'ipc' : 'memory';
 }
 
-export async function openBus(config: Config, log: Logger): Promise<Bus> {
+export async function openBus(config: Config, log: Logger, link: NodeLink | null = null): Promise<Bus> {
   const onError = (err: unknown): void => log.error({ err }, 'bus error');
-  const kind = busKind(config);
+  const kind = busKind(config, link !== null);
   switch (kind) {
+    case 'ipc':
+      log.info({ backend: kind }, 'bus selected (relayed by the node primary)');
+      return new IpcBus(link!, onError);
     case 'redis':
       log.info({ backend: kind, url: shownRedisUrl(config) }, 'bus selected');
       return RedisBus.connect(config.redisUrl, { onError });

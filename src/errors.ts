@@ -51,6 +51,7 @@ const CATALOGUE = {
   LK_PLUGIN_INVALID: { message: 'plugin module does not implement the required interface', http: 500 },
   LK_SEED_INVALID: { message: 'seed file is not valid', http: 400 },
   LK_LISTEN_FAILED: { message: 'cannot listen on the configured address and port (in use, or not an address of this host)', http: 500 },
+  LK_NODE_PROCESS_FAILED: { message: 'a gateway process of this node exited while starting, or kept dying right after its start; the node stopped instead of restarting it for ever', http: 500 },
   LK_FATAL: { message: 'an error escaped every handler: the process logs it, frees its ports and exits (code 70) for its supervisor to restart it', http: 500 },
 
   // --- handshake refusals (CONNACK, then close) ---

@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { openBus, openCache, openNodeRegistry, openStore } from './backends.js';
+import type { NodeLink } from './node/link.js';
 import type { Cache } from './cache/cache.js';
 import type { Bus } from './bus/bus.js';
 import { Revocation } from './control/revocation.js';
@@ -41,7 +42,7 @@ import { loadStrategy } from './bootstrap/strategy.js';
 import { ApiKeyAuthenticator, newApiKey } from './admin/auth.js';
 import { AdminRouter } from './admin/http.js';
 import { openapiDocument } from './admin/openapi.js';
-import { adminRoutes } from './admin/routes.js';
+import { adminRoutes, localLiveSessions, type LiveSessions, type LiveSessionView } from './admin/routes.js';
 
 /** Built-in and configured credentials services by name. */
 export async function loadCredentialsServices(config: Config, store: Store, log: Logger): Promise<Map<string, CredentialsService>> {
@@ -110,8 +111,40 @@ async function ensureDefaultApplication(store: Store, services: string[], log: L
     'empty store: created tenant "default" with a trustful application "default" (any endpoint may connect with this app token)');
 }
 
-export async function build(config: Config, baseLog: Logger): Promise<Server> {
+/**
+ * The first-start work of a node, done once by the primary of a multi-process node before it
+ * starts its gateway processes (which would otherwise race to create the key ring, the bootstrap
+ * key and the first API key): the server key ring, the bootstrap key, the seed, the default
+ * application and the first root API key. Returns that key's token if it was created now.
+ */
+export async function prepareNode(config: Config, log: Logger): Promise<{ firstApiKey: string | null }> {
+  await KeyRing.loadOrCreate(path.resolve(config.dataDir, 'keys'));
+  const bootstrapKeyFile = config.bootstrapKeyFile || path.resolve(config.dataDir, 'bootstrap', 'bootstrap-key.pem');
+  const { key, created } = await BootstrapKey.loadOrCreate(bootstrapKeyFile);
+  if (created) log.warn({ file: bootstrapKeyFile, keyId: key.id }, 'created the bootstrap signing key; give its public key to endpoints (latchkey bootstrap-key) and the same file to every node of a cluster');
+  const store = await openStore(config, log);
+  try {
+    // Names only: plugins are loaded (and checked) by each gateway process.
+    const services = ['trustful', 'internal', ...Object.keys(config.credentialsPlugins)];
+    if (config.seedFile) log.info({ seed: config.seedFile, ...(await applySeed(store, config.seedFile, services)) }, 'seed applied');
+    await ensureDefaultApplication(store, services, log);
+    return { firstApiKey: await ensureFirstApiKey(store, log) };
+  } finally {
+    await store.close();
+  }
+}
+
+/** This server is one gateway process of a multi-process node (node/primary.ts starts them). */
+export interface NodeProcess {
+  index: number;
+  link: NodeLink;
+}
+
+export async function build(config: Config, baseLog: Logger, proc: NodeProcess | null = null): Promise<Server> {
   const nodeId = config.nodeId || crypto.randomUUID();
+  const link = proc?.link ?? null;
+  // Who sent a bus message (components skip their own): the processes of one node are distinct senders.
+  const busOrigin = proc ? `${nodeId}#${proc.index}` : nodeId;
   // Every log line of this node names it (a cluster's logs are read together).
   const log = baseLog.child({ node: nodeId });
   const closers: Array<() => Promise<void> | void> = [];
@@ -130,7 +163,7 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
     stats.buildInfo.set({ version: VERSION, node_version: process.version, node_id: nodeId }, 1);
     const rawStore = await openStore(config, log);
     closers.push(() => rawStore.close());
-    const rawCache = await openCache(config, log);
+    const rawCache = await openCache(config, log, link);
     closers.push(() => rawCache.close());
     // Every store and cache call is timed for /metrics (latchkey_store_/cache_operation_duration_seconds).
     const store = instrument(rawStore, stats.storeSeconds, stats.backendErrors, 'store');
@@ -138,8 +171,11 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
     const keyRing = await KeyRing.loadOrCreate(path.resolve(config.dataDir, 'keys'));
     log.info({ keys: keyRing.list().map((k) => ({ id: k.id, status: k.status })) }, 'server key ring loaded');
     const services = await loadCredentialsServices(config, store, log);
-    if (config.seedFile) log.info({ seed: config.seedFile, ...(await applySeed(store, config.seedFile, [...services.keys()])) }, 'seed applied');
-    await ensureDefaultApplication(store, [...services.keys()], log);
+    // A gateway process of a multi-process node finds this done by its primary (prepareNode).
+    if (!proc) {
+      if (config.seedFile) log.info({ seed: config.seedFile, ...(await applySeed(store, config.seedFile, [...services.keys()])) }, 'seed applied');
+      await ensureDefaultApplication(store, [...services.keys()], log);
+    }
 
     const apps = new ApplicationDirectory(store, config.credentialsCacheTtlMs, config.negativeCacheTtlMs);
     const credentials = new CredentialsGate(services, cache, {
@@ -147,15 +183,16 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
       negativeTtlMs: config.negativeCacheTtlMs,
       onCacheError: (err) => log.warn({ err }, 'cache unavailable; using the store'),
     });
-    const pool = new CryptoPool({ keyDir: keyRing.dir, threads: config.cryptoThreads, maxQueue: config.cryptoMaxQueue, maxBatch: config.cryptoMaxBatch });
+    const pool = new CryptoPool({ keyDir: keyRing.dir, threads: config.cryptoThreads, maxQueue: config.cryptoMaxQueue, maxBatch: config.cryptoMaxBatch, nice: config.cryptoNice });
     closers.push(() => pool.close());
     stats.cryptoQueue = () => pool.queueSize;
     stats.cryptoTasks = () => ({ handshakes: pool.tasksRun, batches: pool.batchesRun });
-    // With Redis configured (a cluster), nonces are also claimed cluster-wide.
+    // With Redis configured (a cluster), nonces are also claimed cluster-wide; with several
+    // processes on one node, node-wide (the primary's cache).
     const replay = await ReplayCache.create({
       ttlMs: config.handshakeWindowSec * 2000,
       max: config.replayCacheMax,
-      shared: config.redisUrl ? cache : null,
+      shared: config.redisUrl || link ? cache : null,
       onSharedError: (err) => log.warn({ err }, 'shared replay check unavailable; local check only'),
     });
     // Load and self-check the frame AEAD kernel now (~8 ms once) rather than in the first session.
@@ -164,11 +201,16 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
     const registration = new RegistrationService(store, apps);
     const registry = new SessionRegistry(stats, config.handshakeTimeoutMs, config.handshakeStallTimeoutMs);
     closers.push(() => registry.close());
-    const bus = await openBus(config, log);
+    if (link) {
+      // Takeover across the node's processes: the primary keeps who holds each endpoint.
+      registry.setDirectory({ claimed: (key, at) => link.notify({ lk: 'claim', key, at }), released: (key) => link.notify({ lk: 'release', key }) });
+      link.on({ replace: (key, at) => registry.replacedElsewhere(key, at) });
+    }
+    const bus = await openBus(config, log, link);
     closers.push(() => bus.close());
     // Bans, caps and rates: the cheapest refusals, before parsing and RSA (protection/admission.ts).
     const protection = await startProtection({
-      config, store, bus, stats, log, nodeId,
+      config, store, bus, stats, log, nodeId: busOrigin,
       endSessions: (match) => registry.endWhere((s) => match({ remoteAddress: s.remoteAddress, appId: s.app?.id ?? null, keyHash: s.claimedKeyHash }), 'LK_BANNED'),
     });
     closers.push(() => protection.close());
@@ -186,12 +228,12 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
     const revocation = new Revocation(credentials, control);
     // Custom owner verifier modules are checked now: a broken one stops start-up (LK_PLUGIN_*).
     const customVerifiers = await loadCustomVerifierTypes(config.ownerVerifierPlugins, log);
-    const events = new EventRelay({ store, bus, stats, log, nodeId, maxBufferedBytes: config.eventMaxBufferedBytes });
+    const events = new EventRelay({ store, bus, stats, log, nodeId: busOrigin, maxBufferedBytes: config.eventMaxBufferedBytes });
     await events.start();
     closers.push(() => events.close());
     // Ownership reaches this node's live sessions through these (its bus messages, owner changes).
     const ownership = new OwnershipService(store, bus, log, cache, {
-      id: nodeId,
+      id: busOrigin,
       ownerChanged: (appId, keyHash, owner) => {
         const s = registry.byEndpointKey(appId, keyHash);
         if (s) events.setOwner(s, owner);
@@ -206,7 +248,7 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
     const nodeRegistry = await openNodeRegistry(config, log);
     closers.push(() => nodeRegistry.close());
     const strategy = await loadStrategy(config.bootstrapStrategy, config.bootstrapStrategyPlugin);
-    const firstApiKey = await ensureFirstApiKey(store, log);
+    const firstApiKey = proc ? null : await ensureFirstApiKey(store, log);
     let openapi: unknown = null;
     /**
      * Readiness: each backing service answers a cheap call within READY_TIMEOUT_MS. Liveness
@@ -228,7 +270,11 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
       const [s, c, b] = await Promise.all([probe(() => rawStore.getTenant('readyz')), probe(() => rawCache.get('readyz')), probe(() => bus.ping())]);
       return { store: s, cache: c, bus: b };
     };
-    const routes = adminRoutes({ store, apps, credentials, revocation, control, bans: protection.bans, readiness, registry, keyRing, bus, ownership,
+    // A multi-process node answers from every process: online from the primary's directory.
+    const liveSessions: LiveSessions = link
+      ? { online: (appId, keyHashes) => link.request<boolean[]>('node.online', appId, keyHashes), list: (appId) => link.request<LiveSessionView[]>('node.sessions', appId) }
+      : localLiveSessions(registry);
+    const routes = adminRoutes({ store, apps, credentials, revocation, control, bans: protection.bans, readiness, liveSessions, keyRing, bus, ownership,
       node: {
         info: () => {
           const me = bootstrap!.self();
@@ -238,6 +284,15 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
       }, customVerifiers, log, credentialsServices: () => [...services.keys()], openapi: () => openapi });
     openapi = openapiDocument(routes, VERSION);
     const adminRouter = new AdminRouter(routes, new ApiKeyAuthenticator(store), log, { registry: stats.registry });
+    const health = (): Record<string, unknown> => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size, eventMembers: events.members, frameCipher });
+    // The primary asks each process for its part of the node's /healthz.
+    const local = link ? localLiveSessions(registry) : liveSessions;
+    link?.on({
+      request: (op, args) =>
+        op === 'health'
+          ? { index: proc!.index, pid: process.pid, rssBytes: process.memoryUsage.rss(), ...health() }
+          : local.list(args[0] as string).then((items) => items.map((i) => ({ ...i, process: proc!.index }))),
+    });
     const gateway = new Gateway({
       host: config.host,
       port: config.port,
@@ -272,11 +327,14 @@ export async function build(config: Config, baseLog: Logger): Promise<Server> {
         maxBodyBytes: MAX_BOOTSTRAP_REQUEST_BYTES,
         resolve: (body) => (bootstrap ? bootstrap.resolve(body) : { status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'LK_SERVER_UNAVAILABLE', message: 'starting' }) }),
       },
+      shareEndpointPort: proc !== null,
+      noAdminListener: proc !== null && proc.index !== 0,
+      ...(link ? { processes: () => link.request<unknown[]>('node.health') } : {}),
       mountAdmin: (app, guard) => {
-        mountMetrics(app, guard, stats.registry, log);
+        mountMetrics(app, guard, stats.registry, log, link ? () => link.request<string>('node.metrics') : undefined);
         adminRouter.mount(app, () => stats.count(stats.handlerErrors, 'admin.api'));
       },
-      health: () => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size, eventMembers: events.members, frameCipher }),
+      health,
       log,
     });
     await gateway.start();

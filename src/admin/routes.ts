@@ -34,6 +34,38 @@ import type { VerifierRecord } from '../store/store.js';
 import type { Logger } from 'pino';
 import type { JsonSchema, RequestContext, Route } from './http.js';
 
+/** A live session as the admin API lists it. */
+export interface LiveSessionView {
+  sessionId: string;
+  keyHash: string | null;
+  establishedAt: number | null;
+  lastSeen: number;
+  keepAliveSec: number;
+  /** The gateway process holding it (a multi-process node only). */
+  process?: number;
+}
+
+export interface LiveSessions {
+  /** For each key hash of `appId`: does it hold a live session on this node? */
+  online(appId: string, keyHashes: string[]): Promise<boolean[]>;
+  list(appId: string): Promise<LiveSessionView[]>;
+}
+
+/** The live sessions of one process's registry. */
+export function localLiveSessions(registry: SessionRegistry): LiveSessions {
+  return {
+    online: async (appId, keyHashes) => keyHashes.map((k) => !!registry.byEndpointKey(appId, k)),
+    list: async (appId) => {
+      const items: LiveSessionView[] = [];
+      for (const s of registry.sessions()) {
+        if (s.state !== 'ESTABLISHED' || s.app?.id !== appId) continue;
+        items.push({ sessionId: s.id, keyHash: s.keyHash, establishedAt: s.establishedAt, lastSeen: s.lastSeen, keepAliveSec: s.keepAliveMs / 1000 });
+      }
+      return items;
+    },
+  };
+}
+
 export interface AdminDeps {
   store: Store;
   apps: ApplicationDirectory;
@@ -44,7 +76,8 @@ export interface AdminDeps {
   bans: BanList;
   /** Readiness of the backing services: 'ok' or why not, per service (server.ts). */
   readiness: () => Promise<Record<'store' | 'cache' | 'bus', string>>;
-  registry: SessionRegistry;
+  /** Live sessions of the whole node (every process of a multi-process node; server.ts). */
+  liveSessions: LiveSessions;
   keyRing: KeyRing;
   bus: Bus;
   ownership: OwnershipService;
@@ -312,7 +345,8 @@ export function adminRoutes(d: AdminDeps): Route[] {
         const limit = limitText === null ? 100 : Number(limitText);
         if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new LatchkeyError('LK_BAD_ARGUMENT', 'limit must be 1-1000');
         const page = await d.store.listEndpoints(app.id, limit, ctx.query.get('cursor'));
-        return { status: 200, body: { items: page.items.map((e) => views.endpoint(e, !!d.registry.byEndpointKey(app.id, e.keyHash))), next: page.next } };
+        const online = await d.liveSessions.online(app.id, page.items.map((e) => e.keyHash));
+        return { status: 200, body: { items: page.items.map((e, i) => views.endpoint(e, online[i] === true)), next: page.next } };
       },
     },
     {
@@ -322,21 +356,17 @@ export function adminRoutes(d: AdminDeps): Route[] {
         const app = await appScoped(ctx, ctx.params.appId!);
         const e = await d.store.getEndpoint(app.id, credentialsId(ctx));
         if (!e) throw new LatchkeyError('LK_NOT_FOUND', 'endpoint');
-        return { status: 200, body: views.endpoint(e, !!d.registry.byEndpointKey(app.id, e.keyHash)) };
+        const [online] = await d.liveSessions.online(app.id, [e.keyHash]);
+        return { status: 200, body: views.endpoint(e, online === true) };
       },
     },
-    // --- live sessions (this node) ---
+    // --- live sessions (this node: all its processes) ---
     {
       method: 'GET', path: '/admin/v1/applications/{appId}/sessions', scope: 'tenant', summary: 'Live sessions of an application on this node',
       responses: { 200: { description: '{ items: [{ sessionId, keyHash, establishedAt, lastSeen, keepAliveSec }] }' } },
       handler: async (ctx) => {
         const app = await appScoped(ctx, ctx.params.appId!);
-        const items = [];
-        for (const s of d.registry.sessions()) {
-          if (s.state !== 'ESTABLISHED' || s.app?.id !== app.id) continue;
-          items.push({ sessionId: s.id, keyHash: s.keyHash, establishedAt: s.establishedAt, lastSeen: s.lastSeen, keepAliveSec: s.keepAliveMs / 1000 });
-        }
-        return { status: 200, body: { items } };
+        return { status: 200, body: { items: await d.liveSessions.list(app.id) } };
       },
     },
     {

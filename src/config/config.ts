@@ -18,6 +18,9 @@ interface FieldSpec<T> {
   min?: number;
   max?: number;
   choices?: readonly string[];
+  /** A string field's values must match (with `patternDoc` in the error). */
+  pattern?: RegExp;
+  patternDoc?: string;
 }
 
 function field<T>(spec: FieldSpec<T>): FieldSpec<T> {
@@ -37,7 +40,9 @@ export const configSchema = {
   cassandraUsername: field<string>({ type: 'string', default: '', env: 'LATCHKEY_CASSANDRA_USERNAME', doc: 'Cassandra user name; empty: no authentication.' }),
   cassandraPassword: field<string>({ type: 'string', default: '', env: 'LATCHKEY_CASSANDRA_PASSWORD', doc: 'Cassandra password (prefer the environment variable over the config file).' }),
   logLevel: field<string>({ type: 'string', default: 'info', env: 'LATCHKEY_LOG_LEVEL', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level.' }),
-  cryptoThreads: field<number>({ type: 'int', default: 0, env: 'LATCHKEY_CRYPTO_THREADS', min: 0, max: 256, doc: 'Worker threads for RSA work; 0: one per available CPU minus one for the event loop (at least one).' }),
+  processes: field<string>({ type: 'string', default: 'auto', env: 'LATCHKEY_PROCESSES', pattern: /^(auto|[1-9][0-9]{0,2})$/, patternDoc: 'auto or a whole number 1-999', doc: 'Gateway processes of this node, sharing its endpoint port (the kernel spreads connections over them); auto: one per CPU; 1: a single process, no primary. See docs/operations.md, "Processes".' }),
+  cryptoThreads: field<number>({ type: 'int', default: 0, env: 'LATCHKEY_CRYPTO_THREADS', min: 0, max: 256, doc: 'Worker threads for RSA work, per process; 0: one per available CPU minus one for the event loop (at least one), or one per gateway process when processes > 1.' }),
+  cryptoNice: field<number>({ type: 'int', default: 10, env: 'LATCHKEY_CRYPTO_NICE', min: 0, max: 19, doc: 'Nice value of the crypto worker threads (Linux): RSA yields the core to the event loop that serves live sessions, and still uses idle cores fully; 0: same priority as the loop.' }),
   cryptoMaxQueue: field<number>({ type: 'int', default: 2048, env: 'LATCHKEY_CRYPTO_MAX_QUEUE', min: 1, max: 1_000_000, doc: 'Handshakes waiting for a crypto worker before new ones are refused with REFUSE_SERVER_UNAVAILABLE.' }),
   cryptoMaxBatch: field<number>({ type: 'int', default: 32, env: 'LATCHKEY_CRYPTO_MAX_BATCH', min: 1, max: 256, doc: 'Most handshakes a busy crypto worker takes in one task: larger batches cost less CPU per handshake under load, and add up to (batch x ~0.7 ms) of queueing to the last one.' }),
   handshakeWindowSec: field<number>({ type: 'int', default: 120, env: 'LATCHKEY_HANDSHAKE_WINDOW_SEC', min: 5, max: 3600, doc: 'Accepted clock skew of CONNECT timestamps, seconds either side; nonces are remembered twice as long.' }),
@@ -112,6 +117,7 @@ function coerce(key: ConfigKey, raw: unknown, source: string): unknown {
       if (typeof raw !== 'string') bad('expected a string');
       const s = raw as string;
       if (spec.choices && !spec.choices.includes(s)) bad(`expected one of ${spec.choices.join(', ')}`);
+      if (spec.pattern && !spec.pattern.test(s)) bad(`expected ${spec.patternDoc ?? spec.pattern.source}`);
       return s;
     }
     case 'int': {

@@ -17,12 +17,20 @@ import type { Session, SessionRegistryHooks } from './session.js';
  */
 const REVOKED_MEMORY_MS = 120_000;
 
+/** Which process of a multi-process node holds each endpoint's session (kept by the primary). */
+export interface SessionDirectory {
+  claimed(key: string, establishedAt: number): void;
+  released(key: string): void;
+}
+
 export class SessionRegistry implements SessionRegistryHooks {
   private readonly all = new Set<Session>();
   private readonly byEndpoint = new Map<string, Session>();
   /** Recent revocations by endpoint key -> time; see recentlyRevoked(). Entries live REVOKED_MEMORY_MS. */
   private readonly recentlyRevokedAt = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  /** The node's session directory across its processes (node/link.ts), when it has several. */
+  private directory: SessionDirectory | null = null;
 
   constructor(
     private readonly stats: Stats,
@@ -45,6 +53,17 @@ export class SessionRegistry implements SessionRegistryHooks {
     const prev = this.byEndpoint.get(key);
     this.byEndpoint.set(key, session);
     if (prev && prev !== session) prev.end('LK_SESSION_REPLACED');
+    this.directory?.claimed(key, session.establishedAt ?? Date.now());
+  }
+
+  /** Another process of this node holds a newer session of `key` (established at `at`): end ours if older. */
+  replacedElsewhere(key: string, at: number): void {
+    const s = this.byEndpoint.get(key);
+    if (s && s.establishedAt !== null && s.establishedAt <= at) s.end('LK_SESSION_REPLACED');
+  }
+
+  setDirectory(d: SessionDirectory): void {
+    this.directory = d;
   }
 
   closed(session: Session): void {
@@ -52,6 +71,7 @@ export class SessionRegistry implements SessionRegistryHooks {
     const key = session.endpointKey;
     if (key && this.byEndpoint.get(key) === session) {
       this.byEndpoint.delete(key);
+      this.directory?.released(key);
     }
     if (session.establishedAt !== null) this.stats.sessionsOpen--;
   }

@@ -152,11 +152,22 @@ export interface GatewayOptions {
   port: number;
   adminHost: string;
   adminPort: number;
+  /**
+   * Share the endpoint port with the other gateway processes of this node (SO_REUSEPORT: the
+   * kernel spreads connections over them; node/primary.ts checked the port was free). Otherwise,
+   * and always for the admin port, the port is taken exclusively: a second server on a taken port
+   * fails with LK_LISTEN_FAILED instead of silently splitting its traffic.
+   */
+  shareEndpointPort?: boolean;
+  /** No admin listener in this process (a gateway process of a multi-process node other than the first). */
+  noAdminListener?: boolean;
   maxFrameBytes: number;
   maxBackpressureBytes: number;
   sessionHost: SessionHost;
   registry: SessionRegistry;
   health: () => Record<string, unknown>;
+  /** A multi-process node: every process's health, listed under `processes` in /healthz. */
+  processes?: () => Promise<unknown[]>;
   /** POST /bootstrap/v1/resolve on the endpoint listener (absent: 404). */
   bootstrap?: { path: string; maxBodyBytes: number; resolve(body: Buffer): BootstrapReply | Promise<BootstrapReply> };
   /** Mount further admin-listener routes (admin API, /metrics) before the catch-all. */
@@ -208,9 +219,17 @@ function isNativeUws(): boolean {
     String(uWS.App).includes('[native code]');
 }
 
-function listen(app: uWS.TemplatedApp, host: string, port: number): Promise<uWS.us_listen_socket> {
+/** LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT, so a port another process holds fails to bind. */
+const LISTEN_EXCLUSIVE = 1;
+const LISTEN_SHARED = 0;
+
+function listen(app: uWS.TemplatedApp, host: string, port: number, what: string, exclusive: boolean): Promise<uWS.us_listen_socket> {
   return new Promise((resolve, reject) => {
-    app.listen(host, port, (sock) => (sock ? resolve(sock) : reject(new LatchkeyError('LK_LISTEN_FAILED', `${host}:${port}`))));
+    // uWS.js takes (host, port, options, cb) although its typings only list (port, options, cb).
+    const listenWith = app.listen as unknown as (h: string, p: number, opts: number, cb: (s: uWS.us_listen_socket | false) => void) => void;
+    listenWith.call(app, host, port, exclusive ? LISTEN_EXCLUSIVE : LISTEN_SHARED, (sock) =>
+      sock ? resolve(sock) : reject(new LatchkeyError('LK_LISTEN_FAILED', `${what} port ${host}:${port} is taken (or the address is not on this machine)`)),
+    );
   });
 }
 
@@ -450,8 +469,22 @@ export class Gateway {
 
     const admin = uWS.App();
     admin.get('/healthz', this.http('admin.healthz', (res) => {
-      const body = JSON.stringify({ status: 'ok', uws: this.native ? 'native' : 'fallback', ...o.health() });
-      res.cork(() => res.writeHeader('content-type', 'application/json').end(body));
+      const own = { status: 'ok', uws: this.native ? 'native' : 'fallback', ...o.health() };
+      if (!o.processes) {
+        const body = JSON.stringify(own);
+        res.cork(() => res.writeHeader('content-type', 'application/json').end(body));
+        return;
+      }
+      // The node's other processes answer through the primary; one that does not is listed with
+      // its error, and the node is still alive (this process answers).
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      o.processes().then(
+        (processes) => ({ ...own, processes }),
+        (err: unknown) => ({ ...own, processes: null, processesError: (err as Error).message }),
+      ).then((body) => {
+        if (!aborted) res.cork(() => res.writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
+      }).catch((err: unknown) => this.handlerError('admin.healthz', err));
     }));
     admin.head('/healthz', this.http('admin.healthz', (res) => {
       res.cork(() => res.writeHeader('content-type', 'application/json').endWithoutBody());
@@ -459,18 +492,22 @@ export class Gateway {
     o.mountAdmin?.(admin, this.httpGuard);
     admin.any('/*', notFound);
 
-    const sock = await listen(app, o.host, o.port);
-    this.listenSockets.push(sock);
-    this.port = uWS.us_socket_local_port(sock as unknown as uWS.us_socket);
-    let adminSock: uWS.us_listen_socket;
+    // Admin first: with several gateway processes, the one holding the admin port is the only one
+    // that may fail on it, before it accepts any endpoint.
+    if (!o.noAdminListener) {
+      const adminSock = await listen(admin, o.adminHost, o.adminPort, 'admin', true);
+      this.listenSockets.push(adminSock);
+      this.adminPort = uWS.us_socket_local_port(adminSock as unknown as uWS.us_socket);
+    }
+    let sock: uWS.us_listen_socket;
     try {
-      adminSock = await listen(admin, o.adminHost, o.adminPort);
+      sock = await listen(app, o.host, o.port, 'gateway', !o.shareEndpointPort);
     } catch (err) {
       this.stopListening();
       throw err;
     }
-    this.listenSockets.push(adminSock);
-    this.adminPort = uWS.us_socket_local_port(adminSock as unknown as uWS.us_socket);
+    this.listenSockets.push(sock);
+    this.port = uWS.us_socket_local_port(sock as unknown as uWS.us_socket);
   }
 
   /** Stop accepting connections. Live sessions are ended by the caller (server.ts). */

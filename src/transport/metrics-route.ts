@@ -8,14 +8,18 @@ import type { Logger } from 'pino';
 import type client from 'prom-client';
 import type { Gateway } from './gateway.js';
 
-export function mountMetrics(app: uWS.TemplatedApp, guard: Gateway['httpGuard'], registry: client.Registry, log: Logger): void {
+/**
+ * `text` replaces the registry's own text (a multi-process node: the metrics of every process,
+ * aggregated by the primary); the content type stays the registry's.
+ */
+export function mountMetrics(app: uWS.TemplatedApp, guard: Gateway['httpGuard'], registry: client.Registry, log: Logger, text: () => Promise<string> = () => registry.metrics()): void {
   app.head('/metrics', guard('admin.metrics', (res) => {
     res.cork(() => res.writeHeader('content-type', registry.contentType).endWithoutBody());
   }));
   app.get('/metrics', guard('admin.metrics', (res) => {
     let aborted = false;
     res.onAborted(() => (aborted = true));
-    registry.metrics().then(
+    text().then(
       (text) => {
         if (!aborted) res.cork(() => res.writeHeader('content-type', registry.contentType).end(text));
       },

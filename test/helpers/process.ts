@@ -38,7 +38,9 @@ export interface ServerProcess {
 
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 20_000, nodeArgs: string[] = []): Promise<ServerProcess> {
   const child = spawn(process.execPath, [...nodeArgs, MAIN, 'serve'], {
-    env: { ...process.env, LATCHKEY_HOST: '127.0.0.1', LATCHKEY_PORT: '0', LATCHKEY_ADMIN_PORT: '0', ...env },
+    // One process unless the test asks for more: most suites test a process's own behaviour (exit codes,
+    // logs); node-processes.test.ts runs the multi-process node. A bench may ask through the environment.
+    env: { ...process.env, LATCHKEY_HOST: '127.0.0.1', LATCHKEY_PORT: '0', LATCHKEY_ADMIN_PORT: '0', LATCHKEY_PROCESSES: process.env.LATCHKEY_PROCESSES ?? '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];

@@ -1,0 +1,50 @@
+/**
+ * The bus of a multi-process node without Redis: messages go to the node's primary, which relays
+ * each to every gateway process of the node, the sender included (node/ipc.ts). See bus.ts for the
+ * contract; test/contract/bus-ipc.test.ts runs it against a real primary relay.
+ *
+ * `shared` is true: the other processes of the node are "other nodes" as far as events are
+ * concerned (an event for an owner must reach that owner's sessions on every process).
+ */
+import { LatchkeyError } from '../errors.js';
+import type { NodeLink } from '../node/link.js';
+import type { Bus, BusHandler, BusMessage, BusTopic } from './bus.js';
+import { TopicHandlers } from './handlers.js';
+
+export class IpcBus implements Bus {
+  readonly shared = true;
+  private readonly handlers: TopicHandlers;
+  private closed = false;
+
+  constructor(
+    private readonly link: NodeLink,
+    onError: (err: unknown) => void = () => undefined,
+  ) {
+    this.handlers = new TopicHandlers(onError);
+    link.on({ bus: (topic, msg) => (this.closed ? undefined : this.handlers.deliver(this.handlers.snapshot(topic), msg)) });
+  }
+
+  async publish(topic: BusTopic, msg: BusMessage): Promise<void> {
+    if (this.closed) throw new LatchkeyError('LK_INTERNAL', 'bus is closed');
+    try {
+      await this.link.post({ lk: 'bus', topic, msg });
+    } catch (err) {
+      // Same code as a Redis outage: callers already treat it as "not published".
+      throw new LatchkeyError('LK_CACHE_UNAVAILABLE', `bus: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async subscribe(topic: BusTopic, handler: BusHandler): Promise<() => Promise<void>> {
+    if (this.closed) throw new LatchkeyError('LK_INTERNAL', 'bus is closed');
+    return this.handlers.add(topic, handler);
+  }
+
+  async ping(): Promise<void> {
+    if (!this.link.connected) throw new LatchkeyError('LK_CACHE_UNAVAILABLE', 'bus: the node primary is gone');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.handlers.clear();
+  }
+}
