@@ -14,6 +14,7 @@ import type { Config } from '../config/config.js';
 import { nodeProcessEnv, runGatewayProcess } from '../node/gateway-process.js';
 import { runPrimary } from '../node/primary.js';
 import { probePort } from '../net/ports.js';
+import { stopOnSignals } from '../node/shutdown.js';
 
 const shown = (h: string): string => (h === '0.0.0.0' || h === '::' ? 'localhost' : h);
 
@@ -58,24 +59,6 @@ export async function serve(p: Parsed): Promise<void> {
   const server = await build(config, log);
   fatalHooks = { stopListening: () => server.gateway.stopListening(), close: () => server.abort() };
   announce(config, log, { port: server.port, adminPort: server.adminPort, uws: server.gateway.native ? 'native' : 'fallback', processes: 1 }, server.firstApiKey);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    server.close().then(
-      () => {
-        log.info('stopped');
-        log.flush();
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  stopOnSignals(() => server.close(), log);
 }
 

@@ -15,6 +15,7 @@ import { LatchkeyError } from '../errors.js';
 import { installFatalHandler, type FatalHooks } from '../fatal.js';
 import { build, type Server } from '../server.js';
 import { NodeLink } from './link.js';
+import { stopOnSignals } from './shutdown.js';
 import { NODE_PROCESS_ENV, type NodeProcessEnv } from './primary.js';
 
 export function nodeProcessEnv(): NodeProcessEnv | null {
@@ -46,21 +47,7 @@ export async function runGatewayProcess(config: Config, env: NodeProcessEnv, bas
   new client.AggregatorRegistry();
   client.AggregatorRegistry.setRegistries([server.stats.registry]);
 
-  let stopping = false;
-  const stop = (why: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ why }, 'gateway process shutting down');
-    server.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  const stop = stopOnSignals(() => server.close(), log);
   process.on('disconnect', () => stop('the node primary is gone'));
   await link.post({ lk: 'ready', index: env.index, port: server.port, adminPort: env.index === 0 ? server.adminPort : null, pid: process.pid });
 }
