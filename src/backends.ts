@@ -23,7 +23,7 @@ import { MemoryCache } from './cache/cache-memory.js';
 import { RedisCache } from './cache/cache-redis.js';
 import { IpcCache } from './cache/cache-ipc.js';
 import { IpcBus } from './bus/bus-ipc.js';
-import type { NodeLink } from './node/link.js';
+import type { NodeLink } from './ipc/link.js';
 import { redactConfig, type Config } from './config/config.js';
 import { EmbeddedStore } from './store/store-embedded.js';
 import type { Store } from './store/store.js';
@@ -50,7 +50,7 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
   return EmbeddedStore.open(dir);
 }
 
-/** `link`: this is a gateway process of a multi-process node (node/link.ts). */
+/** `link`: this is a gateway process of a multi-process node (ipc/link.ts). */
 export async function openCache(config: Config, log: Logger, link: NodeLink | null = null): Promise<Cache> {
   if (config.redisUrl) {
     log.info({ backend: 'redis', url: shownRedisUrl(config) }, 'cache selected');

@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { openBus, openCache, openNodeRegistry, openStore } from './backends.js';
-import type { NodeLink } from './node/link.js';
+import type { NodeLink } from './ipc/link.js';
 import type { Cache } from './cache/cache.js';
 import type { Bus } from './bus/bus.js';
 import { Revocation } from './control/revocation.js';

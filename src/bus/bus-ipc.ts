@@ -1,13 +1,13 @@
 /**
  * The bus of a multi-process node without Redis: messages go to the node's primary, which relays
- * each to every gateway process of the node, the sender included (node/ipc.ts). See bus.ts for the
+ * each to every gateway process of the node, the sender included (ipc/messages.ts). See bus.ts for the
  * contract; test/contract/bus-ipc.test.ts runs it against a real primary relay.
  *
  * `shared` is true: the other processes of the node are "other nodes" as far as events are
  * concerned (an event for an owner must reach that owner's sessions on every process).
  */
 import { LatchkeyError } from '../errors.js';
-import type { NodeLink } from '../node/link.js';
+import type { NodeLink } from '../ipc/link.js';
 import type { Bus, BusHandler, BusMessage, BusTopic } from './bus.js';
 import { TopicHandlers } from './handlers.js';
 

@@ -1,6 +1,6 @@
 /**
  * The cache of a multi-process node without Redis: one MemoryCache in the node's primary, reached
- * over IPC (node/ipc.ts), so that a delete is seen by every process of the node and setIfAbsent is
+ * over IPC (ipc/messages.ts), so that a delete is seen by every process of the node and setIfAbsent is
  * atomic across them (CONNECT nonce claims). See cache.ts for the contract;
  * test/contract/cache-ipc.test.ts runs it against a real primary.
  *
@@ -8,8 +8,8 @@
  * callers then go to the store.
  */
 import { LatchkeyError } from '../errors.js';
-import type { NodeLink } from '../node/link.js';
-import type { PrimaryOp } from '../node/ipc.js';
+import type { NodeLink } from '../ipc/link.js';
+import type { PrimaryOp } from '../ipc/messages.js';
 import type { Cache } from './cache.js';
 
 export class IpcCache implements Cache {

@@ -14,7 +14,7 @@ import type { Config } from '../config/config.js';
 import { LatchkeyError } from '../errors.js';
 import { installFatalHandler, type FatalHooks } from '../fatal.js';
 import { build, type Server } from '../server.js';
-import { NodeLink } from './link.js';
+import { NodeLink } from '../ipc/link.js';
 import { stopOnSignals } from './shutdown.js';
 import { NODE_PROCESS_ENV, type NodeProcessEnv } from './primary.js';
 

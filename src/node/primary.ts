@@ -6,7 +6,7 @@
  * - starts N gateway processes (node:cluster workers running node/gateway-process.ts) that share
  *   the endpoint port (SO_REUSEPORT: the kernel spreads new connections over them); process 0 also
  *   holds the admin listener,
- * - relays the bus, holds the node's cache and its session directory (node/ipc.ts),
+ * - relays the bus, holds the node's cache and its session directory (ipc/messages.ts),
  * - restarts a gateway process that dies, with backoff (latchkey_node_process_restarts_total); its
  *   endpoints reconnect to the others meanwhile,
  * - on SIGTERM/SIGINT stops them all (each drains as a single-process node does) and exits.
@@ -25,7 +25,7 @@ import type { Config } from '../config/config.js';
 import { LatchkeyError } from '../errors.js';
 import { prepareNode } from '../server.js';
 import { probePort } from '../net/ports.js';
-import { answer, isLkMessage, Requester, send, type GatewayOp, type ToGateway, type ToPrimary } from './ipc.js';
+import { answer, isLkMessage, Requester, send, type GatewayOp, type ToGateway, type ToPrimary } from '../ipc/messages.js';
 
 /** Environment variable that tells a forked process which gateway process it is (node/gateway-process.ts). */
 export const NODE_PROCESS_ENV = 'LATCHKEY_NODE_PROCESS';

@@ -122,13 +122,15 @@ export class SessionRegistry implements SessionRegistryHooks {
       if (now - t < REVOKED_MEMORY_MS) break;
       this.recentlyRevokedAt.delete(k);
     }
+    // lastSeen is when the socket opened until CONNECT, when the CONNECT arrived while HANDSHAKING
+    // (another frame in either state ends the session), then the last frame.
     for (const s of this.all) {
       if (s.state === 'AWAIT_CONNECT') {
-        if (now - s.openedAt > this.handshakeTimeoutMs) s.end('LK_HS_TIMEOUT');
+        if (now - s.lastSeen > this.handshakeTimeoutMs) s.end('LK_HS_TIMEOUT');
       } else if (s.state === 'HANDSHAKING') {
         // Waiting for the crypto pool or a backing service is not the endpoint's fault, so this
         // bound is separate and longer: it only catches a handshake stuck on a hung backend.
-        if (now - s.connectAt > this.handshakeStallMs) s.end('LK_HS_STALLED');
+        if (now - s.lastSeen > this.handshakeStallMs) s.end('LK_HS_STALLED');
       } else if (s.state === 'ESTABLISHED' && now - s.lastSeen > s.keepAliveMs * 1.5) {
         s.end('LK_KEEPALIVE_TIMEOUT');
       }

@@ -1,11 +1,11 @@
 /**
- * A gateway process's end of the channel to its node's primary (see ipc.ts for what crosses it).
+ * A gateway process's end of the channel to its node's primary (see messages.ts for what crosses it).
  * One instance per process, created only when the process was started by a primary (node:cluster
  * worker with an IPC channel); the IPC bus, the IPC cache and the session directory use it.
  */
 import { LatchkeyError } from '../errors.js';
 import type { BusMessage, BusTopic } from '../bus/bus.js';
-import { answer, isLkMessage, Requester, send, type Channel, type GatewayOp, type PrimaryOp, type ToGateway, type ToPrimary } from './ipc.js';
+import { answer, isLkMessage, Requester, send, type Channel, type GatewayOp, type PrimaryOp, type ToGateway, type ToPrimary } from './messages.js';
 
 export interface LinkHandlers {
   bus?: (topic: BusTopic, msg: BusMessage) => void;
