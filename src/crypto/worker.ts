@@ -5,9 +5,10 @@
  * and only if it holds decrypt the RSA-OAEP wrapped session secret (expensive, the floor of a
  * handshake), then derive the session keys (HKDF) and the key confirmation.
  *
- * Workers keep parsed KeyObjects: endpoint keys in a bounded LRU keyed by key hash (parsed from the
- * PKCS#1 body, ~3 µs instead of ~110 µs for SPKI), server private keys by key id, loaded lazily
- * from the key ring directory so a key added at run time is picked up without restarting workers.
+ * Workers keep parsed KeyObjects: endpoint keys in a small LRU keyed by key hash (parsed from the
+ * PKCS#1 body, ~3 µs instead of ~110 µs for SPKI; see ENDPOINT_KEY_CACHE_CAP for its size), server
+ * private keys by key id, loaded lazily from the key ring directory so a key added at run time is
+ * picked up without restarting workers.
  *
  * Errors thrown in a worker reach the main thread without their code (Node 20), so the task
  * returns { ok: false, code } instead of throwing.
@@ -116,6 +117,20 @@ function lowerPriority(nice: number): void {
   }
 }
 lowerPriority(init?.nice ?? 0);
+/**
+ * Most parsed endpoint keys a worker keeps, whatever WorkerInit.endpointKeyCacheMax asks (pool.ts
+ * passes 50,000). Measured with `node --expose-gc dist/bench/lib/session-memory.js --native`: a
+ * parsed RSA-2048 public KeyObject that has done one verify holds ~3.8 KB outside the JS heap
+ * (OpenSSL's structures: ~1.7-2.0 KB once parsed, the rest from its first verify) and ~0.2 KB of heap,
+ * and keeping it spares a later handshake of the same key ~14 µs of worker CPU (verify with the
+ * cached key 22 µs, parse + verify 36 µs), ~1.4% of a handshake's ~1 ms. 50,000 entries were up to
+ * ~200 MB per worker, and every idle session whose key was among them paid ~4 KB for it: the
+ * largest item of the per-session budget (docs/performance.md "Per-session memory budget"). The
+ * LRU only pays for keys that handshake again soon (retries, flapping devices, a bench's reused
+ * keys), so a thousand of them is enough: ~4 MB per worker at most.
+ */
+export const ENDPOINT_KEY_CACHE_CAP = 1024;
+const endpointKeyCacheMax = Math.min(init?.endpointKeyCacheMax ?? ENDPOINT_KEY_CACHE_CAP, ENDPOINT_KEY_CACHE_CAP);
 const endpointKeys = new Map<string, crypto.KeyObject>();
 const serverKeys = new Map<string, crypto.KeyObject>();
 
@@ -129,7 +144,7 @@ function endpointKey(keyHash: string, spki: Uint8Array): crypto.KeyObject {
   }
   key = parseEndpointPublicKey(spki);
   endpointKeys.set(keyHash, key);
-  if (endpointKeys.size > init.endpointKeyCacheMax) {
+  if (endpointKeys.size > endpointKeyCacheMax) {
     endpointKeys.delete(endpointKeys.keys().next().value as string);
   }
   return key;
