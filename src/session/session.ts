@@ -13,7 +13,7 @@
  */
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
-import { createFrameCipher, type FrameCipher } from '../crypto/aead.js';
+import { createFrameCipher, KeySlots, type FrameCipher } from '../crypto/aead.js';
 import { ConnackCode, DisconnectReason, ERRORS, sessionErrorCode, syncErrorCode, type ErrorCode } from '../errors.js';
 import type { Stats } from '../metrics.js';
 import {
@@ -39,6 +39,17 @@ import type { Admission } from '../protection/admission.js';
 
 /** Rate buckets hold this many seconds of the configured rate (the burst a session may send). */
 const RATE_BURST_SEC = 2;
+
+/** Frame keys of established sessions that have no ciphers yet (aead.ts KeySlots: 64 B each). */
+const frameKeys = new KeySlots();
+
+/** The first link of every session's SyncRequest chain (a settled promise is immutable: shared). */
+const SETTLED: Promise<void> = Promise.resolve();
+
+/** A session's place in the crypto pool, and when its handshake started (latchkey_handshake_seconds). */
+class HandshakeTicket extends CryptoTicket {
+  readonly startedAt = performance.now();
+}
 
 export interface Transport {
   /** Queue a binary frame. Returns false when the connection is gone. */
@@ -94,35 +105,45 @@ export const MIN_KEEPALIVE_SEC = 5;
 
 export type SessionState = 'AWAIT_CONNECT' | 'HANDSHAKING' | 'ESTABLISHED' | 'CLOSED';
 
+/**
+ * Memory: an idle established session is this object, its transport and the registry's entries
+ * (docs/performance.md "Per-session memory budget"), so fields that only a handshake or a busy
+ * session needs are kept out of it: the crypto ticket and the handshake's start time live in a
+ * HandshakeTicket dropped at CONNACK; frame keys are a 64-byte slot (frameKeys) until the ciphers
+ * exist; the public key is a one-byte string until the endpoint record (which holds it) is known;
+ * one time field (lastSeen) serves as the socket's open time, the CONNECT's arrival and the rate
+ * buckets' last refill.
+ */
 export class Session implements EventPeer {
   readonly id = crypto.randomUUID();
   state: SessionState = 'AWAIT_CONNECT';
-  readonly openedAt = Date.now();
-  /** Last time a frame arrived (ms); the registry's sweeper enforces keepalive and handshake timeouts. */
-  lastSeen = this.openedAt;
+  /**
+   * Last time a frame arrived (ms); the registry's sweeper enforces keepalive and handshake
+   * timeouts with it. Before CONNECT it is when the socket opened, while HANDSHAKING when the
+   * CONNECT arrived (any other frame in these states ends the session), from CONNACK on the last frame.
+   */
+  lastSeen = Date.now();
   keepAliveMs = 0;
   /** Set when the CONNACK ACCEPTED is sent. */
   establishedAt: number | null = null;
   app: Application | null = null;
   keyHash: string | null = null;
-  private publicKey: Buffer | null = null;
+  /** The endpoint's public key (SPKI DER as latin1: public, and a heap string holds no ArrayBuffer), until `endpoint` is known. */
+  private publicKey: string | null = null;
   private endpoint: EndpointRecord | null = null;
   private rx: FrameCipher | null = null;
   private tx: FrameCipher | null = null;
-  /** Session keys until the ciphers are first needed (many sessions only ping for a long time). */
-  private keys: { c2s: Uint8Array; s2c: Uint8Array } | null = null;
+  /** Slot of the session keys in frameKeys until the ciphers are first needed (many sessions only ping for a long time); -1: none. */
+  private keySlot = -1;
   private rxCounter = 0;
   private txCounter = 0;
   private pendingSyncs = 0;
-  private chain: Promise<void> = Promise.resolve();
+  private chain: Promise<void> = SETTLED;
   /** Event state, once the endpoint declares listened classes or sends an event (events/relay.ts). */
   events: EventMember | null = null;
-  /** When the CONNECT arrived (ms): the registry ends a handshake stalled past handshakeStallTimeoutMs. */
-  connectAt = 0;
-  /** Per-session rate buckets (SessionLimits messagesPerSec / bytesPerSec): tokens left, last refill. */
+  /** Per-session rate buckets (SessionLimits messagesPerSec / bytesPerSec): tokens left; refilled from lastSeen. */
   private msgTokens = -1;
   private byteTokens = -1;
-  private rateAt = 0;
 
   constructor(
     private readonly host: SessionHost,
@@ -144,8 +165,10 @@ export class Session implements EventPeer {
    */
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.state === 'CLOSED') return;
-    const now = (this.lastSeen = Date.now());
-    if (!this.withinRate(now, data.length)) return this.fail('LK_SESSION_RATE_LIMITED');
+    const now = Date.now();
+    const previous = this.lastSeen;
+    this.lastSeen = now;
+    if (!this.withinRate(now, previous, data.length)) return this.fail('LK_SESSION_RATE_LIMITED');
     if (!isBinary) return this.fail('LK_FRAME_TEXT');
     if (data.length > this.host.limits.maxFrameBytes) return this.fail('LK_FRAME_TOO_LARGE');
     const decoded = decodeFrame(data);
@@ -155,7 +178,6 @@ export class Session implements EventPeer {
       case 'AWAIT_CONNECT':
         if (frame.type !== 'CONNECT') return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} before CONNECT`);
         this.state = 'HANDSHAKING';
-        this.connectAt = now;
         this.handshake(frame.connect).catch((err: unknown) => {
           // A bug after the handshaker answered must end this session, not the process.
           this.host.log.error({ err, session: this.id }, 'handshake failed after the crypto pool');
@@ -181,19 +203,22 @@ export class Session implements EventPeer {
     }
   }
 
-  /** Take one frame of `bytes` from the session's rate buckets; false when either is empty. */
-  private withinRate(now: number, bytes: number): boolean {
+  /**
+   * Take one frame of `bytes` from the session's rate buckets; false when either is empty. The
+   * buckets were last refilled at `previous` (the previous frame, or CONNACK, which only makes the
+   * refill smaller by the handshake's duration).
+   */
+  private withinRate(now: number, previous: number, bytes: number): boolean {
     const { messagesPerSec: mps, bytesPerSec: bps } = this.host.limits;
     if (mps <= 0 && bps <= 0) return true;
     if (this.msgTokens < 0) {
       this.msgTokens = mps * RATE_BURST_SEC;
       this.byteTokens = bps * RATE_BURST_SEC;
     } else {
-      const dt = (now - this.rateAt) / 1000;
+      const dt = (now - previous) / 1000;
       this.msgTokens = Math.min(mps * RATE_BURST_SEC, this.msgTokens + dt * mps);
       this.byteTokens = Math.min(bps * RATE_BURST_SEC, this.byteTokens + dt * bps);
     }
-    this.rateAt = now;
     if (mps > 0 && (this.msgTokens -= 1) < 0) return false;
     if (bps > 0 && (this.byteTokens -= bytes) < 0) return false;
     return true;
@@ -207,20 +232,26 @@ export class Session implements EventPeer {
   }
 
   private released(): void {
+    // Not dropped here: a refusal observes the handshake's duration after its close.
     this.ticket?.cancel();
-    this.ticket = null;
+    if (this.keySlot >= 0) {
+      frameKeys.free(this.keySlot);
+      this.keySlot = -1;
+    }
     this.host.events?.leave(this);
     this.host.registry.closed(this);
   }
 
-  private handshakeStartedNs = 0n;
-
+  /** The handshake ended (accepted or refused): observe its duration, drop its ticket. */
   private observeHandshake(result: string): void {
-    this.host.stats.handshakeSeconds.observe({ result }, Number(process.hrtime.bigint() - this.handshakeStartedNs) / 1e9);
+    const t = this.ticket;
+    if (!t) return;
+    this.ticket = null;
+    this.host.stats.handshakeSeconds.observe({ result }, (performance.now() - t.startedAt) / 1000);
   }
 
-  /** While handshaking: this session's place in the crypto pool (cancelled when it closes). */
-  private ticket: CryptoTicket | null = null;
+  /** From CONNECT to CONNACK: this session's place in the crypto pool (cancelled when it closes) and the start time. */
+  private ticket: HandshakeTicket | null = null;
 
   /** The key hash of an established session, or the one a handshaking session's CONNECT claims (ban matching). */
   get claimedKeyHash(): string | null {
@@ -228,13 +259,11 @@ export class Session implements EventPeer {
   }
 
   private async handshake(connect: Connect): Promise<void> {
-    this.handshakeStartedNs = process.hrtime.bigint();
     let accepted: HandshakeAccepted;
-    this.ticket = new CryptoTicket();
+    const ticket = (this.ticket = new HandshakeTicket());
     try {
-      accepted = await this.host.handshaker.run(connect, this.transport.remoteAddress, this.ticket);
+      accepted = await this.host.handshaker.run(connect, this.transport.remoteAddress, ticket);
     } catch (err) {
-      this.ticket = null;
       const code = sessionErrorCode(err);
       if (code === 'LK_INTERNAL' || code === 'LK_SERVER_UNAVAILABLE') this.host.log.error({ err, session: this.id, code }, 'handshake failed');
       if (this.state !== 'HANDSHAKING') return;
@@ -243,15 +272,18 @@ export class Session implements EventPeer {
     }
     // The socket may have gone while the workers ran; the credentials binding stays (it is durable
     // and idempotent for this endpoint).
-    this.ticket = null;
     if (this.state !== 'HANDSHAKING') return;
     // Revoked while this handshake ran on the status it read before: refuse (control/revocation.ts).
     if (this.host.registry.recentlyRevoked(accepted.app.id, accepted.keyHash)) return this.refuse('LK_CRED_REVOKED');
     this.app = accepted.app;
     this.keyHash = accepted.keyHash;
-    this.publicKey = accepted.publicKey;
     this.endpoint = accepted.endpoint;
-    this.keys = { c2s: accepted.c2s, s2c: accepted.s2c };
+    // Copies, not views: accepted.publicKey may be a view of the CONNECT frame (and of the 8 KiB
+    // Buffer pool slab under it), the keys views of the pool's 96-byte answer.
+    this.publicKey = this.endpoint ? null : accepted.publicKey.toString('latin1');
+    this.keySlot = frameKeys.put(accepted.c2s, accepted.s2c);
+    accepted.c2s.fill(0);
+    accepted.s2c.fill(0);
     const asked = accepted.body.keepAliveSec;
     const limits = this.host.limits;
     const keepAlive = asked <= 0 ? limits.keepAliveDefaultSec : Math.min(Math.max(asked, MIN_KEEPALIVE_SEC), limits.keepAliveMaxSec);
@@ -274,6 +306,7 @@ export class Session implements EventPeer {
           res = emptySyncResponse(req.requestId, 'FAILURE');
           res.errorCode = code;
         }
+        if (this.state !== 'HANDSHAKING') return;
         embedded = res ? this.seal(res) : null;
       } catch (err) {
         // A backend failure while registering: refuse so the endpoint retries (CONNACK 4).
@@ -311,9 +344,11 @@ export class Session implements EventPeer {
 
   private ciphers(): { rx: FrameCipher; tx: FrameCipher } {
     if (!this.rx || !this.tx) {
-      this.rx = createFrameCipher(this.keys!.c2s);
-      this.tx = createFrameCipher(this.keys!.s2c);
-      this.keys = null;
+      // Both ciphers copy their key (a KeyObject each), so the slot is freed (zeroed) at once.
+      this.rx = createFrameCipher(frameKeys.c2s(this.keySlot));
+      this.tx = createFrameCipher(frameKeys.s2c(this.keySlot));
+      frameKeys.free(this.keySlot);
+      this.keySlot = -1;
     }
     return { rx: this.rx, tx: this.tx };
   }
@@ -386,11 +421,13 @@ export class Session implements EventPeer {
       return null;
     }
     const { response, endpoint } = await this.host.registration.syncProfile(
-      { app: this.app!, keyHash: this.keyHash!, publicKey: this.publicKey! },
+      { app: this.app!, keyHash: this.keyHash!, publicKey: this.endpoint?.publicKey ?? Buffer.from(this.publicKey!, 'latin1') },
       req,
       this.endpoint,
     );
     this.endpoint = endpoint;
+    // The record holds the key from now on.
+    if (endpoint) this.publicKey = null;
     // An endpoint that is not registered gets PROFILE_RESYNC and nothing else is done for it (as in
     // Kaa: register first); a registered one whose profile hash is stale still gets the rest.
     if (!endpoint) return response;

@@ -71,8 +71,12 @@ function flushDeferred(): void {
 
 class WsTransport implements Transport {
   closed = false;
-  /** Frames queued by sendDeferred(); while any wait, send() queues behind them (wire order = counter order). */
-  private queue: Buffer[] = [];
+  /**
+   * Frames queued by sendDeferred(); while any wait, send() queues behind them (wire order = counter
+   * order). null while empty: most sessions never have a deferred frame, and an empty array per
+   * session is 32 B (docs/performance.md "Per-session memory budget").
+   */
+  private queue: Buffer[] | null = null;
   private queuedBytes = 0;
   constructor(
     private readonly ws: uWS.WebSocket<WsData>,
@@ -81,7 +85,7 @@ class WsTransport implements Transport {
   ) {}
   send(frame: Buffer): boolean {
     if (this.closed) return false;
-    if (this.queue.length > 0) return this.sendDeferred(frame);
+    if (this.queue) return this.sendDeferred(frame);
     const status = this.ws.send(frame, true, false);
     return this.checkBackpressure(status);
   }
@@ -93,7 +97,7 @@ class WsTransport implements Transport {
    */
   sendDeferred(frame: Buffer): boolean {
     if (this.closed) return false;
-    this.queue.push(frame);
+    (this.queue ??= []).push(frame);
     this.queuedBytes += frame.byteLength;
     if (this.queuedBytes + this.ws.getBufferedAmount() > this.maxBackpressure) {
       this.close(ERRORS.LK_SLOW_CONSUMER.close ?? 4008, 'LK_SLOW_CONSUMER');
@@ -108,9 +112,9 @@ class WsTransport implements Transport {
   }
   /** Write the queued frames in one corked batch. */
   flush(): void {
-    if (this.queue.length === 0) return;
+    if (!this.queue) return;
     const frames = this.queue;
-    this.queue = [];
+    this.queue = null;
     this.queuedBytes = 0;
     deferred.delete(this);
     if (this.closed) return;
@@ -133,9 +137,9 @@ class WsTransport implements Transport {
   close(code: number, reason: string): void {
     if (this.closed) return;
     // Whatever was queued goes out before the close (a DISCONNECT queued behind events, say).
-    if (this.queue.length > 0) {
+    if (this.queue) {
       const frames = this.queue;
-      this.queue = [];
+      this.queue = null;
       this.queuedBytes = 0;
       deferred.delete(this);
       this.ws.cork(() => {
