@@ -4,7 +4,7 @@
  *
  *   node dist/bench/lib/session-memory.js [--sessions 15000] [--steps 4] [--app internal|trustful]
  *        [--public-key sent|omitted] [--per-address 4000] [--concurrency 64] [--snapshots]
- *        [--idle-wait SEC] [--register]
+ *        [--idle-wait SEC] [--register] [--limits off|keys]
  *   node dist/bench/lib/session-memory.js --native [--count 20000]
  *
  * Main mode:
@@ -12,7 +12,8 @@
  *    older one, so every session needs its own key), provisioned under an `internal` application
  *    (seed file) or left unknown to a `trustful` one.
  * 2. One `latchkey serve` child process (fresh data dir, port 0, protection limits off:
- *    bench/lib/limits.ts) started with `--inspect=127.0.0.1:0`: the bench talks to the server's
+ *    bench/lib/limits.ts; --limits keys keeps the per-key handshake rate and flapping detection at
+ *    their defaults, whose maps hold entries per key) started with `--inspect=127.0.0.1:0`: the bench talks to the server's
  *    inspector (CDP over WebSocket) to force full garbage collections in the main thread and in
  *    every worker thread (HeapProfiler.collectGarbage; NodeWorker.sendMessageToWorker), to read
  *    process.memoryUsage() in each, and (--snapshots) to take heap snapshots. The server's code is
@@ -382,6 +383,13 @@ async function measure(server: ServerProcess, cdp: Cdp, sessions: number): Promi
 
 const KiB = (b: number): string => (b / 1024).toFixed(2);
 
+/** LIMITS_OFF, or with 'keys' the per-key handshake rate and flapping detection left at their defaults. */
+function limitsEnv(limits: 'off' | 'keys'): Record<string, string> {
+  if (limits === 'off') return LIMITS_OFF;
+  const { LATCHKEY_KEY_HANDSHAKES_PER_MIN: _rate, LATCHKEY_FLAPPING_MAX_COUNT: _flapping, ...rest } = LIMITS_OFF;
+  return rest;
+}
+
 /** A SyncRequest registering endpoint i with a small JSON profile (~40 bytes). */
 function registerRequest(i: number): ReturnType<typeof emptySyncRequest> {
   const req = emptySyncRequest(1);
@@ -400,6 +408,7 @@ async function mainMode(): Promise<void> {
     snapshots: flag('snapshots'),
     idleWaitSec: process.argv.includes('--idle-wait') ? num('idle-wait', 1) : 0,
     register: flag('register'),
+    limits: str('limits', 'off', ['off', 'keys'] as const),
   };
   const K = settings.sessions;
   if (K > 18_000) throw new Error('one server process holds ~18,000 sockets (open files capped at 20,000): use --sessions <= 18000');
@@ -421,7 +430,7 @@ async function mainMode(): Promise<void> {
   };
   fs.writeFileSync(path.join(dir, 'seed.json'), JSON.stringify(seed));
   const server = await startServerProcess(
-    { ...LIMITS_OFF, LATCHKEY_DATA_DIR: path.join(dir, 'data'), LATCHKEY_SEED_FILE: path.join(dir, 'seed.json'), LATCHKEY_LOG_LEVEL: 'warn' },
+    { ...limitsEnv(settings.limits), LATCHKEY_DATA_DIR: path.join(dir, 'data'), LATCHKEY_SEED_FILE: path.join(dir, 'seed.json'), LATCHKEY_LOG_LEVEL: 'warn' },
     300_000,
     ['--inspect=127.0.0.1:0'],
   );

@@ -6,11 +6,15 @@
  * - One Map is both the index and the LRU list: a Map iterates in insertion order, so re-inserting
  *   an entry on every hit moves it to the tail and the head is always the least recently used.
  *   get/set/delete are O(1) (amortised: V8 rehashes the Map now and then).
- * - Expiry is lazy: an expired entry is a miss and is dropped when a `get` meets it; `set` also
- *   drops a few expired entries from the LRU head. There are no per-entry timers (100k timers
- *   would cost more than the entries). Entries that expire and are never read again stay in memory
- *   until LRU pressure or a later `set` drops them, so memory is bounded by `maxEntries`, not by
- *   what is live.
+ * - Expiry: an expired entry is a miss and is dropped when a `get` meets it; `set` also drops a
+ *   few expired entries from the LRU head. There are no per-entry timers (100k timers would cost
+ *   more than the entries). A background pass (one unref'd timer per cache, running while it holds
+ *   entries) walks the map, a slice a second, and drops expired entries wherever they sit, so an
+ *   entry nobody reads again leaves within ~SWEEP_PASS_SEC of its expiry instead of staying until
+ *   LRU pressure. This matters for memory per session: every handshake writes a credentials
+ *   status (~0.6 KiB with its key) and a pending-notifications marker, and on a server of idle
+ *   sessions nothing reads them again (docs/performance.md "Per-session memory budget"). Memory
+ *   is bounded by `maxEntries` and follows what is live.
  * - Time comes from a monotonic clock (performance.now), so a wall clock step cannot make entries
  *   live longer than their TTL.
  * - `get` is on the handshake hot path (credential status lookup): it is a plain function, not
@@ -40,6 +44,10 @@ interface Entry {
 export const DEFAULT_MAX_ENTRIES = 100_000; // entries
 /** Expired entries `set` may drop from the LRU head per call: bounds the work of one `set`. */
 const SWEEP_PER_SET = 2;
+/** Background pass: one slice per SWEEP_EVERY_MS, sized so a whole pass takes about SWEEP_PASS_SEC. */
+const SWEEP_EVERY_MS = 1000;
+const SWEEP_PASS_SEC = 30;
+const SWEEP_SLICE_MIN = 1000; // entries per slice, at least (~20-50 µs)
 
 // Shared settled promises: a resolved promise is immutable, so handing the same one to every
 // caller is safe and saves an allocation per miss/set/delete.
@@ -53,6 +61,9 @@ export class MemoryCache implements Cache {
   private readonly maxEntries: number;
   private readonly now: () => number;
   private closed = false;
+  /** Where the background pass goes on (a Map iterator stays valid while entries come and go). */
+  private sweepAt: IterableIterator<[string, Entry]> | null = null;
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(opts: MemoryCacheOptions = {}) {
     const maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -102,6 +113,7 @@ export class MemoryCache implements Cache {
     }
     this.entries.set(key, { value, expiresAt: now + ttl });
     this.sweepAndEvict(now);
+    this.startSweeper();
     return RESOLVED_VOID;
   }
 
@@ -120,6 +132,7 @@ export class MemoryCache implements Cache {
     this.entries.delete(key);
     this.entries.set(key, { value, expiresAt: now + Math.floor(ttlMs) });
     this.sweepAndEvict(now);
+    this.startSweeper();
     return Promise.resolve(true);
   }
 
@@ -127,7 +140,39 @@ export class MemoryCache implements Cache {
   close(): Promise<void> {
     this.closed = true;
     this.entries.clear();
+    this.stopSweeper();
     return RESOLVED_VOID;
+  }
+
+  /**
+   * One slice of the background pass: look at the next entries (at least SWEEP_SLICE_MIN, or a
+   * SWEEP_PASS_SEC-th of the map) and drop the expired ones. The timer calls it; tests may too.
+   */
+  sweepSlice(): void {
+    const now = this.now();
+    const it = this.sweepAt ?? this.entries.entries();
+    this.sweepAt = it;
+    for (let n = Math.max(SWEEP_SLICE_MIN, Math.ceil(this.entries.size / SWEEP_PASS_SEC)); n > 0; n--) {
+      const r = it.next();
+      if (r.done) {
+        this.sweepAt = null;
+        if (this.entries.size === 0) this.stopSweeper();
+        return;
+      }
+      if (r.value[1].expiresAt <= now) this.entries.delete(r.value[0]);
+    }
+  }
+
+  private startSweeper(): void {
+    if (this.sweeper || this.closed) return;
+    this.sweeper = setInterval(() => this.sweepSlice(), SWEEP_EVERY_MS);
+    this.sweeper.unref();
+  }
+
+  private stopSweeper(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    this.sweepAt = null;
   }
 
   /**

@@ -114,11 +114,11 @@ export class Admission {
   ) {
     const fdLimit = openFileLimit();
     this.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : fdLimit !== null ? Math.max(64, fdLimit - limits.connectionFdReserve) : 100_000;
-    this.ipRate = new TokenBuckets(limits.ipConnectRatePerSec, limits.ipConnectBurst);
-    this.keyRate = new TokenBuckets(limits.keyHandshakesPerMin / 60, Math.max(1, limits.keyHandshakesPerMin));
-    this.trustfulRate = new TokenBuckets(limits.trustfulNewCredentialsPerSec, Math.max(1, limits.trustfulNewCredentialsPerSec * 10), 100_000);
-    this.ipFailures = new WindowCounters(limits.flappingWindowSec * 1000);
-    this.keySessions = new WindowCounters(limits.flappingWindowSec * 1000);
+    this.ipRate = new TokenBuckets(limits.ipConnectRatePerSec, limits.ipConnectBurst, undefined, now);
+    this.keyRate = new TokenBuckets(limits.keyHandshakesPerMin / 60, Math.max(1, limits.keyHandshakesPerMin), undefined, now);
+    this.trustfulRate = new TokenBuckets(limits.trustfulNewCredentialsPerSec, Math.max(1, limits.trustfulNewCredentialsPerSec * 10), 100_000, now);
+    this.ipFailures = new WindowCounters(limits.flappingWindowSec * 1000, undefined, now);
+    this.keySessions = new WindowCounters(limits.flappingWindowSec * 1000, undefined, now);
   }
 
   get connections(): number {

@@ -12,7 +12,9 @@
  * pair always has an identical fingerprint.
  *
  * Insertion order equals expiry order (every entry lives the same time), so expiry sweeps from the
- * front of a Map in O(expired). When full, reserve() reports 'full' and the handshake is refused
+ * front of a Map in O(expired): at every reserve, and once a second while the cache holds entries
+ * (an unref'd timer), so a server whose sessions all went idle does not keep every nonce of their
+ * handshakes (~79 B each) until the next CONNECT comes. When full, reserve() reports 'full' and the handshake is refused
  * with LK_SERVER_BUSY: forgetting live nonces early would open a replay window.
  *
  * Reservation protocol: reserve() before the RSA work, release() if the handshake fails before the
@@ -28,8 +30,11 @@ import type { Cache } from '../cache/cache.js';
 
 export type ReserveResult = 'ok' | 'replayed' | 'full';
 
+const SWEEP_EVERY_MS = 1000;
+
 export class ReplayCache {
   private readonly seen = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
   private constructor(
     private readonly hasher: IHasher,
     private readonly ttlMs: number,
@@ -60,6 +65,10 @@ export class ReplayCache {
       if (exp > now) break;
       this.seen.delete(k);
     }
+    if (this.seen.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
   }
 
   /** Local check, then (when configured) the cluster-wide one. */
@@ -82,6 +91,10 @@ export class ReplayCache {
     if (exp !== undefined) return 'replayed';
     if (this.seen.size >= this.max) return 'full';
     this.seen.set(fp, now + this.ttlMs);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.sweep(this.now()), SWEEP_EVERY_MS);
+      this.timer.unref();
+    }
     return 'ok';
   }
 
