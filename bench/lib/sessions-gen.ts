@@ -1,0 +1,556 @@
+/**
+ * Load generator of bench/sessions: a child process (forked by bench/lib/sessions-fleet.ts, never
+ * imported) that holds one slice of the bench's sessions, at most ~18,000 (the open-file limit is
+ * 20,000 per process and cannot be raised). Commands and reports: bench/lib/sessions-ipc.ts.
+ *
+ * Cheap per session on purpose: the generators share the two cores with the server they measure.
+ * A session is a raw `net` socket (fixed upgrade request, zero mask key, hand-rolled framing, as
+ * bench/lib/raw-ws.ts) plus a few numbers in typed arrays indexed by the slice position: state,
+ * backoff attempt, connect time, outstanding ping. Nothing is decrypted: after CONNACK the session
+ * only exchanges PINGREQ / PINGRESP, which are plaintext frames (docs/protocol.md 5.5). Every
+ * `confirmEvery`-th session checks its CONNACK confirmation (the only place the session keys are
+ * needed), to show the accepted sessions are real ones.
+ *
+ * Source addresses: each socket binds its loopback source address (net.connect localAddress:
+ * 127.0.0.2 and up, never 127.0.0.1) so that one address carries at most ~9,000 sessions: Linux
+ * gives a bound source address ~28,000 ephemeral ports (32768-60999) in all, and failed attempts
+ * are reset (RST) rather than closed, so they leave no TIME_WAIT behind.
+ *
+ * CONNECTs are signed before the phase that sends them (`sign`), as bench/handshake does, so the
+ * ramp and the storm measure the server, not the generators' RSA signing (~300 µs a CONNECT). Each
+ * is timestamped when the coordinator expects it to be sent; one that is further than
+ * RESIGN_AFTER_MS (100 s) from now when it is due, or whose nonce may have been spent, is signed
+ * again on the spot and counted (`resigned`).
+ *
+ * Reconnects mirror the SDK (src/sdk/client.ts `scheduleReconnect`): after an unexpected close of
+ * a session, a failed connection or a retryable refusal, wait a random delay in
+ * [0, min(30 s, 500 ms * 2^attempt)] ("full jitter") and try again; a session that lasted 30 s
+ * resets the attempt count; terminal refusals (REFUSE_BAD_PROTOCOL, REFUSE_ID_REJECT,
+ * REFUSE_BAD_CREDENTIALS, REFUSE_VERIFICATION_FAILED) stop the session; no CONNACK within
+ * `attemptTimeoutMs` (the SDK's 10 s) fails the attempt. One difference: a CONNECT refused with
+ * LK_HS_STALE_TIMESTAMP (terminal for the SDK, whose clock is its own) is re-signed and retried,
+ * since here only the pre-signing could make it stale.
+ *
+ * Keepalive: every established session sends PINGREQ once per `keepAliveSec`, in one of
+ * keepAliveSec x 10 slots of 100 ms (slot = position mod slots), so the pings are spread evenly.
+ * Round trips go into a 2 %-bucket histogram, handed over and reset at each `mark`.
+ */
+import crypto from 'node:crypto';
+import net from 'node:net';
+import { deriveSessionKeys, RSA_OAEP, RSA_PSS, signatureInput } from '../../src/crypto/session-crypto.js';
+import { decodeFrame, encodeConnect, encodeConnectBody } from '../../src/protocol/frames.js';
+import { loadPrimePool } from './bulk-keys.js';
+import { processRssBytes } from './machine.js';
+import { maskedFrame } from './raw-ws.js';
+import { bulkPrivateKey, bulkSpki, keyHashOf } from './sessions-keys.js';
+import { histAdd, newHist, RESIGN_AFTER_MS, type ConnectCommand, type FromGen, type GenConfig, type SignCommand, type Tick, type ToGen } from './sessions-ipc.js';
+
+const cfg = JSON.parse(process.env.SESSIONS_GEN ?? 'null') as GenConfig | null;
+if (!cfg || !process.send) {
+  process.stderr.write('sessions-gen: a child process of bench/sessions (needs SESSIONS_GEN and an IPC channel)\n');
+  process.exit(2);
+}
+for (const a of cfg.addresses) {
+  if (!/^127\.\d+\.\d+\.\d+$/.test(a) || a === '127.0.0.1') throw new Error(`sessions-gen: source address ${a} is not 127.0.0.2 or above`);
+}
+
+const send = (m: FromGen): void => {
+  process.send!(m);
+};
+
+// --- per-session state (index j = global index - cfg.from) ---
+
+const S = cfg.to - cfg.from;
+const IDLE = 0;
+const CONNECTING = 1; // TCP + upgrade
+const HANDSHAKING = 2; // CONNECT sent
+const ESTABLISHED = 3;
+const WAITING = 4; // backoff timer
+const FAILED = 5; // terminal refusal
+
+const sockets: Array<net.Socket | null> = new Array<net.Socket | null>(S).fill(null);
+const state = new Uint8Array(S);
+const attempt = new Uint8Array(S);
+/** Date.now() when the session was accepted. */
+const connectedAt = new Float64Array(S);
+/** performance.now() when the current attempt started. */
+const attemptAt = new Float64Array(S);
+/** performance.now() of the outstanding PINGREQ, 0 when none. */
+const pingAt = new Float64Array(S);
+/** After `arm`: 1 = held at arm and not back yet, 2 = accepted again since. */
+const backFlag = new Uint8Array(S);
+/** Pre-signed CONNECT (WebSocket frame, masked) for the next attempt, and its timestamp. */
+const frames: Array<Buffer | null> = new Array<Buffer | null>(S).fill(null);
+const frameTs = new Float64Array(S);
+/** The CONNECT of the current attempt reached the server (its nonce may be spent). */
+const sent = new Uint8Array(S);
+/** How often frames[j] was sent: more than once is a retry after a refusal that released its nonce. */
+const sends = new Uint8Array(S);
+const timers: Array<NodeJS.Timeout | null> = new Array<NodeJS.Timeout | null>(S).fill(null);
+/** Expected CONNACK confirmations of the sampled sessions. */
+const confirmations = new Map<number, Buffer>();
+/** Bytes of a frame or response head split across reads (rare: server frames are tiny). */
+const partial = new Map<number, Buffer>();
+
+const keys: crypto.KeyObject[] = [];
+const hashes: Buffer[] = [];
+
+let ports: number[] = [];
+let handshake = true;
+let concurrency = 1;
+let nextStart = 0;
+let dropping = false;
+let armed = false;
+let heldAtArm = 0;
+
+let serverKeyId = '';
+let serverKey: crypto.KeyObject | null = null;
+
+const t: Tick = {
+  t: 'tick', id: cfg.id, seq: 0, at: 0, established: 0, attempts: 0, inflight: 0, accepted: 0, failures: {}, terminal: 0, lost: 0,
+  back: 0, firstBackAt: 0, allBackAt: 0, lastAcceptAt: 0, pingsSent: 0, pongs: 0, pingTimeouts: 0, resigned: 0, confirmationsChecked: 0, confirmationsBad: 0,
+  errors: {}, cpuUs: 0, rssBytes: 0,
+};
+let hist = newHist();
+let histSamples = 0;
+
+const UPGRADE = Buffer.from(
+  'GET /ep/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: latchkey.v1\r\n\r\n',
+  'latin1',
+);
+const PINGREQ = maskedFrame(0x2, Buffer.from([0x0c]));
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** CONNACK return codes the SDK does not retry (src/sdk/client.ts TERMINAL_REFUSALS). */
+const TERMINAL_RETURN_CODES = new Set([2, 3, 5, 7]);
+const RETURN_CODE_NAMES: Record<number, string> = {
+  2: 'REFUSE_BAD_PROTOCOL', 3: 'REFUSE_ID_REJECT', 4: 'REFUSE_SERVER_UNAVAILABLE', 5: 'REFUSE_BAD_CREDENTIALS', 6: 'REFUSE_NO_AUTH', 7: 'REFUSE_VERIFICATION_FAILED',
+};
+/** Refusals given before the signature is verified: the nonce was released, the same CONNECT may go again (docs/protocol.md 4.2). */
+const NONCE_KEPT = new Set(['LK_SERVER_BUSY', 'LK_SERVER_UNAVAILABLE', 'LK_HS_RATE_LIMITED']);
+/** The SDK's backoff (src/sdk/client.ts): full jitter in [0, min(max, min * 2^attempt)]; a session that lasted STABLE_SESSION_MS resets it. */
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+const STABLE_SESSION_MS = 30_000;
+/** The SDK's ping() gives up after its timeoutMs (10 s). */
+const PING_TIMEOUT_MS = 10_000;
+
+const count = (m: Record<string, number>, k: string): void => {
+  m[k] = (m[k] ?? 0) + 1;
+};
+
+// --- CONNECT signing ---
+
+function signFrame(j: number, at: number): Buffer {
+  const ts = Math.round(at);
+  const secret = crypto.randomBytes(64);
+  const body = encodeConnectBody({
+    protocolVersion: 1,
+    appToken: cfg!.appToken,
+    serverKeyId,
+    keyHash: hashes[j]!,
+    publicKey: null, // provisioned credentials carry it (docs/protocol.md 4.4)
+    wrappedSecret: crypto.publicEncrypt({ key: serverKey!, ...RSA_OAEP }, secret),
+    timestamp: ts,
+    nonce: crypto.randomBytes(16),
+    keepAliveSec: cfg!.keepAliveSec,
+  });
+  const sigInput = signatureInput(body);
+  const signature = crypto.sign('sha256', sigInput, { key: keys[j]!, ...RSA_PSS });
+  if (j % cfg!.confirmEvery === 0) confirmations.set(j, Buffer.from(deriveSessionKeys(secret, sigInput).confirmation));
+  frameTs[j] = ts;
+  sends[j] = 0;
+  return maskedFrame(0x2, encodeConnect({ body, signature, sync: null }));
+}
+
+/** The CONNECT to send now: the pre-signed one while it is fresh and unspent, else a new one. */
+function frameFor(j: number): Buffer {
+  const now = Date.now();
+  let f = frames[j];
+  if (!f || Math.abs(now - frameTs[j]!) > RESIGN_AFTER_MS) {
+    f = signFrame(j, now);
+    frames[j] = f;
+    t.resigned++;
+  }
+  return f;
+}
+
+async function signAll(cmd: SignCommand): Promise<void> {
+  serverKeyId = cmd.serverKeyId;
+  serverKey = crypto.createPublicKey({ key: cmd.serverSpki, format: 'der', type: 'spki' });
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  let lastReport = t0;
+  for (let j = 0; j < S; j++) {
+    if (state[j] === FAILED) continue;
+    frames[j] = signFrame(j, cmd.baseTs + j * cmd.stepMs);
+    if (j % 64 === 63) {
+      await new Promise<void>((r) => setImmediate(r)); // let pings, ticks and IPC through
+      if (performance.now() - lastReport >= 1000) {
+        send({ t: 'progress', id: cfg!.id, what: `signing ${cmd.label} CONNECTs`, done: j + 1, of: S });
+        lastReport = performance.now();
+      }
+    }
+  }
+  const c = process.cpuUsage(c0);
+  send({ t: 'signed', id: cfg!.id, ms: performance.now() - t0, cpuUs: c.user + c.system });
+}
+
+// --- sessions ---
+
+function start(j: number): void {
+  timers[j] = null;
+  if (dropping || state[j] === FAILED) return;
+  const port = ports[(cfg!.from + j) % ports.length]!;
+  const sock = net.connect({ port, host: '127.0.0.1', localAddress: cfg!.addresses[j % cfg!.addresses.length]!, noDelay: true });
+  sockets[j] = sock;
+  state[j] = CONNECTING;
+  sent[j] = 0;
+  attemptAt[j] = performance.now();
+  t.attempts++;
+  t.inflight++;
+  let errCode = '';
+  sock.on('connect', () => {
+    if (sockets[j] === sock) sock.write(UPGRADE);
+  });
+  sock.on('data', (d: Buffer) => onData(j, sock, d));
+  sock.on('error', (err: NodeJS.ErrnoException) => {
+    errCode = err.code ?? 'error';
+    if (state[j] === CONNECTING && sockets[j] === sock) count(t.errors, errCode);
+  });
+  sock.on('close', () => onClose(j, sock, errCode));
+}
+
+/** Let go of the socket of session j at once: RST, so neither side keeps a TIME_WAIT. */
+function reset(j: number): void {
+  const s = sockets[j];
+  sockets[j] = null;
+  partial.delete(j);
+  if (s && !s.destroyed) s.resetAndDestroy();
+}
+
+function onData(j: number, sock: net.Socket, d: Buffer): void {
+  if (sockets[j] !== sock) return;
+  const held = partial.get(j);
+  let buf = held ? Buffer.concat([held, d]) : d;
+  if (held) partial.delete(j);
+  if (state[j] === CONNECTING) {
+    const end = buf.indexOf(CRLFCRLF);
+    if (end < 0) {
+      if (buf.length > 16 * 1024) return fail(j, 'bad-response-head', false);
+      partial.set(j, Buffer.from(buf));
+      return;
+    }
+    const status = buf.subarray(9, 12).toString('latin1');
+    if (status !== '101') return fail(j, `http:${status}`, false);
+    buf = buf.subarray(end + 4);
+    if (handshake) {
+      state[j] = HANDSHAKING;
+      const f = frameFor(j);
+      if (sends[j]! < 255) sends[j]!++;
+      sock.write(f);
+      sent[j] = 1;
+    } else {
+      established(j); // the floor: an upgraded socket is the whole session
+    }
+  }
+  let off = 0;
+  while (buf.length - off >= 2) {
+    const opcode = buf[off]! & 0x0f;
+    let len = buf[off + 1]! & 0x7f;
+    let p = off + 2;
+    if (len === 126) {
+      if (buf.length - off < 4) break;
+      len = buf.readUInt16BE(off + 2);
+      p = off + 4;
+    } else if (len === 127) {
+      if (buf.length - off < 10) break;
+      len = Number(buf.readBigUInt64BE(off + 2));
+      p = off + 10;
+    }
+    if (buf.length < p + len) break;
+    const payload = buf.subarray(p, p + len);
+    off = p + len;
+    if (opcode === 0x2 && len > 0) onMessage(j, payload);
+    else if (opcode === 0x8) {
+      // The server closes (a refusal or an ended session); its reason is in the DISCONNECT/CONNACK before.
+      if (state[j] === HANDSHAKING || state[j] === CONNECTING) return fail(j, `close:${len >= 2 ? payload.readUInt16BE(0) : 0}`, true);
+      reset(j);
+      if (state[j] === ESTABLISHED) lostSession(j);
+      return;
+    }
+    if (sockets[j] !== sock) return; // the message ended the session
+  }
+  if (off < buf.length) partial.set(j, Buffer.from(buf.subarray(off)));
+}
+
+function onMessage(j: number, payload: Buffer): void {
+  const type = payload[0];
+  if (type === 0x0d || (type === 0x0c && !handshake)) {
+    // PINGRESP (the floor echoes the PINGREQ itself)
+    if (pingAt[j]! > 0) {
+      histAdd(hist, performance.now() - pingAt[j]!);
+      histSamples++;
+      pingAt[j] = 0;
+      t.pongs++;
+    }
+    return;
+  }
+  if (type === 0x02 && state[j] === HANDSHAKING) {
+    const f = decodeFrame(Buffer.from(payload));
+    if (!f.ok || f.value.type !== 'CONNACK') return fail(j, 'bad-connack', true);
+    const ack = f.value.connack;
+    if (ack.returnCode === 1) {
+      const want = confirmations.get(j);
+      if (want) {
+        t.confirmationsChecked++;
+        if (!ack.confirmation || !crypto.timingSafeEqual(Buffer.from(ack.confirmation), want)) t.confirmationsBad++;
+        confirmations.delete(j);
+      }
+      frames[j] = null; // spent
+      return established(j);
+    }
+    const name = RETURN_CODE_NAMES[ack.returnCode] ?? `code${ack.returnCode}`;
+    const code = ack.errorCode ?? '';
+    const kept = ack.returnCode === 4 && NONCE_KEPT.has(code);
+    if (!kept) frames[j] = null; // else the same CONNECT may go again
+    if (code === 'LK_HS_STALE_TIMESTAMP') return fail(j, `refused:${name}/${code}`, false, false);
+    // A CONNECT sent again after a refusal that released its nonce: the SDK never does this (it
+    // signs every attempt), so a replay refusal here is ours to retry, counted apart. A
+    // multi-process node releases nonces through its primary, asynchronously.
+    if (code === 'LK_HS_REPLAYED_NONCE' && sends[j]! > 1) return fail(j, `refused:${name}/${code} (CONNECT sent again)`, false, false);
+    return fail(j, `refused:${name}/${code}`, false, TERMINAL_RETURN_CODES.has(ack.returnCode));
+  }
+  // DISCONNECT (0x0e) and anything else: the server ends the session next; nothing to decrypt.
+}
+
+function established(j: number): void {
+  t.inflight--;
+  t.accepted++;
+  t.established++;
+  state[j] = ESTABLISHED;
+  connectedAt[j] = Date.now();
+  t.lastAcceptAt = connectedAt[j]!;
+  pingAt[j] = 0;
+  if (armed && backFlag[j] === 1) {
+    backFlag[j] = 2;
+    t.back++;
+    if (t.firstBackAt === 0) t.firstBackAt = t.lastAcceptAt;
+    if (t.back >= heldAtArm && t.allBackAt === 0) {
+      t.allBackAt = t.lastAcceptAt;
+      sendTick(); // the storm's end, at once
+    }
+  }
+  pump();
+}
+
+/**
+ * Attempt j failed with `outcome`. `spent`: the CONNECT reached the server with no answer (its
+ * nonce may be spent: sign a new one). Retry with the SDK's backoff unless `terminal`.
+ */
+function fail(j: number, outcome: string, spent: boolean, terminal = false): void {
+  count(t.failures, outcome);
+  if (spent) frames[j] = null;
+  reset(j);
+  t.inflight--;
+  if (terminal) {
+    state[j] = FAILED;
+    t.terminal++;
+  } else schedule(j);
+  pump();
+}
+
+function lostSession(j: number): void {
+  t.established--;
+  t.lost++;
+  state[j] = IDLE;
+  pingAt[j] = 0;
+  if (dropping || !handshake) return; // the floor does not reconnect
+  // The SDK: a session that lasted resets the backoff; then reconnect after a random delay.
+  if (Date.now() - connectedAt[j]! >= STABLE_SESSION_MS) attempt[j] = 0;
+  schedule(j);
+}
+
+function schedule(j: number): void {
+  if (dropping) return;
+  state[j] = WAITING;
+  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(attempt[j]!, 30));
+  if (attempt[j]! < 255) attempt[j]!++;
+  timers[j] = setTimeout(start, Math.random() * ceiling, j);
+}
+
+function onClose(j: number, sock: net.Socket, errCode: string): void {
+  if (sockets[j] !== sock) return; // we let go of it already
+  const st = state[j];
+  if (st === CONNECTING || st === HANDSHAKING) {
+    // fail() lets go of the socket (already closed) and schedules the retry.
+    return fail(j, errCode ? `error:${errCode}` : st === HANDSHAKING ? 'closed-after-connect' : 'closed', st === HANDSHAKING && sent[j] === 1);
+  }
+  sockets[j] = null;
+  partial.delete(j);
+  if (st === ESTABLISHED) lostSession(j);
+}
+
+/** Start sessions of the slice in order while fewer than `concurrency` attempts are in flight. */
+function pump(): void {
+  while (!dropping && nextStart < S && t.inflight < concurrency) {
+    const j = nextStart++;
+    if (state[j] === IDLE) start(j);
+  }
+}
+
+// --- keepalive and attempt timeouts ---
+
+let slots = 1;
+let slotPos = 0;
+let slotClock = 0;
+
+function keepaliveTick(): void {
+  const now = performance.now();
+  // Catch up on every 100 ms slot since the last tick (a tick can come late under load).
+  const due = Math.floor((now - slotClock) / 100);
+  for (let k = 0; k < Math.min(due, slots); k++) {
+    for (let j = slotPos; j < S; j += slots) {
+      if (state[j] !== ESTABLISHED) continue;
+      if (pingAt[j]! > 0) {
+        if (now - pingAt[j]! < PING_TIMEOUT_MS) continue;
+        t.pingTimeouts++;
+      }
+      const s = sockets[j];
+      if (!s) continue;
+      s.write(PINGREQ);
+      pingAt[j] = now;
+      t.pingsSent++;
+    }
+    slotPos = (slotPos + 1) % slots;
+  }
+  if (due > 0) slotClock += due * 100;
+}
+
+function timeoutSweep(): void {
+  const now = performance.now();
+  for (let j = 0; j < S; j++) {
+    const st = state[j];
+    if ((st === CONNECTING || st === HANDSHAKING) && now - attemptAt[j]! > cfg!.attemptTimeoutMs) fail(j, 'timeout', st === HANDSHAKING && sent[j] === 1);
+  }
+}
+
+function sendTick(): void {
+  t.at = Date.now();
+  const c = process.cpuUsage();
+  t.cpuUs = c.user + c.system;
+  try {
+    t.rssBytes = processRssBytes(process.pid);
+  } catch {
+    t.rssBytes = 0;
+  }
+  send({ ...t, failures: { ...t.failures }, errors: { ...t.errors } });
+}
+
+// --- commands ---
+
+function connect(cmd: ConnectCommand): void {
+  ports = cmd.ports;
+  t.seq = cmd.seq;
+  handshake = cmd.handshake;
+  concurrency = Math.max(1, cmd.concurrency);
+  dropping = false;
+  armed = false;
+  nextStart = 0;
+  // Counters are per connect phase (the floor, then latchkey).
+  Object.assign(t, { established: 0, attempts: 0, inflight: 0, accepted: 0, failures: {}, terminal: 0, lost: 0, back: 0, firstBackAt: 0, allBackAt: 0, lastAcceptAt: 0 });
+  Object.assign(t, { pingsSent: 0, pongs: 0, pingTimeouts: 0, resigned: 0, confirmationsChecked: 0, confirmationsBad: 0, errors: {} });
+  state.fill(IDLE, 0, S);
+  attempt.fill(0);
+  backFlag.fill(0);
+  sendTick();
+  pump();
+}
+
+async function drop(): Promise<void> {
+  dropping = true;
+  for (let j = 0; j < S; j++) {
+    const tm = timers[j];
+    if (tm) clearTimeout(tm);
+    timers[j] = null;
+    if (state[j] === ESTABLISHED) t.established--;
+    else if (state[j] === CONNECTING || state[j] === HANDSHAKING) t.inflight--;
+    if (state[j] !== FAILED) state[j] = IDLE;
+    reset(j);
+    pingAt[j] = 0;
+    if (j % 2048 === 2047) await new Promise<void>((r) => setImmediate(r));
+  }
+  send({ t: 'dropped', id: cfg!.id, left: sockets.filter((s) => s !== null).length });
+}
+
+async function deriveKeys(): Promise<void> {
+  if (cfg!.primes === 0) return;
+  const pool = loadPrimePool(cfg!.primes);
+  let last = performance.now();
+  for (let j = 0; j < S; j++) {
+    const i = cfg!.from + j;
+    keys.push(bulkPrivateKey(pool, i));
+    hashes.push(keyHashOf(bulkSpki(pool, i)));
+    if (j % 256 === 255) {
+      await new Promise<void>((r) => setImmediate(r));
+      if (performance.now() - last >= 1000) {
+        send({ t: 'progress', id: cfg!.id, what: 'deriving keys', done: j + 1, of: S });
+        last = performance.now();
+      }
+    }
+  }
+}
+
+process.on('message', (m: ToGen) => {
+  switch (m.t) {
+    case 'sign':
+      void signAll(m).catch((err: unknown) => send({ t: 'error', id: cfg!.id, message: (err as Error).stack ?? String(err) }));
+      return;
+    case 'connect':
+      connect(m);
+      return;
+    case 'mark':
+      send({ t: 'marked', id: cfg!.id, hist, samples: histSamples });
+      hist = newHist();
+      histSamples = 0;
+      return;
+    case 'arm':
+      armed = true;
+      heldAtArm = t.established;
+      t.back = 0;
+      t.firstBackAt = 0;
+      t.allBackAt = 0;
+      for (let j = 0; j < S; j++) backFlag[j] = state[j] === ESTABLISHED ? 1 : 0;
+      if (heldAtArm === 0) t.allBackAt = Date.now(); // nothing to wait for here
+      send({ t: 'armed', id: cfg!.id, held: heldAtArm });
+      return;
+    case 'drop':
+      void drop();
+      return;
+    case 'exit':
+      dropping = true;
+      for (let j = 0; j < S; j++) reset(j);
+      process.exit(0);
+  }
+});
+// The coordinator went away without stopping us: let go of everything.
+process.on('disconnect', () => {
+  for (let j = 0; j < S; j++) reset(j);
+  process.exit(0);
+});
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  await deriveKeys();
+  slots = Math.max(1, cfg!.keepAliveSec * 10);
+  slotClock = performance.now();
+  setInterval(keepaliveTick, 100);
+  setInterval(timeoutSweep, 250);
+  setInterval(sendTick, 1000);
+  send({ t: 'ready', id: cfg!.id, ms: performance.now() - t0 });
+}
+
+main().catch((err: unknown) => {
+  send({ t: 'error', id: cfg!.id, message: (err as Error).stack ?? String(err) });
+  process.exit(1);
+});
