@@ -8,384 +8,41 @@
  * - UserAttachNotification carries the owner's external id and the endpoint key hash in fields that
  *   say so (Kaa put internal ids into fields named userExternalId / endpointAccessToken);
  * - SyncResponse has an `errorCode` string from the latchkey error catalogue.
+ *
+ * The schemas themselves are plain data in wire-schemas.ts (shared with the SDK, which has no avsc);
+ * this module parses them with avsc for the server and fixes the decoded bytes type to Buffer.
  */
 import avro from 'avsc';
+import type * as W from './wire-schemas.js';
+import {
+  accessPointListSchema,
+  bootstrapRequestSchema,
+  bootstrapResponseSchema,
+  connackSchema,
+  connectBodySchema,
+  connectSchema,
+  disconnectSchema,
+  syncFrameSchema,
+  syncRequestSchema,
+  syncResponseSchema,
+} from './wire-schemas.js';
 import { AVRO_GUARD_INSTALLED } from './avro-guard.js';
 void AVRO_GUARD_INSTALLED;
 
-const NS = 'org.latchkey.protocol.v1';
-
-export const connectBodySchema = {
-  type: 'record',
-  name: 'ConnectBody',
-  namespace: NS,
-  fields: [
-    { name: 'protocolVersion', type: 'int' },
-    { name: 'appToken', type: 'string' },
-    { name: 'serverKeyId', type: 'string' },
-    { name: 'keyHash', type: { type: 'fixed', name: 'KeyHash', size: 32 } },
-    { name: 'publicKey', type: ['null', 'bytes'], default: null },
-    { name: 'wrappedSecret', type: 'bytes' },
-    { name: 'timestamp', type: 'long' },
-    { name: 'nonce', type: { type: 'fixed', name: 'Nonce', size: 16 } },
-    { name: 'keepAliveSec', type: 'int' },
-  ],
-} as const;
-
-export const connectSchema = {
-  type: 'record',
-  name: 'Connect',
-  namespace: NS,
-  fields: [
-    { name: 'body', type: 'bytes' },
-    { name: 'signature', type: 'bytes' },
-    { name: 'sync', type: ['null', 'bytes'], default: null },
-  ],
-} as const;
-
-export const connackSchema = {
-  type: 'record',
-  name: 'Connack',
-  namespace: NS,
-  fields: [
-    { name: 'returnCode', type: 'int' },
-    { name: 'errorCode', type: ['null', 'string'], default: null },
-    { name: 'confirmation', type: ['null', 'bytes'], default: null },
-    { name: 'sessionId', type: ['null', 'string'], default: null },
-    { name: 'keepAliveSec', type: 'int', default: 0 },
-    { name: 'sync', type: ['null', 'bytes'], default: null },
-  ],
-} as const;
-
-export const syncFrameSchema = {
-  type: 'record',
-  name: 'Sync',
-  namespace: NS,
-  fields: [
-    { name: 'counter', type: 'long' },
-    { name: 'ciphertext', type: 'bytes' },
-  ],
-} as const;
-
-export const disconnectSchema = {
-  type: 'record',
-  name: 'Disconnect',
-  namespace: NS,
-  fields: [
-    { name: 'reason', type: 'int' },
-    { name: 'errorCode', type: ['null', 'string'], default: null },
-  ],
-} as const;
-
-const syncResponseResultType = {
-  type: 'enum',
-  name: 'SyncResponseResultType',
-  symbols: ['SUCCESS', 'FAILURE', 'PROFILE_RESYNC', 'REDIRECT'],
-} as const;
-
-const syncResponseStatus = {
-  type: 'enum',
-  name: 'SyncResponseStatus',
-  symbols: ['NO_DELTA', 'DELTA', 'RESYNC'],
-} as const;
-
-const userAttachErrorCode = {
-  type: 'enum',
-  name: 'UserAttachErrorCode',
-  symbols: ['NO_VERIFIER_CONFIGURED', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'INTERNAL_ERROR', 'CONNECTION_ERROR', 'REMOTE_ERROR', 'OTHER'],
-} as const;
-
-const event = {
-  type: 'record',
-  name: 'Event',
-  fields: [
-    { name: 'seqNum', type: 'int' },
-    { name: 'eventClassFQN', type: 'string' },
-    { name: 'eventData', type: ['null', 'bytes'], default: null },
-    { name: 'source', type: ['null', 'string'], default: null },
-    { name: 'target', type: ['null', 'string'], default: null },
-  ],
-} as const;
-
-export const syncRequestSchema = {
-  type: 'record',
-  name: 'SyncRequest',
-  namespace: NS,
-  fields: [
-    { name: 'requestId', type: 'int' },
-    {
-      name: 'syncRequestMetaData',
-      type: ['null', {
-        type: 'record',
-        name: 'SyncRequestMetaData',
-        fields: [
-          { name: 'profileHash', type: ['null', 'bytes'], default: null },
-          { name: 'timeout', type: ['null', 'long'], default: null },
-        ],
-      }],
-      default: null,
-    },
-    {
-      name: 'profileSyncRequest',
-      type: ['null', {
-        type: 'record',
-        name: 'ProfileSyncRequest',
-        fields: [
-          { name: 'profileBody', type: 'bytes' },
-          { name: 'endpointAccessToken', type: ['null', 'string'], default: null },
-        ],
-      }],
-      default: null,
-    },
-    {
-      name: 'userSyncRequest',
-      type: ['null', {
-        type: 'record',
-        name: 'UserSyncRequest',
-        fields: [
-          {
-            name: 'userAttachRequest',
-            type: ['null', {
-              type: 'record',
-              name: 'UserAttachRequest',
-              fields: [
-                { name: 'userVerifierId', type: ['null', 'string'], default: null },
-                { name: 'userExternalId', type: 'string' },
-                { name: 'userAccessToken', type: 'string' },
-              ],
-            }],
-            default: null,
-          },
-          {
-            name: 'endpointAttachRequests',
-            type: ['null', { type: 'array', items: {
-              type: 'record',
-              name: 'EndpointAttachRequest',
-              fields: [
-                { name: 'requestId', type: 'int' },
-                { name: 'endpointAccessToken', type: 'string' },
-              ],
-            } }],
-            default: null,
-          },
-          {
-            name: 'endpointDetachRequests',
-            type: ['null', { type: 'array', items: {
-              type: 'record',
-              name: 'EndpointDetachRequest',
-              fields: [
-                { name: 'requestId', type: 'int' },
-                { name: 'endpointKeyHash', type: 'string' },
-              ],
-            } }],
-            default: null,
-          },
-        ],
-      }],
-      default: null,
-    },
-    {
-      name: 'eventSyncRequest',
-      type: ['null', {
-        type: 'record',
-        name: 'EventSyncRequest',
-        fields: [
-          {
-            name: 'eventListenersRequests',
-            type: ['null', { type: 'array', items: {
-              type: 'record',
-              name: 'EventListenersRequest',
-              fields: [
-                { name: 'requestId', type: 'int' },
-                { name: 'eventClassFQNs', type: { type: 'array', items: 'string' } },
-              ],
-            } }],
-            default: null,
-          },
-          { name: 'events', type: ['null', { type: 'array', items: event }], default: null },
-          // latchkey: the event classes this endpoint listens to (replaces its declaration; [] = none).
-          { name: 'listenedEventClassFQNs', type: ['null', { type: 'array', items: 'string' }], default: null },
-        ],
-      }],
-      default: null,
-    },
-  ],
-} as const;
-
-export const syncResponseSchema = {
-  type: 'record',
-  name: 'SyncResponse',
-  namespace: NS,
-  fields: [
-    { name: 'requestId', type: 'int' },
-    { name: 'status', type: syncResponseResultType },
-    { name: 'errorCode', type: ['null', 'string'], default: null },
-    {
-      name: 'profileSyncResponse',
-      type: ['null', {
-        type: 'record',
-        name: 'ProfileSyncResponse',
-        fields: [{ name: 'responseStatus', type: syncResponseStatus }],
-      }],
-      default: null,
-    },
-    {
-      name: 'userSyncResponse',
-      type: ['null', {
-        type: 'record',
-        name: 'UserSyncResponse',
-        fields: [
-          {
-            name: 'userAttachResponse',
-            type: ['null', {
-              type: 'record',
-              name: 'UserAttachResponse',
-              fields: [
-                { name: 'result', type: 'SyncResponseResultType' },
-                { name: 'errorCode', type: ['null', userAttachErrorCode], default: null },
-                { name: 'errorReason', type: ['null', 'string'], default: null },
-              ],
-            }],
-            default: null,
-          },
-          {
-            name: 'userAttachNotification',
-            type: ['null', {
-              type: 'record',
-              name: 'UserAttachNotification',
-              fields: [
-                { name: 'userExternalId', type: 'string' },
-                { name: 'endpointKeyHash', type: 'string' },
-              ],
-            }],
-            default: null,
-          },
-          {
-            name: 'userDetachNotification',
-            type: ['null', {
-              type: 'record',
-              name: 'UserDetachNotification',
-              fields: [{ name: 'endpointKeyHash', type: 'string' }],
-            }],
-            default: null,
-          },
-          {
-            name: 'endpointAttachResponses',
-            type: ['null', { type: 'array', items: {
-              type: 'record',
-              name: 'EndpointAttachResponse',
-              fields: [
-                { name: 'requestId', type: 'int' },
-                { name: 'endpointKeyHash', type: ['null', 'string'], default: null },
-                { name: 'result', type: 'SyncResponseResultType' },
-              ],
-            } }],
-            default: null,
-          },
-          {
-            name: 'endpointDetachResponses',
-            type: ['null', { type: 'array', items: {
-              type: 'record',
-              name: 'EndpointDetachResponse',
-              fields: [
-                { name: 'requestId', type: 'int' },
-                { name: 'result', type: 'SyncResponseResultType' },
-              ],
-            } }],
-            default: null,
-          },
-        ],
-      }],
-      default: null,
-    },
-    {
-      name: 'eventSyncResponse',
-      type: ['null', {
-        type: 'record',
-        name: 'EventSyncResponse',
-        fields: [
-          {
-            name: 'eventListenersResponses',
-            type: ['null', { type: 'array', items: {
-              type: 'record',
-              name: 'EventListenersResponse',
-              fields: [
-                { name: 'requestId', type: 'int' },
-                { name: 'listeners', type: ['null', { type: 'array', items: 'string' }], default: null },
-                { name: 'result', type: 'SyncResponseResultType' },
-              ],
-            } }],
-            default: null,
-          },
-          { name: 'events', type: ['null', { type: 'array', items: 'Event' }], default: null },
-        ],
-      }],
-      default: null,
-    },
-    {
-      name: 'redirectSyncResponse',
-      type: ['null', {
-        type: 'record',
-        name: 'RedirectSyncResponse',
-        fields: [{ name: 'accessPointId', type: 'int' }],
-      }],
-      default: null,
-    },
-  ],
-} as const;
-
-/** Bootstrap (HTTP POST /bootstrap/v1/resolve body): the application and the protocol versions the endpoint speaks. */
-export const bootstrapRequestSchema = {
-  type: 'record',
-  name: 'BootstrapRequest',
-  namespace: NS,
-  fields: [
-    { name: 'appToken', type: 'string' },
-    { name: 'protocolVersions', type: { type: 'array', items: 'int' } },
-  ],
-} as const;
-
-/** The signed part of a bootstrap answer: where the application's endpoints may connect. */
-export const accessPointListSchema = {
-  type: 'record',
-  name: 'AccessPointList',
-  namespace: NS,
-  fields: [
-    { name: 'appTokenHash', type: 'bytes' },
-    { name: 'protocolVersion', type: 'int' },
-    { name: 'issuedAt', type: 'long' },
-    { name: 'expiresAt', type: 'long' },
-    { name: 'nodeSetVersion', type: 'string' },
-    {
-      name: 'accessPoints',
-      type: { type: 'array', items: {
-        type: 'record',
-        name: 'AccessPoint',
-        fields: [
-          { name: 'id', type: 'int' },
-          { name: 'url', type: 'string' },
-          { name: 'serverKeyId', type: 'string' },
-          { name: 'serverPublicKey', type: 'bytes' },
-          { name: 'priority', type: 'int' },
-          { name: 'weight', type: 'int' },
-          { name: 'load', type: 'float' },
-        ],
-      } },
-    },
-  ],
-} as const;
-
-/** HTTP 200 body of /bootstrap/v1/resolve. */
-export const bootstrapResponseSchema = {
-  type: 'record',
-  name: 'BootstrapResponse',
-  namespace: NS,
-  fields: [
-    { name: 'list', type: 'bytes' },
-    { name: 'bootstrapKeyId', type: 'string' },
-    { name: 'signature', type: 'bytes' },
-  ],
-} as const;
+export {
+  accessPointListSchema,
+  bootstrapRequestSchema,
+  bootstrapResponseSchema,
+  connackSchema,
+  connectBodySchema,
+  connectSchema,
+  disconnectSchema,
+  syncFrameSchema,
+  syncRequestSchema,
+  syncResponseSchema,
+  wireSchemas,
+} from './wire-schemas.js';
+export type { BootstrapRequest, Disconnect, SyncResponseResultType, SyncResponseStatus, UserAttachErrorCode } from './wire-schemas.js';
 
 // syncResponseSchema refers to `Event` by name, so the request schema (which defines it) registers first.
 const registry: Record<string, avro.Type> = {};
@@ -408,110 +65,21 @@ export const types = {
   bootstrapResponse: parse(bootstrapResponseSchema),
 };
 
-/** All wire schemas by record name, as docs/protocol.md lists them. */
-export const wireSchemas = {
-  ConnectBody: connectBodySchema,
-  Connect: connectSchema,
-  Connack: connackSchema,
-  Sync: syncFrameSchema,
-  Disconnect: disconnectSchema,
-  SyncRequest: syncRequestSchema,
-  SyncResponse: syncResponseSchema,
-  BootstrapRequest: bootstrapRequestSchema,
-  AccessPointList: accessPointListSchema,
-  BootstrapResponse: bootstrapResponseSchema,
-} as const;
+// ---- TypeScript shapes of the decoded records, as avsc gives them (bytes are Buffers) ----
 
-// ---- TypeScript shapes of the decoded records ----
-
-export type SyncResponseResultType = 'SUCCESS' | 'FAILURE' | 'PROFILE_RESYNC' | 'REDIRECT';
-export type SyncResponseStatus = 'NO_DELTA' | 'DELTA' | 'RESYNC';
-export type UserAttachErrorCode =
-  | 'NO_VERIFIER_CONFIGURED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'INTERNAL_ERROR'
-  | 'CONNECTION_ERROR' | 'REMOTE_ERROR' | 'OTHER';
-
-export interface ConnectBody {
-  protocolVersion: number;
-  appToken: string;
-  serverKeyId: string;
-  keyHash: Buffer;
-  publicKey: Buffer | null;
-  wrappedSecret: Buffer;
-  timestamp: number;
-  nonce: Buffer;
-  keepAliveSec: number;
-}
-
-export interface Connect {
-  body: Buffer;
-  signature: Buffer;
-  sync: Buffer | null;
-}
-
-export interface Connack {
-  returnCode: number;
-  errorCode: string | null;
-  confirmation: Buffer | null;
-  sessionId: string | null;
-  keepAliveSec: number;
-  sync: Buffer | null;
-}
-
-export interface SyncFrame {
-  counter: number;
-  ciphertext: Buffer;
-}
-
-export interface Disconnect {
-  reason: number;
-  errorCode: string | null;
-}
-
-export interface WireEvent {
-  seqNum: number;
-  eventClassFQN: string;
-  eventData: Buffer | null;
-  source: string | null;
-  target: string | null;
-}
-
-export interface SyncRequest {
-  requestId: number;
-  syncRequestMetaData: { profileHash: Buffer | null; timeout: number | null } | null;
-  profileSyncRequest: { profileBody: Buffer; endpointAccessToken: string | null } | null;
-  userSyncRequest: {
-    userAttachRequest: { userVerifierId: string | null; userExternalId: string; userAccessToken: string } | null;
-    endpointAttachRequests: Array<{ requestId: number; endpointAccessToken: string }> | null;
-    endpointDetachRequests: Array<{ requestId: number; endpointKeyHash: string }> | null;
-  } | null;
-  eventSyncRequest: {
-    eventListenersRequests: Array<{ requestId: number; eventClassFQNs: string[] }> | null;
-    events: WireEvent[] | null;
-    listenedEventClassFQNs: string[] | null;
-  } | null;
-}
-
-export interface SyncResponse {
-  requestId: number;
-  status: SyncResponseResultType;
-  errorCode: string | null;
-  profileSyncResponse: { responseStatus: SyncResponseStatus } | null;
-  userSyncResponse: {
-    userAttachResponse: { result: SyncResponseResultType; errorCode: UserAttachErrorCode | null; errorReason: string | null } | null;
-    userAttachNotification: { userExternalId: string; endpointKeyHash: string } | null;
-    userDetachNotification: { endpointKeyHash: string } | null;
-    endpointAttachResponses: Array<{ requestId: number; endpointKeyHash: string | null; result: SyncResponseResultType }> | null;
-    endpointDetachResponses: Array<{ requestId: number; result: SyncResponseResultType }> | null;
-  } | null;
-  eventSyncResponse: {
-    eventListenersResponses: Array<{ requestId: number; listeners: string[] | null; result: SyncResponseResultType }> | null;
-    events: WireEvent[] | null;
-  } | null;
-  redirectSyncResponse: { accessPointId: number } | null;
-}
+export type ConnectBody = W.ConnectBody<Buffer>;
+export type Connect = W.Connect<Buffer>;
+export type Connack = W.Connack<Buffer>;
+export type SyncFrame = W.SyncFrame<Buffer>;
+export type WireEvent = W.WireEvent<Buffer>;
+export type SyncRequest = W.SyncRequest<Buffer>;
+export type SyncResponse = W.SyncResponse<Buffer>;
+export type AccessPoint = W.AccessPoint<Buffer>;
+export type AccessPointList = W.AccessPointList<Buffer>;
+export type BootstrapResponse = W.BootstrapResponse<Buffer>;
 
 /** A SyncResponse with every optional part empty. */
-export function emptySyncResponse(requestId: number, status: SyncResponseResultType = 'SUCCESS'): SyncResponse {
+export function emptySyncResponse(requestId: number, status: W.SyncResponseResultType = 'SUCCESS'): SyncResponse {
   return {
     requestId,
     status,
@@ -533,32 +101,3 @@ export function emptySyncRequest(requestId: number): SyncRequest {
   };
 }
 
-export interface BootstrapRequest {
-  appToken: string;
-  protocolVersions: number[];
-}
-
-export interface AccessPoint {
-  id: number;
-  url: string;
-  serverKeyId: string;
-  serverPublicKey: Buffer;
-  priority: number;
-  weight: number;
-  load: number;
-}
-
-export interface AccessPointList {
-  appTokenHash: Buffer;
-  protocolVersion: number;
-  issuedAt: number;
-  expiresAt: number;
-  nodeSetVersion: string;
-  accessPoints: AccessPoint[];
-}
-
-export interface BootstrapResponse {
-  list: Buffer;
-  bootstrapKeyId: string;
-  signature: Buffer;
-}
