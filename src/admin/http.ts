@@ -19,6 +19,7 @@ import type uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type client from 'prom-client';
 import { AdminMetrics, UNMATCHED_ROUTE } from './metrics.js';
+import { defaultUiDir, mountUi } from './ui-static.js';
 import { ERRORS, LatchkeyError, toLatchkeyError, type ErrorCode } from '../errors.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -153,6 +154,11 @@ export interface AdminRouterOptions {
    * so they are scraped with the rest. Without it nothing is measured.
    */
   registry?: client.Registry;
+  /**
+   * Serve the Administration UI at /ui/ from this directory (ui-static.ts); default: dist/ui of
+   * this checkout or package; null: no UI routes (the catch-all 404 answers /ui/).
+   */
+  uiDir?: string | null;
 }
 
 /** Methods that change something: each answer to one is an audit line. */
@@ -166,7 +172,7 @@ const CHANGES: ReadonlySet<string> = new Set(['POST', 'PUT', 'DELETE']);
  * connection open after `Connection: close` here; the client closes it or the idle timeout does.
  * uWS's JavaScript fallback has no endWithoutBody; Node's http under it drops HEAD bodies itself.
  */
-function endWithoutBody(res: uWS.HttpResponse, length: number | null): void {
+export function endWithoutBody(res: uWS.HttpResponse, length: number | null): void {
   if (length !== null) res.writeHeader('content-length', String(length));
   try {
     res.endWithoutBody();
@@ -178,6 +184,7 @@ function endWithoutBody(res: uWS.HttpResponse, length: number | null): void {
 export class AdminRouter {
   private readonly compiled: CompiledRoute[];
   private readonly metrics: AdminMetrics | null;
+  private readonly uiDir: string | null;
 
   constructor(
     readonly routes: Route[],
@@ -187,11 +194,13 @@ export class AdminRouter {
   ) {
     this.compiled = routes.map(compile);
     this.metrics = opts.registry ? new AdminMetrics(opts.registry) : null;
+    this.uiDir = opts.uiDir === undefined ? defaultUiDir() : opts.uiDir;
   }
 
   /**
    * Mount on a uWS app: every /admin/* request goes through here, and so do public routes outside
-   * /admin (/readyz). A handler bug answers 500 LK_INTERNAL and is counted (`onHandlerError`); it
+   * /admin (/readyz), and the Administration UI's static files under /ui/ (ui-static.ts, unless
+   * uiDir is null). A handler bug answers 500 LK_INTERNAL and is counted (`onHandlerError`); it
    * never reaches uWS, where it would end the process.
    */
   mount(app: uWS.TemplatedApp, onHandlerError: (err: unknown) => void = () => undefined): void {
@@ -213,6 +222,22 @@ export class AdminRouter {
     for (const path of outside) {
       if (path.includes('{')) throw new Error(`route ${path}: parameters are supported under /admin/ only`);
       app.any(path, entry);
+    }
+    if (this.uiDir !== null) {
+      const guard = (fn: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void) => (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
+        try {
+          fn(res, req);
+        } catch (err) {
+          onHandlerError(err);
+          this.log.error({ err }, 'admin UI request handler threw');
+          try {
+            res.cork(() => res.writeStatus('500 Internal Server Error').writeHeader('content-type', 'application/json').end(errorBody(new LatchkeyError('LK_INTERNAL'))));
+          } catch {
+            // Already answered or aborted.
+          }
+        }
+      };
+      mountUi(app, this.uiDir, this.log, guard);
     }
   }
 

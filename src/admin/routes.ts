@@ -189,6 +189,14 @@ export function adminRoutes(d: AdminDeps): Route[] {
     },
     // --- API keys ---
     {
+      method: 'GET', path: '/admin/v1/me', scope: 'tenant', summary: 'The API key of this request: its id, name and scope (tenantId null: root). The Administration UI signs in with it',
+      responses: { 200: { description: '{ id, name, tenantId }' } },
+      handler: async (ctx) => {
+        const rec = await d.store.getApiKey(ctx.key.id);
+        return { status: 200, body: { id: ctx.key.id, name: rec?.name ?? null, tenantId: ctx.key.tenantId } };
+      },
+    },
+    {
       method: 'POST', path: '/admin/v1/api-keys', scope: 'root', summary: 'Create an API key (the token is shown once)',
       body: obj({ name: str('label', { minLength: 1, maxLength: 200 }), tenantId: { ...ID, description: 'tenant the key administers; omit for a root key' } }, ['name']),
       responses: { 201: { description: 'key created: { id, tenantId, name, token }' } },
