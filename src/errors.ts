@@ -154,6 +154,7 @@ const CATALOGUE = {
   LK_SDK_CONFIRMATION_FAILED: { message: 'CONNACK key confirmation does not verify: the peer does not hold the server key', http: 502 },
   LK_SDK_PROTOCOL_ERROR: { message: 'server sent a frame the SDK cannot accept', http: 502 },
   LK_SDK_CLOSED: { message: 'client is closed or not connected', http: 400 },
+  LK_SDK_BAD_KEY: { message: 'a key given to the SDK is not a PEM public key (SPKI, -----BEGIN PUBLIC KEY-----) or PKCS#8 private key it can import', http: 400 },
   LK_CACHE_UNAVAILABLE: { message: 'cache backend unavailable', http: 503 },
 } as const satisfies Record<string, ErrorSpec>;
 

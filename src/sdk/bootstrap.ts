@@ -5,10 +5,11 @@
  * random among equal priorities. Kaa signed its lists and never checked them; this does, and an
  * unchecked list is never used.
  */
-import avroTypes from './wire.js';
+import wire from './wire.js';
 import { PROTOCOL_VERSION } from './constants.js';
-import { concat, pemToDer, type WebCrypto } from './crypto.js';
-import type { AccessPoint, AccessPointList, BootstrapResponse } from '../protocol/schemas.js';
+import { concat, importBootstrapKey, type WebCrypto } from './crypto.js';
+import { ClientError } from './errors.js';
+import type { AccessPoint, AccessPointList, BootstrapResponse } from '../protocol/wire-schemas.js';
 
 export const BOOTSTRAP_PATH = '/bootstrap/v1/resolve';
 export const BOOTSTRAP_CONTEXT_BYTES = new TextEncoder().encode('latchkey/1 BOOTSTRAP\0');
@@ -42,8 +43,15 @@ export class BootstrapError extends Error {
   }
 }
 
-function toBuf(u: Uint8Array): Buffer {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+/** The bootstrap key as a CryptoKey; a key that is not one is terminal (LK_SDK_BAD_KEY). */
+async function bootstrapKey(publicKey: Uint8Array | string | CryptoKey, c: WebCrypto): Promise<CryptoKey> {
+  if (typeof publicKey !== 'string' && !(publicKey instanceof Uint8Array)) return publicKey;
+  try {
+    return await importBootstrapKey(publicKey, c);
+  } catch (err) {
+    if (err instanceof ClientError) throw new BootstrapError(err.code, `bootstrap.publicKey: ${err.message.slice(err.code.length + 2)}`, true);
+    throw err;
+  }
 }
 
 function resolveUrl(base: string): string {
@@ -55,22 +63,21 @@ function resolveUrl(base: string): string {
 /**
  * Check a BootstrapResponse body: signature, application binding, expiry. Returns the list or
  * throws a BootstrapError (LK_SDK_BOOTSTRAP_BAD_SIGNATURE, LK_SDK_BOOTSTRAP_EXPIRED,
- * LK_SDK_PROTOCOL_ERROR).
+ * LK_SDK_PROTOCOL_ERROR, LK_SDK_BAD_KEY when `publicKey` is not a public key).
  */
-export async function verifyAccessPointList(body: Uint8Array, publicKey: Uint8Array | string, appToken: string, now: number, c: WebCrypto = globalThis.crypto): Promise<ResolvedAccessPoints> {
+export async function verifyAccessPointList(body: Uint8Array, publicKey: Uint8Array | string | CryptoKey, appToken: string, now: number, c: WebCrypto = globalThis.crypto): Promise<ResolvedAccessPoints> {
   let res: BootstrapResponse;
   try {
-    res = avroTypes.bootstrapResponse.fromBuffer(toBuf(body)) as BootstrapResponse;
+    res = wire.bootstrapResponse.fromBuffer(body) as BootstrapResponse;
   } catch {
     throw new BootstrapError('LK_SDK_PROTOCOL_ERROR', 'bootstrap answer is not an Avro BootstrapResponse');
   }
-  const spki = typeof publicKey === 'string' ? pemToDer(publicKey) : publicKey;
-  const key = await c.subtle.importKey('spki', spki as BufferSource, { name: 'RSA-PSS', hash: 'SHA-256' }, false, ['verify']);
+  const key = await bootstrapKey(publicKey, c);
   const ok = await c.subtle.verify({ name: 'RSA-PSS', saltLength: 32 }, key, res.signature as BufferSource, concat(BOOTSTRAP_CONTEXT_BYTES, res.list) as BufferSource);
   if (!ok) throw new BootstrapError('LK_SDK_BOOTSTRAP_BAD_SIGNATURE', 'signature does not verify under the bootstrap public key');
   let list: AccessPointList;
   try {
-    list = avroTypes.accessPointList.fromBuffer(toBuf(res.list)) as AccessPointList;
+    list = wire.accessPointList.fromBuffer(res.list) as AccessPointList;
   } catch {
     throw new BootstrapError('LK_SDK_PROTOCOL_ERROR', 'signed list is not an Avro AccessPointList');
   }
@@ -89,7 +96,9 @@ export async function verifyAccessPointList(body: Uint8Array, publicKey: Uint8Ar
  */
 export async function resolveAccessPoints(o: BootstrapOptions, appToken: string, now: () => number = Date.now, c: WebCrypto = globalThis.crypto): Promise<ResolvedAccessPoints> {
   const f = o.fetch ?? globalThis.fetch;
-  const body = avroTypes.bootstrapRequest.toBuffer({ appToken, protocolVersions: [PROTOCOL_VERSION] }) as Uint8Array;
+  // Before any request: a key that is not a public key fails the same way against every server.
+  const key = await bootstrapKey(o.publicKey, c);
+  const body = wire.bootstrapRequest.toBuffer({ appToken, protocolVersions: [PROTOCOL_VERSION] });
   const problems: string[] = [];
   let last: BootstrapError | null = null;
   for (const base of o.urls) {
@@ -113,7 +122,7 @@ export async function resolveAccessPoints(o: BootstrapOptions, appToken: string,
       continue;
     }
     try {
-      return await verifyAccessPointList(bytes, o.publicKey, appToken, now(), c);
+      return await verifyAccessPointList(bytes, key, appToken, now(), c);
     } catch (err) {
       last = err instanceof BootstrapError ? err : new BootstrapError('LK_SDK_PROTOCOL_ERROR', String(err));
       problems.push(`${base}: ${last.message}`);

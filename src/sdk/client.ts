@@ -18,20 +18,26 @@
  * lost its server does not come back in lock-step) and connects again. Terminal refusals (revoked,
  * bad credentials, ...) and close codes 4500-4999 stop it.
  */
-import avroTypes from './wire.js';
+import wire from './wire.js';
 import { ENDPOINT_PATH, PROTOCOL_VERSION, SUBPROTOCOL } from './constants.js';
 import {
   concat,
   deriveClientKeys,
   importServerKey,
+  spkiOf,
   signConnect,
   wrapSecret,
   type ClientSessionKeys,
   type EndpointKeys,
   type WebCrypto,
 } from './crypto.js';
-import type { AccessPoint, SyncRequest, SyncResponse } from '../protocol/schemas.js';
+import type { AccessPoint, SyncRequest, SyncResponse } from '../protocol/wire-schemas.js';
+import { ClientError, type ClientErrorCode } from './errors.js';
+import { defaultWebSocket, type WebSocketCtor } from './websocket.js';
 import { BootstrapError, orderAccessPoints, resolveAccessPoints, type BootstrapOptions, type ResolvedAccessPoints } from './bootstrap.js';
+
+export { ClientError, type ClientErrorCode } from './errors.js';
+export type { WebSocketCtor } from './websocket.js';
 
 /** CONNACK return codes by name (Kaa's numbering). */
 export const CONNACK_CODES = {
@@ -47,8 +53,6 @@ export type RefusalCode = Exclude<(typeof CONNACK_CODES)[keyof typeof CONNACK_CO
 export type DisconnectReasonName = 'NONE' | 'BAD_REQUEST' | 'INTERNAL_ERROR' | 'CREDENTIALS_REVOKED';
 const DISCONNECT_REASONS: Record<number, DisconnectReasonName> = { 0: 'NONE', 1: 'BAD_REQUEST', 2: 'INTERNAL_ERROR', 3: 'CREDENTIALS_REVOKED' };
 
-/** Client-side failures (codes from the error catalogue). */
-export type ClientErrorCode = 'LK_SDK_CONNECTION_FAILED' | 'LK_SDK_TIMEOUT' | 'LK_SDK_CONFIRMATION_FAILED' | 'LK_SDK_PROTOCOL_ERROR' | 'LK_SDK_CLOSED';
 
 export type ConnectResult =
   | { ok: true; sessionId: string; keepAliveSec: number; sync: SyncResponse | null }
@@ -73,8 +77,6 @@ export interface ReconnectOptions {
   /** Give up after this many consecutive failed attempts (default: never). */
   maxAttempts?: number;
 }
-
-type WebSocketCtor = new (url: string, protocols?: string | string[]) => WebSocket;
 
 export interface ClientOptions {
   /**
@@ -116,24 +118,10 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
-export class ClientError extends Error {
-  constructor(readonly code: ClientErrorCode | string, message: string) {
-    super(`${code}: ${message}`);
-    this.name = 'ClientError';
-  }
-}
-
 /** A session that lasted this long resets the reconnect backoff. */
 const STABLE_SESSION_MS = 30_000;
 
 const TERMINAL_REFUSALS: ReadonlySet<RefusalCode> = new Set(['REFUSE_BAD_PROTOCOL', 'REFUSE_ID_REJECT', 'REFUSE_BAD_CREDENTIALS', 'REFUSE_VERIFICATION_FAILED']);
-
-async function defaultWebSocket(): Promise<WebSocketCtor> {
-  const g = globalThis as { WebSocket?: WebSocketCtor };
-  if (g.WebSocket) return g.WebSocket;
-  const undici = (await import('undici')) as unknown as { WebSocket: WebSocketCtor };
-  return undici.WebSocket;
-}
 
 function randomBytes(c: WebCrypto, n: number): Uint8Array {
   return c.getRandomValues(new Uint8Array(n));
@@ -200,9 +188,19 @@ export class EndpointClient {
 
   constructor(private readonly opts: ClientOptions) {
     this.c = opts.crypto ?? globalThis.crypto;
+    // Keys given as strings are checked now: a file that is not PEM fails here, with what was expected.
+    const checkKey = (what: string, key: Uint8Array | string): void => {
+      try {
+        spkiOf(key);
+      } catch (err) {
+        throw err instanceof ClientError ? new ClientError(err.code, `${what}: ${err.message.slice(err.code.length + 2)}`) : err;
+      }
+    };
     if (opts.bootstrap) {
       if (opts.bootstrap.urls.length === 0) throw new ClientError('LK_SDK_BOOTSTRAP_FAILED', 'bootstrap.urls is empty');
+      checkKey('bootstrap.publicKey', opts.bootstrap.publicKey);
     } else if (opts.url && opts.serverKey) {
+      checkKey('serverKey.spki', opts.serverKey.spki);
       this.target = { url: opts.url, serverKey: opts.serverKey };
     } else {
       throw new ClientError('LK_SDK_CONNECTION_FAILED', 'give url and serverKey, or bootstrap');
@@ -283,7 +281,7 @@ export class EndpointClient {
     setTimeout(() => {
       if (this.ws !== ws) return; // closed meanwhile (by the server, or close()): onclose handled it
       try {
-        if (ws.readyState === 1) ws.send(concat(new Uint8Array([0x0e]), avroTypes.disconnect.toBuffer({ reason: 0, errorCode: null }) as Uint8Array));
+        if (ws.readyState === 1) ws.send(concat(new Uint8Array([0x0e]), wire.disconnect.toBuffer({ reason: 0, errorCode: null })));
         ws.close(1000);
       } catch {
         // already closing: onclose follows
@@ -345,20 +343,26 @@ export class EndpointClient {
     const now = o.now ?? Date.now;
     const secret = randomBytes(c, 64);
     const target = this.target!;
-    const serverKey = await importServerKey(target.serverKey.spki, c);
+    let serverKey: CryptoKey;
+    try {
+      serverKey = await importServerKey(target.serverKey.spki, c);
+    } catch (err) {
+      if (!(err instanceof ClientError)) throw err;
+      return { ok: false, kind: 'failed', code: 'LK_SDK_BAD_KEY', detail: err.message, retryable: false };
+    }
     const wrappedSecret = await wrapSecret(serverKey, secret, c);
     const sendKey = o.sendPublicKey === 'always' || !this.keyAccepted;
-    const body = avroTypes.connectBody.toBuffer({
+    const body = wire.connectBody.toBuffer({
       protocolVersion: PROTOCOL_VERSION,
       appToken: o.appToken,
       serverKeyId: target.serverKey.id,
-      keyHash: toBuf(o.keys.keyHashRaw),
-      publicKey: sendKey ? toBuf(o.keys.spki) : null,
-      wrappedSecret: toBuf(wrappedSecret),
+      keyHash: o.keys.keyHashRaw,
+      publicKey: sendKey ? o.keys.spki : null,
+      wrappedSecret,
       timestamp: now(),
-      nonce: toBuf(randomBytes(c, 16)),
+      nonce: randomBytes(c, 16),
       keepAliveSec: o.keepAliveSec ?? 0,
-    }) as Uint8Array;
+    });
     const signature = await signConnect(o.keys, body, c);
     const keys = await deriveClientKeys(secret, body, c);
     secret.fill(0);
@@ -369,14 +373,19 @@ export class EndpointClient {
     if (profile || this.listened) {
       syncRequestId = this.requestId();
       const req = emptyRequest(syncRequestId);
-      if (profile) req.profileSyncRequest = { profileBody: toBuf(profile), endpointAccessToken: null };
+      if (profile) req.profileSyncRequest = { profileBody: profile, endpointAccessToken: null };
       // The listened event classes go with the CONNECT, so events flow from the first moment.
       if (this.listened) req.eventSyncRequest = { eventListenersRequests: null, events: null, listenedEventClassFQNs: [...this.listened] };
-      sync = await keys.tx.seal(this.txCounter++, avroTypes.syncRequest.toBuffer(req) as Uint8Array);
+      sync = await keys.tx.seal(this.txCounter++, wire.syncRequest.toBuffer(req));
     }
-    const frame = concat(new Uint8Array([0x01]), avroTypes.connect.toBuffer({ body: toBuf(body), signature: toBuf(signature), sync: sync ? toBuf(sync) : null }) as Uint8Array);
+    const frame = concat(new Uint8Array([0x01]), wire.connect.toBuffer({ body, signature, sync }));
 
-    const Ctor = o.WebSocket ?? (await defaultWebSocket());
+    let Ctor: WebSocketCtor;
+    try {
+      Ctor = o.WebSocket ?? (await defaultWebSocket());
+    } catch (err) {
+      return { ok: false, kind: 'failed', code: 'LK_SDK_CONNECTION_FAILED', detail: String(err), retryable: false };
+    }
     if (this.closedByUser) return { ok: false, kind: 'failed', code: 'LK_SDK_CLOSED', detail: 'closed while connecting', retryable: false };
     let ws: WebSocket;
     try {
@@ -445,7 +454,7 @@ export class EndpointClient {
   private async onConnack(data: Uint8Array, keys: ClientSessionKeys, syncRequestId: number, sentKey: boolean): Promise<ConnectResult> {
     let ack: { returnCode: number; errorCode: string | null; confirmation: Uint8Array | null; sessionId: string | null; keepAliveSec: number; sync: Uint8Array | null };
     try {
-      ack = avroTypes.connack.fromBuffer(toBuf(data.subarray(1))) as typeof ack;
+      ack = wire.connack.fromBuffer(data.subarray(1)) as typeof ack;
     } catch {
       return { ok: false, kind: 'failed', code: 'LK_SDK_PROTOCOL_ERROR', detail: 'bad CONNACK', retryable: false };
     }
@@ -469,7 +478,7 @@ export class EndpointClient {
     if (ack.sync) {
       const plain = await keys.rx.open(this.rxCounter++, ack.sync);
       if (!plain) return { ok: false, kind: 'failed', code: 'LK_SDK_PROTOCOL_ERROR', detail: 'CONNACK sync does not authenticate', retryable: false };
-      sync = avroTypes.syncResponse.fromBuffer(toBuf(plain)) as SyncResponse;
+      sync = wire.syncResponse.fromBuffer(plain) as SyncResponse;
     }
     return { ok: true, sessionId: ack.sessionId ?? '', keepAliveSec: ack.keepAliveSec, sync };
   }
@@ -534,7 +543,7 @@ export class EndpointClient {
       case 0x0f: {
         let frame: { counter: number; ciphertext: Uint8Array };
         try {
-          frame = avroTypes.sync.fromBuffer(toBuf(data.subarray(1))) as typeof frame;
+          frame = wire.sync.fromBuffer(data.subarray(1)) as typeof frame;
         } catch {
           return this.protocolError('bad SYNC frame');
         }
@@ -542,7 +551,7 @@ export class EndpointClient {
         const plain = await this.session.rx.open(this.rxCounter, frame.ciphertext);
         if (!plain) return this.protocolError('SYNC does not authenticate');
         this.rxCounter++;
-        const res = avroTypes.syncResponse.fromBuffer(toBuf(plain)) as SyncResponse;
+        const res = wire.syncResponse.fromBuffer(plain) as SyncResponse;
         const p = this.pending.get(res.requestId);
         if (p) {
           this.pending.delete(res.requestId);
@@ -609,7 +618,7 @@ export class EndpointClient {
     if (!this.connected || !session || !ws) throw new ClientError('LK_SDK_CLOSED', 'not connected');
     const req = emptyRequest(this.requestId());
     fill(req);
-    const plaintext = avroTypes.syncRequest.toBuffer(req) as Uint8Array;
+    const plaintext = wire.syncRequest.toBuffer(req);
     const response = new Promise<SyncResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(req.requestId);
@@ -642,7 +651,7 @@ export class EndpointClient {
       const counter = this.txCounter++;
       const ciphertext = await session.tx.seal(counter, plaintext);
       if (this.session !== session || ws.readyState !== 1) throw new ClientError('LK_SDK_CLOSED', 'session ended');
-      ws.send(concat(new Uint8Array([0x0f]), avroTypes.sync.toBuffer({ counter, ciphertext: toBuf(ciphertext) }) as Uint8Array));
+      ws.send(concat(new Uint8Array([0x0f]), wire.sync.toBuffer({ counter, ciphertext })));
     });
     this.txChain = sent.catch(() => undefined);
     return sent;
@@ -692,10 +701,10 @@ export class EndpointClient {
     const req = emptyRequest(0);
     req.eventSyncRequest = {
       eventListenersRequests: null,
-      events: [{ seqNum: this.eventTxSeq++, eventClassFQN, eventData: data ? toBuf(data) : null, source: null, target }],
+      events: [{ seqNum: this.eventTxSeq++, eventClassFQN, eventData: data, source: null, target }],
       listenedEventClassFQNs: null,
     };
-    await this.sendSealed(session, ws, avroTypes.syncRequest.toBuffer(req) as Uint8Array);
+    await this.sendSealed(session, ws, wire.syncRequest.toBuffer(req));
   }
 
   /** Key hashes of the owner's other endpoints that listen to all of `eventClassFQNs`. */
@@ -745,7 +754,7 @@ export class EndpointClient {
     if (!this.lastProfile) throw new ClientError('LK_PROFILE_REQUIRED', 'register a profile before publishing an access token');
     const profile = this.lastProfile;
     const res = await this.sync((req) => {
-      req.profileSyncRequest = { profileBody: toBuf(profile), endpointAccessToken: token };
+      req.profileSyncRequest = { profileBody: profile, endpointAccessToken: token };
     });
     if (res.status !== 'SUCCESS') throw new ClientError(res.errorCode ?? 'LK_SDK_PROTOCOL_ERROR', `access token not accepted (${res.status})`);
   }
@@ -787,7 +796,7 @@ export class EndpointClient {
   register(profile: Uint8Array): Promise<SyncResponse> {
     this.lastProfile = profile;
     return this.sync((req) => {
-      req.profileSyncRequest = { profileBody: toBuf(profile), endpointAccessToken: null };
+      req.profileSyncRequest = { profileBody: profile, endpointAccessToken: null };
     });
   }
 
@@ -833,7 +842,7 @@ export class EndpointClient {
         done();
       };
       try {
-        if (ws.readyState === 1) ws.send(concat(new Uint8Array([0x0e]), avroTypes.disconnect.toBuffer({ reason: 0, errorCode: null }) as Uint8Array));
+        if (ws.readyState === 1) ws.send(concat(new Uint8Array([0x0e]), wire.disconnect.toBuffer({ reason: 0, errorCode: null })));
         ws.close(1000);
       } catch {
         done();
@@ -844,13 +853,9 @@ export class EndpointClient {
 
 function decodeDisconnect(data: Uint8Array): { reason: number; errorCode: string | null } | null {
   try {
-    return avroTypes.disconnect.fromBuffer(toBuf(data.subarray(1))) as { reason: number; errorCode: string | null };
+    return wire.disconnect.fromBuffer(data.subarray(1)) as { reason: number; errorCode: string | null };
   } catch {
     return null;
   }
 }
 
-/** avsc works on Buffer in Node; in browsers its bundle provides a Buffer-compatible type. */
-function toBuf(u: Uint8Array): Buffer {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-}

@@ -3,6 +3,7 @@
  * the SDK runs unchanged in browsers and in Node (globalThis.crypto). No node:crypto here.
  */
 import { CONFIRM, CONNECT_CONTEXT_BYTES, KDF_INFO_BYTES } from './constants.js';
+import { ClientError } from './errors.js';
 
 export type WebCrypto = Crypto;
 
@@ -31,12 +32,30 @@ export function toBase64url(b: Uint8Array): string {
   return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-export function pemToDer(pem: string): Uint8Array {
-  const b64 = pem.replace(/-----(BEGIN|END)[^-]+-----/g, '').replace(/\s+/g, '');
+const PEM = /-----BEGIN ([A-Z0-9 ]+)-----([^-]*)-----END \1-----/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * The DER inside a PEM block labelled `label` (RFC 7468: text around the block, such as a comment
+ * line, is ignored). Anything else is a ClientError LK_SDK_BAD_KEY saying what was expected: the
+ * browser's atob() would otherwise fail with a bare InvalidCharacterError.
+ */
+export function pemToDer(pem: string, label: 'PUBLIC KEY' | 'PRIVATE KEY' = 'PUBLIC KEY'): Uint8Array {
+  const what = label === 'PUBLIC KEY' ? 'a PEM public key (SPKI, -----BEGIN PUBLIC KEY-----)' : 'a PEM private key (PKCS#8, -----BEGIN PRIVATE KEY-----)';
+  const m = typeof pem === 'string' ? PEM.exec(pem) : null;
+  if (!m) throw new ClientError('LK_SDK_BAD_KEY', `not ${what}`);
+  if (m[1] !== label) throw new ClientError('LK_SDK_BAD_KEY', `not ${what}: the PEM block is ${m[1]}`);
+  const b64 = m[2]!.replace(/\s+/g, '');
+  if (b64.length === 0 || b64.length % 4 !== 0 || !BASE64.test(b64)) throw new ClientError('LK_SDK_BAD_KEY', `not ${what}: the block is not base64`);
   const bin = atob(b64);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
+}
+
+/** A public key given as PEM or as SPKI DER, as DER; a string that is not PEM is LK_SDK_BAD_KEY. */
+export function spkiOf(key: Uint8Array | string): Uint8Array {
+  return typeof key === 'string' ? pemToDer(key, 'PUBLIC KEY') : key;
 }
 
 export function derToPem(der: Uint8Array, label: string): string {
@@ -73,8 +92,10 @@ export async function generateEndpointKeys(c: WebCrypto = globalThis.crypto): Pr
 
 /** Load keys from PEM: PKCS#8 private key and SPKI public key (what `latchkey keygen endpoint` writes). */
 export async function loadEndpointKeys(privateKeyPem: string, publicKeyPem: string, c: WebCrypto = globalThis.crypto): Promise<EndpointKeys> {
-  const privateKey = await c.subtle.importKey('pkcs8', bs(pemToDer(privateKeyPem)), PSS, true, ['sign']);
-  return finishKeys(c, privateKey, pemToDer(publicKeyPem));
+  const pkcs8 = pemToDer(privateKeyPem, 'PRIVATE KEY');
+  const spki = pemToDer(publicKeyPem, 'PUBLIC KEY');
+  const privateKey = await importOr('not an RSA private key the SDK can import (PKCS#8)', () => c.subtle.importKey('pkcs8', bs(pkcs8), PSS, true, ['sign']));
+  return finishKeys(c, privateKey, spki);
 }
 
 export async function exportEndpointKeys(keys: EndpointKeys, c: WebCrypto = globalThis.crypto): Promise<{ privateKeyPem: string; publicKeyPem: string }> {
@@ -82,9 +103,24 @@ export async function exportEndpointKeys(keys: EndpointKeys, c: WebCrypto = glob
   return { privateKeyPem: derToPem(pkcs8, 'PRIVATE KEY'), publicKeyPem: derToPem(keys.spki, 'PUBLIC KEY') };
 }
 
+/** WebCrypto's DataError on a key that does not parse, as LK_SDK_BAD_KEY. */
+async function importOr(problem: string, run: () => Promise<CryptoKey>): Promise<CryptoKey> {
+  try {
+    return await run();
+  } catch (err) {
+    throw new ClientError('LK_SDK_BAD_KEY', `${problem}: ${(err as Error).name ?? String(err)}`);
+  }
+}
+
 export async function importServerKey(spkiOrPem: Uint8Array | string, c: WebCrypto = globalThis.crypto): Promise<CryptoKey> {
-  const der = typeof spkiOrPem === 'string' ? pemToDer(spkiOrPem) : spkiOrPem;
-  return c.subtle.importKey('spki', bs(der), { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['encrypt']);
+  const der = spkiOf(spkiOrPem);
+  return importOr('the server key is not an RSA SubjectPublicKeyInfo', () => c.subtle.importKey('spki', bs(der), { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['encrypt']));
+}
+
+/** The bootstrap public key, for checking list signatures (RSA-PSS SHA-256). */
+export async function importBootstrapKey(spkiOrPem: Uint8Array | string, c: WebCrypto = globalThis.crypto): Promise<CryptoKey> {
+  const der = spkiOf(spkiOrPem);
+  return importOr('the bootstrap key is not an RSA SubjectPublicKeyInfo', () => c.subtle.importKey('spki', bs(der), PSS, false, ['verify']));
 }
 
 export async function wrapSecret(serverKey: CryptoKey, secret: Uint8Array, c: WebCrypto = globalThis.crypto): Promise<Uint8Array> {
