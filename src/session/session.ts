@@ -417,6 +417,17 @@ export class Session implements EventPeer {
     const events = this.host.events;
     if (this.state === 'CLOSED') return null;
     if (events && isEventOnly(req)) {
+      // Events only get no answer, except from an endpoint that is not registered: it gets what any
+      // other request of it gets (PROFILE_RESYNC, LK_PROFILE_REQUIRED) and its events are dropped,
+      // so it learns to register instead of sending into silence (docs/protocol.md 5.2, 5.4). Only
+      // the first such request of a registered endpoint's session reads the store: the fast path
+      // (onSync) takes the later ones.
+      if (!(await this.registered())) {
+        this.host.stats.eventDropped('no_owner', req.eventSyncRequest!.events!.length);
+        const res = emptySyncResponse(req.requestId, 'PROFILE_RESYNC');
+        res.errorCode = 'LK_PROFILE_REQUIRED';
+        return res;
+      }
       await events.handle(this, req.eventSyncRequest!, null);
       return null;
     }
@@ -435,6 +446,17 @@ export class Session implements EventPeer {
     // The session may have closed while the store answered: handle() checks isOpen.
     if (events && req.eventSyncRequest) await events.handle(this, req.eventSyncRequest, response);
     return response;
+  }
+
+  /** Whether the endpoint is registered; reads its record (once) when the session does not hold it yet. */
+  private async registered(): Promise<boolean> {
+    if (this.endpoint) return true;
+    const endpoint = await this.host.registration.getEndpoint({ app: this.app!, keyHash: this.keyHash!, publicKey: Buffer.alloc(0) });
+    if (!endpoint) return false;
+    this.endpoint ??= endpoint;
+    // The record holds the key from now on.
+    this.publicKey = null;
+    return true;
   }
 
   private delivering: Promise<void> | null = null;
