@@ -8,8 +8,9 @@
  *
  * Settings, and why:
  * - maxPayloadLength = 4 x maxFrameBytes: frames between maxFrameBytes and this hard limit get a
- *   proper DISCONNECT LK_FRAME_TOO_LARGE from the session; beyond it uWS closes the socket itself
- *   (close code 1009) without reading the rest, so a 1 GiB frame never gets buffered.
+ *   proper DISCONNECT LK_FRAME_TOO_LARGE from the session; beyond it uWS cuts the TCP connection
+ *   itself (no close frame: the endpoint sees 1006, see below) without reading the rest, so a 1 GiB
+ *   frame never gets buffered.
  * - idleTimeout 960 s (uWS's maximum): keepalive is the protocol's PINGREQ (browsers cannot send
  *   WebSocket pings) enforced by the session registry at 1.5 x the negotiated keepalive (at most
  *   600 s); the uWS timeout is only a backstop.
@@ -23,6 +24,12 @@
  *   without a close frame (the endpoint sees 1006; no 1009/1007 can be sent, there is no hook before
  *   the close). The close handler gets code 1006 and uWS's reason; the session is counted as ended
  *   with LK_FRAME_OVER_HARD_LIMIT / LK_FRAME_BAD_UTF8 (latchkey_sessions_ended_total).
+ *   Why not raise maxPayloadLength and send 1009 from the message callback instead: uWS reserves
+ *   its fragment buffer for the length a frame header announces (WebSocketContext.h handleFragment,
+ *   `fragmentBuffer.reserve(length + remainingBytes)`), and forceClose() is a plain
+ *   us_socket_close(), so every byte of limit above the hard limit is memory a stranger can make the
+ *   server reserve per connection with one header. docs/protocol.md section 1 documents the 1006;
+ *   test/e2e/protocol-frames.test.ts pins it (raw socket: no close frame arrives).
  * - an unmasked client frame: uWS's server parser reads 4 mask bytes that are not there and waits,
  *   so nothing reaches the session; the socket ends at the handshake timeout (before CONNECT, 10 s)
  *   or the keepalive timeout (after), like any silent socket.
