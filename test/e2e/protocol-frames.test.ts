@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveSessionKeys, signatureInput } from '../../src/crypto/session-crypto.js';
-import { ConnackCode, DisconnectReason, ERRORS, type ErrorCode } from '../../src/errors.js';
+import { ConnackCode, DisconnectReason, ERRORS, LatchkeyError, type ErrorCode } from '../../src/errors.js';
 import { decodeFrame, decodeSyncResponse, encodeConnect, encodeConnectBody, encodeSync, encodeSyncRequest } from '../../src/protocol/frames.js';
 import { emptySyncRequest, type Connect, type SyncRequest } from '../../src/protocol/schemas.js';
 import type { Application } from '../../src/store/store.js';
@@ -201,5 +201,24 @@ describe('sections 4.1, 4.2 and 4.5: the SyncRequest embedded in CONNECT', () =>
     const s = await openRaw(h.url);
     s.send(encodeConnect({ ...c.connect, sync: seal0(c.c2s, Buffer.concat([encodeSyncRequest(register(1)), Buffer.from([0x00])])) }));
     await expectDisconnect(s, 'LK_SYNC_MALFORMED');
+  });
+  it('check 15: a backing service failing on the embedded SyncRequest refuses with CONNACK 4 LK_SERVER_UNAVAILABLE, close 4004', async () => {
+    const store = h.server.store;
+    const orig = store.saveEndpoint.bind(store);
+    store.saveEndpoint = async () => {
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', 'injected');
+    };
+    try {
+      const c = signed();
+      const s = await openRaw(h.url);
+      s.send(encodeConnect({ ...c.connect, sync: seal0(c.c2s, encodeSyncRequest(register(1))) }));
+      const f = await s.decoded(0);
+      expect(f.type).toBe('CONNACK');
+      if (f.type !== 'CONNACK') return;
+      expect({ returnCode: f.connack.returnCode, errorCode: f.connack.errorCode }).toEqual({ returnCode: ConnackCode.REFUSE_SERVER_UNAVAILABLE, errorCode: 'LK_SERVER_UNAVAILABLE' });
+      expect((await withTimeout(s.closed, 3000, 'close')).code).toBe(ERRORS.LK_SERVER_UNAVAILABLE.close);
+    } finally {
+      store.saveEndpoint = orig;
+    }
   });
 });
