@@ -73,6 +73,18 @@ export interface SessionView {
   keepAliveSec: number;
 }
 
+export interface VerifierView {
+  verifierToken: string;
+  appId: string;
+  pluginTypeName: string;
+  name: string;
+  description: string;
+  jsonConfiguration: unknown;
+  isDefault: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
 export interface ServerKeyView {
   id: string;
   status: 'active' | 'valid' | 'retired';
@@ -255,6 +267,17 @@ export class AdminClient {
   }
   kickSession(appId: string, keyHash: string): Promise<void> {
     return this.request('DELETE', `/admin/v1/applications/${seg(appId)}/sessions/${seg(keyHash)}`);
+  }
+
+  // --- owner verifiers ---
+  listVerifiers(appId: string): Promise<Items<VerifierView> & { defaultVerifierToken: string | null }> {
+    return this.request('GET', `/admin/v1/applications/${seg(appId)}/verifiers`);
+  }
+  createVerifier(appId: string, b: { pluginTypeName: string; name: string; jsonConfiguration: object; isDefault: boolean }): Promise<VerifierView> {
+    return this.request('POST', `/admin/v1/applications/${seg(appId)}/verifiers`, { body: b });
+  }
+  deleteVerifier(appId: string, verifierToken: string): Promise<void> {
+    return this.request('DELETE', `/admin/v1/applications/${seg(appId)}/verifiers/${seg(verifierToken)}`);
   }
 
   // --- server keys ---

@@ -6,7 +6,7 @@
 import { newApiKey } from '../admin/auth.js';
 import { keyHashId, toSpkiDer } from '../crypto/keys.js';
 import { LatchkeyError } from '../errors.js';
-import { AdminClient, DEFAULT_ADMIN_URL, type ApplicationView, type CredentialsView, type EndpointView, type ServerKeyView } from './admin-client.js';
+import { AdminClient, DEFAULT_ADMIN_URL, type ApplicationView, type CredentialsView, type EndpointView, type ServerKeyView, type VerifierView } from './admin-client.js';
 import { need, readFile, type Parsed } from './args.js';
 import { withStore } from './offline.js';
 import { print } from './output.js';
@@ -35,7 +35,28 @@ function keyHashOf(p: Parsed): string {
 const appRow = (a: ApplicationView) => ({ id: a.id, tenant: a.tenantId, name: a.name, appToken: a.appToken, credentials: a.credentialsService });
 const credRow = (c: CredentialsView) => ({ credentialsId: c.credentialsId, status: c.status, endpoint: c.endpointId, updatedAt: iso(c.updatedAt) });
 const endpointRow = (e: EndpointView) => ({ keyHash: e.keyHash, credentialsId: e.credentialsId, connected: e.connected ? 'yes' : 'no', updatedAt: iso(e.updatedAt) });
-const serverKeyRow = (k: ServerKeyView) => ({ id: k.id, status: k.status, createdAt: iso(k.createdAt) });
+const verifierRow = (v: VerifierView) => ({ verifierToken: v.verifierToken, type: v.pluginTypeName, name: v.name, default: v.isDefault ? 'yes' : '', createdAt: iso(v.createdAt) });
+
+/** --config: a JSON object given inline or as a file name. */
+function verifierConfig(p: Parsed): object {
+  const raw = p.opts.config;
+  if (raw === undefined) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(raw.trimStart().startsWith('{') ? raw : readFile(raw));
+  } catch (err) {
+    if (err instanceof LatchkeyError) throw err;
+    throw new LatchkeyError('LK_CLI_USAGE', `--config: not a JSON object (${(err as Error).message})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new LatchkeyError('LK_CLI_USAGE', '--config: must be a JSON object');
+  return v;
+}
+
+/** The SPKI as one line of base64 (DER): what the SDK's serverKey needs besides the id, and what `serve` prints. */
+const spkiBase64 = (k: ServerKeyView): string => Buffer.from(toSpkiDer(k.publicKey)).toString('base64');
+const serverKeyRow = (k: ServerKeyView) => ({ id: k.id, status: k.status, createdAt: iso(k.createdAt), spki: spkiBase64(k) });
+/** --json: the admin API's view (publicKey as PEM) plus `spki`, the same key as one line of base64. */
+const serverKeyJson = (k: ServerKeyView) => ({ ...k, spki: spkiBase64(k) });
 
 interface AdminCommand {
   /** Options this command takes besides --admin-url, --api-key and --json. */
@@ -177,26 +198,55 @@ const ADMIN_COMMANDS: Record<string, Record<string, AdminCommand>> = {
       },
     },
   },
+  verifiers: {
+    list: {
+      flags: ['app'],
+      async run(c, p) {
+        const r = await c.listVerifiers(need(p, 'app'));
+        print(p, r, r.items.map(verifierRow));
+      },
+    },
+    create: {
+      flags: ['app', 'type', 'name', 'config', 'default'],
+      async run(c, p) {
+        const def = p.opts.default ?? 'no';
+        if (def !== 'yes' && def !== 'no') throw new LatchkeyError('LK_CLI_USAGE', '--default yes|no');
+        const v = await c.createVerifier(need(p, 'app'), { pluginTypeName: need(p, 'type'), name: p.opts.name ?? need(p, 'type'), jsonConfiguration: verifierConfig(p), isDefault: def === 'yes' });
+        print(p, v, [verifierRow(v)]);
+      },
+    },
+    delete: {
+      flags: ['app', 'token'],
+      async run(c, p) {
+        const appId = need(p, 'app');
+        const verifierToken = need(p, 'token');
+        await c.deleteVerifier(appId, verifierToken);
+        print(p, { appId, verifierToken, deleted: true }, [{ appId, verifierToken, deleted: 'yes' }]);
+      },
+    },
+  },
   'server-keys': {
     list: {
       flags: [],
       async run(c, p) {
         const r = await c.listServerKeys();
-        print(p, r, r.items.map(serverKeyRow));
+        print(p, { ...r, items: r.items.map(serverKeyJson) }, r.items.map(serverKeyRow));
+        // The table's SPKI column is long: say once what it is for (stderr, so stdout stays the table).
+        if (!p.bools.has('json') && r.items.length > 0) process.stderr.write("latchkey: endpoints name the active key: SDK serverKey { id, spki } (spki: the SPKI column's bytes, or the PEM publicKey of --json)\n");
       },
     },
     add: {
       flags: [],
       async run(c, p) {
         const k = await c.addServerKey();
-        print(p, k, [serverKeyRow(k)]);
+        print(p, serverKeyJson(k), [serverKeyRow(k)]);
       },
     },
     retire: {
       flags: ['id'],
       async run(c, p) {
         const k = await c.retireServerKey(need(p, 'id'));
-        print(p, k, [serverKeyRow(k)]);
+        print(p, serverKeyJson(k), [serverKeyRow(k)]);
       },
     },
   },

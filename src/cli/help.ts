@@ -38,9 +38,11 @@ SIGTERM/SIGINT end sessions with DISCONNECT and exit.
 
 ${CONFIG_FLAGS_HELP}`,
   'bootstrap-key': `Usage: latchkey bootstrap-key [--data-dir DIR | --bootstrap-key-file FILE] [--json]
-  Prints the public key (SPKI PEM, and base64 DER with --json) of the key that signs bootstrap
-  lists, creating it like \`serve\` would if it does not exist yet. Build it into endpoints (SDK
-  option bootstrap.publicKey). The private key never leaves the file (mode 0600).`,
+  Prints the public key of the key that signs bootstrap lists as a PEM on stdout (its key id and
+  file on stderr), so \`latchkey bootstrap-key > bootstrap.pub.pem\` writes a file the SDK reads;
+  --json prints { keyId, file, publicKeyPem, publicKeyDer (base64) }. Creates the key like \`serve\`
+  would if it does not exist yet. Build it into endpoints (SDK option bootstrap.publicKey). The
+  private key never leaves the file (mode 0600).`,
   keygen: `Usage:
   latchkey keygen endpoint --out PREFIX [--force]
       writes PREFIX.key.pem (PKCS#8, mode 0600) and PREFIX.pub.pem (SPKI); prints the key hash
@@ -92,6 +94,7 @@ Groups:
   registration provision                    server-side profiles
   endpoints list|get                        registered endpoints
   sessions list|kick                        live sessions on the node answering
+  verifiers list|create|delete              an application's owner verifiers (attachUser checks tokens with them)
   server-keys list|add|retire               the server key ring of the node answering
   node show|drain                           the node answering, as bootstrap lists show it; drain it
   bans list|add|remove                      bans of key hashes, IP addresses/CIDRs, applications (root keys only)
@@ -150,8 +153,18 @@ ${ADMIN_ENV_HELP}`,
   latchkey admin node show [--json]     id, access point id, URL, priority, weight, load, draining
   latchkey admin node drain [--json]    leave the bootstrap lists and REDIRECT every endpoint to
                                         another node; the process keeps running (stop it after)`,
+  'admin verifiers': `Usage:
+  latchkey admin verifiers list --app APP_ID [--json]
+  latchkey admin verifiers create --app APP_ID --type TYPE [--name NAME] [--config JSON|FILE] [--default yes|no] [--json]
+      TYPE: trustful (accepts any token: development only), facebook, google, twitter, oidc, or a
+      configured custom type; --config is checked against the type's Avro config schema. Prints the
+      verifier token (SDK attachUser's third argument; the default verifier needs none)
+  latchkey admin verifiers delete --app APP_ID --token VERIFIER_TOKEN [--json]
+
+${ADMIN_ENV_HELP}`,
   'admin server-keys': `Usage (root key; the key ring of the node that answers):
-  latchkey admin server-keys list [--json]
+  latchkey admin server-keys list [--json]             id, status and SPKI (base64 DER) of each key;
+                                                       endpoints name the active one (SDK serverKey)
   latchkey admin server-keys add [--json]              add a key and make it active
   latchkey admin server-keys retire --id KEY_ID [--json]
 

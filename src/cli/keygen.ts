@@ -43,12 +43,19 @@ export async function keygen(p: Parsed): Promise<void> {
   throw new LatchkeyError('LK_CLI_USAGE', 'keygen endpoint|server');
 }
 
-/** `bootstrap-key`: print the bootstrap public key, creating the key like `serve` would. */
+/**
+ * `bootstrap-key`: print the bootstrap public key, creating the key like `serve` would. stdout is
+ * the PEM alone (`latchkey bootstrap-key > bootstrap.pub.pem` gives a file the SDK reads); which
+ * key and file it came from goes to stderr.
+ */
 export async function bootstrapKey(p: Parsed): Promise<void> {
   const config = configFrom(p);
   const file = config.bootstrapKeyFile || path.resolve(config.dataDir, 'bootstrap', 'bootstrap-key.pem');
   const { key } = await BootstrapKey.loadOrCreate(file);
   const pem = derToPem(key.spkiDer, 'PUBLIC KEY');
   if (p.bools.has('json')) process.stdout.write(JSON.stringify({ keyId: key.id, file, publicKeyPem: pem, publicKeyDer: key.spkiDer.toString('base64') }) + '\n');
-  else process.stdout.write(`# bootstrap key ${key.id} (${file})\n${pem}`);
+  else {
+    process.stderr.write(`latchkey: bootstrap public key ${key.id} (of ${file})\n`);
+    process.stdout.write(pem);
+  }
 }
