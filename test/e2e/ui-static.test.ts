@@ -4,7 +4,6 @@
  * 404 coded JSON for unknown names and for every traversal spelling, 405 for other methods; and
  * GET /admin/v1/me, which the UI signs in with.
  */
-import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,12 +12,9 @@ import { adminApi, startHarness, type Harness } from '../helpers/harness.js';
 import { ROOT } from '../helpers/root.js';
 
 /** Build dist/ui when it is missing or older than src/ui (npm test has built it already). */
-export async function ensureUiBuilt(): Promise<void> {
-  const out = path.join(ROOT, 'dist/ui/index.html');
-  const newest = (dir: string): number => Math.max(0, ...fs.readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).mtimeMs)));
-  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest(path.join(ROOT, 'src/ui'))) return;
-  const mod = (await import(pathToFileURL(path.join(ROOT, 'scripts/build-ui.mjs')).href)) as { default: (o?: { check?: boolean }) => Promise<void> };
-  await mod.default({ check: false });
+async function ensureUiBuilt(): Promise<void> {
+  const mod = (await import(pathToFileURL(path.join(ROOT, 'scripts/build-ui.mjs')).href)) as { buildUiIfStale: () => Promise<void> };
+  await mod.buildUiIfStale();
 }
 
 /** One raw request, the path sent exactly as given (fetch would normalise `..`). */
