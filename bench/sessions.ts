@@ -62,14 +62,14 @@ import { startEchoProcess, type EchoProcess } from './lib/echo.js';
 import type { Band } from './lib/flood-chart.js';
 import { machineDeltaUs, machineTicks, type MachineTicks, type Scrape } from './lib/flood-stats.js';
 import { LIMITS_OFF } from './lib/limits.js';
-import { machineInfo, machineLine, processCpuUs } from './lib/machine.js';
+import { machineInfo, machineLine, processCpuUs, threadRoleCpuUs, type SmapsBreakdown } from './lib/machine.js';
 import { killChildren, sleep, stopChildrenOnSignal } from './lib/run.js';
 import { stackedChart } from './lib/sessions-chart.js';
 import { Fleet, MAX_SESSIONS_PER_GENERATOR, planFleet } from './lib/sessions-fleet.js';
 import { histCount, histPercentile, type Tick } from './lib/sessions-ipc.js';
 import { provision } from './lib/sessions-provision.js';
 import { rsaCeiling, type RsaCeiling } from './lib/sessions-rsa.js';
-import { freePort, killTracked, LatchkeyNode, multiProcessSupported, rssSum, settleRss, track } from './lib/sessions-server.js';
+import { freePort, killTracked, LatchkeyNode, multiProcessSupported, rssSum, settleRss, track, type ProcessMemory } from './lib/sessions-server.js';
 
 const RESULTS = path.join(ROOT, 'bench/results');
 /** Endpoint sessions one gateway process is given at most: its open files (20,000) less latchkey's connectionFdReserve (1,024) and a margin for an uneven SO_REUSEPORT spread. */
@@ -91,6 +91,8 @@ const settings = {
   /** Seconds to wait at most, before the ramp and before the storm, for the rest of the machine to go quiet. */
   quietWait: intArg('quiet-wait', 60, 600),
   maxSeconds: arg('max-seconds', 600 + requested * 0.006),
+  /** Force full GCs (through each node process's inspector) before the memory readings; --no-gc reads RSS as it is. */
+  gc: !process.argv.includes('--no-gc'),
   serverEnv: serverEnvArgs(),
 };
 
@@ -158,6 +160,9 @@ interface CpuMark {
   machine: MachineTicks;
   /** CPU µs by server pid */
   server: Map<number, number>;
+  /** CPU µs by thread role, by server pid; the first pid is the primary */
+  roles: Map<number, { main: number; crypto: number; other: number }>;
+  primary: number;
   gens: number;
   self: number;
 }
@@ -171,6 +176,8 @@ interface CpuWindow {
   benchPercent: number;
   /** busy CPU outside the node, the generators and this process (other tenants of the VM, softirq) */
   otherPercent: number;
+  /** The node's CPU µs in the window by process role and thread role (bench/lib/machine.ts threadRoleCpuUs). */
+  nodeUs: { primaryMain: number; primaryOther: number; gatewayMain: number; gatewayCrypto: number; gatewayOther: number };
 }
 
 function cpuOf(pids: number[]): number {
@@ -188,8 +195,12 @@ function cpuOf(pids: number[]): number {
 function cpuMark(serverPids: number[], fleet: Fleet): CpuMark {
   const c = process.cpuUsage();
   const server = new Map<number, number>();
-  for (const p of serverPids) server.set(p, cpuOf([p]));
-  return { at: Date.now(), machine: machineTicks(), server, gens: cpuOf(fleet.pids), self: c.user + c.system };
+  const roles = new Map<number, { main: number; crypto: number; other: number }>();
+  for (const p of serverPids) {
+    server.set(p, cpuOf([p]));
+    roles.set(p, threadRoleCpuUs(p));
+  }
+  return { at: Date.now(), machine: machineTicks(), server, roles, primary: serverPids[0] ?? 0, gens: cpuOf(fleet.pids), self: c.user + c.system };
 }
 
 /** CPU between two marks, in % of one core. The server's share counts a process started after the first mark from 0 (the storm's restarted ones), one gone by the second not at all. */
@@ -201,7 +212,21 @@ function cpuWindow(a: CpuMark, b: CpuMark): CpuWindow {
   for (const [pid, us] of b.server) server += Math.max(0, us - (a.server.get(pid) ?? 0));
   const gens = Math.max(0, b.gens - a.gens);
   const self = b.self - a.self;
+  const nodeUs = { primaryMain: 0, primaryOther: 0, gatewayMain: 0, gatewayCrypto: 0, gatewayOther: 0 };
+  for (const [pid, r] of b.roles) {
+    const r0 = a.roles.get(pid) ?? { main: 0, crypto: 0, other: 0 };
+    const d = { main: Math.max(0, r.main - r0.main), crypto: Math.max(0, r.crypto - r0.crypto), other: Math.max(0, r.other - r0.other) };
+    if (pid === b.primary) {
+      nodeUs.primaryMain += d.main;
+      nodeUs.primaryOther += d.crypto + d.other;
+    } else {
+      nodeUs.gatewayMain += d.main;
+      nodeUs.gatewayCrypto += d.crypto;
+      nodeUs.gatewayOther += d.other;
+    }
+  }
   return {
+    nodeUs,
     seconds: +s.toFixed(1),
     machineBusyPercent: pct(m.busyUs),
     stealPercent: pct(m.stealUs),
@@ -340,14 +365,17 @@ async function main(): Promise<void> {
     const adminPort = await freePort();
     const env: Record<string, string> = { ...LIMITS_OFF, LATCHKEY_HOST: '127.0.0.1', LATCHKEY_ADMIN_HOST: '127.0.0.1', LATCHKEY_LOG_LEVEL: 'warn', ...settings.serverEnv };
     log(`starting latchkey serve: ${processes} gateway process(es), ws://127.0.0.1:${port}/ep/v1, admin ${adminPort}`);
-    node = await LatchkeyNode.start({ dataDir, port, adminPort, processes, env, nodeArgs: serverNodeArgs, startTimeoutMs: 60_000 + processes * 10_000 });
+    node = await LatchkeyNode.start({ dataDir, port, adminPort, processes, env, nodeArgs: serverNodeArgs, startTimeoutMs: 60_000 + processes * 10_000, inspect: settings.gc });
     const ring = JSON.parse(fs.readFileSync(path.join(dataDir, 'keys/keyring.json'), 'utf8')) as { keys: Array<{ id: string; status: string }> };
     const keyId = ring.keys.find((k) => k.status === 'active')!.id;
     const pem = fs.readFileSync(path.join(dataDir, `keys/${keyId}.pub.pem`), 'utf8');
     const serverSpki = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
     const gw0 = await node.gatewayPids();
     log(`node up: processes ${node.pids().join(', ')} (gateways from ${gw0.source}: ${gw0.pids.join(', ')})`);
+    if (settings.gc && !(await node.gc())) notes.push('--gc asked but no inspector answered: memory read without forced GC');
     const base = await settleRss(() => node!.pids(), 30, (s) => log(`node baseline: ${s}`));
+    const memBase = await node.memory();
+    log(`node baseline by process: ${memoryLine(memBase)}`);
 
     // 6. ramp (the quiet wait comes before the signing, which fixes the timestamps)
     const quietBeforeRamp = await waitQuiet('before the ramp', () => [...node!.pids(), ...fleet!.pids]);
@@ -370,6 +398,14 @@ async function main(): Promise<void> {
     const rampEnd = rampTick.lastAcceptAt || Date.now();
     const rampSeconds = (rampEnd - rampT0) / 1000;
     const handshakesPerSec = rampTick.accepted / Math.max(0.001, rampSeconds);
+    const perHs = (us: number): number => Math.round(us / Math.max(1, rampTick.accepted));
+    const rampProfile = {
+      primaryMain: perHs(rampCpu.nodeUs.primaryMain), primaryOther: perHs(rampCpu.nodeUs.primaryOther),
+      gatewayMain: perHs(rampCpu.nodeUs.gatewayMain), gatewayCrypto: perHs(rampCpu.nodeUs.gatewayCrypto), gatewayOther: perHs(rampCpu.nodeUs.gatewayOther),
+      total: perHs(Object.values(rampCpu.nodeUs).reduce((x, y) => x + y, 0)),
+      rsaFloor: Math.round((os.availableParallelism() * 1e6) / ceiling1.opsPerSec),
+    };
+    log(`ramp: node CPU per accepted handshake (µs): ${JSON.stringify(rampProfile)} (rsaFloor: one RSA decrypt with every core busy)`);
     log(`ramp: ${held}/${sessions} sessions held; ${rampTick.accepted} accepted in ${rampSeconds.toFixed(1)} s = ${handshakesPerSec.toFixed(0)}/s; failures: ${failuresLine(rampTick.failures)}; re-signed ${rampTick.resigned}`);
 
     // 7. memory
@@ -412,9 +448,22 @@ async function main(): Promise<void> {
       log(`after the hold: ${s}`);
       sample(fleet!, node, 'settle');
     });
-    const heldForMemory = fleet.totals().established;
-    const serverRssKiBPerSession = (quietRss.rssBytes - base.rssBytes) / 1024 / Math.max(1, heldForMemory);
-    log(`memory: ${(base.rssBytes / 2 ** 20).toFixed(1)} -> ${(quietRss.rssBytes / 2 ** 20).toFixed(1)} MiB over ${node.pids().length} processes with ${heldForMemory} sessions: ${serverRssKiBPerSession.toFixed(3)} KiB per session (floor ${floorRssKiBPerSession.toFixed(3)}; right after the ramp ${afterRampKiBPerSession.toFixed(3)})`);
+    let heldForMemory = fleet.totals().established;
+    const noGcKiBPerSession = (quietRss.rssBytes - base.rssBytes) / 1024 / Math.max(1, heldForMemory);
+    let gcRss = quietRss;
+    if (settings.gc && (await node.gc())) {
+      gcRss = await settleRss(() => node!.pids(), settings.settleMaxSeconds, (s) => {
+        log(`after the hold and a forced GC: ${s}`);
+        sample(fleet!, node, 'settle');
+      });
+      heldForMemory = fleet.totals().established;
+      log(`memory before the forced GC: ${noGcKiBPerSession.toFixed(3)} KiB per session`);
+    }
+    const memHeld = await node.memory();
+    const byProcess = memoryDelta(memBase, memHeld, heldForMemory);
+    log(`memory by process after the hold: ${memoryLine(memHeld)}; per session: ${JSON.stringify(byProcess.perSessionKiB)}`);
+    const serverRssKiBPerSession = (gcRss.rssBytes - base.rssBytes) / 1024 / Math.max(1, heldForMemory);
+    log(`memory: ${(base.rssBytes / 2 ** 20).toFixed(1)} -> ${(gcRss.rssBytes / 2 ** 20).toFixed(1)} MiB over ${node.pids().length} processes with ${heldForMemory} sessions: ${serverRssKiBPerSession.toFixed(3)} KiB per session (floor ${floorRssKiBPerSession.toFixed(3)}; right after the ramp ${afterRampKiBPerSession.toFixed(3)})`);
     log(`hold: ping RTT p50 ${r2(pingRttP50Ms)} / p99 ${r2(pingRttP99Ms)} ms over ${histCount(rtt.hist)} pings; event-loop lag p99 ${lag.ms ?? 'n/a'} ms (${lag.series} series); node says ${nodeOpen ?? '?'} sessions open; RSS ${(rssEndOfHold / 2 ** 20).toFixed(1)} MiB`);
 
     // 9. storm
@@ -490,11 +539,17 @@ async function main(): Promise<void> {
         generators: plan.generators,
         sourceAddresses: plan.slices.flatMap((s) => s.addresses).length,
         memory: {
-          method: 'summed VmRSS of the primary and every gateway process after the hold, once stable within 1 % over 5 s (no forced GC), minus the same before the ramp',
+          method: settings.gc
+            ? 'summed VmRSS of the primary and every gateway process after the hold and two forced full GCs in every thread (inspector), once stable within 1 % over 5 s, minus the same (also after GCs) before the ramp'
+            : 'summed VmRSS of the primary and every gateway process after the hold, once stable within 1 % over 5 s (no forced GC: --no-gc), minus the same before the ramp',
+          forcedGc: settings.gc,
           baselineMiB: r2(base.rssBytes / 2 ** 20),
-          afterHoldMiB: r2(quietRss.rssBytes / 2 ** 20),
-          settled: quietRss.settled,
-          settleSeconds: r2(quietRss.seconds),
+          afterHoldMiB: r2(gcRss.rssBytes / 2 ** 20),
+          settled: gcRss.settled,
+          settleSeconds: r2(gcRss.seconds),
+          afterHoldNoGcMiB: r2(quietRss.rssBytes / 2 ** 20),
+          afterHoldNoGcKiBPerSession: r3(noGcKiBPerSession),
+          byProcess,
           sessionsAtMeasurement: heldForMemory,
           afterRampMiB: r2(after.rssBytes / 2 ** 20),
           afterRampKiBPerSession: r3(afterRampKiBPerSession),
@@ -508,7 +563,7 @@ async function main(): Promise<void> {
           floorConnections: floorConnected,
           floorConnectSeconds: r2(floorConnectSeconds),
         },
-        ramp: { seconds: r2(rampSeconds), accepted: rampTick.accepted, attempts: rampTick.attempts, failures: rampTick.failures, errors: rampTick.errors, resigned: rampTick.resigned, concurrency: settings.concurrency, cpu: rampCpu, confirmationsChecked: rampTick.confirmationsChecked, confirmationsBad: rampTick.confirmationsBad },
+        ramp: { seconds: r2(rampSeconds), accepted: rampTick.accepted, attempts: rampTick.attempts, failures: rampTick.failures, errors: rampTick.errors, resigned: rampTick.resigned, concurrency: settings.concurrency, cpu: rampCpu, cpuPerHandshakeUs: rampProfile, confirmationsChecked: rampTick.confirmationsChecked, confirmationsBad: rampTick.confirmationsBad },
         hold: {
           seconds: settings.holdSeconds, keepAliveSec: settings.keepAliveSec, pings: histCount(rtt.hist), pingRttP50Ms: r2(pingRttP50Ms), pingRttP999Ms: r2(histPercentile(rtt.hist, 99.9)),
           pingTimeouts: holdTick.pingTimeouts - holdTick0.pingTimeouts, lost: holdTick.lost - holdTick0.lost, nodeSessionsOpen: nodeOpen, eventLoopLagSeries: lag.series, cpu: holdCpu,
@@ -609,7 +664,7 @@ function writeResults(result: Result): void {
     '| metric | value | note |',
     '|---|---|---|',
     row('sessionsHeld', r.sessionsHeld, `of ${r.sessionsRequested} asked; ${r.processes} gateway process(es), ${d.generators} generators on ${d.sourceAddresses} source addresses`),
-    row('**serverRssKiBPerSession**', r.serverRssKiBPerSession, `target ${t.serverRssKiBPerSession!.target}: ${t.serverRssKiBPerSession!.met ? 'met' : 'NOT met'}; all node processes, after the hold, RSS settled: ${String(d.memory.settled)}`),
+    row('**serverRssKiBPerSession**', r.serverRssKiBPerSession, `target ${t.serverRssKiBPerSession!.target}: ${t.serverRssKiBPerSession!.met ? 'met' : 'NOT met'}; all node processes, after the hold${d.memory.forcedGc ? ' and a forced GC' : ''}, RSS settled: ${String(d.memory.settled)}`),
     row('floorRssKiBPerSession', r.floorRssKiBPerSession, `plain uWS, ${String(d.memory.floorProcesses)} process(es); ratio ${String(r.rssRatioToFloor)}`),
     row('handshakesPerSec', r.handshakesPerSec, `during the ramp (${String(d.ramp.seconds)} s, ${String(d.ramp.concurrency)} in flight)`),
     row('rsaCeilingPerSec', r.rsaCeilingPerSec, 'RSA-OAEP-SHA256 private decrypts/s, every core busy'),
@@ -621,7 +676,9 @@ function writeResults(result: Result): void {
     row('processes', r.processes, d.multiProcessBuild ? 'gateway processes (plus the primary)' : 'one process: this build has no processes setting'),
   ].join('\n');
   const extra = [
-    `- memory: node RSS ${String(d.memory.baselineMiB)} MiB before the ramp, ${String(d.memory.afterRampMiB)} MiB right after it (${String(d.memory.afterRampKiBPerSession)} KiB/session), ${String(d.memory.endOfHoldMiB)} MiB at the end of the hold, ${String(d.memory.afterHoldMiB)} MiB once settled after it (${String(d.memory.settleSeconds)} s; the headline figure); no forced GC`,
+    `- memory: node RSS ${String(d.memory.baselineMiB)} MiB before the ramp, ${String(d.memory.afterRampMiB)} MiB right after it (${String(d.memory.afterRampKiBPerSession)} KiB/session), ${String(d.memory.endOfHoldMiB)} MiB at the end of the hold, ${String(d.memory.afterHoldMiB)} MiB once settled after it (${String(d.memory.settleSeconds)} s; the headline figure); ${d.memory.forcedGc ? `after two forced full GCs in every thread (before them: ${String(d.memory.afterHoldNoGcMiB)} MiB, ${String(d.memory.afterHoldNoGcKiBPerSession)} KiB/session)` : 'no forced GC'}`,
+    `- memory per session by process (KiB): ${JSON.stringify((d.memory.byProcess as { perSessionKiB?: unknown } | undefined)?.perSessionKiB ?? null)}`,
+    `- ramp: node CPU per accepted handshake, µs, by process and thread role (main = event loop, crypto = crypto worker threads, other = V8 GC/compiler helpers and libuv): ${JSON.stringify(d.ramp.cpuPerHandshakeUs)}`,
     `- ramp: ${String(d.ramp.accepted)} accepted of ${String(d.ramp.attempts)} attempts; failures ${JSON.stringify(d.ramp.failures)}; re-signed on the spot ${String(d.ramp.resigned)}; CONNACK confirmations checked ${String(d.ramp.confirmationsChecked)} (bad ${String(d.ramp.confirmationsBad)}); CPU ${JSON.stringify(d.ramp.cpu)}`,
     `- hold: ping timeouts ${String(d.hold.pingTimeouts)}, sessions lost ${String(d.hold.lost)}, node reports ${String(d.hold.nodeSessionsOpen)} open; CPU ${JSON.stringify(d.hold.cpu)}`,
     `- storm: first session back ${String(d.storm.firstAcceptAfterKillSeconds)} s after the kill (restart), all back ${String(d.storm.fromFirstAcceptSeconds)} s after that; failures ${JSON.stringify(d.storm.failures)}; terminal ${String(d.storm.terminal)}; re-signed ${String(d.storm.resigned)}; node reports ${String(d.storm.nodeSessionsOpenAfter)} open after, ${String(d.storm.gatewaysAfter)} gateway process(es); CPU ${JSON.stringify(d.storm.cpu)}`,
@@ -656,3 +713,35 @@ main().then(
     process.exit(1);
   },
 );
+
+/** "primary 80.1 MiB (heap 20.3), gateway 120.4 MiB (heap 30.2 + workers 4.1, external 5.0), ..." */
+function memoryLine(m: ProcessMemory[]): string {
+  return m.map((p) => `${p.role} ${p.pid} ${p.rssMiB} MiB (heap ${p.heapUsedMiB} + workers ${p.workerHeapUsedMiB}, external ${p.externalMiB})`).join('; ');
+}
+
+/** Per-process memory growth over the ramp and hold: primary vs gateways, RSS vs JS heap vs external. */
+function memoryDelta(before: ProcessMemory[], after: ProcessMemory[], sessions: number): { before: ProcessMemory[]; after: ProcessMemory[]; perSessionKiB: Record<string, number> } {
+  const sum = (list: ProcessMemory[], role: ProcessMemory['role'], k: keyof ProcessMemory): number => list.filter((p) => p.role === role).reduce((n, p) => n + (p[k] as number), 0);
+  const per = (role: ProcessMemory['role'], k: keyof ProcessMemory): number => +(((sum(after, role, k) - sum(before, role, k)) * 1024) / Math.max(1, sessions)).toFixed(3);
+  const sm = (list: ProcessMemory[], role: ProcessMemory['role'], k: keyof SmapsBreakdown): number => list.filter((p) => p.role === role).reduce((n, p) => n + (p.smaps?.[k] ?? 0), 0);
+  const perS = (role: ProcessMemory['role'], k: keyof SmapsBreakdown): number => +(((sm(after, role, k) - sm(before, role, k)) * 1024) / Math.max(1, sessions)).toFixed(3);
+  return {
+    before,
+    after,
+    perSessionKiB: {
+      primaryRss: per('primary', 'rssMiB'),
+      primaryHeap: per('primary', 'heapUsedMiB'),
+      gatewaysRss: per('gateway', 'rssMiB'),
+      gatewaysHeap: per('gateway', 'heapUsedMiB'),
+      gatewaysWorkerHeap: per('gateway', 'workerHeapUsedMiB'),
+      gatewaysExternal: per('gateway', 'externalMiB'),
+      gatewaysHeapTotal: per('gateway', 'heapTotalMiB'),
+      gatewaysPss: perS('gateway', 'pssMiB'),
+      gatewaysBrk: perS('gateway', 'brkMiB'),
+      gatewaysArenas: perS('gateway', 'arenasMiB'),
+      gatewaysOtherAnon: perS('gateway', 'otherAnonMiB'),
+      gatewaysFile: perS('gateway', 'fileMiB'),
+      primaryPss: perS('primary', 'pssMiB'),
+    },
+  };
+}

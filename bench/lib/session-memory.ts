@@ -51,7 +51,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { WebSocket } from 'undici';
 import { ConnackCode } from '../../src/errors.js';
 import { decodeFrame, encodePingReq } from '../../src/protocol/frames.js';
 import { parseEndpointPublicKey } from '../../src/crypto/keys.js';
@@ -61,6 +60,7 @@ import { prepareConnect, type NodeEndpointKey } from '../../test/helpers/wire-cl
 import { startServerProcess, type ServerProcess } from '../../test/helpers/process.js';
 import { ROOT } from '../../test/helpers/root.js';
 import { bulkKeys } from './bulk-keys.js';
+import { Cdp, gcAll, heapSnapshot, memoryUsage, type HeapUse } from './cdp.js';
 import { LIMITS_OFF } from './limits.js';
 import { machineInfo, machineLine } from './machine.js';
 import { maskedFrame } from './raw-ws.js';
@@ -100,148 +100,6 @@ export function procMem(pid: number): ProcMem {
   const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN) * 1024;
   return { vmRss: kb('VmRSS'), rssAnon: kb('RssAnon'), rssFile: kb('RssFile') };
-}
-
-// --- a small CDP client: the server's main thread, and its workers through NodeWorker ---
-
-type Params = Record<string, unknown>;
-type Handler = (params: Params) => void;
-
-interface CdpTarget {
-  readonly name: string;
-  call<T = Params>(method: string, params?: Params): Promise<T>;
-  on(event: string, h: Handler): () => void;
-}
-
-class Cdp implements CdpTarget {
-  readonly name = 'main';
-  private nextId = 1;
-  private readonly calls = new Map<number, { resolve: (v: Params) => void; reject: (e: Error) => void }>();
-  private readonly handlers = new Map<string, Set<Handler>>();
-  readonly workers = new Map<string, WorkerTarget>();
-
-  private constructor(private readonly ws: WebSocket) {
-    ws.addEventListener('message', (ev) => this.onMessage(String(ev.data)));
-  }
-
-  static async connect(url: string): Promise<Cdp> {
-    const ws = new WebSocket(url);
-    await new Promise<void>((resolve, reject) => {
-      ws.addEventListener('open', () => resolve());
-      ws.addEventListener('error', (e) => reject(new Error(`inspector: ${String((e as { message?: string }).message ?? 'connection failed')}`)));
-    });
-    const cdp = new Cdp(ws);
-    cdp.on('NodeWorker.attachedToWorker', (p) => {
-      const id = p.sessionId as string;
-      cdp.workers.set(id, new WorkerTarget(cdp, id, `worker ${(p.workerInfo as { title?: string }).title ?? id}`));
-    });
-    cdp.on('NodeWorker.detachedFromWorker', (p) => cdp.workers.delete(p.sessionId as string));
-    cdp.on('NodeWorker.receivedMessageFromWorker', (p) => cdp.workers.get(p.sessionId as string)?.onMessage(p.message as string));
-    await cdp.call('NodeWorker.enable', { waitForDebuggerOnStart: false });
-    return cdp;
-  }
-
-  private onMessage(text: string): void {
-    const m = JSON.parse(text) as { id?: number; result?: Params; error?: { message: string }; method?: string; params?: Params };
-    if (m.id !== undefined) {
-      const c = this.calls.get(m.id);
-      this.calls.delete(m.id);
-      if (m.error) c?.reject(new Error(m.error.message));
-      else c?.resolve(m.result ?? {});
-    } else if (m.method) {
-      for (const h of this.handlers.get(m.method) ?? []) h(m.params ?? {});
-    }
-  }
-
-  call<T = Params>(method: string, params: Params = {}): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.calls.set(id, { resolve: resolve as (v: Params) => void, reject });
-      this.ws.send(JSON.stringify({ id, method, params }));
-    });
-  }
-
-  on(event: string, h: Handler): () => void {
-    let set = this.handlers.get(event);
-    if (!set) this.handlers.set(event, (set = new Set()));
-    set.add(h);
-    return () => set.delete(h);
-  }
-
-  close(): void {
-    this.ws.close();
-  }
-}
-
-class WorkerTarget implements CdpTarget {
-  private nextId = 1;
-  private readonly calls = new Map<number, { resolve: (v: Params) => void; reject: (e: Error) => void }>();
-  private readonly handlers = new Map<string, Set<Handler>>();
-  constructor(
-    private readonly parent: Cdp,
-    private readonly sessionId: string,
-    readonly name: string,
-  ) {}
-
-  onMessage(text: string): void {
-    const m = JSON.parse(text) as { id?: number; result?: Params; error?: { message: string }; method?: string; params?: Params };
-    if (m.id !== undefined) {
-      const c = this.calls.get(m.id);
-      this.calls.delete(m.id);
-      if (m.error) c?.reject(new Error(m.error.message));
-      else c?.resolve(m.result ?? {});
-    } else if (m.method) {
-      for (const h of this.handlers.get(m.method) ?? []) h(m.params ?? {});
-    }
-  }
-
-  call<T = Params>(method: string, params: Params = {}): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.calls.set(id, { resolve: resolve as (v: Params) => void, reject });
-      this.parent.call('NodeWorker.sendMessageToWorker', { sessionId: this.sessionId, message: JSON.stringify({ id, method, params }) }).catch(reject);
-    });
-  }
-
-  on(event: string, h: Handler): () => void {
-    let set = this.handlers.get(event);
-    if (!set) this.handlers.set(event, (set = new Set()));
-    set.add(h);
-    return () => set.delete(h);
-  }
-}
-
-interface HeapUse {
-  heapUsed: number;
-  heapTotal: number;
-  external: number;
-  arrayBuffers: number;
-}
-
-async function memoryUsage(t: CdpTarget): Promise<HeapUse> {
-  const r = await t.call<{ result: { value: string } }>('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
-  return JSON.parse(r.result.value) as HeapUse;
-}
-
-/** Two full GCs in every thread, with a pause for V8's concurrent sweeping and for frees to land. */
-async function gcAll(cdp: Cdp): Promise<void> {
-  for (let i = 0; i < 2; i++) {
-    await cdp.call('HeapProfiler.collectGarbage');
-    for (const w of cdp.workers.values()) await w.call('HeapProfiler.collectGarbage');
-    await sleep(500);
-  }
-}
-
-/** Heap snapshot of a thread, streamed to `file`. */
-async function heapSnapshot(t: CdpTarget, file: string): Promise<void> {
-  const out = fs.createWriteStream(file);
-  const off = t.on('HeapProfiler.addHeapSnapshotChunk', (p) => out.write(p.chunk as string));
-  try {
-    await t.call('HeapProfiler.takeHeapSnapshot', { reportProgress: false, captureNumericValue: false });
-  } finally {
-    off();
-    await new Promise<void>((r) => out.end(r));
-  }
 }
 
 interface Summary {

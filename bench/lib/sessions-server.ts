@@ -13,8 +13,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { configSchema } from '../../src/config/config.js';
 import { startServerProcess, type ServerProcess } from '../../test/helpers/process.js';
+import { Cdp, gcAll, memoryUsage } from './cdp.js';
 import { parsePrometheus, type Scrape } from './flood-stats.js';
-import { processRssBytes } from './machine.js';
+import { processRssBytes, smapsBreakdown, type SmapsBreakdown } from './machine.js';
 import { sleep } from './run.js';
 
 /** Every process id this bench started or found, killed (SIGKILL) by `killTracked` on any exit path. */
@@ -101,13 +102,35 @@ export interface NodeOptions {
   env: Record<string, string>;
   nodeArgs: string[];
   startTimeoutMs: number;
+  /** Start every node process with its inspector on (`--inspect=127.0.0.1:0`), for forced GCs and heap figures. */
+  inspect: boolean;
 }
+
+/** One node process's memory, from /proc and from its own process.memoryUsage() (main thread + workers). */
+export interface ProcessMemory {
+  pid: number;
+  role: 'primary' | 'gateway';
+  rssMiB: number;
+  /** V8 heap in use, main thread and worker threads; heapTotal: what V8 holds for the main thread's heap. */
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+  workerHeapUsedMiB: number;
+  /** Memory of C++ objects bound to JS (includes ArrayBuffers), main thread. */
+  externalMiB: number;
+  arrayBuffersMiB: number;
+  smaps: SmapsBreakdown | null;
+}
+
+const mib = (b: number): number => Math.round((b / 1048576) * 100) / 100;
 
 export class LatchkeyNode {
   private constructor(
     readonly opts: NodeOptions,
     public server: ServerProcess,
   ) {}
+
+  /** Inspector sessions by URL (null: that process is gone or refused). */
+  private readonly inspectors = new Map<string, { cdp: Cdp; pid: number } | null>();
 
   static async start(opts: NodeOptions): Promise<LatchkeyNode> {
     return new LatchkeyNode(opts, await LatchkeyNode.spawn(opts));
@@ -116,7 +139,7 @@ export class LatchkeyNode {
   private static async spawn(o: NodeOptions): Promise<ServerProcess> {
     const env: Record<string, string> = { ...o.env, LATCHKEY_DATA_DIR: o.dataDir, LATCHKEY_PORT: String(o.port), LATCHKEY_ADMIN_PORT: String(o.adminPort) };
     if (multiProcessSupported()) env.LATCHKEY_PROCESSES = String(o.processes);
-    const s = await startServerProcess(env, o.startTimeoutMs, o.nodeArgs);
+    const s = await startServerProcess(env, o.startTimeoutMs, o.inspect ? [...o.nodeArgs, '--inspect=127.0.0.1:0'] : o.nodeArgs);
     track(s.child.pid);
     return s;
   }
@@ -205,8 +228,79 @@ export class LatchkeyNode {
     return { killed: pids, at, restartedBy: 'primary' };
   }
 
+  /**
+   * Inspector sessions of every live node process, by pid. Every process started with `--inspect`
+   * prints "Debugger listening on ws://..." on stderr (cluster gives each forked process the next
+   * port, restarted ones too); this attaches to the URLs not seen yet and forgets dead processes.
+   */
+  async attachInspectors(): Promise<Map<number, Cdp>> {
+    if (!this.opts.inspect) return new Map();
+    const urls = this.server.stderr.join('').match(/ws:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]+/g) ?? [];
+    for (const url of new Set(urls)) {
+      if (this.inspectors.has(url)) continue;
+      try {
+        const cdp = await Cdp.connect(url);
+        const r = await cdp.call<{ result: { value: number } }>('Runtime.evaluate', { expression: 'process.pid', returnByValue: true });
+        this.inspectors.set(url, { cdp, pid: r.result.value });
+      } catch {
+        this.inspectors.set(url, null);
+      }
+    }
+    const out = new Map<number, Cdp>();
+    for (const [url, i] of this.inspectors) {
+      if (!i) continue;
+      if (!alive(i.pid)) {
+        i.cdp.close();
+        this.inspectors.set(url, null);
+        continue;
+      }
+      out.set(i.pid, i.cdp);
+    }
+    return out;
+  }
+
+  /** Two full garbage collections in every thread of every node process; false without inspectors. */
+  async gc(): Promise<boolean> {
+    const all = await this.attachInspectors();
+    if (all.size === 0) return false;
+    await Promise.all([...all.values()].map((c) => gcAll(c).catch(() => undefined)));
+    return true;
+  }
+
+  /** Per-process memory figures (primary first); heap fields 0 for a process without an inspector. */
+  async memory(): Promise<ProcessMemory[]> {
+    const insp = await this.attachInspectors();
+    const out: ProcessMemory[] = [];
+    for (const pid of this.pids()) {
+      const m: ProcessMemory = { pid, role: pid === this.primaryPid ? 'primary' : 'gateway', rssMiB: mib(rssSum([pid])), heapUsedMiB: 0, heapTotalMiB: 0, workerHeapUsedMiB: 0, externalMiB: 0, arrayBuffersMiB: 0, smaps: smapsBreakdown(pid) };
+      const cdp = insp.get(pid);
+      if (cdp) {
+        try {
+          const u = await memoryUsage(cdp);
+          m.heapUsedMiB = mib(u.heapUsed);
+          m.heapTotalMiB = mib(u.heapTotal);
+          m.externalMiB = mib(u.external);
+          m.arrayBuffersMiB = mib(u.arrayBuffers);
+          let w = 0;
+          for (const t of cdp.workers.values()) w += (await memoryUsage(t)).heapUsed;
+          m.workerHeapUsedMiB = mib(w);
+        } catch {
+          // the process went away meanwhile
+        }
+      }
+      out.push(m);
+    }
+    return out;
+  }
+
+  closeInspectors(): void {
+    for (const i of this.inspectors.values()) i?.cdp.close();
+    this.inspectors.clear();
+  }
+
   /** SIGTERM the primary (graceful close), then SIGKILL whatever of the node is left. */
   async stop(): Promise<void> {
+    this.closeInspectors();
     const kids = childPids(this.primaryPid);
     await this.server.stop('SIGTERM');
     for (const k of kids) if (alive(k)) process.kill(k, 'SIGKILL');
