@@ -172,8 +172,9 @@ describe('latchkey admin (against a running server)', { timeout: 60_000 }, () =>
     expect(node).toMatchObject({ id: h.server.nodeId, draining: false, serverKeyId: h.serverKeyId });
     expect(table(await ok(['admin', 'node', 'show'])).header).toEqual(['ID', 'ACCESSPOINTID', 'URL', 'PRIORITY', 'WEIGHT', 'SESSIONS', 'DRAINING']);
     const sk = table(await ok(['admin', 'server-keys', 'list']));
-    expect(sk.header).toEqual(['ID', 'STATUS', 'CREATEDAT']);
-    expect(sk.rows).toEqual([[h.serverKeyId, 'active', expect.any(String)]]);
+    expect(sk.header).toEqual(['ID', 'STATUS', 'CREATEDAT', 'SPKI']);
+    // The SPKI column is what the SDK's serverKey.spki needs (base64 DER), the one `serve` prints.
+    expect(sk.rows).toEqual([[h.serverKeyId, 'active', expect.any(String), Buffer.from(h.serverSpki).toString('base64')]]);
     const keysJson = await json<{ items: Array<{ id: string; status: string; publicKey: string }> }>(['admin', 'server-keys', 'list']);
     expect(keysJson.items[0]).toMatchObject({ id: h.serverKeyId, status: 'active', publicKey: expect.stringContaining('BEGIN PUBLIC KEY') });
 
