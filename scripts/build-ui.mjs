@@ -6,6 +6,9 @@
  * 1. Type-check src/ui with tsconfig.ui.json (DOM types and no Node types: a `Buffer` or `process`
  *    in UI code fails the build instead of failing in the browser).
  * 2. Bundle with esbuild (ESM, browser, minified, linked source maps); no CDN, nothing fetched.
+ *    The demo's endpoint SDK is not bundled again: its import of src/sdk/index.js becomes an
+ *    import of the SDK's own browser bundle (scripts/build-sdk.mjs, run before this one by
+ *    build-web.mjs), copied to dist/ui/sdk/, so the demo runs exactly what a web app would ship.
  * 3. Write the HTML pages with each asset named `name?v=<first 16 hex of its SHA-256>`: the admin
  *    listener (src/admin/ui-static.ts) serves a request carrying the current hash as immutable
  *    and everything else as no-cache, so a new build reaches browsers at the next page load.
@@ -38,11 +41,40 @@ export function typecheck() {
   if (r.status !== 0) throw new Error(`src/ui does not type-check (tsconfig.ui.json):\n${r.stdout}${r.stderr}`);
 }
 
+const SDK_NAME = 'latchkey-sdk.browser.mjs';
+
+/** The SDK's browser bundle, built first when missing; returns its text and version hash. */
+async function sdkBundle() {
+  const file = path.join(ROOT, 'dist/sdk', SDK_NAME);
+  if (!fs.existsSync(file)) {
+    const mod = await import(new URL('./build-sdk.mjs', import.meta.url).href);
+    await mod.default();
+  }
+  const body = fs.readFileSync(file);
+  const map = fs.existsSync(`${file}.map`) ? fs.readFileSync(`${file}.map`) : null;
+  return { body, map, version: crypto.createHash('sha256').update(body).digest('hex').slice(0, 16) };
+}
+
+/** esbuild plugin: src/ui's imports of the SDK (../../sdk/index.js) load dist/ui/sdk/ at run time. */
+function externalSdk(version) {
+  return {
+    name: 'latchkey-external-sdk',
+    setup(build) {
+      build.onResolve({ filter: /\/sdk\/index\.js$/ }, (args) => {
+        if (path.resolve(args.resolveDir, args.path) !== path.join(ROOT, 'src/sdk/index.js')) return undefined;
+        const fromOut = path.posix.relative(path.posix.dirname(path.relative(SRC, args.importer).split(path.sep).join('/')), `sdk/${SDK_NAME}`);
+        return { path: `${fromOut.startsWith('.') ? fromOut : `./${fromOut}`}?v=${version}`, external: true };
+      });
+    },
+  };
+}
+
 export default async function buildUi({ check = true } = {}) {
   const started = Date.now();
   if (check) typecheck();
   const tmp = `${OUT}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
+  const sdk = await sdkBundle();
   const entryPoints = [
     ...Object.entries(ENTRIES).filter(([, src]) => fs.existsSync(path.join(ROOT, src))).map(([out, src]) => ({ out, in: path.join(ROOT, src) })),
     ...Object.entries(STYLES).map(([out, src]) => ({ out, in: path.join(ROOT, src) })),
@@ -59,7 +91,11 @@ export default async function buildUi({ check = true } = {}) {
     legalComments: 'none',
     metafile: true,
     logLevel: 'warning',
+    plugins: [externalSdk(sdk.version)],
   });
+  fs.mkdirSync(path.join(tmp, 'sdk'), { recursive: true });
+  fs.writeFileSync(path.join(tmp, 'sdk', SDK_NAME), sdk.body);
+  if (sdk.map) fs.writeFileSync(path.join(tmp, 'sdk', `${SDK_NAME}.map`), sdk.map);
   const versions = {};
   for (const file of Object.keys(result.metafile.outputs)) {
     const rel = path.relative(tmp, path.resolve(ROOT, file)).split(path.sep).join('/');

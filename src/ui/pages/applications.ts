@@ -53,7 +53,8 @@ export const applicationsPage: Page = {
         h('dt', {}, 'Application id'), h('dd', {}, code(ctx.app.id)),
         h('dt', {}, 'App token'), h('dd', { id: 'app-token' }, code(ctx.app.appToken)),
         h('dt', {}, 'Credentials service'), h('dd', {}, ctx.app.credentialsService),
-        h('dt', {}, 'Profile schema'), h('dd', {}, ctx.app.profileSchema ? h('pre', {}, pretty(ctx.app.profileSchema)) : 'opaque (none)')))
+        h('dt', {}, 'Profile schema'), h('dd', {}, ctx.app.profileSchema ? h('pre', {}, pretty(ctx.app.profileSchema)) : 'opaque (none)')),
+        h('p', {}, h('a', { href: `demo/token.html?app=${encodeURIComponent(ctx.app.id)}`, id: 'demo-link' }, 'Endpoint access token demo'), ' — a browser endpoint of this application shows its access token as a QR code.'))
       : null;
     return h('div', { class: 'grid' }, wideSection('Applications', list), selected ?? h('span', {}), section('New application', create));
   },
