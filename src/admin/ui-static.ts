@@ -2,9 +2,11 @@
  * The Administration UI's static files on the admin listener: GET/HEAD /ui/ and /ui/<asset> from
  * dist/ui (built by scripts/build-ui.mjs), and /ui -> /ui/.
  *
- * The table of files is read once when the listener is mounted (a few small files), so a request
- * never touches the file system: only names in that table are served, and a path is looked up as a
- * key, never joined to a directory, so `..`, `%2e%2e`, backslashes or NUL cannot reach another file.
+ * The table of files is read once, at the first /ui request (about 250 KiB with source maps, read
+ * synchronously in ~1 ms; a gateway process without the admin listener never reads it), and kept:
+ * later requests never touch the file system. Only names in that table are served, and a path is
+ * looked up as a key, never joined to a directory, so `..`, `%2e%2e`, backslashes or NUL cannot
+ * reach another file. A new build is served after a restart.
  * A name that is not in the table answers 404 LK_NOT_FOUND in JSON, as every other admin path does.
  *
  * Caching: index.html names its assets with `?v=<content hash>` (the build writes the hashes), so
@@ -148,8 +150,13 @@ export function mountUi(
   log: Logger,
   guard: (fn: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void) => (res: uWS.HttpResponse, req: uWS.HttpRequest) => void,
 ): void {
-  const assets = loadUiAssets(dir);
-  if (!assets.has('index.html')) log.warn({ dir }, 'Administration UI not built (no index.html): /ui/ answers 404; run npm run build');
+  let table: Map<string, Asset> | null = null;
+  const files = (): Map<string, Asset> => {
+    if (table) return table;
+    table = loadUiAssets(dir);
+    if (!table.has('index.html')) log.warn({ dir }, 'Administration UI not built (no index.html): /ui/ answers 404; run npm run build');
+    return table;
+  };
   app.any('/ui', guard((res, req) => {
     const method = req.getMethod().toUpperCase();
     if (method !== 'GET' && method !== 'HEAD') return jsonError(res, '405 Method Not Allowed', 'LK_METHOD_NOT_ALLOWED', `${method} /ui`, false, { allow: 'GET, HEAD' });
@@ -164,6 +171,7 @@ export function mountUi(
     const url = req.getUrl();
     const head = method === 'HEAD';
     if (method !== 'GET' && !head) return jsonError(res, '405 Method Not Allowed', 'LK_METHOD_NOT_ALLOWED', `${method} ${url}`, false, { allow: 'GET, HEAD' });
+    const assets = files();
     const found = resolveUiPath(url, assets);
     if (!found) {
       const detail = assets.has('index.html') ? `GET ${url}` : `GET ${url} (the Administration UI is not built: npm run build)`;

@@ -4,11 +4,13 @@
  * 404 coded JSON for unknown names and for every traversal spelling, 405 for other methods; and
  * GET /admin/v1/me, which the UI signs in with.
  */
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminApi, startHarness, type Harness } from '../helpers/harness.js';
+import { adminApi, startHarness, tempDir, type Harness } from '../helpers/harness.js';
+import { loadUiAssets, resolveUiPath } from '../../src/admin/ui-static.js';
 import { ROOT } from '../helpers/root.js';
 
 /** Build dist/ui when it is missing or older than src/ui (npm test has built it already). */
@@ -114,5 +116,28 @@ describe('GET /admin/v1/me', () => {
     const r = await fetch(`${h.adminUrl}/admin/v1/me`, { headers: { authorization: `Bearer ${k.body.token as string}` } });
     expect(await r.json()).toEqual({ id: k.body.id, name: 'ops', tenantId: 'me-t' });
     expect((await fetch(`${h.adminUrl}/admin/v1/me`)).status).toBe(401);
+  });
+});
+
+describe('the file table', () => {
+  it('holds only files of known types with safe names, and resolves only names it holds', () => {
+    const dir = tempDir('latchkey-ui-');
+    try {
+      fs.mkdirSync(path.join(dir, 'demo'));
+      fs.mkdirSync(path.join(dir, '.git'));
+      for (const f of ['index.html', 'app.js', 'demo/token.html', '.env.js', '.git/config.json', 'tool.exe', 'notes']) fs.writeFileSync(path.join(dir, f), 'x');
+      const t = loadUiAssets(dir);
+      expect([...t.keys()].sort()).toEqual(['app.js', 'demo/token.html', 'index.html']);
+      expect(resolveUiPath('/ui/', t)?.name).toBe('index.html');
+      expect(resolveUiPath('/ui/demo/', t)).toBeNull(); // no demo/index.html
+      expect(resolveUiPath('/ui/demo/token.html', t)?.name).toBe('demo/token.html');
+      expect(resolveUiPath('/ui/demo%2Ftoken.html', t)?.name).toBe('demo/token.html');
+      for (const bad of ['/ui/.env.js', '/ui/demo/../app.js', '/ui/%2e%2e/app.js', '/ui/./app.js', '/ui/app.js/', '/ui/tool.exe', '/ui/%E0%A4%A', '/uiapp.js', '/ui//app.js']) {
+        expect(resolveUiPath(bad, t), bad).toBeNull();
+      }
+      expect(loadUiAssets(path.join(dir, 'missing')).size).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
