@@ -25,6 +25,7 @@ import type { Config } from '../config/config.js';
 import { LatchkeyError } from '../errors.js';
 import { prepareNode } from '../server.js';
 import { probePort } from '../net/ports.js';
+import { chooseAllocator, type AllocatorSetting } from './allocator.js';
 import { answer, isLkMessage, Requester, send, type GatewayOp, type ToGateway, type ToPrimary } from '../ipc/messages.js';
 
 /** Environment variable that tells a forked process which gateway process it is (node/gateway-process.ts). */
@@ -69,8 +70,10 @@ export interface PrimaryResult {
 export async function runPrimary(config: Config, count: number, log: Logger): Promise<PrimaryResult> {
   const port = await probePort(config.host, config.port, 'gateway');
   if (config.adminPort !== 0) await probePort(config.adminHost, config.adminPort, 'admin');
+  const allocator = chooseAllocator(config.allocator as AllocatorSetting);
   const { firstApiKey } = await prepareNode(config, log);
   const nodeId = config.nodeId || crypto.randomUUID();
+  log.info({ allocator: allocator.name, path: allocator.path, reason: allocator.reason }, 'gateway process allocator');
 
   const registry = new client.Registry();
   const restarts = new client.Counter({ name: 'latchkey_node_process_restarts_total', help: 'Gateway processes of this node restarted after they died.', registers: [registry] });
@@ -189,7 +192,7 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
   const fork = (slot: Slot): void => {
     slot.restartTimer = null;
     const env: NodeProcessEnv = { index: slot.index, count, port, nodeId };
-    const worker = cluster.fork({ [NODE_PROCESS_ENV]: JSON.stringify(env) });
+    const worker = cluster.fork({ ...allocator.env, [NODE_PROCESS_ENV]: JSON.stringify(env) });
     slot.worker = worker;
     slot.requester = new Requester<GatewayOp>(worker);
     slot.ready = false;

@@ -18,6 +18,7 @@ import { tempDir } from '../helpers/harness.js';
 import { cli, startServerProcess, type ServerProcess } from '../helpers/process.js';
 import { RedisProcess } from '../helpers/redis-process.js';
 import { withTimeout } from '../helpers/ws.js';
+import { JEMALLOC_PATHS } from '../../src/node/allocator.js';
 
 const CHAT = 'org.example.Chat';
 
@@ -147,6 +148,15 @@ describe.each([['without Redis'], ['with Redis']])('a node of 2 processes %s', (
     b.c.close();
   }, 60_000);
 
+  it.runIf(JEMALLOC_PATHS.some((f) => fs.existsSync(f)))('gateway processes run on jemalloc when it is installed (allocator=auto); the primary keeps its malloc', async () => {
+    const h = (await (await fetch(`http://127.0.0.1:${n.server.adminPort}/healthz`)).json()) as { processes: Array<{ role?: string; pid?: number }> };
+    const maps = (pid: number): string => fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
+    const gateways = h.processes.filter((p) => p.role !== 'primary');
+    expect(gateways).toHaveLength(2);
+    for (const g of gateways) expect(maps(g.pid!)).toMatch(/libjemalloc\.so/);
+    expect(maps(n.server.child.pid!)).not.toMatch(/libjemalloc\.so/);
+  });
+
   it('a newer session of a key on the other process replaces the older one (LK_SESSION_REPLACED)', async () => {
     const keys = await generateEndpointKeys();
     let first = await connectOn(n, 0, 'default', n.trustfulToken, keys);
@@ -245,6 +255,15 @@ describe('start-up failures stop the node with a coded error', () => {
       }
     }, 60_000);
   }
+
+  it('allocator=jemalloc without the library stops the node with LK_CONFIG_INVALID_VALUE before touching anything', () => {
+    if (JEMALLOC_PATHS.some((f) => fs.existsSync(f))) return; // installed here: chooseAllocator's unit test covers the refusal
+    const dir = path.join(tempDir('latchkey-nodeproc-'), 'never');
+    const r = cli(['serve'], { LATCHKEY_DATA_DIR: dir, LATCHKEY_HOST: '127.0.0.1', LATCHKEY_PORT: '0', LATCHKEY_ADMIN_PORT: '0', LATCHKEY_PROCESSES: '2', LATCHKEY_ALLOCATOR: 'jemalloc', LATCHKEY_LOG_LEVEL: 'warn' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/LK_CONFIG_INVALID_VALUE.*libjemalloc/);
+    expect(fs.existsSync(dir)).toBe(false);
+  });
 
   it('a gateway process that cannot start stops the node (no restart loop)', () => {
     const dir = tempDir('latchkey-nodeproc-');
