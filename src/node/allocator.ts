@@ -5,7 +5,7 @@
  * session allocations, and glibc returns freed memory to the system only from the top of a heap.
  * jemalloc, with a background thread that purges freed pages after a second, gives it back.
  * Measured with bench/sessions at 20,000 sessions over 2 gateway processes (docs/performance.md,
- * "Per-session memory"): gateway anonymous memory 9.4 KiB -> 3.7 KiB per idle session after the ramp.
+ * "Per-session memory"): gateway anonymous memory 6.3 KiB -> 3.7 KiB per idle session after the ramp.
  *
  * jemalloc is a system library (Debian: libjemalloc2), loaded with LD_PRELOAD into each forked
  * gateway process; the primary itself and a one-process node keep the allocator they started with.
