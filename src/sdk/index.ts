@@ -1,4 +1,4 @@
-/// <reference lib="dom" />
+/// <reference lib="dom" preserve="true" />
 /**
  * Public entry point of the endpoint SDK: `import { EndpointClient } from 'latchkey/sdk'`.
  * Written against WebCrypto and the WHATWG WebSocket (hence the DOM typings above, also for Node

@@ -140,6 +140,7 @@ describe('examples/ against a server started like npm start', () => {
     expect(steps && snippet).toBeTruthy();
     // Inside the checkout, as the README says (a file outside the package cannot import latchkey/sdk
     // without installing it); test/artifacts is ignored by git.
+    fs.mkdirSync(path.join(ROOT, 'test/artifacts'), { recursive: true });
     const dir = fs.mkdtempSync(path.join(ROOT, 'test/artifacts/readme-'));
     try {
       let appToken = '';
