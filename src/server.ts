@@ -183,7 +183,7 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
       negativeTtlMs: config.negativeCacheTtlMs,
       onCacheError: (err) => log.warn({ err }, 'cache unavailable; using the store'),
     });
-    const pool = new CryptoPool({ keyDir: keyRing.dir, threads: config.cryptoThreads, maxQueue: config.cryptoMaxQueue, maxBatch: config.cryptoMaxBatch, nice: config.cryptoNice });
+    const pool = new CryptoPool({ keyDir: keyRing.dir, threads: config.cryptoThreads, maxQueue: config.cryptoMaxQueue, maxWaitMs: config.cryptoMaxQueueWaitMs, maxBatch: config.cryptoMaxBatch, nice: config.cryptoNice });
     closers.push(() => pool.close());
     stats.cryptoQueue = () => pool.queueSize;
     stats.cryptoTasks = () => ({ handshakes: pool.tasksRun, batches: pool.batchesRun });

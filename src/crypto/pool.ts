@@ -1,10 +1,15 @@
 /**
  * Typed wrapper around the piscina pool of crypto workers (worker.ts).
  *
- * Admission control: when more than `maxQueue` handshakes wait for a worker, new ones are refused
- * at once (LK_SERVER_BUSY -> CONNACK REFUSE_SERVER_UNAVAILABLE) instead of queueing without bound:
- * under overload a fast refusal lets endpoints back off, while a long queue makes every handshake
- * time out.
+ * Admission control: a handshake is refused at once (LK_SERVER_BUSY -> CONNACK
+ * REFUSE_SERVER_UNAVAILABLE) when it would wait for a worker longer than `maxWaitMs` (the queue
+ * ahead of it divided by the rate the workers are measured to complete handshakes), or when
+ * `maxQueue` handshakes already wait (a memory bound). Under overload a fast refusal lets endpoints
+ * back off, while a queue longer than their CONNACK timeout makes every handshake time out. The
+ * bound is a time, not a count, because what the queue may hold depends on how fast this machine
+ * and these threads are: a reconnect storm after a restart is absorbed by the queue up to what the
+ * workers can finish in time, instead of being refused after a fixed 2,048 and sent into the
+ * endpoints' exponential backoff (bench/sessions, docs/performance.md "Reconnect storm").
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +23,8 @@ export interface CryptoPoolOptions {
   /** 0: one per available CPU minus one for the event loop, at least one. */
   threads: number;
   maxQueue: number;
+  /** Longest expected wait for a worker a new handshake is queued for (ms); 0: only maxQueue bounds the queue. */
+  maxWaitMs?: number;
   /** Most handshakes per worker task (default 32). */
   maxBatch?: number;
   endpointKeyCacheMax?: number;
@@ -64,6 +71,10 @@ export class CryptoTicket {
   }
 }
 
+const INITIAL_RATE_PER_THREAD = 500;
+const RATE_SAMPLE_MIN_BATCH = 8;
+const RATE_ALPHA = 0.2;
+
 /** Outcome of a handshake dropped before any worker saw it (no RSA operation at all). */
 export const ABANDONED_UNSENT: HandshakeOutcome = { ok: false, code: 'LK_HS_ABANDONED', detail: 'dropped before a crypto worker took it' };
 
@@ -83,6 +94,9 @@ interface Pending {
 export class CryptoPool {
   private readonly pool: Piscina;
   private readonly maxQueue: number;
+  private readonly maxWaitMs: number;
+  /** Handshakes per second all workers complete, measured on full batches (moving average). */
+  private rate: number;
   private readonly maxBatch: number;
   private readonly threadCount: number;
   private readonly waiting: Pending[] = [];
@@ -104,7 +118,10 @@ export class CryptoPool {
     const threads = opts.threads > 0 ? opts.threads : Math.max(1, os.availableParallelism() - 1);
     const workerData: WorkerInit = { keyDir: opts.keyDir, endpointKeyCacheMax: opts.endpointKeyCacheMax ?? 50_000, nice: opts.nice ?? 0 };
     this.maxQueue = opts.maxQueue;
+    this.maxWaitMs = opts.maxWaitMs ?? 0;
     this.maxBatch = opts.maxBatch ?? 32;
+    // A modest first guess (an RSA-2048 decrypt takes ~0.25-1 ms on one core); measured from the first full batch on.
+    this.rate = threads * INITIAL_RATE_PER_THREAD;
     this.threadCount = threads;
     this.pool = new Piscina({
       filename: workerFile(),
@@ -131,9 +148,24 @@ export class CryptoPool {
     return this.waiting.length;
   }
 
+  /** Handshakes per second the workers are measured to complete (full batches). */
+  get measuredRate(): number {
+    return this.rate;
+  }
+
+  /** Expected wait (ms) of a handshake queued now. */
+  expectedWaitMs(): number {
+    return ((this.waiting.length + 1) * 1000) / this.rate;
+  }
+
   handshake(task: HandshakeTask, ticket: CryptoTicket | null = null): Promise<HandshakeOutcome> {
     if (this.closed) return Promise.reject(new LatchkeyError('LK_SERVER_SHUTDOWN'));
     if (this.waiting.length >= this.maxQueue) return Promise.reject(new LatchkeyError('LK_SERVER_BUSY', 'crypto queue full'));
+    // A queue the workers take in one round never waits long; past that, the measured rate decides.
+    if (this.maxWaitMs > 0 && this.waiting.length >= this.threadCount * this.maxBatch) {
+      const waitMs = this.expectedWaitMs();
+      if (waitMs > this.maxWaitMs) return Promise.reject(new LatchkeyError('LK_SERVER_BUSY', `crypto queue: ~${Math.round(waitMs)} ms to a worker`));
+    }
     // A task that cannot be packed fails alone here, never the batch it would have joined.
     for (const f of [task.publicKey, task.sigInput, task.signature, task.wrappedSecret]) {
       if (f.byteLength > 0xffff) return Promise.reject(new LatchkeyError('LK_FRAME_MALFORMED', 'handshake field too large'));
@@ -167,6 +199,7 @@ export class CryptoPool {
       if (batch.length === 0) continue;
       this.inFlight++;
       this.batchesRun++;
+      const sentAt = performance.now();
       let packed: ReturnType<typeof packHandshakeBatch>;
       try {
         packed = packHandshakeBatch(batch.map((p) => p.task));
@@ -183,6 +216,12 @@ export class CryptoPool {
       this.pool.run(packed, { name: 'handshakeBatch', transferList: [packed.packed.buffer as ArrayBuffer] }).then(
         (outcomes: HandshakeOutcome[]) => {
           this.inFlight--;
+          // Full batches only: a small one carries its per-task cost over few handshakes and would
+          // under-state what a backlog drains at.
+          if (batch.length >= RATE_SAMPLE_MIN_BATCH) {
+            const sample = (batch.length * this.threadCount * 1000) / Math.max(0.001, performance.now() - sentAt);
+            this.rate += (sample - this.rate) * RATE_ALPHA;
+          }
           batch.forEach((p, i) => {
             p.ticket?.attach(null, -1);
             const o = outcomes[i] ?? { ok: false, code: 'LK_INTERNAL', detail: 'missing outcome' };

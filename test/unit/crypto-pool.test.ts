@@ -90,3 +90,39 @@ describe('CryptoPool tickets', () => {
     }
   });
 });
+
+describe('CryptoPool admission by expected wait', () => {
+  it('refuses with LK_SERVER_BUSY once a new handshake would wait longer than maxWaitMs, and queues below it', async () => {
+    const p = new CryptoPool({ keyDir: dir, threads: 1, maxQueue: 100_000, maxWaitMs: 200, maxBatch: 32 });
+    try {
+      // Measure the rate on full batches first.
+      await Promise.all(Array.from({ length: 96 }, () => p.handshake(task())));
+      const rate = p.measuredRate;
+      expect(rate).toBeGreaterThan(50);
+      // Queue far more than 200 ms of work at once: the ones past ~rate x 0.2 s are refused.
+      const n = Math.ceil(rate * 2);
+      const outs = await Promise.allSettled(Array.from({ length: n }, () => p.handshake(task())));
+      const busy = outs.filter((o) => o.status === 'rejected' && (o.reason as { code?: string }).code === 'LK_SERVER_BUSY').length;
+      const ran = outs.filter((o) => o.status === 'fulfilled').length;
+      expect(busy + ran).toBe(n);
+      expect(busy).toBeGreaterThan(0);
+      // Accepted: at least the batch a worker takes in one round, at most what fits in the wait bound (with slack for the moving estimate).
+      expect(ran).toBeGreaterThanOrEqual(32);
+      expect(ran).toBeLessThan(n * 0.6);
+    } finally {
+      await p.close();
+    }
+  }, 60_000);
+
+  it('with maxWaitMs 0 only maxQueue bounds the queue', async () => {
+    const p = new CryptoPool({ keyDir: dir, threads: 1, maxQueue: 40, maxWaitMs: 0, maxBatch: 32 });
+    try {
+      const outs = await Promise.allSettled(Array.from({ length: 60 }, () => p.handshake(task())));
+      const busy = outs.filter((o) => o.status === 'rejected' && (o.reason as { code?: string }).code === 'LK_SERVER_BUSY').length;
+      // The first handshake leaves for the worker only on the next turn: 40 wait, 20 are refused.
+      expect(busy).toBe(20);
+    } finally {
+      await p.close();
+    }
+  }, 60_000);
+});
