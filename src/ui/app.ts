@@ -187,6 +187,8 @@ export function startApp(root: HTMLElement, pages: Page[]): void {
           h('span', { class: 'key', title: `API key ${me.id}` }, isRoot ? 'root key' : `tenant ${me.tenantId}`, me.name ? ` · ${me.name}` : ''),
           h('button', { type: 'button', id: 'signout', onclick: signOut }, 'Sign out'))),
       h('div', { class: 'body' }, nav, main));
+    // On a phone the navigation is a horizontal strip: bring the current page's link into view.
+    nav.querySelector('a.active')?.scrollIntoView({ block: 'nearest', inline: 'center' });
 
     const ctx: PageCtx = {
       api, me, root: isRoot, tenantId: context.tenantId, tenants, app, apps, flash,

@@ -294,6 +294,18 @@ describe.runIf(browserAvailable())('Administration UI in Chromium', () => {
     }
   }, T);
 
+  it('shows this bootstrap node and drains it', async () => {
+    await go(page, 'node');
+    expect(await page.textContent('main dl.facts')).toContain(h.server.keyRing.active.id);
+    await page.click('main button.danger');
+    await page.click('main button.danger');
+    await page.waitForSelector('#flash .ok');
+    expect(await page.textContent('#flash')).toContain('0 endpoint(s) told to move');
+    await page.waitForSelector('main .badge-draining');
+    expect((await adminApi(h, 'GET', '/admin/v1/node')).body.draining).toBe(true);
+    await screenshot(page, 'ui-node-drained');
+  }, T);
+
   it('a tenant key sees its own tenant only, and root-only pages say so instead of failing', async () => {
     await adminApi(h, 'POST', '/admin/v1/tenants', { id: 'other', name: 'Other Inc' });
     const token = (await adminApi(h, 'POST', '/admin/v1/api-keys', { name: 'acme ops', tenantId: 'acme' })).body.token as string;
@@ -310,19 +322,34 @@ describe.runIf(browserAvailable())('Administration UI in Chromium', () => {
     await page.waitForSelector('main .error');
     expect(await page.textContent('main .error .code')).toBe('LK_FORBIDDEN');
     await screenshot(page, 'ui-tenant-key');
+    // A tenant key creates applications with a generated id and app token (it may not choose them).
+    await go(page, 'applications');
+    expect(await page.locator('#app-create input[name=id]').count()).toBe(0);
+    await page.fill('#app-create input[name=name]', 'Made by ops');
+    await page.click('#app-create button[type=submit]');
+    await page.waitForSelector('#flash .ok');
+    const apps = (await adminApi(h, 'GET', '/admin/v1/tenants/acme/applications')).body.items as Array<{ name: string; id: string }>;
+    const made = apps.find((a) => a.name === 'Made by ops')!;
+    expect(made.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await page.inputValue('#ctx-app')).toBe(made.id);
   }, T);
 
   it('renders on a phone-sized viewport without horizontal scrolling', async () => {
     const phone = await openBrowser({ width: 390, height: 844 });
     try {
+      await phone.page.goto(`${h.adminUrl}/ui/`);
+      await phone.page.waitForSelector('#signin');
+      await screenshot(phone.page, 'ui-phone-signin');
       await signIn(phone.page, h.rootKey);
-      for (const id of ['credentials', 'verifiers']) {
+      for (const id of ['tenants', 'applications', 'credentials', 'endpoints', 'verifiers', 'owners', 'sessions', 'server-keys', 'node', 'live']) {
         await go(phone.page, id);
         const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         expect(overflow, id).toBeLessThanOrEqual(1);
       }
       await go(phone.page, 'credentials');
       await screenshot(phone.page, 'ui-phone-credentials');
+      await go(phone.page, 'verifiers');
+      await screenshot(phone.page, 'ui-phone-verifiers');
       expect(phone.logs.filter((l) => l.startsWith('pageerror'))).toEqual([]);
     } finally {
       await phone.close();
