@@ -215,6 +215,7 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
     });
     closers.push(() => protection.close());
     const { admission } = protection;
+    admission.setHandshakeBacklog(() => pool.overloaded());
     const handshaker = new Handshaker({ apps, keyRing, replay, credentials, registration, pool, admission, stats, windowMs: config.handshakeWindowSec * 1000, log });
     // Revocations and kicks: applied here at once, written to the store's control log, published on
     // the bus; every node also polls the log (control/session-control.ts).

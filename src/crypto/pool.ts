@@ -153,6 +153,11 @@ export class CryptoPool {
     return this.rate;
   }
 
+  /** True while a handshake queued now would be refused for its expected wait (the upgrade refuses it first: protection/admission.ts). */
+  overloaded(): boolean {
+    return this.maxWaitMs > 0 && this.waiting.length >= this.threadCount * this.maxBatch && this.expectedWaitMs() > this.maxWaitMs;
+  }
+
   /** Expected wait (ms) of a handshake queued now. */
   expectedWaitMs(): number {
     return ((this.waiting.length + 1) * 1000) / this.rate;

@@ -125,6 +125,13 @@ export class Admission {
     return this.open;
   }
 
+  /** Hook for the crypto backlog: true while a new handshake would wait past the pool's bound (CryptoPool.overloaded). */
+  private handshakesBusy: (() => boolean) | null = null;
+
+  setHandshakeBacklog(busy: () => boolean): void {
+    this.handshakesBusy = busy;
+  }
+
   // --- at the upgrade ---
 
   /** Steps 1-3. null: admitted (the caller must call connectionClosed() when it closes). */
@@ -132,6 +139,10 @@ export class Admission {
     const ban = this.bans.ip(remoteAddress);
     if (ban) return this.refuseUpgrade(403, 'LK_BANNED', ban.expiresAt === null ? 3600 : Math.max(1, Math.ceil((ban.expiresAt - this.now()) / 1000)));
     if (this.open >= this.maxConnections) return this.refuseUpgrade(503, 'LK_CONN_LIMIT', 5);
+    // A handshake now would only be refused at its CONNECT (LK_SERVER_BUSY); refusing the upgrade
+    // costs a fraction of that (no WebSocket, no CONNECT to read), which is what keeps a reconnect
+    // storm's retries from taking the event loop the accepted handshakes need.
+    if (this.handshakesBusy?.()) return this.refuseUpgrade(503, 'LK_SERVER_BUSY', 1);
     if (this.ipRate.enabled) {
       const wait = this.ipRate.take(addressUnit(remoteAddress) ?? remoteAddress, this.now());
       if (wait > 0) return this.refuseUpgrade(429, 'LK_CONN_RATE_LIMITED', wait);

@@ -99,3 +99,24 @@ describe('flapping detection', () => {
     expect(a.checkKey('L', '10.0.0.1')).toBeNull();
   });
 });
+
+describe('upgrade refusal while the crypto queue is past its wait bound', () => {
+  it('answers 503 LK_SERVER_BUSY at the upgrade (no connection counted) while the backlog hook says busy', async () => {
+    const { Admission } = await import('../../src/protection/admission.js');
+    const { BanList } = await import('../../src/protection/bans.js');
+    const { Stats } = await import('../../src/metrics.js');
+    const { pino } = await import('pino');
+    const store = { putBan: async (b: unknown) => b, deleteBan: async () => false, listBans: async () => [], appendControl: async () => undefined, listControlSince: async () => [] };
+    const log = pino({ level: 'silent' });
+    const bans = new BanList({ store: store as never, log, announce: async () => undefined, onBanned: () => undefined, now: () => 1 });
+    const limits = { maxConnections: 10, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 0, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 0, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0 };
+    const a = new Admission(limits, bans, new Stats(), log, () => 1);
+    let busy = true;
+    a.setHandshakeBacklog(() => busy);
+    expect(a.admitConnection('10.0.0.1')).toEqual({ status: 503, code: 'LK_SERVER_BUSY', retryAfterSec: 1 });
+    expect(a.connections).toBe(0);
+    busy = false;
+    expect(a.admitConnection('10.0.0.1')).toBeNull();
+    expect(a.connections).toBe(1);
+  });
+});
