@@ -15,8 +15,9 @@ import { histMerge, newHist, type FromGen, type GenConfig, type Tick, type ToGen
  */
 export const MAX_SESSIONS_PER_GENERATOR = 18_000;
 /**
- * Sessions per loopback source address at most: a bound source address has ~28,000 ephemeral ports
- * (32768-60999) in all, and a reconnect storm holds the old sockets' ports while new ones connect.
+ * Sessions per loopback source address at most: a generator picks source ports itself, cycling
+ * over 55,000 (10000-64999) per address (bench/lib/sessions-gen.ts), and a reconnect storm holds
+ * the old sockets' ports while new ones connect.
  */
 export const MAX_SESSIONS_PER_ADDRESS = 9_000;
 
