@@ -31,6 +31,10 @@
  *   applications_by_tenant((tenant_id), app_id)   one partition per tenant, ordered by app id
  *   credentials((app_id, credentials_id))         one partition per credentials: Paxos contention
  *                                                 stays per credentials id, never per application
+ *   credentials_by_app((app_id, bucket), credentials_id)
+ *                                                 index for listCredentials: 65 partitions per
+ *                                                 application (bucket: see credentialsBucket),
+ *                                                 ordered by credentials id within each
  *   registrations((app_id, credentials_id))
  *   endpoints((app_id, bucket), key_hash)         bucket = first character of the base64url key
  *                                                 hash: 64 partitions per application instead of
@@ -130,9 +134,25 @@
  *   newer 3.x versions refuse such writes, older ones expire them at once); past the cap a row is
  *   written without a TTL (a ban then ends by the expiresAt filter alone).
  *
- * Run the first open() against a new keyspace from one node: concurrent CREATE TABLE from several
- * nodes can leave a schema disagreement on old Cassandra versions.
+ * Credentials listing: credentials_by_app holds ids only; the credentials row stays the truth. Its
+ * row is written (a plain upsert) BEFORE the lightweight transaction that creates the credentials,
+ * in provisionCredentials and in a trustful bind that creates them, so a crash in between cannot
+ * hide created credentials from the list; an index row whose credentials never came to be is
+ * dropped on listing, which reads every listed credentials row (their status is current). A
+ * provision refused with LK_CRED_EXISTS still writes the row, so credentials created before this
+ * index existed are listed once they are provisioned again; until then only getCredentials finds
+ * them (the index is not backfilled by a scan).
+ *
+ * Schema creation when several nodes start together: open() creates only tables the cluster does
+ * not have yet (restarts issue no DDL), and on Cassandra 3.0 or later creates each with a table id
+ * derived from the keyspace and table name (tableId). Two coordinators creating one table at once
+ * then create the SAME table: without it each picks its own id, the cluster keeps one, and what was
+ * written through the other is lost at the next restart (CASSANDRA-9424; Palantir's AtlasDB made
+ * its ids deterministic for the same reason). On 2.2 run the first open() of a new version from
+ * one node. A keyspace dropped and created again gets the same table ids: TRUNCATE its tables
+ * before dropping it, so a commit log replay cannot bring old rows back.
  */
+import { createHash } from 'node:crypto';
 import { Client, errors, types, type QueryOptions } from 'cassandra-driver';
 import { LatchkeyError } from '../errors.js';
 import type {
@@ -145,6 +165,7 @@ import type {
   BindResult,
   ConditionalAttachResult,
   CredentialStatus,
+  CredentialsListOptions,
   CredentialsRecord,
   EndpointRecord,
   OwnerAttachment,
@@ -162,6 +183,9 @@ import {
   checkEventClasses,
   checkKeyHash,
   checkLimit,
+  checkCredentialsList,
+  credentialsScanBudget,
+  CredentialsPager,
   encodeCursor,
   decodeCursor,
   copyTenant,
@@ -208,6 +232,19 @@ export interface CassandraStoreOptions {
 /** Same limit as the embedded store, so both backends accept the same ids. */
 /** Endpoint buckets in ascending character order (= CQL text order for ASCII). */
 const BUCKETS = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
+/**
+ * credentials_by_app buckets: 0 for ids whose first character sorts before '-', then bucket i + 1
+ * for first characters from BUCKETS[i] up to (not including) BUCKETS[i + 1] ('z' and above: the
+ * last). Monotone in the id, so buckets visited in order list ids in UTF-8 byte order (CQL text
+ * order) for ids of any shape; a key hash's bucket is its first character, as for endpoints.
+ */
+const CRED_BUCKETS = BUCKETS.length + 1;
+function credentialsBucket(id: string): number {
+  const c = id.codePointAt(0) ?? 0;
+  let b = 0;
+  while (b < BUCKETS.length && c >= BUCKETS.charCodeAt(b)) b++;
+  return b;
+}
 /** Bucket queries listEndpoints runs at once while filling a page. */
 const BUCKET_FANOUT = 8;
 /** Row reads listApplications runs at once. */
@@ -290,7 +327,13 @@ export class CassandraStore implements Store {
       // bind marker. The replication map is operator configuration, passed through as CQL.
       const replication = opts.replication ?? "{'class': 'SimpleStrategy', 'replication_factor': 1}";
       await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${opts.keyspace} WITH replication = ${replication}`, [], { prepare: false });
-      for (const ddl of schema(opts.keyspace)) await client.execute(ddl, [], { prepare: false });
+      // Only missing tables (see the file comment); the driver waits for schema agreement after each.
+      const withId = [...client.hosts.values()].every((h) => Number.parseInt(h.cassandraVersion, 10) >= 3);
+      for (const ddl of schema(opts.keyspace)) {
+        const table = /^CREATE TABLE IF NOT EXISTS \w+\.(\w+) /.exec(ddl)![1]!;
+        if (await client.metadata.getTable(opts.keyspace, table)) continue;
+        await client.execute(withId ? withTableId(ddl, tableId(opts.keyspace, table)) : ddl, [], { prepare: false });
+      }
       return new CassandraStore(client, opts.keyspace, serial);
     } catch (err) {
       await client.shutdown().catch(() => undefined);
@@ -414,6 +457,7 @@ export class CassandraStore implements Store {
     const writeId = types.Uuid.random();
     return this.guard(async () => {
       if ((await this.readApp(appId, false)) === null) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+      await this.indexCredentials(appId, credentialsId);
       // Columns without a value are left unset rather than bound to null: no tombstones.
       const out = await this.cas(this.q.insertCreds, [
         appId,
@@ -434,6 +478,30 @@ export class CassandraStore implements Store {
   async getCredentials(appId: string, credentialsId: string): Promise<CredentialsRecord | null> {
     if (!validId(appId) || !validId(credentialsId)) return null;
     return this.guard(() => this.readCreds(appId, credentialsId, false));
+  }
+
+  async listCredentials(appId: string, opts: CredentialsListOptions): Promise<Page<CredentialsRecord>> {
+    const { limit, after, status } = checkCredentialsList(opts);
+    if (!validId(appId)) return { items: [], next: null };
+    return this.guard(async () => {
+      // As listEndpoints: buckets in order from the cursor's, BUCKET_FANOUT at a time; then the
+      // credentials rows of the ids in order, READ_FANOUT at a time, until the pager is done.
+      const pager = new CredentialsPager(limit, status);
+      const first = after === null ? 0 : credentialsBucket(after);
+      const want = credentialsScanBudget(limit);
+      for (let b = first; b < CRED_BUCKETS; b += BUCKET_FANOUT) {
+        const batch = Array.from({ length: Math.min(BUCKET_FANOUT, CRED_BUCKETS - b) }, (_, j) => b + j);
+        const ids = (await Promise.all(batch.map((bucket) => this.credentialIds(appId, bucket, bucket === first ? after : null, want)))).flat();
+        for (let i = 0; i < ids.length; i += READ_FANOUT) {
+          const chunk = ids.slice(i, i + READ_FANOUT);
+          const records = await Promise.all(chunk.map((id) => this.readCreds(appId, id, false)));
+          for (let j = 0; j < chunk.length; j++) {
+            if (!pager.offer(chunk[j]!, records[j]!) || pager.done) return pager.page();
+          }
+        }
+      }
+      return pager.page();
+    });
   }
 
   async bindCredentials(appId: string, credentialsId: string, endpointId: string, createWithKey?: Buffer): Promise<BindResult> {
@@ -457,6 +525,7 @@ export class CassandraStore implements Store {
           if (newKey === null) return { ok: false, reason: 'UNKNOWN', record: null };
           if (!appChecked) {
             if ((await this.readApp(appId, false)) === null) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
+            await this.indexCredentials(appId, credentialsId);
             appChecked = true;
           }
           const now = Date.now();
@@ -1311,6 +1380,22 @@ export class CassandraStore implements Store {
     throw new LatchkeyError('LK_STORE_UNAVAILABLE', `token claim for application ${appId} kept changing`);
   }
 
+  /** Write the credentials_by_app row of a credentials id (before the credentials are created). */
+  private async indexCredentials(appId: string, credentialsId: string): Promise<void> {
+    await this.client.execute(this.q.insertCredsIndex, [appId, credentialsBucket(credentialsId), credentialsId], this.UPSERT);
+  }
+
+  private async credentialIds(appId: string, bucket: number, after: string | null, limit: number): Promise<string[]> {
+    const opts = { ...this.IDEMPOTENT_READ, fetchSize: Math.min(limit, 1000) };
+    const rs =
+      after === null
+        ? await this.client.execute(this.q.selectCredsIndex, [appId, bucket, limit], opts)
+        : await this.client.execute(this.q.selectCredsIndexAfter, [appId, bucket, after, limit], opts);
+    const out: string[] = [];
+    for await (const row of rs) out.push(row.get('credentials_id') as string);
+    return out;
+  }
+
   private async bucketRows(appId: string, bucket: string, after: string | null, limit: number): Promise<EndpointRecord[]> {
     const rs =
       after === null
@@ -1359,6 +1444,8 @@ function schema(ks: string): string[] {
        WITH CLUSTERING ORDER BY (app_id ASC)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.credentials (app_id text, credentials_id text, public_key blob, status text,
        endpoint_id text, created_at timestamp, updated_at timestamp, write_id uuid, PRIMARY KEY ((app_id, credentials_id)))`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.credentials_by_app (app_id text, bucket int, credentials_id text,
+       PRIMARY KEY ((app_id, bucket), credentials_id)) WITH CLUSTERING ORDER BY (credentials_id ASC)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.registrations (app_id text, credentials_id text, server_profile_body text,
        created_at timestamp, updated_at timestamp, PRIMARY KEY ((app_id, credentials_id)))`,
     `CREATE TABLE IF NOT EXISTS ${ks}.endpoints (app_id text, bucket text, key_hash text, credentials_id text,
@@ -1420,6 +1507,9 @@ function queries(ks: string) {
     selectCreds: `SELECT ${creds} FROM ${ks}.credentials WHERE app_id = ? AND credentials_id = ?`,
     bindCreds: `UPDATE ${ks}.credentials SET status = 'IN_USE', endpoint_id = ?, updated_at = ?
                 WHERE app_id = ? AND credentials_id = ? IF status = 'AVAILABLE'`,
+    insertCredsIndex: `INSERT INTO ${ks}.credentials_by_app (app_id, bucket, credentials_id) VALUES (?, ?, ?)`,
+    selectCredsIndex: `SELECT credentials_id FROM ${ks}.credentials_by_app WHERE app_id = ? AND bucket = ? LIMIT ?`,
+    selectCredsIndexAfter: `SELECT credentials_id FROM ${ks}.credentials_by_app WHERE app_id = ? AND bucket = ? AND credentials_id > ? LIMIT ?`,
     revokeCreds: `UPDATE ${ks}.credentials SET status = 'REVOKED', updated_at = ? WHERE app_id = ? AND credentials_id = ? IF status = ?`,
 
     upsertReg: `INSERT INTO ${ks}.registrations (${reg}) VALUES (?, ?, ?, ?, ?)`,
@@ -1493,6 +1583,23 @@ function queries(ks: string) {
     insertControl: `INSERT INTO ${ks}.control_log (bucket, at, id, type, app_id, key_hash) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`,
     selectControl: `SELECT at, id, type, app_id, key_hash FROM ${ks}.control_log WHERE bucket = ? AND at >= ? LIMIT ?`,
   };
+}
+
+/**
+ * A table id derived from the keyspace and table name (a name-based UUID, version 5 layout), so
+ * every node creating the table creates the same one (see the file comment).
+ */
+function tableId(ks: string, table: string): string {
+  const h = createHash('sha1').update(`latchkey:${ks}.${table}`).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+/** The CREATE TABLE statement with its table id option (ID, Cassandra 3.0+). */
+function withTableId(ddl: string, id: string): string {
+  return /\sWITH\s/.test(ddl) ? ddl.replace(/\sWITH\s/, ` WITH ID = ${id} AND `) : `${ddl} WITH ID = ${id}`;
 }
 
 /** Timeouts of a lightweight transaction leave its outcome unknown (it may still commit). */

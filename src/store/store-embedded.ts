@@ -82,6 +82,7 @@ import type {
   Application,
   BindResult,
   ConditionalAttachResult,
+  CredentialsListOptions,
   CredentialsRecord,
   EndpointAccessTokenRecord,
   EndpointRecord,
@@ -100,6 +101,8 @@ import {
   checkEventClasses,
   checkKeyHash,
   checkLimit,
+  checkCredentialsList,
+  CredentialsPager,
   encodeCursor,
   decodeCursor,
   copyTenant,
@@ -344,6 +347,26 @@ export class EmbeddedStore implements Store {
   async getCredentials(appId: string, credentialsId: string): Promise<CredentialsRecord | null> {
     if (!validId(appId) || !validId(credentialsId)) return null;
     return this.read(() => nullable(this.dbs.credentials.get(key(appId, credentialsId)), copyCredentials));
+  }
+
+  async listCredentials(appId: string, opts: CredentialsListOptions): Promise<Page<CredentialsRecord>> {
+    const { limit, after, status } = checkCredentialsList(opts);
+    if (!validId(appId)) return { items: [], next: null };
+    return this.read(() => {
+      // The application's credentials are one contiguous key range ordered by credentials id:
+      // no index needed. The range is read lazily, so a page reads at most the scan budget.
+      const range = prefixRange(appId);
+      const pager = new CredentialsPager(limit, status);
+      const rows = this.dbs.credentials.getRange({
+        start: after === null ? range.start : key(appId, after),
+        exclusiveStart: after !== null,
+        end: range.end,
+      });
+      for (const { value } of rows) {
+        if (!pager.offer(value.credentialsId, value) || pager.done) break;
+      }
+      return pager.page();
+    });
   }
 
   async bindCredentials(appId: string, credentialsId: string, endpointId: string, createWithKey?: Buffer): Promise<BindResult> {

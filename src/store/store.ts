@@ -48,6 +48,16 @@ export interface CredentialsRecord {
   updatedAt: number;
 }
 
+/** Options of {@link Store.listCredentials}. */
+export interface CredentialsListOptions {
+  /** Page size, 1..MAX_CREDENTIALS_PAGE. */
+  limit: number;
+  /** The previous page's `next` (opaque); null or absent for the first page. */
+  after?: string | null;
+  /** Only credentials in this status. */
+  status?: CredentialStatus | null;
+}
+
 /** Kaa's EndpointRegistration: a server-side profile provisioned against credentials. */
 export interface RegistrationRecord {
   appId: string;
@@ -236,6 +246,18 @@ export interface Store extends ProtectionStore {
    */
   provisionCredentials(appId: string, credentialsId: string, publicKey: Buffer | null): Promise<CredentialsRecord>;
   getCredentials(appId: string, credentialsId: string): Promise<CredentialsRecord | null>;
+  /**
+   * Credentials of one application in credentials id order (UTF-8 byte order), provisioned and
+   * trustful-created alike, each with its current status. Keyset paging: `after` is the previous
+   * page's `next`, and the next page starts after the last id that page examined, so no id is
+   * listed twice and credentials created meanwhile are listed iff their id sorts after the cursor.
+   * `limit` is 1..MAX_CREDENTIALS_PAGE (store-common.ts, 1000). With `status`, only credentials in
+   * that status are listed; a call examines at most CREDENTIALS_SCAN credentials, so a filtered
+   * page may be short, even empty, while `next` is not null: page on until `next` is null.
+   * An unknown application lists nothing. LK_BAD_ARGUMENT for a limit out of range, a malformed
+   * cursor or an unknown status.
+   */
+  listCredentials(appId: string, opts: CredentialsListOptions): Promise<Page<CredentialsRecord>>;
 
   /**
    * Atomically bind credentials to an endpoint (Kaa markCredentialsInUse):

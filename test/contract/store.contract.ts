@@ -18,8 +18,11 @@ import type {
   BanRecord,
   ControlEntry,
   ControlType,
+  CredentialStatus,
+  CredentialsRecord,
   EndpointRecord,
   OwnerAttachment,
+  Page,
   Store,
   Tenant,
   VerifierRecord,
@@ -358,6 +361,100 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: St
         await store.revokeCredentials(a.id, c.credentialsId);
         expect(await store.bindCredentials(a.id, c.credentialsId, 'ep-1')).toMatchObject({ ok: false, reason: 'REVOKED' });
         expect((await store.getCredentials(a.id, c.credentialsId))?.status).toBe('REVOKED');
+      });
+    });
+
+    describe('listCredentials', () => {
+      const byId = (x: { credentialsId: string }, y: { credentialsId: string }) => Buffer.compare(Buffer.from(x.credentialsId), Buffer.from(y.credentialsId));
+      async function listAll(appId: string, limit: number, status?: CredentialStatus): Promise<{ pages: CredentialsRecord[][]; all: CredentialsRecord[] }> {
+        const pages: CredentialsRecord[][] = [];
+        let after: string | null = null;
+        do {
+          const page: Page<CredentialsRecord> = await store.listCredentials(appId, { limit, after, ...(status ? { status } : {}) });
+          expect(page.items.length).toBeLessThanOrEqual(limit);
+          pages.push(page.items);
+          after = page.next;
+          expect(pages.length).toBeLessThan(100);
+        } while (after !== null);
+        return { pages, all: pages.flat() };
+      }
+
+      it('pages every credentials of one application by id, provisioned and trustful-created, with current status', async () => {
+        const a = await newApp();
+        const other = await newApp();
+        for (let i = 0; i < 22; i++) await store.provisionCredentials(a.id, randomKeyHash(), i % 2 ? randomBytes(8) : null);
+        for (let i = 0; i < 3; i++) expect((await store.bindCredentials(a.id, randomKeyHash(), 'ep-t', randomBytes(8))).ok).toBe(true);
+        await store.provisionCredentials(other.id, randomKeyHash(), null);
+
+        const { pages, all } = await listAll(a.id, 10);
+        expect(pages.map((p) => p.length)).toEqual([10, 10, 5]);
+        expect(new Set(all.map((c) => c.credentialsId)).size).toBe(25);
+        expect(all).toEqual([...all].sort(byId));
+        for (const c of all) expect(await store.getCredentials(a.id, c.credentialsId)).toEqual(c);
+        expect(all.filter((c) => c.status === 'IN_USE').map((c) => c.endpointId)).toEqual(['ep-t', 'ep-t', 'ep-t']);
+      });
+
+      it('filters by status, with the status as it is now', async () => {
+        const a = await newApp();
+        const ids: string[] = [];
+        for (let i = 0; i < 9; i++) ids.push((await store.provisionCredentials(a.id, randomKeyHash(), null)).credentialsId);
+        for (const id of ids.slice(0, 3)) expect((await store.bindCredentials(a.id, id, `ep-${id}`)).ok).toBe(true);
+        for (const id of ids.slice(3, 5)) await store.revokeCredentials(a.id, id);
+        await store.revokeCredentials(a.id, ids[0]!); // IN_USE -> REVOKED
+
+        const want: Record<CredentialStatus, number[]> = { REVOKED: [0, 3, 4], IN_USE: [1, 2], AVAILABLE: [5, 6, 7, 8] };
+        const expected = (status: CredentialStatus) => want[status].map((i) => ids[i]!).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+        for (const status of ['AVAILABLE', 'IN_USE', 'REVOKED'] as const) {
+          const { all } = await listAll(a.id, 2, status);
+          expect(all.map((c) => c.credentialsId), status).toEqual(expected(status));
+          for (const c of all) expect(c.status).toBe(status);
+        }
+        const revoked = (await store.listCredentials(a.id, { limit: 10, status: 'REVOKED' })).items.find((c) => c.credentialsId === ids[0]);
+        expect(revoked).toMatchObject({ status: 'REVOKED', endpointId: `ep-${ids[0]!}` });
+      });
+
+      it('ends with next = null on a full last page; lists ids of any shape in UTF-8 byte order', async () => {
+        const a = await newApp();
+        const ids = ['.dot', '-dash', '0zero', 'Zed', '_under', 'abc', 'zz', '~tilde', 'é-accent', '\u4e2d'];
+        for (const id of ids) await store.provisionCredentials(a.id, id, null);
+        const sorted = [...ids].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+        const p1 = await store.listCredentials(a.id, { limit: 5 });
+        expect(p1.next).not.toBeNull();
+        const p2 = await store.listCredentials(a.id, { limit: 5, after: p1.next });
+        expect(p2.next).toBeNull();
+        expect([...p1.items, ...p2.items].map((c) => c.credentialsId)).toEqual(sorted);
+        const { pages } = await listAll(a.id, 3);
+        expect(pages.flat().map((c) => c.credentialsId)).toEqual(sorted);
+        expect(pages.map((p) => p.length)).toEqual([3, 3, 3, 1]);
+      });
+
+      it('continues after the cursor: credentials created meanwhile are listed iff they sort after it', async () => {
+        const a = await newApp();
+        for (const id of ['b1', 'b2', 'b3']) await store.provisionCredentials(a.id, id, null);
+        const p1 = await store.listCredentials(a.id, { limit: 2 });
+        expect(p1.items.map((c) => c.credentialsId)).toEqual(['b1', 'b2']);
+        await store.provisionCredentials(a.id, 'a0', null);
+        await store.provisionCredentials(a.id, 'b25', null);
+        const p2 = await store.listCredentials(a.id, { limit: 2, after: p1.next });
+        expect(p2.items.map((c) => c.credentialsId)).toEqual(['b25', 'b3']);
+        expect(p2.next).toBeNull();
+      });
+
+      it('lists nothing for an application without credentials, an unknown or a malformed application id', async () => {
+        const empty = await newApp();
+        expect(await store.listCredentials(empty.id, { limit: 10 })).toEqual({ items: [], next: null });
+        expect(await store.listCredentials(empty.id, { limit: 10, status: 'REVOKED' })).toEqual({ items: [], next: null });
+        expect(await store.listCredentials(uid('no-app'), { limit: 10 })).toEqual({ items: [], next: null });
+        expect(await store.listCredentials('', { limit: 10 })).toEqual({ items: [], next: null });
+      });
+
+      it('refuses a limit out of 1-1000, a malformed cursor or an unknown status with LK_BAD_ARGUMENT', async () => {
+        const a = await newApp();
+        await store.provisionCredentials(a.id, randomKeyHash(), null);
+        for (const limit of [0, -1, 1.5, 1001, Number.NaN]) await expectCode(store.listCredentials(a.id, { limit }), 'LK_BAD_ARGUMENT');
+        expect((await store.listCredentials(a.id, { limit: 1000 })).items).toHaveLength(1);
+        for (const after of ['not a cursor!', '', 'YQ=']) await expectCode(store.listCredentials(a.id, { limit: 10, after }), 'LK_BAD_ARGUMENT');
+        await expectCode(store.listCredentials(a.id, { limit: 10, status: 'BOGUS' as CredentialStatus }), 'LK_BAD_ARGUMENT');
       });
     });
 
