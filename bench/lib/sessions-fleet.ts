@@ -16,7 +16,7 @@ import { histMerge, newHist, type FromGen, type GenConfig, type Tick, type ToGen
 export const MAX_SESSIONS_PER_GENERATOR = 18_000;
 /**
  * Sessions per loopback source address at most: a generator picks source ports itself, cycling
- * over 55,000 (10000-64999) per address (bench/lib/sessions-gen.ts), and a reconnect storm holds
+ * over 31,743 (1025-32767, below the ephemeral range) per address (bench/lib/sessions-gen.ts), and a reconnect storm holds
  * the old sockets' ports while new ones connect.
  */
 export const MAX_SESSIONS_PER_ADDRESS = 9_000;

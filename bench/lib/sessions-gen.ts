@@ -13,16 +13,20 @@
  *
  * Source addresses: each socket binds its loopback source address and port (net.connect
  * localAddress: 127.0.0.2 and up, never 127.0.0.1; localPort from this generator's own cursor over
- * 10000-64999 for that address) so that one address carries at most ~9,000 sessions. The port is
+ * 1025-32767 for that address) so that one address carries at most ~9,000 sessions. The port is
  * chosen here because bind(address, 0) makes the kernel search its bind table for a free port:
  * measured at 250,000 sockets, that search took the generators to 89 % system CPU and ~200
- * connects/s. A port another socket holds (EADDRINUSE) is skipped at once. Failed attempts are reset
+ * connects/s. The ports stay below the ephemeral range (32768-60999): a port bound explicitly on
+ * any address is one the kernel no longer picks for an ordinary connect() on any address, so
+ * cycling over the ephemeral range left the machine's other programs (the bench's own /healthz
+ * and /metrics fetches) with EADDRNOTAVAIL. A port another socket holds (EADDRINUSE: a listener
+ * of another program) is skipped at once. Failed attempts are reset
  * (RST) rather than closed, so they leave no TIME_WAIT behind.
  *
  * CONNECTs are signed before the phase that sends them (`sign`), as bench/handshake does, so the
  * ramp and the storm measure the server, not the generators' RSA signing (~300 µs a CONNECT). Each
  * is timestamped when the coordinator expects it to be sent; one that is further than
- * RESIGN_AFTER_MS (100 s) from now when it is due, or whose nonce may have been spent, is signed
+ * RESIGN_AFTER_MS (the bench's wide handshake window less a minute, sessions-ipc.ts) from now when it is due, or whose nonce may have been spent, is signed
  * again on the spot and counted (`resigned`).
  *
  * Reconnects mirror the SDK (src/sdk/client.ts `scheduleReconnect`): after an unexpected close of
@@ -201,8 +205,8 @@ async function signAll(cmd: SignCommand): Promise<void> {
 
 // --- sessions ---
 
-const LOCAL_PORT_MIN = 10_000;
-const LOCAL_PORT_SPAN = 55_000;
+const LOCAL_PORT_MIN = 1025;
+const LOCAL_PORT_SPAN = 32768 - LOCAL_PORT_MIN;
 /** Next source port to try, per source address (index into cfg.addresses). */
 const portCursor: number[] = [];
 
