@@ -130,6 +130,7 @@ const CATALOGUE = {
   LK_CONFLICT: { message: 'object already exists or is in a conflicting state', http: 409 },
   LK_APP_TOKEN_TAKEN: { message: 'application token already used by another application', http: 409 },
   LK_CRED_EXISTS: { message: 'credentials already provisioned', http: 409 },
+  LK_CRED_LIST_UNSUPPORTED: { message: 'this application\'s credentials service is a plugin that keeps its credentials outside the store: they cannot be listed, look them up by id', http: 409 },
   LK_BAD_PUBLIC_KEY: { message: 'public key is not an RSA-2048 key in PEM or DER', http: 400 },
   LK_BAD_PROFILE_SCHEMA: { message: 'profile schema is not a valid Avro schema', http: 400 },
   LK_BAD_SERVER_PROFILE: { message: 'server-side profile is not valid', http: 400 },

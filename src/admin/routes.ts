@@ -15,7 +15,7 @@
  */
 import crypto from 'node:crypto';
 import type { Bus } from '../bus/bus.js';
-import type { CredentialsGate } from '../credentials/credentials.js';
+import { StoreCredentialsService, type CredentialsGate } from '../credentials/credentials.js';
 import type { Revocation } from '../control/revocation.js';
 import type { SessionControl } from '../control/session-control.js';
 import type { BanList } from '../protection/bans.js';
@@ -23,7 +23,8 @@ import type { KeyRing, ServerKeyInfo } from '../crypto/keyring.js';
 import { isKeyHashId, keyHashId, toSpkiDer } from '../crypto/keys.js';
 import { LatchkeyError } from '../errors.js';
 import type { SessionRegistry } from '../session/registry.js';
-import type { Application, BanKind, BanRecord, CredentialsRecord, EndpointRecord, Store, Tenant } from '../store/store.js';
+import type { Application, BanKind, BanRecord, CredentialStatus, CredentialsRecord, EndpointRecord, Store, Tenant } from '../store/store.js';
+import { CREDENTIAL_STATUSES, MAX_CREDENTIALS_PAGE } from '../store/store-common.js';
 import { BAN_KINDS, banKey } from '../store/protection-common.js';
 import type { ApplicationDirectory } from '../tenancy/applications.js';
 import { createApplication, createTenant, provisionRegistration } from '../tenancy/provision.js';
@@ -149,6 +150,14 @@ const views = {
     jsonConfiguration: jsonOrNull(v.jsonConfiguration), isDefault, createdAt: v.createdAt, updatedAt: v.updatedAt,
   }),
 };
+
+/** An integer query parameter in 1..max (absent: `dflt`); LK_BAD_ARGUMENT otherwise. */
+function intQuery(ctx: RequestContext, name: string, dflt: number, max: number): number {
+  const text = ctx.query.get(name);
+  const n = text === null ? dflt : /^[0-9]{1,7}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new LatchkeyError('LK_BAD_ARGUMENT', `${name} must be 1-${max}`);
+  return n;
+}
 
 export function adminRoutes(d: AdminDeps): Route[] {
   const tenantScoped = async (ctx: RequestContext, tenantId: string): Promise<Tenant> => {
@@ -303,6 +312,27 @@ export function adminRoutes(d: AdminDeps): Route[] {
       },
     },
     {
+      method: 'GET', path: '/admin/v1/applications/{appId}/credentials', scope: 'tenant', summary: 'List credentials by id, with their status (trustful and internal services: the store holds them)',
+      query: {
+        limit: { type: 'integer', minimum: 1, maximum: MAX_CREDENTIALS_PAGE, description: 'page size (default 100)' },
+        cursor: str('from the previous page\'s next'),
+        status: str('only credentials in this status', { enum: [...CREDENTIAL_STATUSES] }),
+      },
+      responses: { 200: { description: '{ items: [credentials], next }: with status, a page may be short (even empty) while next is not null; page on until next is null' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        const limit = intQuery(ctx, 'limit', 100, MAX_CREDENTIALS_PAGE);
+        const status = ctx.query.get('status');
+        if (status !== null && !(CREDENTIAL_STATUSES as readonly string[]).includes(status)) {
+          throw new LatchkeyError('LK_BAD_ARGUMENT', `status must be one of ${CREDENTIAL_STATUSES.join(', ')}`);
+        }
+        // A plugin keeps its credentials where it likes; the store's would be a partial list.
+        if (!(d.credentials.service(app) instanceof StoreCredentialsService)) throw new LatchkeyError('LK_CRED_LIST_UNSUPPORTED', app.credentialsService);
+        const page = await d.store.listCredentials(app.id, { limit, after: ctx.query.get('cursor'), status: status as CredentialStatus | null });
+        return { status: 200, body: { items: page.items.map(views.credentials), next: page.next } };
+      },
+    },
+    {
       method: 'GET', path: '/admin/v1/applications/{appId}/credentials/{credentialsId}', scope: 'tenant', summary: 'Credentials status',
       responses: { 200: { description: 'the credentials record' } },
       handler: async (ctx) => {
@@ -349,9 +379,7 @@ export function adminRoutes(d: AdminDeps): Route[] {
       responses: { 200: { description: '{ items: [endpoint], next }' } },
       handler: async (ctx) => {
         const app = await appScoped(ctx, ctx.params.appId!);
-        const limitText = ctx.query.get('limit');
-        const limit = limitText === null ? 100 : Number(limitText);
-        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new LatchkeyError('LK_BAD_ARGUMENT', 'limit must be 1-1000');
+        const limit = intQuery(ctx, 'limit', 100, 1000);
         const page = await d.store.listEndpoints(app.id, limit, ctx.query.get('cursor'));
         const online = await d.liveSessions.online(app.id, page.items.map((e) => e.keyHash));
         return { status: 200, body: { items: page.items.map((e, i) => views.endpoint(e, online[i] === true)), next: page.next } };

@@ -242,6 +242,9 @@ export class AdminClient {
   provisionCredentials(appId: string, b: { publicKey: string; serverProfile?: object | null }): Promise<ProvisionView> {
     return this.request('POST', `/admin/v1/applications/${seg(appId)}/credentials`, { body: b });
   }
+  listCredentials(appId: string, page: { limit?: string; cursor?: string; status?: string } = {}): Promise<Page<CredentialsView>> {
+    return this.request('GET', `/admin/v1/applications/${seg(appId)}/credentials`, { query: { limit: page.limit, cursor: page.cursor, status: page.status } });
+  }
   credentialsStatus(appId: string, credentialsId: string): Promise<CredentialsView> {
     return this.request('GET', `/admin/v1/applications/${seg(appId)}/credentials/${seg(credentialsId)}`);
   }

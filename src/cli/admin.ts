@@ -118,6 +118,15 @@ const ADMIN_COMMANDS: Record<string, Record<string, AdminCommand>> = {
     },
   },
   credentials: {
+    list: {
+      flags: ['app', 'limit', 'cursor', 'status'],
+      async run(c, p) {
+        const { limit, cursor, status } = p.opts;
+        const r = await c.listCredentials(need(p, 'app'), { ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}), ...(status ? { status } : {}) });
+        print(p, r, r.items.map(credRow));
+        if (r.next && !p.bools.has('json')) process.stderr.write(`latchkey: more credentials: --cursor ${r.next}\n`);
+      },
+    },
     provision: {
       flags: ['app', 'key', 'server-profile'],
       async run(c, p) {

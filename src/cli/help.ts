@@ -90,7 +90,7 @@ Groups:
   create-key [--tenant ID] [--name N]       create an API key offline, on the store (no server needed)
   tenant create|list|get                    tenants
   app create|list|get                       applications
-  credentials provision|status|revoke|notify-revoked
+  credentials list|provision|status|revoke|notify-revoked
   registration provision                    server-side profiles
   endpoints list|get                        registered endpoints
   sessions list|kick                        live sessions on the node answering
@@ -124,6 +124,8 @@ ${ADMIN_ENV_HELP}`,
 
 ${ADMIN_ENV_HELP}`,
   'admin credentials': `Usage:
+  latchkey admin credentials list --app APP_ID [--status AVAILABLE|IN_USE|REVOKED] [--limit N] [--cursor CURSOR] [--json]
+      one page by credentials id (default 100, at most 1000); the next page's cursor is printed on stderr
   latchkey admin credentials provision --app APP_ID --key PUBLIC_KEY.pem [--server-profile FILE.json] [--json]
   latchkey admin credentials status --app APP_ID --id KEY_HASH [--json]
   latchkey admin credentials revoke --app APP_ID --id KEY_HASH [--json]

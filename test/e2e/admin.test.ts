@@ -114,6 +114,41 @@ describe('admin API: tenants, applications, credentials, registrations, endpoint
     expect(await call('POST', `/admin/v1/applications/${appId}/credentials/${other.keyHash}/notify-revoked`, { key: tenantA })).toMatchObject({ status: 200, body: { propagation: { endedHere: 0, log: 'written', bus: 'local' } } });
   });
 
+  it('credentials list: pages by id with status, filters by status, coded 400s, isolation', async () => {
+    expect((await call('POST', '/admin/v1/tenants/ta/applications', { body: { id: 'list-a', name: 'List', credentialsService: 'internal' } })).status).toBe(201);
+    const base = '/admin/v1/applications/list-a/credentials';
+    expect(await call('GET', base, { key: tenantA })).toMatchObject({ status: 200, body: { items: [], next: null } });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const k = makeEndpointKey();
+      expect((await call('POST', base, { key: tenantA, body: { publicKey: k.publicKeyPem } })).status).toBe(201);
+      ids.push(k.keyHash);
+    }
+    ids.sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    expect((await call('POST', `${base}/${ids[1]!}/revoke`, { key: tenantA })).status).toBe(200);
+
+    const p1 = await call('GET', `${base}?limit=3`, { key: tenantA });
+    expect(p1.status).toBe(200);
+    const items1 = p1.body.items as Array<{ credentialsId: string; status: string; publicKey: string | null }>;
+    expect(items1.map((c) => c.credentialsId)).toEqual(ids.slice(0, 3));
+    expect(items1.map((c) => c.status)).toEqual(['AVAILABLE', 'REVOKED', 'AVAILABLE']);
+    expect(items1[0]!.publicKey).toContain('BEGIN PUBLIC KEY');
+    expect(typeof p1.body.next).toBe('string');
+    const p2 = await call('GET', `${base}?limit=3&cursor=${encodeURIComponent(p1.body.next as string)}`, { key: tenantA });
+    expect((p2.body.items as Array<{ credentialsId: string }>).map((c) => c.credentialsId)).toEqual(ids.slice(3));
+    expect(p2.body.next).toBeNull();
+    const revoked = await call('GET', `${base}?status=REVOKED`, { key: tenantA });
+    expect((revoked.body.items as Array<{ credentialsId: string }>).map((c) => c.credentialsId)).toEqual([ids[1]]);
+    expect(((await call('GET', `${base}?status=AVAILABLE&limit=1000`, { key: tenantA })).body.items as unknown[]).length).toBe(4);
+
+    for (const q of ['limit=0', 'limit=1001', 'limit=abc', 'limit=1.5', 'limit=', 'status=GONE', 'status=revoked', 'cursor=%25%25', 'cursor=not-a-cursor!']) {
+      expect([(await call('GET', `${base}?${q}`, { key: tenantA })).status, (await call('GET', `${base}?${q}`, { key: tenantA })).body.code], q).toEqual([400, 'LK_BAD_ARGUMENT']);
+    }
+    expect((await call('GET', `${base}?after=x`, { key: tenantA })).body.code).toBe('LK_UNKNOWN_FIELD');
+    expect((await call('GET', base, { key: tenantB })).body.code).toBe('LK_APP_NOT_FOUND');
+    expect((await call('GET', '/admin/v1/applications/no-such-app/credentials', { key: tenantA })).body.code).toBe('LK_APP_NOT_FOUND');
+  });
+
   it('registrations: provision and replace a server-side profile', async () => {
     const id = makeEndpointKey().keyHash;
     expect(await call('PUT', `/admin/v1/applications/${appId}/registrations/${id}`, { key: tenantA, body: { serverProfile: { a: 1 } } })).toMatchObject({ status: 200, body: { serverProfile: { a: 1 } } });
