@@ -1,7 +1,8 @@
 /**
  * The Administration UI in headless Chromium against a real server (in-process build(): uWS,
  * crypto workers, LMDB), driven as an operator would: sign in (and fail to), create a tenant and an
- * application, provision credentials, add an owner verifier through the form generated from its
+ * application, provision credentials and list them from the server (status filter, next and
+ * previous page, revoke from the list), add an owner verifier through the form generated from its
  * Avro schema (a refused config shows the server's code and message), revoke the credentials of a
  * connected SDK endpoint and see its session end, kick a session, detach from an owner, rotate
  * and retire server keys, a tenant key's view, the live view, and a phone-sized viewport. Every
@@ -142,7 +143,56 @@ describe.runIf(browserAvailable())('Administration UI in Chromium', () => {
     await page.click('#credentials-provision button[type=submit]');
     await page.waitForSelector('#credentials-provision .error');
     expect(await page.textContent('#credentials-provision .error .code')).toMatch(/^LK_/);
+
+    // Provisioned behind the page's back (the API, as the CLI would): listed with its status, from
+    // the server's list; revoked from the list, it shows REVOKED, and the status filter finds it.
+    const k3 = await generateEndpointKeys();
+    expect((await adminApi(h, 'POST', '/admin/v1/applications/thermo/credentials', { publicKey: (await exportEndpointKeys(k3)).publicKeyPem })).status).toBe(201);
+    await go(page, 'endpoints');
+    await go(page, 'credentials');
+    const row3 = `#credentials-list tr[data-credentials-id="${k3.keyHash}"]`;
+    await page.waitForSelector(row3);
+    expect(await page.textContent(`${row3} .badge`)).toBe('AVAILABLE');
+    expect(await page.locator('#credentials-list tr[data-credentials-id]').count()).toBe(3);
+    await page.click(`${row3} button.danger`);
+    await page.click(`${row3} button.danger`);
+    await page.waitForFunction((sel) => document.querySelector(`${sel} .badge`)?.textContent === 'REVOKED', row3);
+    expect((await adminApi(h, 'GET', `/admin/v1/applications/thermo/credentials/${k3.keyHash}`)).body.status).toBe('REVOKED');
+    await page.selectOption('#credentials-status', 'REVOKED');
+    await page.waitForFunction(() => document.querySelectorAll('#credentials-list tr[data-credentials-id]').length === 1);
+    expect(await page.getAttribute('#credentials-list tr[data-credentials-id]', 'data-credentials-id')).toBe(k3.keyHash);
+    await page.selectOption('#credentials-status', 'AVAILABLE');
+    await page.waitForFunction(() => document.querySelectorAll('#credentials-list tr[data-credentials-id]').length === 2);
+    await page.selectOption('#credentials-status', '');
+    await page.waitForFunction(() => document.querySelectorAll('#credentials-list tr[data-credentials-id]').length === 3);
     await screenshot(page, 'ui-credentials');
+  }, T);
+
+  it('pages the credentials list: next and previous page, in id order', async () => {
+    await adminApi(h, 'POST', '/admin/v1/tenants/acme/applications', { id: 'paged', name: 'Paged app', credentialsService: 'internal' });
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const k = await generateEndpointKeys();
+      expect((await adminApi(h, 'POST', '/admin/v1/applications/paged/credentials', { publicKey: (await exportEndpointKeys(k)).publicKeyPem })).status).toBe(201);
+      ids.push(k.keyHash);
+    }
+    ids.sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    const listed = () => page.$$eval('#credentials-list tr[data-credentials-id]', (trs) => trs.map((tr) => tr.getAttribute('data-credentials-id')));
+    await page.reload();
+    await page.waitForSelector('header.top #signout');
+    await chooseApp(page, 'paged');
+    await go(page, 'credentials');
+    await page.selectOption('#credentials-limit', '10');
+    await page.waitForSelector('#credentials-next');
+    expect(await listed()).toEqual(ids.slice(0, 10));
+    await page.click('#credentials-next');
+    await page.waitForSelector('#credentials-prev');
+    expect(await listed()).toEqual(ids.slice(10));
+    expect(await page.locator('#credentials-next').count()).toBe(0);
+    await page.click('#credentials-prev');
+    await page.waitForSelector('#credentials-next');
+    expect(await listed()).toEqual(ids.slice(0, 10));
+    await chooseApp(page, 'thermo');
   }, T);
 
   it('adds an owner verifier through the form generated from its Avro schema; a refused config shows the server message', async () => {
