@@ -72,8 +72,8 @@ export class CryptoTicket {
 }
 
 const INITIAL_RATE_PER_THREAD = 500;
-const RATE_SAMPLE_MIN_BATCH = 8;
-const RATE_ALPHA = 0.2;
+const RATE_WINDOW_MS = 250;
+const RATE_ALPHA = 0.3;
 
 /** Outcome of a handshake dropped before any worker saw it (no RSA operation at all). */
 export const ABANDONED_UNSENT: HandshakeOutcome = { ok: false, code: 'LK_HS_ABANDONED', detail: 'dropped before a crypto worker took it' };
@@ -95,8 +95,15 @@ export class CryptoPool {
   private readonly pool: Piscina;
   private readonly maxQueue: number;
   private readonly maxWaitMs: number;
-  /** Handshakes per second all workers complete, measured on full batches (moving average). */
+  /**
+   * Handshakes per second the pool completes while it has work (moving average of wall-clock
+   * windows): what a queued handshake will actually see, including the CPU this process gets
+   * beside the others on the machine (with 14 gateway processes on 2 cores, each worker completes
+   * far fewer than its RSA time alone would say).
+   */
   private rate: number;
+  private windowStart = 0;
+  private windowDone = 0;
   private readonly maxBatch: number;
   private readonly threadCount: number;
   private readonly waiting: Pending[] = [];
@@ -148,7 +155,7 @@ export class CryptoPool {
     return this.waiting.length;
   }
 
-  /** Handshakes per second the workers are measured to complete (full batches). */
+  /** Handshakes per second the pool is measured to complete while busy. */
   get measuredRate(): number {
     return this.rate;
   }
@@ -156,6 +163,28 @@ export class CryptoPool {
   /** True while a handshake queued now would be refused for its expected wait (the upgrade refuses it first: protection/admission.ts). */
   overloaded(): boolean {
     return this.maxWaitMs > 0 && this.waiting.length >= this.threadCount * this.maxBatch && this.expectedWaitMs() > this.maxWaitMs;
+  }
+
+  /**
+   * Rate windows: from a batch's dispatch while the pool was idle, or from the end of the previous
+   * window, to the completion that closes RATE_WINDOW_MS of busy time. A pool that goes idle (no
+   * queue, nothing in flight) drops its open window: idle time is not throughput.
+   */
+  private measure(done: number, sentAt: number): void {
+    const now = performance.now();
+    if (this.windowStart === 0) this.windowStart = sentAt;
+    this.windowDone += done;
+    const elapsed = now - this.windowStart;
+    if (elapsed >= RATE_WINDOW_MS) {
+      const sample = (this.windowDone * 1000) / elapsed;
+      this.rate += (sample - this.rate) * RATE_ALPHA;
+      this.windowStart = now;
+      this.windowDone = 0;
+    }
+    if (this.waiting.length === 0 && this.inFlight === 0) {
+      this.windowStart = 0;
+      this.windowDone = 0;
+    }
   }
 
   /** Expected wait (ms) of a handshake queued now. */
@@ -221,12 +250,7 @@ export class CryptoPool {
       this.pool.run(packed, { name: 'handshakeBatch', transferList: [packed.packed.buffer as ArrayBuffer] }).then(
         (outcomes: HandshakeOutcome[]) => {
           this.inFlight--;
-          // Full batches only: a small one carries its per-task cost over few handshakes and would
-          // under-state what a backlog drains at.
-          if (batch.length >= RATE_SAMPLE_MIN_BATCH) {
-            const sample = (batch.length * this.threadCount * 1000) / Math.max(0.001, performance.now() - sentAt);
-            this.rate += (sample - this.rate) * RATE_ALPHA;
-          }
+          this.measure(batch.length, sentAt);
           batch.forEach((p, i) => {
             p.ticket?.attach(null, -1);
             const o = outcomes[i] ?? { ok: false, code: 'LK_INTERNAL', detail: 'missing outcome' };

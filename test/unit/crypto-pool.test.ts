@@ -95,8 +95,12 @@ describe('CryptoPool admission by expected wait', () => {
   it('refuses with LK_SERVER_BUSY once a new handshake would wait longer than maxWaitMs, and queues below it', async () => {
     const p = new CryptoPool({ keyDir: dir, threads: 1, maxQueue: 100_000, maxWaitMs: 200, maxBatch: 32 });
     try {
-      // Measure the rate on full batches first.
-      await Promise.all(Array.from({ length: 96 }, () => p.handshake(task())));
+      // Keep the pool busy for 0.8 s (40 handshakes in flight, well inside the bound) so it measures its rate.
+      const until = performance.now() + 800;
+      const keepBusy = async (): Promise<void> => {
+        while (performance.now() < until) await p.handshake(task());
+      };
+      await Promise.all(Array.from({ length: 40 }, keepBusy));
       const rate = p.measuredRate;
       expect(rate).toBeGreaterThan(50);
       // Queue far more than 200 ms of work at once: the ones past ~rate x 0.2 s are refused.
