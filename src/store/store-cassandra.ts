@@ -703,8 +703,14 @@ export class CassandraStore implements Store {
   async setEventClasses(appId: string, keyHash: string, classes: string[]): Promise<void> {
     checkEventClasses(appId, keyHash, classes);
     // A whole-value overwrite (frozen list): idempotent, last writer wins; only the endpoint's own
-    // session declares.
-    await this.guard(() => this.client.execute(this.q.upsertEventClasses, [[...classes], appId, keyHash], this.UPSERT));
+    // session declares. An INSERT, not an UPDATE: cassandra-driver encodes an empty list as null
+    // (encoder.js encodeList), and an UPDATE setting the only regular column to null leaves no
+    // live cell, so a declaration cleared with [] read back as "never declared". An INSERT also
+    // writes the row marker, which keeps the row alive with classes null; the read maps that to [].
+    // Rows written by the earlier UPDATE with a non-empty list have a live classes cell and read
+    // as before; a declaration that UPDATE cleared left no row and reads as undeclared until the
+    // endpoint declares again.
+    await this.guard(() => this.client.execute(this.q.upsertEventClasses, [appId, keyHash, [...classes]], this.UPSERT));
   }
 
   async getEventClasses(appId: string, keyHash: string): Promise<string[] | null> {
@@ -712,6 +718,7 @@ export class CassandraStore implements Store {
     return this.guard(async () => {
       const row = (await this.client.execute(this.q.selectEventClasses, [appId, keyHash], this.READ)).first();
       if (!row) return null;
+      // A live row with classes null is a declaration cleared with [] (see setEventClasses).
       return [...((row.get('classes') as string[] | null) ?? [])];
     });
   }
@@ -1537,7 +1544,7 @@ function queries(ks: string) {
     deleteOwner: `DELETE FROM ${ks}.endpoint_owner WHERE app_id = ? AND key_hash = ? IF write_id = ?`,
     insertOwnerEndpoint: `INSERT INTO ${ks}.owner_endpoints (tenant_id, owner_external_id, app_id, key_hash) VALUES (?, ?, ?, ?)`,
     deleteOwnerEndpoint: `DELETE FROM ${ks}.owner_endpoints WHERE tenant_id = ? AND owner_external_id = ? AND app_id = ? AND key_hash = ?`,
-    upsertEventClasses: `UPDATE ${ks}.event_classes SET classes = ? WHERE app_id = ? AND key_hash = ?`,
+    upsertEventClasses: `INSERT INTO ${ks}.event_classes (app_id, key_hash, classes) VALUES (?, ?, ?)`,
     selectEventClasses: `SELECT classes FROM ${ks}.event_classes WHERE app_id = ? AND key_hash = ?`,
     selectOwnerEndpoints: `SELECT app_id, key_hash FROM ${ks}.owner_endpoints WHERE tenant_id = ? AND owner_external_id = ?`,
 
