@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import type uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import { ERRORS } from '../errors.js';
-import { endWithoutBody } from './http.js';
+import { endWithoutBody } from '../transport/http-head.js';
 
 export const UI_PREFIX = '/ui/';
 
