@@ -700,7 +700,7 @@ function writeResults(result: Result): void {
   fs.writeFileSync(
     path.join(RESULTS, 'sessions-latest.svg'),
     stackedChart(
-      `latchkey: ${String(r.sessionsHeld)} idle sessions, ${String(r.processes)} process(es): ${String(r.serverRssKiBPerSession)} KiB/session, ${String(r.handshakesPerSec)} handshakes/s, storm ${String(r.reconnectStormSeconds)} s`,
+      `latchkey: ${String(r.sessionsHeld)} idle sessions, ${String(r.processes)} process(es): ${String(r.serverRssKiBPerSession)} KiB/session, ${String(r.handshakesPerSec)} handshakes/s, ${r.reconnectStormSeconds === null ? "storm: not all back within its budget" : `storm ${String(r.reconnectStormSeconds)} s`}`,
       'seconds since the ramp started',
       [
         { label: 'sessions held', series: [{ name: 'sessions held', points: tl.map((p) => [p.t, p.sessions]), color: '#1f77b4' }] },
