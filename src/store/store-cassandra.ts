@@ -113,8 +113,8 @@
  *
  * Bans and the session control log use no lightweight transactions: a ban put replaces the whole
  * row (create-or-replace, last writer wins) and a log entry is keyed by its own unique id, so every
- * write is a plain upsert the driver may retry (a retry writes the same row); their reads are
- * marked idempotent too (IDEMPOTENT_READ). deleteBan reads, then deletes only a row it saw (no
+ * write is a plain upsert the driver may retry (a retry writes the same row), like every read
+ * (statementOptions). deleteBan reads, then deletes only a row it saw (no
  * tombstone for a missing ban): two concurrent deletes of one ban may both answer true, which is
  * informational only.
  * - bans is one partition because every process loads the whole list (listBans) at every poll: one
@@ -289,13 +289,11 @@ type CasOutcome = { applied: boolean } | 'unknown';
 export class CassandraStore implements Store {
   private closing: Promise<void> | null = null;
   private readonly q: ReturnType<typeof queries>;
-  /** Plain reads. */
-  private readonly READ: QueryOptions = { prepare: true, consistency: consistencies.localQuorum };
-  /** Plain reads the driver may retry on another coordinator (a read changes nothing). */
-  private readonly IDEMPOTENT_READ: QueryOptions = { ...this.READ, isIdempotent: true };
-  /** Plain upserts: idempotent, so the driver may retry them on another coordinator. */
-  private readonly UPSERT: QueryOptions = { prepare: true, consistency: consistencies.localQuorum, isIdempotent: true };
-  /** Lightweight transactions: never retried by the driver (an unknown outcome is resolved here). */
+  /** Plain reads (see statementOptions). */
+  private readonly READ: QueryOptions;
+  /** Plain upserts and deletes. */
+  private readonly UPSERT: QueryOptions;
+  /** Lightweight transactions. */
   private readonly CAS: QueryOptions;
   /** Linearizable reads (complete any Paxos round in flight). */
   private readonly SERIAL_READ: QueryOptions;
@@ -306,8 +304,7 @@ export class CassandraStore implements Store {
     serial: number,
   ) {
     this.q = queries(keyspace);
-    this.CAS = { prepare: true, consistency: consistencies.localQuorum, serialConsistency: serial, isIdempotent: false };
-    this.SERIAL_READ = { prepare: true, consistency: serial };
+    ({ READ: this.READ, UPSERT: this.UPSERT, CAS: this.CAS, SERIAL_READ: this.SERIAL_READ } = statementOptions(serial));
   }
 
   static async open(opts: CassandraStoreOptions): Promise<CassandraStore> {
@@ -1237,7 +1234,7 @@ export class CassandraStore implements Store {
     const v = banKey(kind, value);
     if (v === null) return false;
     return this.guard(async () => {
-      const found = (await this.client.execute(this.q.selectBan, [BAN_PARTITION, kind, v], this.IDEMPOTENT_READ)).first();
+      const found = (await this.client.execute(this.q.selectBan, [BAN_PARTITION, kind, v], this.READ)).first();
       if (!found) return false;
       await this.client.execute(this.q.deleteBan, [BAN_PARTITION, kind, v], this.UPSERT);
       return true;
@@ -1247,7 +1244,7 @@ export class CassandraStore implements Store {
   async listBans(now: number): Promise<BanRecord[]> {
     return this.guard(async () => {
       const out: BanRecord[] = [];
-      for await (const row of await this.client.execute(this.q.selectBans, [BAN_PARTITION], { ...this.IDEMPOTENT_READ, fetchSize: 1000 })) {
+      for await (const row of await this.client.execute(this.q.selectBans, [BAN_PARTITION], { ...this.READ, fetchSize: 1000 })) {
         const b = banFrom(row);
         if (banActive(b, now)) out.push(b);
       }
@@ -1286,7 +1283,7 @@ export class CassandraStore implements Store {
   /** Entries of one control_log bucket with at >= since, in (at, id) order, at most `limit`. */
   private async controlRows(bucket: number, since: number, limit: number): Promise<ControlEntry[]> {
     const n = Math.min(limit, MAX_CQL_LIMIT);
-    const rs = await this.client.execute(this.q.selectControl, [bucket, since, n], { ...this.IDEMPOTENT_READ, fetchSize: Math.min(n, 1000) });
+    const rs = await this.client.execute(this.q.selectControl, [bucket, since, n], { ...this.READ, fetchSize: Math.min(n, 1000) });
     const out: ControlEntry[] = [];
     for await (const row of rs) out.push(controlFrom(row));
     return out;
@@ -1394,7 +1391,7 @@ export class CassandraStore implements Store {
   }
 
   private async credentialIds(appId: string, bucket: number, after: string | null, limit: number): Promise<string[]> {
-    const opts = { ...this.IDEMPOTENT_READ, fetchSize: Math.min(limit, 1000) };
+    const opts = { ...this.READ, fetchSize: Math.min(limit, 1000) };
     const rs =
       after === null
         ? await this.client.execute(this.q.selectCredsIndex, [appId, bucket, limit], opts)
@@ -1441,6 +1438,31 @@ export class CassandraStore implements Store {
 }
 
 // --- CQL ---
+
+/**
+ * Options of every statement the store runs, by kind. isIdempotent tells the driver whether it may
+ * send a request again (to the same or the next coordinator) after a socket error, a client
+ * timeout or an overloaded answer, when the first attempt may have been applied:
+ * - Reads, plain and serial, are idempotent. A serial read may complete a Paxos round another
+ *   caller left in flight, which any later serial read would complete the same way.
+ * - Plain upserts and deletes are idempotent: each sets whole cells to values fixed by the caller,
+ *   at the client timestamp the driver picked for the first attempt (a retry reuses it), so a late
+ *   retry cannot overwrite a newer write. The store has no counters and no list appends, which
+ *   would not be.
+ * - Lightweight transactions (single statements and conditional batches) are NOT: a second
+ *   attempt of one that applied would answer "not applied". Their unknown outcomes are decided
+ *   here by a serial read instead (outcomeUnknown).
+ * Exported for a unit test.
+ */
+export function statementOptions(serial: number): { READ: QueryOptions; SERIAL_READ: QueryOptions; UPSERT: QueryOptions; CAS: QueryOptions } {
+  const localQuorum = consistencies.localQuorum;
+  return {
+    READ: { prepare: true, consistency: localQuorum, isIdempotent: true },
+    SERIAL_READ: { prepare: true, consistency: serial, isIdempotent: true },
+    UPSERT: { prepare: true, consistency: localQuorum, isIdempotent: true },
+    CAS: { prepare: true, consistency: localQuorum, serialConsistency: serial, isIdempotent: false },
+  };
+}
 
 function schema(ks: string): string[] {
   return [
