@@ -65,6 +65,7 @@
  *                                                 kind then value
  *   control_log((bucket), at, id)                 the session control log, one partition per hour
  *                                                 (bucket = floor(at / 1 h)), ordered by at then id
+ *   schema_lock(name)                             the schema lease of open() (2.2 only: see below)
  *
  * Ownership across two tables (Cassandra has no multi-partition transactions):
  * - endpoint_owner is the truth; owner_endpoints is an index that may hold extra rows, never lack
@@ -149,8 +150,11 @@
  * derived from the keyspace and table name (tableId). Two coordinators creating one table at once
  * then create the SAME table: without it each picks its own id, the cluster keeps one, and what was
  * written through the other is lost at the next restart (CASSANDRA-9424; Palantir's AtlasDB made
- * its ids deterministic for the same reason). On 2.2 run the first open() of a new version from
- * one node. A keyspace dropped and created again gets the same table ids: TRUNCATE its tables
+ * its ids deterministic for the same reason). Cassandra 2.2 has no table id option and answers
+ * such a race with "Column family ID mismatch" on both nodes (found against a 2.2 server), so there
+ * (and on a cluster not yet all 3.0+) open() creates tables under a lease: a lightweight-transaction
+ * row in schema_lock(name) with a TTL, one table at a time, waiting for schema agreement after each
+ * (ensureSchema says what remains: the lock table's own creation). A keyspace dropped and created again gets the same table ids: TRUNCATE its tables
  * before dropping it, so a commit log replay cannot bring old rows back.
  */
 import { createHash } from 'node:crypto';
@@ -325,13 +329,8 @@ export class CassandraStore implements Store {
       // bind marker. The replication map is operator configuration, passed through as CQL.
       const replication = opts.replication ?? "{'class': 'SimpleStrategy', 'replication_factor': 1}";
       await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${opts.keyspace} WITH replication = ${replication}`, [], { prepare: false });
-      // Only missing tables (see the file comment); the driver waits for schema agreement after each.
-      const withId = [...client.hosts.values()].every((h) => Number.parseInt(h.cassandraVersion, 10) >= 3);
-      for (const ddl of schema(opts.keyspace)) {
-        const table = /^CREATE TABLE IF NOT EXISTS \w+\.(\w+) /.exec(ddl)![1]!;
-        if (await client.metadata.getTable(opts.keyspace, table)) continue;
-        await client.execute(withId ? withTableId(ddl, tableId(opts.keyspace, table)) : ddl, [], { prepare: false });
-      }
+      // Only missing tables, one at a time, under a lease on 2.2 (see the file comment).
+      await ensureSchema(client, opts.keyspace);
       return new CassandraStore(client, opts.keyspace, serial);
     } catch (err) {
       await client.shutdown().catch(() => undefined);
@@ -1613,6 +1612,163 @@ function queries(ks: string) {
     insertControl: `INSERT INTO ${ks}.control_log (bucket, at, id, type, app_id, key_hash) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`,
     selectControl: `SELECT at, id, type, app_id, key_hash FROM ${ks}.control_log WHERE bucket = ? AND at >= ? LIMIT ?`,
   };
+}
+
+/** How long open() waits for all nodes to report the same schema version after a change. */
+const SCHEMA_AGREEMENT_TIMEOUT_MS = 60_000; // 60 s
+/** How long open() waits for another node that holds the schema lease (2.2). */
+const SCHEMA_LEASE_WAIT_MS = 300_000; // 5 min
+/** The schema lease expires this long after its last renewal, so a crashed holder frees it. */
+const SCHEMA_LEASE_TTL_SEC = 120; // 2 min, renewed after every table
+/** Random delay before creating the lock table itself on 2.2 (spreads nodes started together). */
+const LOCK_TABLE_JITTER_MS = 2_000; // 2 s
+const LOCK_TABLE_ATTEMPTS = 5;
+const LOCK_ROW = 'schema';
+
+/**
+ * Create the tables of schema() the cluster lacks (see the file comment, "Schema creation").
+ * - Cassandra 3.0+ on every host: each table with its fixed id (tableId), so concurrent creators
+ *   create the same table; no lease.
+ * - Otherwise (2.2, or a cluster mid-upgrade): a lightweight-transaction lease row in
+ *   schema_lock, so one node at a time creates tables. Its holder waits for schema agreement
+ *   after each table, so the next holder (whose existence check reads the schema of one node)
+ *   sees every table created before it.
+ * Either way each CREATE is followed by an explicit wait for schema agreement: the driver's own
+ * wait after DDL gives up silently after protocolOptions.maxSchemaAgreementWaitSeconds (10 s).
+ * What remains on 2.2: the CREATE of schema_lock itself has no lease. Nodes started together
+ * spread it with a random delay and re-check after agreement; if two still create it at once, the
+ * loser's CREATE fails with "Column family ID mismatch" and is retried after agreement. If schema
+ * agreement then never comes (the nodes kept different ids), open() fails with
+ * LK_STORE_UNAVAILABLE: run `nodetool resetlocalschema` on the disagreeing node (or restart it).
+ */
+async function ensureSchema(client: Client, ks: string): Promise<void> {
+  const withId = [...client.hosts.values()].every((h) => Number.parseInt(h.cassandraVersion, 10) >= 3);
+  const ddlOf = (ddl: string, table: string) => (withId ? withTableId(ddl, tableId(ks, table)) : ddl);
+  const tables = schema(ks).map((ddl) => ({ table: /^CREATE TABLE IF NOT EXISTS \w+\.(\w+) /.exec(ddl)![1]!, ddl }));
+  // The driver's metadata may not know a keyspace another node just created (getTable would then
+  // answer null for every table): refresh it, then getTable reads the control host's schema.
+  const missing = async () => {
+    await client.metadata.refreshKeyspace(ks);
+    const out: typeof tables = [];
+    for (const t of tables) if (!(await client.metadata.getTable(ks, t.table))) out.push(t);
+    return out;
+  };
+  const create = async (t: { table: string; ddl: string }) => {
+    await client.execute(ddlOf(t.ddl, t.table), [], { prepare: false });
+    await waitForSchemaAgreement(client);
+  };
+  await waitForSchemaAgreement(client);
+  let todo = await missing();
+  if (todo.length === 0) return; // a restart: no DDL, no lease
+  if (withId) {
+    for (const t of todo) await create(t);
+    return;
+  }
+
+  await ensureLockTable(client, ks, create);
+  const lease = schemaLease(client, ks);
+  const holder = types.Uuid.random();
+  const deadline = Date.now() + SCHEMA_LEASE_WAIT_MS;
+  while (!(await lease.acquire(holder))) {
+    if (Date.now() > deadline) {
+      throw new LatchkeyError('LK_STORE_UNAVAILABLE', `another node held the schema lease of ${ks} for ${SCHEMA_LEASE_WAIT_MS / 1000} s`);
+    }
+    await sleep(500 + Math.random() * 500);
+    await waitForSchemaAgreement(client);
+    if ((await missing()).length === 0) return; // the holder created them
+  }
+  try {
+    // The previous holder waited for agreement on its last table; wait again in case it crashed
+    // before that, then read what is still missing.
+    await waitForSchemaAgreement(client);
+    todo = await missing();
+    for (const t of todo) {
+      await create(t);
+      if (!(await lease.renew(holder))) throw new LatchkeyError('LK_STORE_UNAVAILABLE', `schema lease of ${ks} lost while creating tables`);
+    }
+  } finally {
+    await lease.release(holder).catch(() => undefined); // best effort: the TTL frees it otherwise
+  }
+}
+
+/** Create schema_lock if missing; on 2.2 spread concurrent creators and retry an id mismatch. */
+async function ensureLockTable(client: Client, ks: string, create: (t: { table: string; ddl: string }) => Promise<void>): Promise<void> {
+  const t = { table: 'schema_lock', ddl: `CREATE TABLE IF NOT EXISTS ${ks}.schema_lock (name text PRIMARY KEY, holder uuid, acquired_at timestamp)` };
+  const exists = async () => {
+    await client.metadata.refreshKeyspace(ks);
+    return (await client.metadata.getTable(ks, t.table)) != null;
+  };
+  for (let attempt = 0; attempt < LOCK_TABLE_ATTEMPTS; attempt++) {
+    if (await exists()) return;
+    await sleep(Math.random() * LOCK_TABLE_JITTER_MS);
+    await waitForSchemaAgreement(client);
+    if (await exists()) return;
+    try {
+      await create(t);
+      return;
+    } catch (err) {
+      if (!/Column family ID mismatch/i.test(err instanceof Error ? err.message : String(err))) throw err;
+      await waitForSchemaAgreement(client);
+    }
+  }
+  throw new LatchkeyError('LK_STORE_UNAVAILABLE', `could not create ${ks}.schema_lock (column family id mismatch)`);
+}
+
+/**
+ * The schema lease: one row of schema_lock taken with IF NOT EXISTS and a TTL, renewed and
+ * released conditional on its holder id. SERIAL, not LOCAL_SERIAL: the schema is cluster-wide, so
+ * nodes in every data center contend for one lease (a first start needs a quorum of each DC's
+ * replicas of the keyspace; restarts take no lease). An unknown outcome is decided by a serial read.
+ */
+function schemaLease(client: Client, ks: string) {
+  const opts: QueryOptions = { prepare: true, consistency: consistencies.quorum, serialConsistency: consistencies.serial, isIdempotent: false };
+  const cas = async (query: string, params: unknown[], holder: types.Uuid, wantHolder: boolean): Promise<boolean> => {
+    try {
+      return (await client.execute(query, params, opts)).wasApplied();
+    } catch (err) {
+      if (!outcomeUnknown(err)) throw err;
+      const row = (await client.execute(`SELECT holder FROM ${ks}.schema_lock WHERE name = ?`, [LOCK_ROW], { prepare: true, consistency: consistencies.serial, isIdempotent: true })).first();
+      const mine = row != null && String(row.get('holder')) === holder.toString();
+      return wantHolder ? mine : !mine;
+    }
+  };
+  return {
+    acquire: (holder: types.Uuid) =>
+      cas(
+        `INSERT INTO ${ks}.schema_lock (name, holder, acquired_at) VALUES (?, ?, ?) IF NOT EXISTS USING TTL ?`,
+        [LOCK_ROW, holder, new Date(), SCHEMA_LEASE_TTL_SEC],
+        holder,
+        true,
+      ),
+    renew: (holder: types.Uuid) =>
+      cas(
+        `UPDATE ${ks}.schema_lock USING TTL ? SET holder = ?, acquired_at = ? WHERE name = ? IF holder = ?`,
+        [SCHEMA_LEASE_TTL_SEC, holder, new Date(), LOCK_ROW, holder],
+        holder,
+        true,
+      ),
+    release: (holder: types.Uuid) => cas(`DELETE FROM ${ks}.schema_lock WHERE name = ? IF holder = ?`, [LOCK_ROW, holder], holder, false),
+  };
+}
+
+/** Poll until every live node reports the same schema version; LK_STORE_UNAVAILABLE after the timeout. */
+async function waitForSchemaAgreement(client: Client): Promise<void> {
+  const deadline = Date.now() + SCHEMA_AGREEMENT_TIMEOUT_MS;
+  // checkSchemaAgreement is public API (docs, lib/metadata/index.js) missing from the typings.
+  const metadata = client.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> };
+  while (!(await metadata.checkSchemaAgreement())) {
+    if (Date.now() > deadline) {
+      throw new LatchkeyError(
+        'LK_STORE_UNAVAILABLE',
+        `Cassandra nodes did not agree on the schema within ${SCHEMA_AGREEMENT_TIMEOUT_MS / 1000} s (nodetool describecluster shows the versions)`,
+      );
+    }
+    await sleep(200);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
