@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import { WebSocket } from 'undici';
 import { sleep } from './run.js';
 
-
 type Params = Record<string, unknown>;
 type Handler = (params: Params) => void;
 
@@ -18,14 +17,50 @@ export interface CdpTarget {
   on(event: string, h: Handler): () => void;
 }
 
-export class Cdp implements CdpTarget {
-  readonly name = 'main';
+/** One CDP session: numbered calls and their answers, events to handlers. `post` sends a message text. */
+abstract class Session implements CdpTarget {
+  abstract readonly name: string;
   private nextId = 1;
   private readonly calls = new Map<number, { resolve: (v: Params) => void; reject: (e: Error) => void }>();
   private readonly handlers = new Map<string, Set<Handler>>();
+
+  protected abstract post(text: string, reject: (e: Error) => void): void;
+
+  onMessage(text: string): void {
+    const m = JSON.parse(text) as { id?: number; result?: Params; error?: { message: string }; method?: string; params?: Params };
+    if (m.id !== undefined) {
+      const c = this.calls.get(m.id);
+      this.calls.delete(m.id);
+      if (m.error) c?.reject(new Error(m.error.message));
+      else c?.resolve(m.result ?? {});
+    } else if (m.method) {
+      for (const h of this.handlers.get(m.method) ?? []) h(m.params ?? {});
+    }
+  }
+
+  call<T = Params>(method: string, params: Params = {}): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.calls.set(id, { resolve: resolve as (v: Params) => void, reject });
+      this.post(JSON.stringify({ id, method, params }), reject);
+    });
+  }
+
+  on(event: string, h: Handler): () => void {
+    let set = this.handlers.get(event);
+    if (!set) this.handlers.set(event, (set = new Set()));
+    set.add(h);
+    return () => set.delete(h);
+  }
+}
+
+/** A process's main thread, over the inspector's WebSocket; its worker threads in `workers`. */
+export class Cdp extends Session {
+  readonly name = 'main';
   readonly workers = new Map<string, WorkerTarget>();
 
   private constructor(private readonly ws: WebSocket) {
+    super();
     ws.addEventListener('message', (ev) => this.onMessage(String(ev.data)));
   }
 
@@ -46,31 +81,8 @@ export class Cdp implements CdpTarget {
     return cdp;
   }
 
-  private onMessage(text: string): void {
-    const m = JSON.parse(text) as { id?: number; result?: Params; error?: { message: string }; method?: string; params?: Params };
-    if (m.id !== undefined) {
-      const c = this.calls.get(m.id);
-      this.calls.delete(m.id);
-      if (m.error) c?.reject(new Error(m.error.message));
-      else c?.resolve(m.result ?? {});
-    } else if (m.method) {
-      for (const h of this.handlers.get(m.method) ?? []) h(m.params ?? {});
-    }
-  }
-
-  call<T = Params>(method: string, params: Params = {}): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.calls.set(id, { resolve: resolve as (v: Params) => void, reject });
-      this.ws.send(JSON.stringify({ id, method, params }));
-    });
-  }
-
-  on(event: string, h: Handler): () => void {
-    let set = this.handlers.get(event);
-    if (!set) this.handlers.set(event, (set = new Set()));
-    set.add(h);
-    return () => set.delete(h);
+  protected post(text: string): void {
+    this.ws.send(text);
   }
 
   close(): void {
@@ -78,41 +90,18 @@ export class Cdp implements CdpTarget {
   }
 }
 
-export class WorkerTarget implements CdpTarget {
-  private nextId = 1;
-  private readonly calls = new Map<number, { resolve: (v: Params) => void; reject: (e: Error) => void }>();
-  private readonly handlers = new Map<string, Set<Handler>>();
+/** A worker thread, reached through its parent's NodeWorker domain. */
+export class WorkerTarget extends Session {
   constructor(
     private readonly parent: Cdp,
     private readonly sessionId: string,
     readonly name: string,
-  ) {}
-
-  onMessage(text: string): void {
-    const m = JSON.parse(text) as { id?: number; result?: Params; error?: { message: string }; method?: string; params?: Params };
-    if (m.id !== undefined) {
-      const c = this.calls.get(m.id);
-      this.calls.delete(m.id);
-      if (m.error) c?.reject(new Error(m.error.message));
-      else c?.resolve(m.result ?? {});
-    } else if (m.method) {
-      for (const h of this.handlers.get(m.method) ?? []) h(m.params ?? {});
-    }
+  ) {
+    super();
   }
 
-  call<T = Params>(method: string, params: Params = {}): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.calls.set(id, { resolve: resolve as (v: Params) => void, reject });
-      this.parent.call('NodeWorker.sendMessageToWorker', { sessionId: this.sessionId, message: JSON.stringify({ id, method, params }) }).catch(reject);
-    });
-  }
-
-  on(event: string, h: Handler): () => void {
-    let set = this.handlers.get(event);
-    if (!set) this.handlers.set(event, (set = new Set()));
-    set.add(h);
-    return () => set.delete(h);
+  protected post(text: string, reject: (e: Error) => void): void {
+    this.parent.call('NodeWorker.sendMessageToWorker', { sessionId: this.sessionId, message: text }).catch(reject);
   }
 }
 
