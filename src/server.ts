@@ -211,7 +211,10 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
     // Bans, caps and rates: the cheapest refusals, before parsing and RSA (protection/admission.ts).
     const protection = await startProtection({
       config, store, bus, stats, log, nodeId: busOrigin,
-      endSessions: (match) => registry.endWhere((s) => match({ remoteAddress: s.remoteAddress, appId: s.app?.id ?? null, keyHash: s.claimedKeyHash }), 'LK_BANNED'),
+      bannedSessions: {
+        atAddresses: (match) => registry.endAtAddresses(match, 'LK_BANNED'),
+        where: (match) => registry.endWhere((s) => match({ appId: s.app?.id ?? null, keyHash: s.claimedKeyHash }), 'LK_BANNED'),
+      },
     });
     closers.push(() => protection.close());
     const { admission } = protection;

@@ -9,17 +9,10 @@ import type { Config } from '../config/config.js';
 import type { Stats } from '../metrics.js';
 import type { ProtectionStore } from '../store/store.js';
 import { Admission } from './admission.js';
-import { BanList, banMatcher } from './bans.js';
+import { BanList, endBanned, type BannedSessions } from './bans.js';
 
 /** Bans are reloaded from the store this many control polls apart (and at once on `bans.changed`). */
 const BAN_REFRESH_POLLS = 5;
-
-/** What a ban is matched against in a live session. */
-export interface BannableSession {
-  remoteAddress: string;
-  appId: string | null;
-  keyHash: string | null;
-}
 
 export interface Protection {
   admission: Admission;
@@ -34,8 +27,8 @@ export async function startProtection(d: {
   stats: Stats;
   log: Logger;
   nodeId: string;
-  /** End the live sessions `match` selects with LK_BANNED (SessionRegistry.endWhere); returns how many. */
-  endSessions: (match: (s: BannableSession) => boolean) => number;
+  /** Ends the live sessions a ban covers with LK_BANNED (the session registry). */
+  bannedSessions: BannedSessions;
 }): Promise<Protection> {
   const { config: c, log } = d;
   const bans = new BanList({
@@ -44,8 +37,7 @@ export async function startProtection(d: {
     announce: () => d.bus.publish('sessions', { type: 'bans.changed', origin: d.nodeId }),
     onAdded: (ban) => d.stats.count(d.stats.bansAdded, ban.createdBy === 'flapping' || ban.createdBy === 'failed-handshakes' ? ban.createdBy : 'admin'),
     onBanned: (ban) => {
-      const matches = banMatcher(ban);
-      const ended = d.endSessions(matches);
+      const ended = endBanned(ban, d.bannedSessions);
       if (ended > 0) log.info({ ban: { kind: ban.kind, value: ban.value }, ended }, 'ban in force: matching sessions ended');
     },
   });

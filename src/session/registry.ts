@@ -26,6 +26,12 @@ export interface SessionDirectory {
 export class SessionRegistry implements SessionRegistryHooks {
   private readonly all = new Set<Session>();
   private readonly byEndpoint = new Map<string, Session>();
+  /**
+   * Open sessions by remote address as the transport reports it (uWS: dotted IPv4, full IPv6), so a
+   * ban of one address ends its sessions without a look at every other session: under a flood from
+   * many addresses, bans land by the dozen per second while thousands of sessions are open.
+   */
+  private readonly byAddress = new Map<string, Set<Session>>();
   /** Recent revocations by endpoint key -> time; see recentlyRevoked(). Entries live REVOKED_MEMORY_MS. */
   private readonly recentlyRevokedAt = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -45,6 +51,9 @@ export class SessionRegistry implements SessionRegistryHooks {
   /** Every socket is added when it opens, before its CONNECT. */
   opened(session: Session): void {
     this.all.add(session);
+    const at = this.byAddress.get(session.remoteAddress);
+    if (at) at.add(session);
+    else this.byAddress.set(session.remoteAddress, new Set([session]));
   }
 
   established(session: Session): void {
@@ -68,6 +77,8 @@ export class SessionRegistry implements SessionRegistryHooks {
 
   closed(session: Session): void {
     if (!this.all.delete(session)) return;
+    const at = this.byAddress.get(session.remoteAddress);
+    if (at?.delete(session) && at.size === 0) this.byAddress.delete(session.remoteAddress);
     const key = session.endpointKey;
     if (key && this.byEndpoint.get(key) === session) {
       this.byEndpoint.delete(key);
@@ -139,11 +150,25 @@ export class SessionRegistry implements SessionRegistryHooks {
 
   /** End every session for which `match` is true with `code` (a ban came into force); returns how many. */
   endWhere(match: (s: Session) => boolean, code: 'LK_BANNED'): number {
+    const hit: Session[] = [];
+    for (const s of this.all) if (s.state !== 'CLOSED' && match(s)) hit.push(s);
+    for (const s of hit) s.end(code);
+    return hit.length;
+  }
+
+  /**
+   * End every session whose remote address (as the transport reports it) `matchAddress` accepts;
+   * `matchAddress` runs once per distinct address, not per session. Returns how many were ended.
+   */
+  endAtAddresses(matchAddress: (address: string) => boolean, code: 'LK_BANNED'): number {
     let n = 0;
-    for (const s of [...this.all]) {
-      if (s.state === 'CLOSED' || !match(s)) continue;
-      s.end(code);
-      n++;
+    for (const [address, sessions] of [...this.byAddress]) {
+      if (!matchAddress(address)) continue;
+      for (const s of [...sessions]) {
+        if (s.state === 'CLOSED') continue;
+        s.end(code);
+        n++;
+      }
     }
     return n;
   }

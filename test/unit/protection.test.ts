@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalIp, cidrContains, ipValue, parseCidr } from '../../src/net/ip.js';
-import { normalizeIpBan } from '../../src/protection/bans.js';
+import { endBanned, normalizeIpBan } from '../../src/protection/bans.js';
+import type { BanRecord } from '../../src/store/store.js';
 import { TokenBuckets, WindowCounters } from '../../src/protection/rate.js';
 
 describe('addresses', () => {
@@ -22,6 +23,38 @@ describe('addresses', () => {
     for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/x', 'fe80::1%eth0/64', '/8']) expect(parseCidr(bad)).toBeNull();
     expect(normalizeIpBan('10.1.2.3/8')).toBe('10.0.0.0/8');
     expect(normalizeIpBan('::1/128')).toBe('0000:0000:0000:0000:0000:0000:0000:0001');
+  });
+});
+
+describe('a ban ends the sessions it covers', () => {
+  const addresses = ['127.0.0.1', '127.0.0.2', '10.9.8.7', '0000:0000:0000:0000:0000:ffff:7f00:0003', '2001:0db8:0000:0000:0000:0000:0000:0001'];
+  const sessions = [
+    { address: '127.0.0.1', appId: 'a', keyHash: 'k1' },
+    { address: '127.0.0.1', appId: 'b', keyHash: 'k2' },
+    { address: '127.0.0.2', appId: 'a', keyHash: null },
+    { address: '10.9.8.7', appId: null, keyHash: 'k1' },
+    { address: addresses[3]!, appId: 'b', keyHash: 'k3' },
+    { address: addresses[4]!, appId: 'a', keyHash: 'k4' },
+  ];
+  function run(kind: BanRecord['kind'], value: string): { ended: number; addressChecks: number } {
+    let addressChecks = 0;
+    const ended = endBanned({ kind, value, createdAt: 0, expiresAt: null, createdBy: 'test', reason: '' }, {
+      atAddresses: (match) => addresses.filter((a) => (addressChecks++, match(a))).reduce((n, a) => n + sessions.filter((s) => s.address === a).length, 0),
+      where: (match) => sessions.filter((s) => match(s)).length,
+    });
+    return { ended, addressChecks };
+  }
+  it('an address or CIDR ban is matched once per distinct address, in either text form', () => {
+    expect(run('ip', '127.0.0.1')).toEqual({ ended: 2, addressChecks: addresses.length });
+    expect(run('ip', '127.0.0.0/8')).toEqual({ ended: 4, addressChecks: addresses.length });
+    expect(run('ip', '127.0.0.3').ended).toBe(1);
+    expect(run('ip', '2001:0db8:0000:0000:0000:0000:0000:0000/32').ended).toBe(1);
+    expect(run('ip', '192.168.0.0/16').ended).toBe(0);
+    expect(run('ip', 'not an address').ended).toBe(0);
+  });
+  it('key hash and application bans select by what the session claims', () => {
+    expect(run('keyHash', 'k1').ended).toBe(2);
+    expect(run('app', 'b').ended).toBe(2);
   });
 });
 
