@@ -9,8 +9,7 @@
  * The bootstrap service reads the registry on a timer (snapshot()), never on a request.
  */
 import crypto from 'node:crypto';
-import { Redis } from 'ioredis';
-import { LatchkeyError } from '../errors.js';
+import { connectRedis, createRedisClient, type RedisClient } from '../redis/connect.js';
 
 export interface NodeInfo {
   /** Stable for the life of the process (config nodeId, or random per start). */
@@ -64,7 +63,7 @@ export class MemoryNodeRegistry implements NodeRegistry {
     this.nodes.delete(id);
   }
   async list(now = Date.now()): Promise<NodeInfo[]> {
-    return [...this.nodes.values()].filter((n) => now - n.heartbeatAt <= this.expireMs).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((n) => ({ ...n }));
+    return [...this.nodes.values()].filter((n) => now - n.heartbeatAt <= this.expireMs).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((n) => ({ ...n, protocolVersions: [...n.protocolVersions] }));
   }
   async close(): Promise<void> {
     this.nodes.clear();
@@ -74,23 +73,23 @@ export class MemoryNodeRegistry implements NodeRegistry {
 /**
  * One Redis hash `<prefix>nodes`: field = node id, value = NodeInfo JSON. Expired entries are
  * skipped on read and removed by whoever reads them (HDEL is idempotent).
+ *
+ * On a Redis Cluster the hash is one key, so every command here (HSET, HDEL of several fields,
+ * HGETALL) is a single-key command and needs no hash tag; the whole registry lives on one shard,
+ * which is fine for a registry of tens of nodes read on a timer.
  */
 export class RedisNodeRegistry implements NodeRegistry {
   private constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
     private readonly expireMs: number,
   ) {}
 
   static async connect(url: string, expireMs: number, opts: { prefix?: string; onError?: (err: unknown) => void } = {}): Promise<RedisNodeRegistry> {
-    const redis = new Redis(url, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 1, connectionName: 'latchkey-nodes' });
+    // A bad URL throws LK_CONFIG_INVALID_VALUE; no Redis within 5 s rejects with LK_CACHE_UNAVAILABLE.
+    const redis = createRedisClient(url, { connectionName: 'latchkey-nodes', connectTimeoutMs: 5000, maxRetriesPerRequest: 1 });
     redis.on('error', opts.onError ?? (() => undefined));
-    try {
-      await redis.connect();
-    } catch (err) {
-      redis.disconnect();
-      throw new LatchkeyError('LK_CACHE_UNAVAILABLE', `node registry: cannot connect to Redis: ${(err as Error).message}`, { cause: err });
-    }
+    await connectRedis(redis, { url, what: 'node registry', timeoutMs: 5000 });
     return new RedisNodeRegistry(redis, `${opts.prefix ?? 'latchkey:'}nodes`, expireMs);
   }
 

@@ -24,9 +24,16 @@
  *
  * A failed or timed-out command may still have been executed by Redis; callers treat the
  * rejection as "unknown", never as "not written".
+ *
+ * Topologies (redis/connect.ts): single Redis, Sentinel and Redis Cluster. Every command here is
+ * single-key (GET, SET PX [NX], DEL of one key), so nothing needs a hash tag on a cluster. On a
+ * cluster the offline queue being off means commands reject at once while the cluster is not
+ * ready; a command whose master just died is retried by ioredis on the new slot owner (100 ms
+ * apart, at most 16 redirections), each attempt bounded by `commandTimeout`, so during a failover
+ * a cache call can take longer than `commandTimeoutMs` before it rejects.
  */
-import { Redis } from 'ioredis';
 import { LatchkeyError } from '../errors.js';
+import { connectRedis, createRedisClient, type RedisClient } from '../redis/connect.js';
 import type { Cache } from './cache.js';
 
 export interface RedisCacheOptions {
@@ -48,72 +55,39 @@ export const DEFAULT_KEY_PREFIX = 'latchkey:';
 // A cache read on a LAN answers in well under 1 ms; after 250 ms the store is the faster answer.
 export const DEFAULT_COMMAND_TIMEOUT_MS = 250; // ms
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000; // ms
-const MAX_RECONNECT_DELAY_MS = 2_000; // ms
 const MIN_SOCKET_TIMEOUT_MS = 1_000; // ms
 
 export class RedisCache implements Cache {
   private closing: Promise<void> | undefined;
 
-  private constructor(private readonly redis: Redis) {}
+  private constructor(private readonly redis: RedisClient) {}
 
   /**
-   * Connects and waits until Redis is ready. Rejects with LK_CACHE_UNAVAILABLE (cause attached) if
-   * the URL is invalid, Redis is unreachable or not ready within `connectTimeoutMs`; nothing keeps
-   * running after a rejection.
+   * Connects and waits until Redis is ready. Rejects with LK_CONFIG_INVALID_VALUE if the URL is
+   * invalid (redis/connect.ts lists the forms), with LK_CACHE_UNAVAILABLE (cause attached) if Redis
+   * is unreachable or not ready within `connectTimeoutMs`; nothing keeps running after a rejection.
    */
   static async connect(url: string, opts: RedisCacheOptions = {}): Promise<RedisCache> {
     const commandTimeoutMs = positive('commandTimeoutMs', opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
     const connectTimeoutMs = positive('connectTimeoutMs', opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     const onError = opts.onError;
-    const where = redactUrl(url);
 
-    let redis: Redis;
-    try {
-      redis = new Redis(url, {
-        keyPrefix: opts.keyPrefix ?? DEFAULT_KEY_PREFIX,
-        lazyConnect: true, // connect explicitly below, so start-up failures reject connect()
-        connectTimeout: connectTimeoutMs,
-        commandTimeout: commandTimeoutMs,
-        // Detect a silent peer: no bytes for this long while commands are pending. Several command
-        // timeouts, so one slow reply does not cost a reconnect.
-        socketTimeout: Math.max(4 * commandTimeoutMs, MIN_SOCKET_TIMEOUT_MS),
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        autoResendUnfulfilledCommands: false,
-        retryStrategy: (times) => Math.min(times * 100, MAX_RECONNECT_DELAY_MS),
-        connectionName: 'latchkey-cache', // shows in CLIENT LIST
-      });
-    } catch (err) {
-      // ioredis throws synchronously on some malformed URLs.
-      throw new LatchkeyError('LK_CACHE_UNAVAILABLE', `invalid Redis URL ${where}`, { cause: err });
-    }
-
-    // Keep the last connection error: connect() itself only rejects with "Connection is closed".
-    let lastError: Error | undefined;
-    redis.on('error', (err: Error) => {
-      lastError = err;
-      onError?.(err);
+    // A bad URL throws LK_CONFIG_INVALID_VALUE here (redis/connect.ts parses it strictly).
+    const redis = createRedisClient(url, {
+      keyPrefix: opts.keyPrefix ?? DEFAULT_KEY_PREFIX,
+      connectTimeoutMs,
+      commandTimeoutMs,
+      // Detect a silent peer: no bytes for this long while commands are pending. Several command
+      // timeouts, so one slow reply does not cost a reconnect.
+      socketTimeoutMs: Math.max(4 * commandTimeoutMs, MIN_SOCKET_TIMEOUT_MS),
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      connectionName: 'latchkey-cache', // shows in CLIENT LIST
     });
-
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Redis not ready within ${connectTimeoutMs} ms`)),
-        connectTimeoutMs,
-      );
-    });
-    try {
-      // The ready check (INFO) is a command too, but a server that accepts TCP and never answers
-      // must not hang start-up on ioredis internals: the deadline bounds the whole thing.
-      await Promise.race([redis.connect(), deadline]);
-    } catch (err) {
-      redis.disconnect(); // stops the reconnect loop a failed first connect would start
-      throw new LatchkeyError('LK_CACHE_UNAVAILABLE', `cannot connect to Redis at ${where}`, {
-        cause: lastError ?? err,
-      });
-    } finally {
-      clearTimeout(timer);
-    }
+    if (onError) redis.on('error', onError);
+    else redis.on('error', ignore); // without a listener, ioredis prints every reconnect failure
+    await connectRedis(redis, { url, what: 'cache', timeoutMs: connectTimeoutMs });
     return new RedisCache(redis);
   }
 
@@ -196,15 +170,4 @@ function positive(name: string, value: number): number {
     throw new LatchkeyError('LK_BAD_ARGUMENT', `${name} must be a positive number of ms, got ${value}`);
   }
   return value;
-}
-
-/** The URL without its password, for error details and logs. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '<unparseable URL>';
-  }
 }

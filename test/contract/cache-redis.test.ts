@@ -1,6 +1,8 @@
 /**
  * RedisCache against a real Redis. Never skipped: CI starts Redis, and a missing Redis must fail
- * the run, not pass it quietly. Point it elsewhere with LATCHKEY_TEST_REDIS_URL.
+ * the run, not pass it quietly. Point it elsewhere with LATCHKEY_TEST_REDIS_URL. The contract also
+ * runs on the local Redis Cluster (skipped with a message unless LATCHKEY_TEST_REDIS_CLUSTER is
+ * set; required in CI) and on a Sentinel-managed master started here.
  *
  * Outages are simulated with a TCP proxy between the client and the real Redis: "stopped" closes
  * the proxy (connections reset, new ones refused), "hung" keeps connections open but stops moving
@@ -13,9 +15,10 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisCache } from '../../src/cache/cache-redis.js';
 import { LatchkeyError } from '../../src/errors.js';
+import { REDIS_URL, RedisSentinel, redisClusterUrl } from '../helpers/redis-topologies.js';
 import { cacheContract, expectCode, uniqueKey } from './cache.contract.js';
 
-const REDIS_URL = process.env.LATCHKEY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const CLUSTER_URL = redisClusterUrl();
 // One prefix per run: concurrent runs against one Redis do not see each other's keys.
 const PREFIX = `latchkey-test:${randomBytes(4).toString('hex')}:`;
 const LONG_TTL_MS = 60_000; // ms
@@ -25,6 +28,45 @@ const CONNECT_TIMEOUT_MS = 500; // ms, for the outage tests
 const SLACK_MS = 1_000; // ms
 
 cacheContract('redis', () => RedisCache.connect(REDIS_URL, { keyPrefix: PREFIX }), { shared: true });
+cacheContract('redis cluster', () => RedisCache.connect(CLUSTER_URL!, { keyPrefix: PREFIX }), { shared: true, skip: CLUSTER_URL === null });
+
+describe('RedisCache on Sentinel', () => {
+  let sentinel: RedisSentinel | undefined;
+  beforeAll(async () => {
+    sentinel = await RedisSentinel.start();
+  });
+  afterAll(async () => {
+    await sentinel?.stop();
+  });
+  cacheContract('redis sentinel', () => RedisCache.connect(sentinel!.url, { keyPrefix: PREFIX }), { shared: true });
+});
+
+describe.skipIf(CLUSTER_URL === null)('RedisCache on a cluster', () => {
+  it('spreads keys over every master (one command per key: no cross-slot command to refuse)', async () => {
+    const cache = await RedisCache.connect(CLUSTER_URL!, { keyPrefix: PREFIX });
+    const keys = Array.from({ length: 30 }, (_, i) => uniqueKey(`spread-${i}`));
+    await Promise.all(keys.map((k) => cache.set(k, k, LONG_TTL_MS)));
+    expect(await Promise.all(keys.map((k) => cache.get(k)))).toEqual(keys);
+    // Which master holds each key: CLUSTER KEYSLOT on any node, then the slot ranges of CLUSTER SLOTS.
+    const first = CLUSTER_URL!.replace('redis-cluster://', 'redis://').split(',')[0]!;
+    const raw = new Redis(first, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await raw.connect();
+    const ranges = (await raw.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+    const owners = new Set<number>();
+    for (const k of keys) {
+      const slot = Number(await raw.call('CLUSTER', 'KEYSLOT', PREFIX + k));
+      owners.add(ranges.find(([lo, hi]) => slot >= lo && slot <= hi)![2][1]);
+    }
+    expect(owners.size).toBe(3);
+    await raw.quit();
+    await Promise.all(keys.map((k) => cache.delete(k)));
+    await cache.close();
+  });
+
+  it('refuses a key prefix holding a hash tag with LK_BAD_ARGUMENT', async () => {
+    await expectCode(RedisCache.connect(CLUSTER_URL!, { keyPrefix: '{latchkey}:' }), 'LK_BAD_ARGUMENT');
+  });
+});
 
 /**
  * TCP proxy to the real Redis that can be stopped, restarted on the same port, or made to hang.
@@ -334,5 +376,13 @@ describe('RedisCache', () => {
 
   it('rejects a non-positive commandTimeoutMs with LK_BAD_ARGUMENT', async () => {
     await expectCode(RedisCache.connect(REDIS_URL, { commandTimeoutMs: 0 }), 'LK_BAD_ARGUMENT');
+  });
+
+  it('rejects a malformed URL with LK_CONFIG_INVALID_VALUE, unreachable Sentinels with LK_CACHE_UNAVAILABLE in time', async () => {
+    await expectCode(RedisCache.connect('redis://127.0.0.1:6379?db=1'), 'LK_CONFIG_INVALID_VALUE');
+    const port = await closedPort();
+    const s = await timed(RedisCache.connect(`redis-sentinel://127.0.0.1:${port}/mymaster`, { connectTimeoutMs: CONNECT_TIMEOUT_MS }));
+    expectUnavailable(s);
+    expect(s.ms).toBeLessThan(CONNECT_TIMEOUT_MS + SLACK_MS);
   });
 });

@@ -1,16 +1,14 @@
 /**
- * Bootstrap building blocks: the SDK's connection order, the strategies, and the node registries
- * (the Redis one against the real Redis server).
+ * Bootstrap building blocks: the SDK's connection order and the strategies. The node registries
+ * have their contract suite in test/contract/node-registry.contract.ts.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { MemoryNodeRegistry, RedisNodeRegistry, accessPointId, type NodeInfo, type NodeRegistry } from '../../src/bootstrap/nodes.js';
+import { describe, expect, it } from 'vitest';
+import { accessPointId, type NodeInfo } from '../../src/bootstrap/nodes.js';
 import { leastLoaded, loadStrategy, priorityWeighted } from '../../src/bootstrap/strategy.js';
 import { orderAccessPoints } from '../../src/sdk/bootstrap.js';
 import type { AccessPoint } from '../../src/protocol/schemas.js';
 import path from 'node:path';
 import { ROOT } from '../helpers/root.js';
-
-const REDIS_URL = process.env.LATCHKEY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const ap = (id: number, priority: number, weight: number): AccessPoint => ({ id, url: `ws://127.0.0.1:${id}/ep/v1`, serverKeyId: 'k', serverPublicKey: Buffer.alloc(0), priority, weight, load: 0 });
 
@@ -78,42 +76,3 @@ describe('strategies', () => {
     expect(accessPointId('node-1')).toBeLessThan(2 ** 31);
   });
 });
-
-function registryContract(name: string, open: (expireMs: number) => Promise<NodeRegistry>): void {
-  describe(`node registry: ${name}`, () => {
-    const opened: NodeRegistry[] = [];
-    afterAll(async () => {
-      for (const r of opened) await r.close();
-    });
-    const fresh = async (expireMs = 1000): Promise<NodeRegistry> => {
-      const r = await open(expireMs);
-      opened.push(r);
-      return r;
-    };
-    const tag = `${name}-${process.pid}-${Date.now()}`;
-
-    it('lists announced nodes by id, refreshes them, and forgets withdrawn ones', async () => {
-      const r = await fresh();
-      await r.announce(node(`${tag}-b`));
-      await r.announce(node(`${tag}-a`, { sessions: 1 }));
-      await r.announce(node(`${tag}-a`, { sessions: 7, draining: true }));
-      const mine = (await r.list()).filter((n) => n.id.startsWith(tag));
-      expect(mine.map((n) => [n.id, n.sessions, n.draining])).toEqual([[`${tag}-a`, 7, true], [`${tag}-b`, 0, false]]);
-      await r.withdraw(`${tag}-a`);
-      expect((await r.list()).filter((n) => n.id.startsWith(tag)).map((n) => n.id)).toEqual([`${tag}-b`]);
-    });
-
-    it('drops a node whose heartbeat is older than the expiry', async () => {
-      const r = await fresh(1000);
-      const now = Date.now();
-      const t = `${tag}-expiry`;
-      await r.announce(node(`${t}-old`, { heartbeatAt: now - 5000 }));
-      await r.announce(node(`${t}-new`, { heartbeatAt: now }));
-      expect((await r.list(now)).filter((n) => n.id.startsWith(t)).map((n) => n.id)).toEqual([`${t}-new`]);
-      expect((await r.list(now + 2000)).filter((n) => n.id.startsWith(t))).toEqual([]);
-    });
-  });
-}
-
-registryContract('memory', async (expireMs) => new MemoryNodeRegistry(expireMs));
-registryContract('redis', (expireMs) => RedisNodeRegistry.connect(REDIS_URL, expireMs, { prefix: `latchkey-test-${process.pid}:` }));
