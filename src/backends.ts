@@ -10,6 +10,9 @@
  *                  a gateway process of a multi-process node without Redis -> relayed by the primary
  *   node registry  no Redis URL -> in-process registry;   Redis URL -> one Redis hash shared by the nodes
  *
+ * A Redis URL names one server, a Sentinel-managed master or a Redis Cluster (redis/connect.ts);
+ * each Redis line logs which (`topology`).
+ *
  * server.ts wires what these return; the CLI's offline commands open the store here too.
  */
 import path from 'node:path';
@@ -25,12 +28,18 @@ import { IpcCache } from './cache/cache-ipc.js';
 import { IpcBus } from './bus/bus-ipc.js';
 import type { NodeLink } from './ipc/link.js';
 import { redactConfig, type Config } from './config/config.js';
+import { parseRedisUrl, type RedisTopology } from './redis/connect.js';
 import { EmbeddedStore } from './store/store-embedded.js';
 import type { Store } from './store/store.js';
 
 /** The Redis URL as logs may show it (user and password masked, like the `starting` line). */
 function shownRedisUrl(config: Config): string {
   return redactConfig(config).redisUrl as string;
+}
+
+/** single | sentinel | cluster; throws LK_CONFIG_INVALID_VALUE for a bad URL before anything connects. */
+function redisTopology(config: Config): RedisTopology {
+  return parseRedisUrl(config.redisUrl).topology;
 }
 
 export async function openStore(config: Config, log: Logger): Promise<Store> {
@@ -53,7 +62,7 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
 /** `link`: this is a gateway process of a multi-process node (ipc/link.ts). */
 export async function openCache(config: Config, log: Logger, link: NodeLink | null = null): Promise<Cache> {
   if (config.redisUrl) {
-    log.info({ backend: 'redis', url: shownRedisUrl(config) }, 'cache selected');
+    log.info({ backend: 'redis', topology: redisTopology(config), url: shownRedisUrl(config) }, 'cache selected');
     return RedisCache.connect(config.redisUrl, { onError: (err) => log.warn({ err }, 'redis cache connection error') });
   }
   if (link) {
@@ -75,19 +84,20 @@ export function busKind(config: Config, multiProcess = false): BusKind {
   return config.redisUrl ? 'redis' : multiProcess ? 'ipc' : 'memory';
 }
 
-export async function openBus(config: Config, log: Logger, link: NodeLink | null = null): Promise<Bus> {
+/** `nodeId`: this node's id (shared by the processes of a multi-process node); see bus.ts. */
+export async function openBus(config: Config, log: Logger, link: NodeLink | null, nodeId: string): Promise<Bus> {
   const onError = (err: unknown): void => log.error({ err }, 'bus error');
   const kind = busKind(config, link !== null);
   switch (kind) {
     case 'ipc':
       log.info({ backend: kind }, 'bus selected (relayed by the node primary)');
-      return new IpcBus(link!, onError);
+      return new IpcBus(link!, { nodeId, onError });
     case 'redis':
-      log.info({ backend: kind, url: shownRedisUrl(config) }, 'bus selected');
-      return RedisBus.connect(config.redisUrl, { onError });
+      log.info({ backend: kind, topology: redisTopology(config), url: shownRedisUrl(config) }, 'bus selected');
+      return RedisBus.connect(config.redisUrl, { nodeId, onError });
     case 'memory':
       log.info({ backend: kind }, 'bus selected');
-      return new MemoryBus(onError);
+      return new MemoryBus({ nodeId, onError });
   }
 }
 
@@ -95,7 +105,7 @@ export async function openBus(config: Config, log: Logger, link: NodeLink | null
 export async function openNodeRegistry(config: Config, log: Logger): Promise<NodeRegistry> {
   const expireMs = config.nodeHeartbeatMs * 3;
   if (config.redisUrl) {
-    log.info({ backend: 'redis', url: shownRedisUrl(config) }, 'node registry selected');
+    log.info({ backend: 'redis', topology: redisTopology(config), url: shownRedisUrl(config) }, 'node registry selected');
     return RedisNodeRegistry.connect(config.redisUrl, expireMs, { onError: (err) => log.warn({ err }, 'node registry Redis error') });
   }
   log.info({ backend: 'memory' }, 'node registry selected');

@@ -206,7 +206,7 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
       registry.setDirectory({ claimed: (key, at) => link.notify({ lk: 'claim', key, at }), released: (key) => link.notify({ lk: 'release', key }) });
       link.on({ replace: (key, at) => registry.replacedElsewhere(key, at) });
     }
-    const bus = await openBus(config, log, link);
+    const bus = await openBus(config, log, link, nodeId);
     closers.push(() => bus.close());
     // Bans, caps and rates: the cheapest refusals, before parsing and RSA (protection/admission.ts).
     const protection = await startProtection({

@@ -2,65 +2,117 @@
  * Redis pub/sub bus: the cluster's bus. See bus.ts for the contract.
  *
  * Two connections: a subscriber (a connection in subscribe mode can do nothing else) and a
- * publisher. Channels are `<prefix>bus:<topic>`; messages are JSON. Redis pub/sub is at most once:
- * a node that is disconnected while a message is published misses it. That is why every consumer
- * also has a durable path (a revoked status is in the store, and the cache entry was deleted), so a
- * missed message costs at most the endpoint's current session, never a reconnect.
- * The subscriber reconnects and re-subscribes by itself (ioredis autoResubscribe).
+ * publisher. Channels:
+ * - `<prefix>bus:<topic>`: broadcast, the message as JSON;
+ * - `<prefix>bus:node:<nodeId>`: messages addressed to one node (publishToNode), JSON
+ *   `{topic, msg}`. Each node subscribes to its own channel only, so such a message costs one
+ *   delivery per process of that node, however many nodes there are.
+ *
+ * Topologies (redis/connect.ts). Single Redis and Sentinel: PUBLISH/SUBSCRIBE on the master.
+ * Redis Cluster: sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7). A classic PUBLISH on a cluster is
+ * forwarded over the cluster bus to every node of the cluster, whoever subscribes; a sharded one
+ * goes only to the shard that owns the channel's slot, and the subscriber holds one connection per
+ * master (ioredis `shardedSubscribers`), so bus traffic spreads over the shards with the channels.
+ * Each channel is subscribed on its own: channels of one SSUBSCRIBE must share a slot.
+ *
+ * Redis pub/sub is at most once: a node that is disconnected while a message is published misses
+ * it, and so does every subscriber of a master that fails over before its replica had it. That is
+ * why every consumer also has a durable path (a revoked status is in the store, and the cache entry
+ * was deleted; nodes poll the store's control log), so a missed message costs at most the
+ * endpoint's current session, never a reconnect. The subscriber reconnects and re-subscribes by
+ * itself (ioredis autoResubscribe; on a cluster the sharded subscriber group after a slot refresh).
  */
-import { Redis } from 'ioredis';
 import { LatchkeyError } from '../errors.js';
-import type { Bus, BusHandler, BusMessage, BusTopic } from './bus.js';
+import { connectRedis, createRedisClient, createRedisSubscriber, DEFAULT_CONNECT_TIMEOUT_MS, isCluster, redactRedisUrl, type RedisClient } from '../redis/connect.js';
+import { BUS_TOPICS, isBusTopic, type Bus, type BusHandler, type BusMessage, type BusTopic } from './bus.js';
 import { TopicHandlers } from './handlers.js';
 
-const TOPICS: readonly BusTopic[] = ['credentials', 'sessions', 'events'];
+export interface RedisBusOptions {
+  /** This node's id (bus.ts): node-addressed messages for it arrive here. */
+  nodeId: string;
+  /** Prepended to every channel, so several deployments can share one Redis. Default 'latchkey:'. */
+  prefix?: string;
+  /** Connection errors, undecodable messages and handler failures. Default: ignored. */
+  onError?: (err: unknown) => void;
+  /** Bound on connecting and subscribing at start. Default 5000 ms. */
+  connectTimeoutMs?: number;
+}
 
 export class RedisBus implements Bus {
   readonly shared = true;
+  readonly nodeId: string;
   private readonly handlers: TopicHandlers;
+  private readonly nodeChannel: string;
   private closed = false;
 
   private constructor(
-    private readonly pub: Redis,
-    private readonly sub: Redis,
+    private readonly pub: RedisClient,
+    private readonly sub: RedisClient,
+    /** Cluster: SPUBLISH/SSUBSCRIBE; otherwise PUBLISH/SUBSCRIBE. */
+    private readonly sharded: boolean,
     private readonly prefix: string,
+    nodeId: string,
     private readonly onError: (err: unknown) => void,
   ) {
+    this.nodeId = nodeId;
+    this.nodeChannel = nodeChannel(prefix, nodeId);
     this.handlers = new TopicHandlers(onError);
-    sub.on('message', (channel: string, text: string) => this.deliver(channel, text));
+    const deliver = (channel: string, text: string): void => this.deliver(channel, text);
+    sub.on(sharded ? 'smessage' : 'message', deliver);
   }
 
-  static async connect(url: string, opts: { prefix?: string; onError?: (err: unknown) => void; connectTimeoutMs?: number } = {}): Promise<RedisBus> {
+  /**
+   * Connects both connections and subscribes to every topic and to this node's channel. Rejects
+   * with LK_CONFIG_INVALID_VALUE for a bad URL, LK_CACHE_UNAVAILABLE when Redis is not ready and
+   * subscribed within `connectTimeoutMs`; nothing keeps running after a rejection.
+   */
+  static async connect(url: string, opts: RedisBusOptions): Promise<RedisBus> {
+    if (typeof opts.nodeId !== 'string' || opts.nodeId === '') throw new LatchkeyError('LK_BAD_ARGUMENT', 'bus: nodeId must be a non-empty string');
     const prefix = opts.prefix ?? 'latchkey:';
     const onError = opts.onError ?? (() => undefined);
-    const make = (name: string): Redis =>
-      new Redis(url, {
-        lazyConnect: true,
-        connectTimeout: opts.connectTimeoutMs ?? 5000,
-        maxRetriesPerRequest: 1,
-        retryStrategy: (times) => Math.min(times * 100, 2000),
-        connectionName: `latchkey-bus-${name}`,
-      });
-    const pub = make('pub');
-    const sub = make('sub');
+    const timeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const common = { connectTimeoutMs: timeoutMs, maxRetriesPerRequest: 1 };
+    const pub = createRedisClient(url, { ...common, connectionName: 'latchkey-bus-pub' });
+    const sub = createRedisSubscriber(url, { ...common, connectionName: 'latchkey-bus-sub' });
     pub.on('error', onError);
     sub.on('error', onError);
+    const sharded = isCluster(sub);
+    const channels = [...BUS_TOPICS.map((t) => topicChannel(prefix, t)), nodeChannel(prefix, opts.nodeId)];
     try {
-      await Promise.all([pub.connect(), sub.connect()]);
-      await sub.subscribe(...TOPICS.map((t) => `${prefix}bus:${t}`));
+      const connected = await Promise.allSettled([
+        connectRedis(pub, { url, what: 'bus', timeoutMs }),
+        connectRedis(sub, { url, what: 'bus', timeoutMs }),
+      ]);
+      for (const c of connected) if (c.status === 'rejected') throw c.reason;
+      const subscribed = sharded ? Promise.all(channels.map((ch) => sub.ssubscribe(ch))) : sub.subscribe(...channels);
+      await withDeadline(subscribed, timeoutMs, `not subscribed within ${timeoutMs} ms`);
     } catch (err) {
       pub.disconnect();
       sub.disconnect();
-      throw new LatchkeyError('LK_CACHE_UNAVAILABLE', `bus: cannot connect to Redis: ${(err as Error).message}`, { cause: err });
+      if (err instanceof LatchkeyError) throw err;
+      throw new LatchkeyError('LK_CACHE_UNAVAILABLE', `bus: cannot subscribe at ${redactRedisUrl(url)}: ${(err as Error).message}`, { cause: err });
     }
-    return new RedisBus(pub, sub, prefix, onError);
+    return new RedisBus(pub, sub, sharded, prefix, opts.nodeId, onError);
   }
 
   private deliver(channel: string, text: string): void {
-    const topic = channel.slice(`${this.prefix}bus:`.length) as BusTopic;
+    let topic: BusTopic;
     let msg: BusMessage;
     try {
-      msg = JSON.parse(text) as BusMessage;
+      const parsed = JSON.parse(text) as unknown;
+      if (channel === this.nodeChannel) {
+        const env = parsed as { topic?: unknown; msg?: unknown } | null;
+        if (env === null || typeof env !== 'object' || !isBusTopic(env.topic) || env.msg === null || typeof env.msg !== 'object') {
+          throw new Error(`bus: malformed node-addressed message on ${channel}`);
+        }
+        topic = env.topic;
+        msg = env.msg as BusMessage;
+      } else {
+        const t = channel.slice(`${this.prefix}bus:`.length);
+        if (!isBusTopic(t)) return; // not ours (a channel we did not subscribe to)
+        topic = t;
+        msg = parsed as BusMessage;
+      }
     } catch (err) {
       this.onError(err);
       return;
@@ -68,10 +120,19 @@ export class RedisBus implements Bus {
     this.handlers.deliver(this.handlers.snapshot(topic), msg);
   }
 
-  async publish(topic: BusTopic, msg: BusMessage): Promise<void> {
+  publish(topic: BusTopic, msg: BusMessage): Promise<void> {
+    return this.send(topicChannel(this.prefix, topic), JSON.stringify(msg));
+  }
+
+  publishToNode(nodeId: string, topic: BusTopic, msg: BusMessage): Promise<void> {
+    return this.send(nodeChannel(this.prefix, nodeId), JSON.stringify({ topic, msg }));
+  }
+
+  private async send(channel: string, text: string): Promise<void> {
     if (this.closed) throw new LatchkeyError('LK_INTERNAL', 'bus is closed');
     try {
-      await this.pub.publish(`${this.prefix}bus:${topic}`, JSON.stringify(msg));
+      if (this.sharded) await this.pub.spublish(channel, text);
+      else await this.pub.publish(channel, text);
     } catch (err) {
       throw new LatchkeyError('LK_CACHE_UNAVAILABLE', `bus publish: ${(err as Error).message}`, { cause: err });
     }
@@ -96,4 +157,20 @@ export class RedisBus implements Bus {
     this.handlers.clear();
     await Promise.allSettled([this.sub.quit(), this.pub.quit()]);
   }
+}
+
+function topicChannel(prefix: string, topic: BusTopic): string {
+  return `${prefix}bus:${topic}`;
+}
+
+function nodeChannel(prefix: string, nodeId: string): string {
+  return `${prefix}bus:node:${nodeId}`;
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, why: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(why)), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }

@@ -1,4 +1,4 @@
 import { MemoryBus } from '../../src/bus/bus-memory.js';
 import { busContract } from './bus.contract.js';
 
-busContract('memory', async () => new MemoryBus());
+busContract('memory', async (nodeId) => new MemoryBus({ nodeId }));

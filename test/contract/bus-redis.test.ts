@@ -1,8 +1,96 @@
+/**
+ * The Redis bus on every topology: single Redis (never skipped: CI starts it), Redis Cluster
+ * (sharded pub/sub; skipped with a message unless LATCHKEY_TEST_REDIS_CLUSTER is set, required in
+ * CI) and Sentinel (a private master + Sentinel started here).
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBus } from '../../src/bus/bus-redis.js';
+import type { BusMessage } from '../../src/bus/bus.js';
+import { REDIS_URL, RedisSentinel, redisClusterUrl } from '../helpers/redis-topologies.js';
 import { busContract } from './bus.contract.js';
 
-const REDIS_URL = process.env.LATCHKEY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 // A prefix per run, so parallel runs on one Redis do not see each other's messages.
 const prefix = `latchkey-test-${process.pid}-${Date.now()}:`;
+const CLUSTER_URL = redisClusterUrl();
 
-busContract('redis', () => RedisBus.connect(REDIS_URL, { prefix }), { shared: true });
+busContract('redis', (nodeId) => RedisBus.connect(REDIS_URL, { prefix, nodeId }), { shared: true, nodes: true });
+busContract('redis cluster (sharded pub/sub)', (nodeId) => RedisBus.connect(CLUSTER_URL!, { prefix, nodeId }), { shared: true, nodes: true, skip: CLUSTER_URL === null });
+
+describe('Redis bus on Sentinel', () => {
+  let sentinel: RedisSentinel | undefined;
+  beforeAll(async () => {
+    sentinel = await RedisSentinel.start();
+  });
+  afterAll(async () => {
+    await sentinel?.stop();
+  });
+  busContract('redis sentinel', (nodeId) => RedisBus.connect(sentinel!.url, { prefix, nodeId }), { shared: true, nodes: true });
+});
+
+describe('RedisBus', () => {
+  it('uses PUBLISH on single Redis and SPUBLISH on a cluster, on channels <prefix>bus:<topic> and <prefix>bus:node:<id>', async () => {
+    const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await raw.connect();
+    const seen: Array<[string, string]> = [];
+    raw.on('message', (ch: string, text: string) => void seen.push([ch, text]));
+    await raw.subscribe(`${prefix}bus:sessions`, `${prefix}bus:node:n-raw`);
+    const bus = await RedisBus.connect(REDIS_URL, { prefix, nodeId: 'n-pub' });
+    const kick: BusMessage = { type: 'session.kick', appId: 'a', keyHash: 'k' };
+    await bus.publish('sessions', kick);
+    await bus.publishToNode('n-raw', 'sessions', kick);
+    const deadline = Date.now() + 2000;
+    while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(seen).toEqual([
+      [`${prefix}bus:sessions`, JSON.stringify(kick)],
+      [`${prefix}bus:node:n-raw`, JSON.stringify({ topic: 'sessions', msg: kick })],
+    ]);
+    await bus.close();
+    await raw.quit();
+  });
+
+  it('reports a malformed node-addressed message to onError and delivers nothing', async () => {
+    const errors: unknown[] = [];
+    const bus = await RedisBus.connect(REDIS_URL, { prefix, nodeId: 'n-bad', onError: (e) => errors.push(e) });
+    const got: BusMessage[] = [];
+    await bus.subscribe('sessions', (m) => void got.push(m));
+    const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await raw.connect();
+    await raw.publish(`${prefix}bus:node:n-bad`, JSON.stringify({ topic: 'nope', msg: {} }));
+    await raw.publish(`${prefix}bus:node:n-bad`, 'not json');
+    const deadline = Date.now() + 2000;
+    while (errors.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(errors).toHaveLength(2);
+    expect(got).toEqual([]);
+    await raw.quit();
+    await bus.close();
+  });
+
+  it.skipIf(CLUSTER_URL === null)('on a cluster the channels are sharded: a classic SUBSCRIBE does not see them', async () => {
+    // SPUBLISH reaches SSUBSCRIBE only; a plain PUBLISH would be seen by a plain SUBSCRIBE on any node.
+    const first = CLUSTER_URL!.replace('redis-cluster://', 'redis://').split(',')[0]!;
+    const raw = new Redis(first, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await raw.connect();
+    const classic: string[] = [];
+    raw.on('message', (ch: string) => void classic.push(ch));
+    await raw.subscribe(`${prefix}bus:credentials`);
+    const a = await RedisBus.connect(CLUSTER_URL!, { prefix, nodeId: 'n-sharded' });
+    const got: BusMessage[] = [];
+    await a.subscribe('credentials', (m) => void got.push(m));
+    await a.publish('credentials', { type: 'credentials.revoked', appId: 'a', credentialsId: 'c' });
+    const deadline = Date.now() + 2000;
+    while (got.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toHaveLength(1);
+    expect(classic).toEqual([]);
+    await a.close();
+    await raw.quit();
+  });
+
+  it('refuses a bad URL with LK_CONFIG_INVALID_VALUE and an unreachable one with LK_CACHE_UNAVAILABLE', async () => {
+    await expect(RedisBus.connect('redis://a:1,b:2', { nodeId: 'n' })).rejects.toMatchObject({ code: 'LK_CONFIG_INVALID_VALUE' });
+    await expect(RedisBus.connect('redis://127.0.0.1:1', { nodeId: 'n', connectTimeoutMs: 500 })).rejects.toMatchObject({ code: 'LK_CACHE_UNAVAILABLE' });
+    await expect(RedisBus.connect('redis-sentinel://127.0.0.1:1/m', { nodeId: 'n', connectTimeoutMs: 500 })).rejects.toMatchObject({ code: 'LK_CACHE_UNAVAILABLE' });
+    await expect(RedisBus.connect(REDIS_URL, { nodeId: '' })).rejects.toMatchObject({ code: 'LK_BAD_ARGUMENT' });
+  });
+});

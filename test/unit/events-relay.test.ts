@@ -256,7 +256,9 @@ describe('EventRelay', () => {
     const inner = new MemoryBus();
     const shared: Bus = {
       shared: true,
+      nodeId: inner.nodeId,
       publish: (t: BusTopic, m: BusMessage) => inner.publish(t, m),
+      publishToNode: (n: string, t: BusTopic, m: BusMessage) => inner.publishToNode(n, t, m),
       subscribe: (t: BusTopic, h: BusHandler) => inner.subscribe(t, h),
       ping: () => inner.ping(),
       close: () => inner.close(),
