@@ -9,8 +9,10 @@
  * - Sentinel: a private master and one Sentinel (`redis-server --sentinel`) started by the test on
  *   free loopback ports, nothing on disk, killed at the end (RedisSentinel below). Needs only the
  *   redis-server binary the outage tests need too.
+ * - A private Redis Cluster with replicas (PrivateRedisCluster below), for failover tests: the
+ *   shared test cluster has no replicas, and killing one of its masters would break other suites.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -39,8 +41,11 @@ export async function rawCommand(port: number, ...args: string[]): Promise<strin
     s.once('connect', () => s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`));
     s.on('data', (d) => {
       out += d.toString();
-      // Enough for the short replies asked for here: one line, or an array of two bulk strings.
-      if (out.startsWith('*2') ? out.split('\r\n').length >= 6 : out.endsWith('\r\n')) {
+      // Enough for the replies asked for here: a bulk string (INFO, CLUSTER NODES) read to its
+      // length, an array of two bulk strings (an address), else up to a line end.
+      const bulk = /^\$(\d+)\r\n/.exec(out);
+      const done = bulk ? Buffer.byteLength(out) >= bulk[0].length + Number(bulk[1]) + 2 : out.startsWith('*2') ? out.split('\r\n').length >= 6 : out.endsWith('\r\n');
+      if (done) {
         s.destroy();
         resolve(out);
       }
@@ -142,6 +147,125 @@ export class RedisSentinel {
   private async startServer(port: number, extra: string[]): Promise<void> {
     this.spawn(port, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...extra]);
     await until(async () => (await rawCommand(port, 'PING')).startsWith('+PONG'), 10_000, `redis-server on ${port} did not answer`);
+  }
+
+  private async kill(port: number): Promise<void> {
+    const c = this.children.get(port);
+    if (!c) return;
+    this.children.delete(port);
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill('SIGKILL');
+    });
+  }
+}
+
+/** A port p with p and p + 10000 (its cluster bus port) both free a moment ago. */
+async function freeClusterPort(taken: Set<number>): Promise<number> {
+  const free = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+  for (let i = 0; i < 200; i++) {
+    const p = 20_000 + Math.floor(Math.random() * 20_000);
+    if (taken.has(p) || taken.has(p + 10_000) || taken.has(p - 10_000)) continue;
+    if ((await free(p)) && (await free(p + 10_000))) {
+      taken.add(p);
+      return p;
+    }
+  }
+  throw new Error('no free port pair for a cluster node');
+}
+
+/**
+ * `masters` masters with one replica each, on random loopback ports, nothing persisted, cluster
+ * node timeout 1 s (a dead master is replaced within a few seconds). Killed by stop().
+ */
+export class PrivateRedisCluster {
+  private readonly children = new Map<number, ChildProcess>();
+  private constructor(
+    private readonly dir: string,
+    readonly ports: number[],
+  ) {}
+
+  get url(): string {
+    return `redis-cluster://${this.ports.map((p) => `127.0.0.1:${p}`).join(',')}`;
+  }
+
+  static async start(masters = 3): Promise<PrivateRedisCluster> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cluster-'));
+    const taken = new Set<number>();
+    const ports: number[] = [];
+    for (let i = 0; i < masters * 2; i++) ports.push(await freeClusterPort(taken));
+    const c = new PrivateRedisCluster(dir, ports);
+    try {
+      for (const p of ports) {
+        const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+          '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${p}.conf`, '--cluster-node-timeout', '1000'], { stdio: 'ignore' });
+        c.children.set(p, child);
+      }
+      for (const p of ports) await until(async () => (await rawCommand(p, 'PING')).startsWith('+PONG'), 10_000, `cluster node ${p} did not answer`);
+      await new Promise<void>((resolve, reject) => {
+        execFile('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'], (err, stdout, stderr) =>
+          err ? reject(new Error(`redis-cli --cluster create failed: ${stderr || stdout}`)) : resolve(),
+        );
+      });
+      for (const p of ports) await until(async () => (await rawCommand(p, 'CLUSTER', 'INFO')).includes('cluster_state:ok'), 20_000, `cluster not ok on ${p}`);
+      // Every replica in sync, so a promoted one has the data.
+      for (const p of ports) {
+        await until(async () => {
+          const info = await rawCommand(p, 'INFO', 'replication');
+          return info.includes('role:master') || info.includes('master_link_status:up');
+        }, 20_000, `replica ${p} not in sync`);
+      }
+      return c;
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
+  }
+
+  /** The master port serving `slot`, asked of any live node. */
+  async masterOf(slot: number): Promise<number> {
+    for (const p of this.children.keys()) {
+      const reply = await rawCommand(p, 'CLUSTER', 'NODES');
+      if (!reply) continue;
+      for (const line of reply.split('\n')) {
+        const f = line.split(' ');
+        if (!f[2]?.includes('master') || f[2].includes('fail')) continue;
+        const ranges = f.slice(8).filter((r) => /^\d/.test(r));
+        if (ranges.some((r) => {
+          const [lo, hi] = r.split('-').map(Number);
+          return slot >= lo! && slot <= (hi ?? lo!);
+        })) return Number(f[1]!.split(':')[1]!.split('@')[0]);
+      }
+    }
+    throw new Error(`no live master for slot ${slot}`);
+  }
+
+  /** SIGKILL the master of `slot`; resolves once another node serves that slot and the cluster is ok. */
+  async killMasterOf(slot: number, ms = 20_000): Promise<{ old: number; now: number }> {
+    const old = await this.masterOf(slot);
+    await this.kill(old);
+    let now = old;
+    await until(async () => {
+      try {
+        now = await this.masterOf(slot);
+      } catch {
+        return false;
+      }
+      if (now === old) return false;
+      return (await rawCommand(now, 'CLUSTER', 'INFO')).includes('cluster_state:ok');
+    }, ms, `slot ${slot} not failed over`);
+    return { old, now };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.children.keys()].map((p) => this.kill(p)));
+    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   private async kill(port: number): Promise<void> {
