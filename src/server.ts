@@ -27,6 +27,7 @@ import { instrument, Stats } from './metrics.js';
 import { loadPlugin, parsePluginSpec } from './plugins/plugin.js';
 import { RegistrationService } from './registration/registration.js';
 import { Handshaker } from './session/handshake.js';
+import { HandshakeGate } from './session/handshake-gate.js';
 import { SessionRegistry } from './session/registry.js';
 import { ReplayCache } from './session/replay.js';
 import type { Store } from './store/store.js';
@@ -312,6 +313,7 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
         registration,
         registry,
         admission,
+        handshakeGate: new HandshakeGate(config.handshakeTurnBudgetUs / 1000, (err) => log.error({ err }, 'handshake job failed')),
         stats,
         log,
         limits: {

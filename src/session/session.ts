@@ -35,6 +35,7 @@ import { handleUserSync, type OwnershipService } from '../ownership/ownership.js
 import { decodeSyncResponse } from '../protocol/frames.js';
 import { isEventOnly, type EventMember, type EventPeer, type EventRelay } from '../events/relay.js';
 import type { WireEvent } from '../protocol/schemas.js';
+import type { HandshakeGate } from './handshake-gate.js';
 import type { Admission } from '../protection/admission.js';
 
 /** Rate buckets hold this many seconds of the configured rate (the burst a session may send). */
@@ -87,6 +88,8 @@ export interface SessionHost {
   registry: SessionRegistryHooks;
   /** Bans, rates and flapping detection (protection/admission.ts); absent in minimal hosts. */
   admission?: Admission;
+  /** Queues CONNECTs into budgeted turns so established sessions are served between them (handshake-gate.ts); absent: at once. */
+  handshakeGate?: HandshakeGate;
   limits: SessionLimits;
   stats: Stats;
   log: Logger;
@@ -178,11 +181,8 @@ export class Session implements EventPeer {
       case 'AWAIT_CONNECT':
         if (frame.type !== 'CONNECT') return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} before CONNECT`);
         this.state = 'HANDSHAKING';
-        this.handshake(frame.connect).catch((err: unknown) => {
-          // A bug after the handshaker answered must end this session, not the process.
-          this.host.log.error({ err, session: this.id }, 'handshake failed after the crypto pool');
-          this.fail('LK_INTERNAL');
-        });
+        if (this.host.handshakeGate) this.host.handshakeGate.run(() => this.startHandshake(frame.connect));
+        else this.startHandshake(frame.connect);
         return;
       case 'HANDSHAKING':
         return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} before CONNACK`);
@@ -256,6 +256,16 @@ export class Session implements EventPeer {
   /** The key hash of an established session, or the one a handshaking session's CONNECT claims (ban matching). */
   get claimedKeyHash(): string | null {
     return this.keyHash ?? this.ticket?.keyHash ?? null;
+  }
+
+  private startHandshake(connect: Connect): void {
+    // The socket may have gone while the CONNECT waited for its turn (handshake-gate.ts).
+    if (this.state !== 'HANDSHAKING') return;
+    this.handshake(connect).catch((err: unknown) => {
+      // A bug after the handshaker answered must end this session, not the process.
+      this.host.log.error({ err, session: this.id }, 'handshake failed after the crypto pool');
+      this.fail('LK_INTERNAL');
+    });
   }
 
   private async handshake(connect: Connect): Promise<void> {
