@@ -9,6 +9,8 @@
  *   bus            no Redis URL -> in-process bus;        Redis URL -> Redis pub/sub (busKind)
  *                  a gateway process of a multi-process node without Redis -> relayed by the primary
  *   node registry  no Redis URL -> in-process registry;   Redis URL -> one Redis hash shared by the nodes
+ *   directory      no Redis URL -> none (one node: nothing to route to); Redis URL -> the cluster
+ *                  directory of sessions and owner members in Redis (cluster/directory.ts)
  *
  * A Redis URL names one server, a Sentinel-managed master or a Redis Cluster (redis/connect.ts);
  * each Redis line logs which (`topology`).
@@ -28,7 +30,8 @@ import { IpcCache } from './cache/cache-ipc.js';
 import { IpcBus } from './bus/bus-ipc.js';
 import type { NodeLink } from './ipc/link.js';
 import { redactConfig, type Config } from './config/config.js';
-import { parseRedisUrl, type RedisTopology } from './redis/connect.js';
+import { connectRedis, createRedisClient, parseRedisUrl, type RedisTopology } from './redis/connect.js';
+import { LocalDirectory, RedisDirectory, type ClusterDirectory } from './cluster/directory.js';
 import { EmbeddedStore } from './store/store-embedded.js';
 import type { Store } from './store/store.js';
 
@@ -110,4 +113,21 @@ export async function openNodeRegistry(config: Config, log: Logger): Promise<Nod
   }
   log.info({ backend: 'memory' }, 'node registry selected');
   return new MemoryNodeRegistry(expireMs);
+}
+
+/**
+ * The cluster directory (who holds each session, which processes hold each owner's sessions).
+ * `node`: the node id its processes share; `process`: this gateway process's index (0 alone).
+ */
+export async function openDirectory(config: Config, log: Logger, node: string, process: number): Promise<ClusterDirectory> {
+  if (!config.redisUrl) {
+    log.info({ backend: 'local' }, 'directory selected (one node: sessions and owners are routed in this node)');
+    return new LocalDirectory();
+  }
+  log.info({ backend: 'redis', topology: redisTopology(config), url: shownRedisUrl(config) }, 'directory selected');
+  const redis = createRedisClient(config.redisUrl, { connectionName: 'latchkey-directory', connectTimeoutMs: 5000, maxRetriesPerRequest: 1 });
+  const onError = (err: unknown): void => log.warn({ err }, 'directory Redis error');
+  redis.on('error', onError);
+  await connectRedis(redis, { url: config.redisUrl, what: 'directory', timeoutMs: 5000 });
+  return RedisDirectory.open(redis, { node, process, heartbeatMs: config.nodeHeartbeatMs, onError });
 }

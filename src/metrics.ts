@@ -21,6 +21,10 @@ export class Stats {
   readonly eventsDropped = new Map<string, number>();
   /** uWS callbacks whose handler threw (answered 500 / socket closed with LK_INTERNAL), by place. */
   readonly handlerErrors = new Map<string, number>();
+  /** Cluster messages sent, by route: node (to the node(s) holding the session or owner), broadcast, none (no live holder). */
+  readonly clusterMessages = new Map<string, number>();
+  /** Cluster directory calls that failed (Redis unavailable), by call; the message then went by broadcast. */
+  readonly directoryErrors = new Map<string, number>();
   /** WebSocket upgrades refused before any session existed, by code (bans, rates, connection cap). */
   readonly connectionsRefused = new Map<string, number>();
   /** RSA work done for handshakes (signature verifies, secret decrypts), whoever asked. */
@@ -117,6 +121,8 @@ export class Stats {
         this.inc(stats.cryptoTasks().batches);
       },
     });
+    mapCounter(r, 'latchkey_cluster_messages_total', 'Messages about one endpoint or owner sent to other nodes (takeover, revocation, kick, notification, owner change, event), by route: node (only to the nodes holding the session or sessions of the owner), broadcast (no cluster directory, or it was unavailable), none (no live holder: nothing sent).', 'route', this.clusterMessages);
+    mapCounter(r, 'latchkey_directory_errors_total', 'Cluster directory calls (Redis) that failed, by call (claim, release, lookup, join, leave, members); lookups fell back to a broadcast.', 'call', this.directoryErrors);
     mapCounter(r, 'latchkey_handler_errors_total', 'uWS callbacks whose handler threw; answered 500 or closed with LK_INTERNAL instead of ending the process.', 'where', this.handlerErrors);
     mapCounter(r, 'latchkey_connections_refused_total', 'WebSocket upgrades refused before a session existed, by code (LK_BANNED, LK_CONN_RATE_LIMITED, LK_CONN_LIMIT).', 'code', this.connectionsRefused);
     mapCounter(r, 'latchkey_bans_added_total', 'Bans set, by reason: flapping, failed-handshakes (automatic), admin (API or CLI).', 'reason', this.bansAdded);

@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { openBus, openCache, openNodeRegistry, openStore } from './backends.js';
+import { openDirectory, openBus, openCache, openNodeRegistry, openStore } from './backends.js';
 import type { NodeLink } from './ipc/link.js';
 import type { Cache } from './cache/cache.js';
 import type { Bus } from './bus/bus.js';
@@ -27,6 +27,7 @@ import { instrument, Stats } from './metrics.js';
 import { loadPlugin, parsePluginSpec } from './plugins/plugin.js';
 import { RegistrationService } from './registration/registration.js';
 import { Handshaker } from './session/handshake.js';
+import { ClusterRouting } from './cluster/routing.js';
 import { HandshakeGate } from './session/handshake-gate.js';
 import { SessionRegistry } from './session/registry.js';
 import { ReplayCache } from './session/replay.js';
@@ -204,11 +205,20 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
     closers.push(() => registry.close());
     if (link) {
       // Takeover across the node's processes: the primary keeps who holds each endpoint.
-      registry.setDirectory({ claimed: (key, at) => link.notify({ lk: 'claim', key, at }), released: (key) => link.notify({ lk: 'release', key }) });
+      registry.addDirectory({
+        claimed: (s) => link.notify({ lk: 'claim', key: s.endpointKey!, at: s.establishedAt ?? Date.now() }),
+        released: (s) => link.notify({ lk: 'release', key: s.endpointKey! }),
+      });
       link.on({ replace: (key, at) => registry.replacedElsewhere(key, at) });
     }
     const bus = await openBus(config, log, link, nodeId);
     closers.push(() => bus.close());
+    // Cross-node takeover and routing of per-endpoint messages and events (cluster/routing.ts).
+    const directory = await openDirectory(config, log, nodeId, proc?.index ?? 0);
+    closers.push(() => directory.close());
+    const routing = new ClusterRouting({ directory, bus, registry, node: nodeId, process: proc?.index ?? 0, stats, log });
+    await routing.start();
+    closers.push(() => routing.close());
     // Bans, caps and rates: the cheapest refusals, before parsing and RSA (protection/admission.ts).
     const protection = await startProtection({
       config, store, bus, stats, log, nodeId: busOrigin,
@@ -226,6 +236,7 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
     const control = new SessionControl({
       store, bus, registry, log, pollMs: config.controlPollMs,
       invalidate: (appId, keyHash) => credentials.invalidateOrThrow(appId, keyHash),
+      toHolder: (appId, keyHash, topic, msg) => routing.toHolder(appId, keyHash, topic, msg),
     });
     await control.start();
     stats.control = () => ({ appliedFromLog: control.appliedFromLog, outbox: control.outboxSize });
@@ -233,7 +244,7 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
     const revocation = new Revocation(credentials, control);
     // Custom owner verifier modules are checked now: a broken one stops start-up (LK_PLUGIN_*).
     const customVerifiers = await loadCustomVerifierTypes(config.ownerVerifierPlugins, log);
-    const events = new EventRelay({ store, bus, stats, log, nodeId: busOrigin, maxBufferedBytes: config.eventMaxBufferedBytes });
+    const events = new EventRelay({ store, bus, stats, log, nodeId: busOrigin, maxBufferedBytes: config.eventMaxBufferedBytes, directory });
     await events.start();
     closers.push(() => events.close());
     // Ownership reaches this node's live sessions through these (its bus messages, owner changes).
@@ -244,6 +255,7 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
         if (s) events.setOwner(s, owner);
       },
       deliverPending: (appId, keyHash) => registry.byEndpointKey(appId, keyHash)?.deliverPending(),
+      tell: (appId, keyHash, msg) => routing.toHolder(appId, keyHash, 'sessions', msg),
     }, customVerifiers.modules);
     await ownership.start();
     closers.push(() => ownership.close());
@@ -279,7 +291,15 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
     const liveSessions: LiveSessions = link
       ? { online: (appId, keyHashes) => link.request<boolean[]>('node.online', appId, keyHashes), list: (appId) => link.request<LiveSessionView[]>('node.sessions', appId) }
       : localLiveSessions(registry);
-    const routes = adminRoutes({ store, apps, credentials, revocation, control, bans: protection.bans, readiness, liveSessions, keyRing, bus, ownership,
+    const locate = async (appId: string, keyHash: string): Promise<{ node: string; process: number | null; sessionId: string; establishedAt: number } | null> => {
+      const at = await routing.locate(appId, keyHash);
+      if (at) return { node: at.node, process: at.process, sessionId: at.session, establishedAt: at.since };
+      if (routing.shared || !link) return null;
+      // One node without Redis: another process of it may hold the session (the primary knows which).
+      const s = (await liveSessions.list(appId)).find((v) => v.keyHash === keyHash);
+      return s && s.establishedAt !== null ? { node: nodeId, process: null, sessionId: s.sessionId, establishedAt: s.establishedAt } : null;
+    };
+    const routes = adminRoutes({ store, apps, credentials, revocation, control, bans: protection.bans, readiness, liveSessions, locate, keyRing, bus, ownership,
       node: {
         info: () => {
           const me = bootstrap!.self();

@@ -79,6 +79,8 @@ export interface AdminDeps {
   readiness: () => Promise<Record<'store' | 'cache' | 'bus', string>>;
   /** Live sessions of the whole node (every process of a multi-process node; server.ts). */
   liveSessions: LiveSessions;
+  /** Where the endpoint's live session is in the cluster (cluster directory; this node alone without Redis). */
+  locate: (appId: string, keyHash: string) => Promise<{ node: string; process: number | null; sessionId: string; establishedAt: number } | null>;
   keyRing: KeyRing;
   bus: Bus;
   ownership: OwnershipService;
@@ -344,7 +346,7 @@ export function adminRoutes(d: AdminDeps): Route[] {
     },
     {
       method: 'POST', path: '/admin/v1/applications/{appId}/credentials/{credentialsId}/revoke', scope: 'tenant', summary: 'Revoke credentials: ends the live session and refuses reconnects (terminal)',
-      responses: { 200: { description: 'the credentials record, status REVOKED (committed), and propagation: { endedHere, log: written|pending, bus: published|failed|local }' } },
+      responses: { 200: { description: 'the credentials record, status REVOKED (committed), and propagation: { endedHere, log: written|pending, bus: published|none|failed|local }' } },
       handler: async (ctx) => {
         const app = await appScoped(ctx, ctx.params.appId!);
         const res = await d.revocation.revoke(app, credentialsId(ctx));
@@ -354,7 +356,7 @@ export function adminRoutes(d: AdminDeps): Route[] {
     },
     {
       method: 'POST', path: '/admin/v1/applications/{appId}/credentials/{credentialsId}/notify-revoked', scope: 'tenant', summary: 'An external credentials store revoked these credentials: drop caches, end sessions',
-      responses: { 200: { description: '{ propagation: { endedHere, log: written|pending, bus: published|failed|local } }' } },
+      responses: { 200: { description: '{ propagation: { endedHere, log: written|pending, bus: published|none|failed|local } }' } },
       handler: async (ctx) => {
         const app = await appScoped(ctx, ctx.params.appId!);
         return { status: 200, body: { propagation: await d.revocation.notifyRevoked(app, credentialsId(ctx)) } };
@@ -406,8 +408,19 @@ export function adminRoutes(d: AdminDeps): Route[] {
       },
     },
     {
+      method: 'GET', path: '/admin/v1/applications/{appId}/sessions/{keyHash}', scope: 'tenant', summary: 'Where the endpoint\'s live session is: node, process and session id (any node of the cluster, through the cluster directory; this node alone without Redis)',
+      responses: { 200: { description: '{ keyHash, node, process, sessionId, establishedAt }' }, 404: { description: 'LK_NOT_FOUND: no live session of this endpoint on a live node' } },
+      handler: async (ctx) => {
+        const app = await appScoped(ctx, ctx.params.appId!);
+        const keyHash = credentialsId(ctx);
+        const at = await d.locate(app.id, keyHash);
+        if (!at) throw new LatchkeyError('LK_NOT_FOUND', 'no live session of this endpoint');
+        return { status: 200, body: { keyHash, ...at } };
+      },
+    },
+    {
       method: 'DELETE', path: '/admin/v1/applications/{appId}/sessions/{keyHash}', scope: 'tenant', summary: 'End an endpoint\'s live session (DISCONNECT, LK_SESSION_KICKED; it may reconnect)',
-      responses: { 200: { description: '{ propagation: { endedHere, log: written|pending, bus: published|failed|local } }: the session here ended at once; other nodes end theirs from the bus, or from the control log within controlPollMs' } },
+      responses: { 200: { description: '{ propagation: { endedHere, log: written|pending, bus: published|none|failed|local } }: the session here ended at once; other nodes end theirs from the bus, or from the control log within controlPollMs' } },
       handler: async (ctx) => {
         const app = await appScoped(ctx, ctx.params.appId!);
         return { status: 200, body: { propagation: await d.control.kick(app.id, credentialsId(ctx)) } };

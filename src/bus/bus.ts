@@ -32,6 +32,10 @@ export type BusMessage =
   | { type: 'credentials.revoked'; appId: string; credentialsId: string; controlId?: string; at?: number }
   /** End a live session of an endpoint (operator kick); `at`: only sessions established before it. */
   | { type: 'session.kick'; appId: string; keyHash: string; controlId?: string; at?: number }
+  /** A newer session of the endpoint was established on another node: the holder ends session `session` (LK_SESSION_REPLACED). */
+  | { type: 'session.replaced'; appId: string; keyHash: string; session: string }
+  /** Process `origin` started holding sessions of the owner: nodes sending the owner's events re-read its members. */
+  | { type: 'owner.joined'; origin: string; tenantId: string; owner: string }
   /** The ban list changed (admin API or automatic ban): nodes reload it from the store. */
   | { type: 'bans.changed'; origin: string }
   /** The endpoint has queued notifications (store): the node holding its session delivers them. */

@@ -5,7 +5,10 @@
  * The store is the truth (DESIGN 8). An operation is, in this order:
  *  1. applied on the node that took it, at once (its own sessions end before the admin call answers);
  *  2. appended to the store's session control log (ProtectionStore.appendControl);
- *  3. published on the bus: the fast path to the other nodes (milliseconds).
+ *  3. published on the bus: the fast path to the other nodes (milliseconds). In a cluster with a
+ *     directory (cluster/routing.ts) only to the node holding the endpoint's session, or to none
+ *     when no node holds one; a handshake of the endpoint racing the revocation on a third node
+ *     (it read the status before the change) is then ended by that node's next poll of the log.
  * Every node also polls the log every `pollMs` (config controlPollMs, 2 s) and applies entries it has
  * not applied yet, so a message the bus lost arrives within pollMs + one store read of the moment
  * the entry is in the log, whether or not Redis is back. Entries carry an id: the same entry seen on
@@ -42,8 +45,12 @@ export interface Propagation {
   endedHere: number;
   /** The control log entry: written (every node applies it within controlPollMs), or pending (retried). */
   log: 'written' | 'pending';
-  /** The bus message: published (other nodes act in milliseconds), failed (they act from the log), or local (single node). */
-  bus: 'published' | 'failed' | 'local';
+  /**
+   * The bus message: published (to every node, or to the node holding the session: other nodes act
+   * in milliseconds), none (no node holds a session of the endpoint: nothing to end), failed (other
+   * nodes act from the log), or local (single node).
+   */
+  bus: 'published' | 'none' | 'failed' | 'local';
 }
 
 export interface SessionControlDeps {
@@ -52,6 +59,11 @@ export interface SessionControlDeps {
   registry: SessionRegistry;
   /** Drop the cached credential status; must throw when the cache did not confirm it. */
   invalidate: (appId: string, keyHash: string) => Promise<void>;
+  /**
+   * Publish a message about one endpoint to the node holding its session (cluster/routing.ts:
+   * 'none' when no node does). Absent: broadcast on the bus.
+   */
+  toHolder?: (appId: string, keyHash: string, topic: 'credentials' | 'sessions', msg: BusMessage) => Promise<'node' | 'broadcast' | 'none'>;
   pollMs: number;
   log: Logger;
   now?: () => number;
@@ -116,8 +128,13 @@ export class SessionControl {
       const msg: BusMessage = type === 'revoke'
         ? { type: 'credentials.revoked', appId, credentialsId: keyHash, controlId: entry.id, at: entry.at }
         : { type: 'session.kick', appId, keyHash, controlId: entry.id, at: entry.at };
+      const topic = type === 'revoke' ? 'credentials' : 'sessions';
       try {
-        await this.d.bus.publish(type === 'revoke' ? 'credentials' : 'sessions', msg);
+        if (this.d.toHolder) {
+          if ((await this.d.toHolder(appId, keyHash, topic, msg)) === 'none') bus = 'none';
+        } else {
+          await this.d.bus.publish(topic, msg);
+        }
       } catch (err) {
         this.d.log.warn({ err, appId, keyHash, type }, `bus unavailable: other nodes apply this ${type} from the control log`);
         bus = 'failed';

@@ -18,12 +18,20 @@
  *   So a receiver's memory is bounded whatever senders do.
  * - Owner changes (attach, detach, move) re-file a live session at once on every node through the
  *   bus ('endpoint.owner'), so after a detach neither side's events reach the other.
- * - In a cluster (shared bus) an event is also published on the 'events' topic; other nodes deliver
- *   it to their own sessions of that owner. Each node then sees every event of the cluster: fine
- *   for a few nodes, a known limit beyond (docs/operations.md).
+ * - Across processes and nodes: with a cluster directory (Redis; cluster/directory.ts) each process
+ *   is listed as a member of the owners it holds sessions of (joined when its first session of the
+ *   owner is filed, left when its last goes), and an event goes, after local delivery, to the nodes
+ *   of the owner's other members only: one message per such node (none when all of the owner's
+ *   sessions are here), whatever the cluster's size. Members are cached per owner for
+ *   MEMBERS_TTL_MS; a process that joins tells the members it found (`owner.joined`), which re-read
+ *   at once, so a new session of the owner elsewhere misses at most the events sent in the few
+ *   milliseconds before that message arrives. Dead processes do not count (their heartbeat).
+ *   Without a directory (one node, or the processes of one node without Redis) the event is
+ *   published on the 'events' topic to every process. Directory unavailable: broadcast too.
  */
 import type { Logger } from 'pino';
 import type { Bus, BusMessage } from '../bus/bus.js';
+import { nodeOf, type ClusterDirectory } from '../cluster/directory.js';
 import { LatchkeyError } from '../errors.js';
 import type { Stats } from '../metrics.js';
 import type { SyncRequest, SyncResponse, WireEvent } from '../protocol/schemas.js';
@@ -74,6 +82,19 @@ export interface EventRelayOptions {
   nodeId: string;
   /** Slow-receiver bound: deliveries to a socket buffering more than this are dropped. */
   maxBufferedBytes: number;
+  /** Owner membership across the cluster (Redis); absent or not shared: events are broadcast. */
+  directory?: ClusterDirectory;
+}
+
+/** How long the other members of an owner are cached by a sender (a join also refreshes them at once). */
+export const MEMBERS_TTL_MS = 5_000;
+
+/** Nodes to send an owner's event to: the nodes of its members elsewhere (deduplicated), with the time read. */
+interface Targets {
+  nodes: string[] | null;
+  at: number;
+  epoch: number;
+  pending: Promise<string[] | null> | null;
 }
 
 const groupKey = (tenantId: string, owner: string): string => `${tenantId}\n${owner}`;
@@ -105,7 +126,15 @@ function sameClasses(a: readonly string[], b: readonly string[]): boolean {
 
 export class EventRelay {
   private readonly groups = new Map<string, Set<EventPeer>>();
+  /** Per owner with sessions here: where its events go besides here (routed mode). */
+  private readonly targets = new Map<string, Targets>();
+  /** Per owner: the last join/leave call, so they reach the directory in order. */
+  private readonly membership = new Map<string, Promise<void>>();
   private unsubscribe: (() => Promise<void>) | null = null;
+
+  private get routed(): boolean {
+    return this.o.directory?.shared === true;
+  }
 
   constructor(private readonly o: EventRelayOptions) {}
 
@@ -269,7 +298,8 @@ export class EventRelay {
           type: 'owner.event', origin: this.o.nodeId, tenantId: m.tenantId, owner: m.owner, source: peer.keyHash!,
           eventClassFQN: ev.eventClassFQN, data: ev.eventData ? ev.eventData.toString('base64') : null, target: ev.target,
         };
-        this.o.bus.publish('events', msg).catch((err: unknown) => this.o.log.warn({ err }, 'event not published to other nodes'));
+        if (this.routed) this.sendRouted(m.tenantId, m.owner, msg);
+        else this.broadcast(msg);
       }
     }
   }
@@ -293,7 +323,87 @@ export class EventRelay {
     }
   }
 
+  private broadcast(msg: BusMessage): void {
+    this.o.bus.publish('events', msg).catch((err: unknown) => this.o.log.warn({ err }, 'event not published to other nodes'));
+  }
+
+  private publishTo(nodes: string[], msg: BusMessage): void {
+    for (const node of nodes) {
+      this.o.stats.count(this.o.stats.clusterMessages, 'node');
+      this.o.bus.publishToNode(node, 'events', msg).catch((err: unknown) => this.o.log.warn({ err, node }, 'event not published to a node'));
+    }
+  }
+
+  /** Send an owner's event to the nodes of its other members; in order per owner (a lookup holds later events behind it). */
+  private sendRouted(tenantId: string, owner: string, msg: BusMessage): void {
+    const k = groupKey(tenantId, owner);
+    let t = this.targets.get(k);
+    if (t && t.nodes && !t.pending && Date.now() - t.at < MEMBERS_TTL_MS) return this.publishTo(t.nodes, msg);
+    if (!t) this.targets.set(k, (t = { nodes: null, at: 0, epoch: 0, pending: null }));
+    const entry = t;
+    if (!entry.pending) {
+      const epoch = entry.epoch;
+      const pending = this.o.directory!.ownerMembers(tenantId, owner).then(
+        (members) => {
+          const nodes = [...new Set(members.map(nodeOf))];
+          if (entry.epoch === epoch) {
+            entry.nodes = nodes;
+            entry.at = Date.now();
+          }
+          return nodes;
+        },
+        (err: unknown) => {
+          this.o.stats.count(this.o.stats.directoryErrors, 'members');
+          this.o.log.warn({ err }, 'cluster directory unavailable: event broadcast');
+          return null;
+        },
+      );
+      entry.pending = pending;
+      void pending.then(() => {
+        if (entry.pending === pending) entry.pending = null;
+      });
+    }
+    void entry.pending!.then((nodes) => {
+      if (nodes === null) {
+        this.o.stats.count(this.o.stats.clusterMessages, 'broadcast');
+        this.broadcast(msg);
+      } else this.publishTo(nodes, msg);
+    });
+  }
+
+  /** Serialise this process's join/leave of an owner in the directory; a join tells the members found. */
+  private changeMembership(tenantId: string, owner: string, join: boolean): void {
+    const k = groupKey(tenantId, owner);
+    const dir = this.o.directory!;
+    const prev = this.membership.get(k) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      try {
+        if (!join) return await dir.leaveOwner(tenantId, owner);
+        const others = await dir.joinOwner(tenantId, owner);
+        const nodes = [...new Set(others.map(nodeOf))];
+        const msg: BusMessage = { type: 'owner.joined', origin: this.o.nodeId, tenantId, owner };
+        for (const node of nodes) this.o.bus.publishToNode(node, 'events', msg).catch((err: unknown) => this.o.log.warn({ err, node }, 'owner join not announced to a node'));
+      } catch (err) {
+        this.o.stats.count(this.o.stats.directoryErrors, join ? 'join' : 'leave');
+        this.o.log.warn({ err }, 'cluster directory unavailable: owner membership not updated (retried at the next change)');
+      }
+    });
+    this.membership.set(k, next);
+    void next.then(() => {
+      if (this.membership.get(k) === next) this.membership.delete(k);
+    });
+  }
+
   private onBus(msg: BusMessage): void {
+    if (msg.type === 'owner.joined') {
+      if (msg.origin === this.o.nodeId) return;
+      const t = this.targets.get(groupKey(msg.tenantId, msg.owner));
+      if (t) {
+        t.epoch++;
+        t.at = 0;
+      }
+      return;
+    }
     if (msg.type !== 'owner.event' || msg.origin === this.o.nodeId) return;
     this.deliverLocal(msg.tenantId, msg.owner, msg.source, msg.eventClassFQN, msg.data === null ? null : Buffer.from(msg.data, 'base64'), msg.target, null);
   }
@@ -302,7 +412,10 @@ export class EventRelay {
     if (!m.owner || !peer.isOpen) return;
     const k = groupKey(m.tenantId, m.owner);
     let g = this.groups.get(k);
-    if (!g) this.groups.set(k, (g = new Set()));
+    if (!g) {
+      this.groups.set(k, (g = new Set()));
+      if (this.routed) this.changeMembership(m.tenantId, m.owner, true);
+    }
     g.add(peer);
   }
 
@@ -312,6 +425,10 @@ export class EventRelay {
     const g = this.groups.get(k);
     if (!g) return;
     g.delete(peer);
-    if (g.size === 0) this.groups.delete(k);
+    if (g.size === 0) {
+      this.groups.delete(k);
+      this.targets.delete(k);
+      if (this.routed) this.changeMembership(m.tenantId, m.owner, false);
+    }
   }
 }

@@ -15,7 +15,7 @@
  */
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Bus } from '../bus/bus.js';
+import type { Bus, BusMessage } from '../bus/bus.js';
 import type { Cache } from '../cache/cache.js';
 import { emptySyncResponse, types, type SyncRequest, type SyncResponse, type UserAttachErrorCode } from '../protocol/schemas.js';
 import type { Application, PendingNotification, Store } from '../store/store.js';
@@ -44,6 +44,8 @@ export interface OwnershipNode {
   ownerChanged(appId: string, keyHash: string, owner: string | null): void;
   /** The endpoint has queued notifications: its live session on this node, if any, delivers them. */
   deliverPending(appId: string, keyHash: string): void;
+  /** Publish a message about one endpoint to the node holding its session (cluster/routing.ts); absent: broadcast. */
+  tell?(appId: string, keyHash: string, msg: BusMessage): Promise<unknown>;
 }
 
 export class OwnershipService {
@@ -78,7 +80,12 @@ export class OwnershipService {
    */
   async ownerChanged(appId: string, keyHash: string, owner: string | null): Promise<void> {
     this.node.ownerChanged(appId, keyHash, owner);
-    await this.bus.publish('sessions', { type: 'endpoint.owner', origin: this.node.id, appId, keyHash, owner });
+    await this.tell(appId, keyHash, { type: 'endpoint.owner', origin: this.node.id, appId, keyHash, owner });
+  }
+
+  private async tell(appId: string, keyHash: string, msg: BusMessage): Promise<void> {
+    if (this.node.tell) await this.node.tell(appId, keyHash, msg);
+    else await this.bus.publish('sessions', msg);
   }
 
   private pendingKey(appId: string, keyHash: string): string {
@@ -226,7 +233,7 @@ export class OwnershipService {
     } catch (err) {
       this.log.warn({ err, appId, keyHash }, 'cache unavailable: queued notification may wait for the next announcement');
     }
-    await this.bus.publish('sessions', { type: 'endpoint.notify', appId, keyHash });
+    await this.tell(appId, keyHash, { type: 'endpoint.notify', appId, keyHash });
   }
 
   pending(appId: string, keyHash: string, limit: number): Promise<PendingNotification[]> {

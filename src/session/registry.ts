@@ -17,10 +17,13 @@ import type { Session, SessionRegistryHooks } from './session.js';
  */
 const REVOKED_MEMORY_MS = 120_000;
 
-/** Which process of a multi-process node holds each endpoint's session (kept by the primary). */
+/**
+ * Told of every established session and of its end: the primary's directory of a multi-process
+ * node (which process holds each endpoint) and the cluster directory (which node; cluster/routing.ts).
+ */
 export interface SessionDirectory {
-  claimed(key: string, establishedAt: number): void;
-  released(key: string): void;
+  claimed(session: Session): void;
+  released(session: Session): void;
 }
 
 export class SessionRegistry implements SessionRegistryHooks {
@@ -35,8 +38,8 @@ export class SessionRegistry implements SessionRegistryHooks {
   /** Recent revocations by endpoint key -> time; see recentlyRevoked(). Entries live REVOKED_MEMORY_MS. */
   private readonly recentlyRevokedAt = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
-  /** The node's session directory across its processes (node/link.ts), when it has several. */
-  private directory: SessionDirectory | null = null;
+  /** Told of established and ended sessions (addDirectory). */
+  private directories: SessionDirectory[] = [];
 
   constructor(
     private readonly stats: Stats,
@@ -62,7 +65,15 @@ export class SessionRegistry implements SessionRegistryHooks {
     const prev = this.byEndpoint.get(key);
     this.byEndpoint.set(key, session);
     if (prev && prev !== session) prev.end('LK_SESSION_REPLACED');
-    this.directory?.claimed(key, session.establishedAt ?? Date.now());
+    for (const d of this.directories) d.claimed(session);
+  }
+
+  /** A newer session of the endpoint is held on another node: end ours if it is still `sessionId`. */
+  replacedOnOtherNode(appId: string, keyHash: string, sessionId: string): boolean {
+    const s = this.byEndpoint.get(`${appId}/${keyHash}`);
+    if (!s || s.id !== sessionId) return false;
+    s.end('LK_SESSION_REPLACED');
+    return true;
   }
 
   /** Another process of this node holds a newer session of `key` (established at `at`): end ours if older. */
@@ -71,8 +82,8 @@ export class SessionRegistry implements SessionRegistryHooks {
     if (s && s.establishedAt !== null && s.establishedAt <= at) s.end('LK_SESSION_REPLACED');
   }
 
-  setDirectory(d: SessionDirectory): void {
-    this.directory = d;
+  addDirectory(d: SessionDirectory): void {
+    this.directories.push(d);
   }
 
   closed(session: Session): void {
@@ -82,7 +93,7 @@ export class SessionRegistry implements SessionRegistryHooks {
     const key = session.endpointKey;
     if (key && this.byEndpoint.get(key) === session) {
       this.byEndpoint.delete(key);
-      this.directory?.released(key);
+      for (const d of this.directories) d.released(session);
     }
     if (session.establishedAt !== null) this.stats.sessionsOpen--;
   }
