@@ -17,4 +17,5 @@ export interface Verifier {
 export interface ServerKey { id: string; status: string; createdAt: number; publicKey: string }
 export interface OwnerEndpoint { appId: string; keyHash: string; attachedAt: number }
 export interface Items<T> { items: T[]; next?: string | null }
+export interface SessionLocation { keyHash: string; node: string; process: number | null; sessionId: string; establishedAt: number }
 export interface Propagation { endedHere: number | boolean; log: string; bus: string }

@@ -274,6 +274,14 @@ describe.runIf(browserAvailable())('Administration UI in Chromium', () => {
       await go(page, 'sessions');
       const row = `tr[data-key-hash="${keys.keyHash}"]`;
       await page.waitForSelector(row);
+      // Where is this endpoint: this node (no Redis here), then a key with no session.
+      await page.fill('#where-form input[name="keyHash"]', keys.keyHash);
+      await page.click('#where-form button[type="submit"]');
+      await page.waitForSelector('#session-where table');
+      expect(await page.locator('#session-where').textContent()).toContain(h.server.nodeId);
+      await page.fill('#where-form input[name="keyHash"]', (await generateEndpointKeys()).keyHash);
+      await page.click('#where-form button[type="submit"]');
+      await page.waitForFunction(() => document.querySelector('#session-where')?.textContent?.includes('No live session'), undefined, { timeout: 10_000 });
       await screenshot(page, 'ui-sessions');
       await page.click(`${row} button.danger`);
       await page.click(`${row} button.danger`);

@@ -1,9 +1,13 @@
-/** Live sessions of the application on this node (every process of it), refreshed every 2 s; kick one. */
+/**
+ * Live sessions of the application on this node (every process of it), refreshed every 2 s; kick
+ * one. "Where is this endpoint": the node, process and session holding an endpoint's session
+ * anywhere in the cluster (the cluster directory; this node alone without Redis).
+ */
 import type { Page } from '../app.js';
-import { seg } from '../api.js';
-import { clear, code, confirmButton, h, table, time } from '../dom.js';
-import { section } from '../forms.js';
-import type { Items, LiveSession, Propagation } from '../types.js';
+import { ApiError, seg } from '../api.js';
+import { clear, code, confirmButton, field, h, table, time } from '../dom.js';
+import { form, section } from '../forms.js';
+import type { Items, LiveSession, Propagation, SessionLocation } from '../types.js';
 
 const REFRESH_MS = 2000;
 
@@ -39,6 +43,20 @@ export const sessionsPage: Page = {
     };
     await draw();
     ctx.every(REFRESH_MS, draw);
-    return section(`Sessions of ${app.name}`, h('p', { class: 'muted' }, `Refreshed every ${REFRESH_MS / 1000} s.`, count), holder);
+    const keyHash = h('input', { name: 'keyHash', required: true, placeholder: '43 base64url characters', autocomplete: 'off', spellcheck: false });
+    const found = h('div', { id: 'session-where' });
+    const where = form({ id: 'where-form' }, [field('Endpoint key hash', keyHash)], 'Find', async () => {
+      clear(found);
+      try {
+        const at = await ctx.api.get<SessionLocation>(`${base}/sessions/${seg(keyHash.value.trim())}`);
+        found.append(table(['Node', 'Process', 'Session', 'Established'], [[code(at.node), at.process ?? '—', code(at.sessionId, true), time(at.establishedAt)]]));
+      } catch (e) {
+        if (!(e instanceof ApiError) || e.code !== 'LK_NOT_FOUND') throw e;
+        found.append(h('p', { class: 'muted' }, 'No live session of this endpoint on any live node.'));
+      }
+    });
+    return h('div', {},
+      section(`Sessions of ${app.name}`, h('p', { class: 'muted' }, `Refreshed every ${REFRESH_MS / 1000} s.`, count), holder),
+      section('Where is this endpoint?', h('p', { class: 'muted' }, 'The node and process holding its session, anywhere in the cluster.'), where, found));
   },
 };
