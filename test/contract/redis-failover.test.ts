@@ -1,5 +1,5 @@
 /**
- * Failovers under the Redis cache, bus and node registry, on private servers started here:
+ * Failovers under the Redis cache, bus, node registry and cluster directory, on private servers started here:
  * - Sentinel: a master with one replica watched by one Sentinel; the master is killed (SIGKILL),
  *   the Sentinel promotes the replica, and every client finds the new master by itself (ioredis
  *   asks the Sentinels again on reconnect; the bus subscriber re-subscribes).
@@ -15,10 +15,21 @@ import { RedisNodeRegistry } from '../../src/bootstrap/nodes.js';
 import { RedisBus } from '../../src/bus/bus-redis.js';
 import type { BusMessage } from '../../src/bus/bus.js';
 import { RedisCache } from '../../src/cache/cache-redis.js';
+import { RedisDirectory } from '../../src/cluster/directory.js';
+import { connectRedis, createRedisClient } from '../../src/redis/connect.js';
 import { PrivateRedisCluster, RedisSentinel, rawCommand } from '../helpers/redis-topologies.js';
 import { nodeInfo } from './node-registry.contract.js';
 
 const prefix = `latchkey-test-failover-${process.pid}:`;
+
+async function openDirectory(url: string, node: string): Promise<RedisDirectory> {
+  const redis = createRedisClient(url, { connectionName: 'latchkey-test-directory' });
+  redis.on('error', () => undefined);
+  await connectRedis(redis, { url, what: 'test directory' });
+  return RedisDirectory.open(redis, { node, process: 0, heartbeatMs: 500, prefix });
+}
+
+const holder = (node: string, session: string) => ({ node, process: 0, session, since: Date.now() });
 
 async function eventually<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
   const deadline = Date.now() + ms;
@@ -45,8 +56,10 @@ describe('Redis clients across a Sentinel failover', () => {
     await sentinel?.stop();
   });
 
-  it('cache, bus and node registry reach the promoted replica without being reopened', async () => {
+  it('cache, bus, node registry and cluster directory reach the promoted replica without being reopened', async () => {
     const cache = await RedisCache.connect(sentinel.url, { keyPrefix: prefix });
+    const dirA = await openDirectory(sentinel.url, 'dir-a');
+    const dirB = await openDirectory(sentinel.url, 'dir-b');
     const registry = await RedisNodeRegistry.connect(sentinel.url, 60_000, { prefix });
     const sender = await RedisBus.connect(sentinel.url, { prefix, nodeId: 'sender' });
     const receiver = await RedisBus.connect(sentinel.url, { prefix, nodeId: 'receiver' });
@@ -55,6 +68,7 @@ describe('Redis clients across a Sentinel failover', () => {
     try {
       await cache.set('k', 'before', 60_000);
       await registry.announce(nodeInfo('n1'));
+      await dirA.claim('app', 'k-before', holder('dir-a', 's1'));
       await sender.publishToNode('receiver', 'sessions', { type: 'session.kick', appId: 'a', keyHash: 'before' });
       await eventually(async () => got.length, (n) => n === 1, 2_000);
 
@@ -69,6 +83,9 @@ describe('Redis clients across a Sentinel failover', () => {
       expect(await cache.get('k')).toBe('after');
       await eventually(() => registry.list(), (l) => l.some((n) => n.id === 'n1'), 15_000);
       await registry.announce(nodeInfo('n2'));
+      // The directory: what was claimed before is still there, and a takeover claim now answers it.
+      expect(await eventually(() => dirB.lookup('app', 'k-before'), (h) => h?.session === 's1', 15_000)).toMatchObject({ node: 'dir-a' });
+      expect(await dirB.claim('app', 'k-before', holder('dir-b', 's2'))).toMatchObject({ node: 'dir-a', session: 's1' });
       // The subscriber re-subscribed on the new master: a message published now arrives.
       await eventually(
         async () => {
@@ -83,7 +100,7 @@ describe('Redis clients across a Sentinel failover', () => {
       await receiver.ping();
     } finally {
       await cache.delete('k').catch(() => undefined);
-      await Promise.all([cache.close(), registry.close(), sender.close(), receiver.close()]);
+      await Promise.all([cache.close(), registry.close(), sender.close(), receiver.close(), dirA.close(), dirB.close()]);
     }
   }, 60_000);
 });
@@ -97,8 +114,10 @@ describe('Redis clients across a Redis Cluster failover', () => {
     await cluster?.stop();
   });
 
-  it('cache, bus and node registry follow the promoted replica without being reopened', async () => {
+  it('cache, bus, node registry and cluster directory follow the promoted replica without being reopened', async () => {
     const cache = await RedisCache.connect(cluster.url, { keyPrefix: prefix });
+    const dirA = await openDirectory(cluster.url, 'dir-a');
+    const dirB = await openDirectory(cluster.url, 'dir-b');
     const registry = await RedisNodeRegistry.connect(cluster.url, 60_000, { prefix });
     const sender = await RedisBus.connect(cluster.url, { prefix, nodeId: 'sender' });
     const receiver = await RedisBus.connect(cluster.url, { prefix, nodeId: 'receiver' });
@@ -112,6 +131,7 @@ describe('Redis clients across a Redis Cluster failover', () => {
     try {
       await cache.set(key, 'before', 60_000);
       await registry.announce(nodeInfo('n1'));
+      for (let i = 0; i < 8; i++) await dirA.claim('app', `k${i}`, holder('dir-a', `s${i}`));
       await sender.publishToNode('receiver', 'sessions', { type: 'session.kick', appId: 'a', keyHash: 'before' });
       await eventually(async () => got.length, (n) => n === 1, 2_000);
 
@@ -122,6 +142,11 @@ describe('Redis clients across a Redis Cluster failover', () => {
       await cache.set(key, 'after', 60_000);
       expect(await cache.get(key)).toBe('after');
       await eventually(() => registry.list(), (l) => l.some((n) => n.id === 'n1'), 20_000);
+      // Eight entries over the slots of all three shards: all still there, and claimable.
+      for (let i = 0; i < 8; i++) {
+        expect(await eventually(() => dirB.lookup('app', `k${i}`), (h) => h?.session === `s${i}`, 20_000)).toMatchObject({ node: 'dir-a' });
+        expect(await dirB.claim('app', `k${i}`, holder('dir-b', `t${i}`))).toMatchObject({ session: `s${i}` });
+      }
       await eventually(
         async () => {
           await sender.publishToNode('receiver', 'sessions', { type: 'session.kick', appId: 'a', keyHash: 'after' });
@@ -134,7 +159,7 @@ describe('Redis clients across a Redis Cluster failover', () => {
       await sender.ping();
     } finally {
       await cache.delete(key).catch(() => undefined);
-      await Promise.all([cache.close(), registry.close(), sender.close(), receiver.close()]);
+      await Promise.all([cache.close(), registry.close(), sender.close(), receiver.close(), dirA.close(), dirB.close()]);
     }
   }, 90_000);
 });
