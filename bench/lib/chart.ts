@@ -32,3 +32,18 @@ ${legend.join('\n')}
 </svg>
 `;
 }
+
+/** Charts made by lineChart, one above the other, as one SVG document. */
+export function stackCharts(charts: string[]): string {
+  let y = 0;
+  let width = 0;
+  const parts = charts.map((svg) => {
+    const w = Number(/<svg[^>]*\swidth="(\d+)"/.exec(svg)?.[1] ?? 720);
+    const h = Number(/<svg[^>]*\sheight="(\d+)"/.exec(svg)?.[1] ?? 360);
+    const part = svg.replace('<svg ', `<svg y="${y}" `);
+    y += h;
+    width = Math.max(width, w);
+    return part;
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}">\n${parts.join('')}</svg>\n`;
+}
