@@ -98,6 +98,12 @@ const CATALOGUE = {
   LK_SESSION_RATE_LIMITED: { message: 'endpoint sent more messages or bytes per second than allowed', http: 429, close: 4015, disconnect: 'BAD_REQUEST' },
   LK_HS_STALLED: { message: 'handshake did not finish within handshakeStallTimeoutMs (a backing service is slow); retry with backoff', http: 503, close: 4017, disconnect: 'INTERNAL_ERROR' },
   LK_HS_ABANDONED: { message: 'the connection closed or was banned while its handshake waited for the crypto workers; the RSA decrypt was skipped (never sent: the socket is gone)', http: 503, close: 4018, disconnect: 'NONE' },
+  LK_TICKET_INVALID: { message: 'resumption ticket was not issued by this cluster (tampered, malformed, or sealed under another ticket master secret); do a full handshake', http: 400, close: 4019, connack: 'REFUSE_BAD_CREDENTIALS' },
+  LK_TICKET_EXPIRED: { message: 'resumption ticket is older than ticketLifetimeSec; do a full handshake', http: 400, close: 4020, connack: 'REFUSE_BAD_CREDENTIALS' },
+  LK_TICKET_KEY_RETIRED: { message: 'the ticket key that sealed this resumption ticket is retired; do a full handshake', http: 400, close: 4021, connack: 'REFUSE_BAD_CREDENTIALS' },
+  LK_TICKET_WRONG_APP: { message: 'resumption ticket belongs to another application or endpoint key; do a full handshake', http: 400, close: 4022, connack: 'REFUSE_BAD_CREDENTIALS' },
+  LK_RESUME_BAD_PROOF: { message: 'RESUME proof does not verify with the ticket\'s resumption secret; do a full handshake', http: 400, close: 4024, connack: 'REFUSE_BAD_CREDENTIALS' },
+  LK_RESUME_DISABLED: { message: 'this server does not resume sessions (resumption off); do a full handshake', http: 400, close: 4025, connack: 'REFUSE_BAD_PROTOCOL' },
   LK_SLOW_CONSUMER: { message: 'endpoint reads too slowly; send buffer limit reached', http: 503, close: 4008, disconnect: 'NONE' },
   LK_INTERNAL: { message: 'internal error', http: 500, close: 4011, disconnect: 'INTERNAL_ERROR' },
 

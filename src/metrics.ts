@@ -10,6 +10,10 @@ import client from 'prom-client';
 export class Stats {
   sessionsOpen = 0;
   handshakesAccepted = 0;
+  /** Of the accepted handshakes, those resumed from a ticket (no RSA; docs/protocol.md 4.6). */
+  handshakesResumed = 0;
+  /** Resumption tickets given (TICKETREQ answered with a ticket). */
+  ticketsIssued = 0;
   readonly handshakesRefused = new Map<string, number>();
   readonly sessionsEnded = new Map<string, number>();
   syncRequests = 0;
@@ -57,11 +61,19 @@ export class Stats {
       },
     });
     new client.Counter({
-      name: 'latchkey_handshakes_total', help: 'Handshakes by outcome: accepted, or the refusal code.', labelNames: ['result'], registers: [r],
+      name: 'latchkey_handshakes_total', help: 'Handshakes by outcome: accepted (full, with RSA), resumed (from a ticket, no RSA), or the refusal code (full or resumed).', labelNames: ['result'], registers: [r],
       collect() {
         this.reset();
-        this.inc({ result: 'accepted' }, stats.handshakesAccepted);
+        this.inc({ result: 'accepted' }, stats.handshakesAccepted - stats.handshakesResumed);
+        this.inc({ result: 'resumed' }, stats.handshakesResumed);
         for (const [code, n] of stats.handshakesRefused) this.inc({ result: code }, n);
+      },
+    });
+    new client.Counter({
+      name: 'latchkey_tickets_issued_total', help: 'Resumption tickets given to endpoints (TICKETREQ).', registers: [r],
+      collect() {
+        this.reset();
+        this.inc(stats.ticketsIssued);
       },
     });
     new client.Counter({

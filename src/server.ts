@@ -28,6 +28,7 @@ import { loadPlugin, parsePluginSpec } from './plugins/plugin.js';
 import { RegistrationService } from './registration/registration.js';
 import { Handshaker } from './session/handshake.js';
 import { ClusterRouting } from './cluster/routing.js';
+import { TicketSealer } from './crypto/tickets.js';
 import { HandshakeGate } from './session/handshake-gate.js';
 import { SessionRegistry } from './session/registry.js';
 import { ReplayCache } from './session/replay.js';
@@ -230,7 +231,15 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
     closers.push(() => protection.close());
     const { admission } = protection;
     admission.setHandshakeBacklog(() => pool.overloaded());
-    const handshaker = new Handshaker({ apps, keyRing, replay, credentials, registration, pool, admission, stats, windowMs: config.handshakeWindowSec * 1000, log });
+    // Resumption tickets (docs/protocol.md 4.6): keys derived from one master secret every node shares.
+    let tickets: TicketSealer | null = null;
+    if (config.ticketLifetimeSec > 0) {
+      const ticketFile = config.ticketKeyFile || path.resolve(config.dataDir, 'tickets', 'ticket-master.key');
+      const { master, created } = TicketSealer.loadOrCreateMaster(ticketFile);
+      if (created) log.warn({ file: ticketFile }, 'created the resumption ticket master secret; give the same file to every node of a cluster');
+      tickets = new TicketSealer(master, { lifetimeMs: config.ticketLifetimeSec * 1000, rotateMs: config.ticketKeyRotateSec * 1000 });
+    }
+    const handshaker = new Handshaker({ apps, keyRing, replay, credentials, registration, pool, admission, stats, windowMs: config.handshakeWindowSec * 1000, tickets, log });
     // Revocations and kicks: applied here at once, written to the store's control log, published on
     // the bus; every node also polls the log (control/session-control.ts).
     const control = new SessionControl({
@@ -333,6 +342,7 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
         registration,
         registry,
         admission,
+        tickets,
         handshakeGate: new HandshakeGate(config.handshakeTurnBudgetUs / 1000, (err) => log.error({ err }, 'handshake job failed')),
         stats,
         log,

@@ -19,25 +19,44 @@ export function signatureInput(bodyBytes: Uint8Array): Buffer {
   return Buffer.concat([CONNECT_CONTEXT, bodyBytes]);
 }
 
+/** Prefix of the RESUME transcript (ASCII, 18 bytes, NUL-terminated); docs/protocol.md 4.6. */
+export const RESUME_CONTEXT = Buffer.from('latchkey/1 RESUME\0', 'latin1');
+
 export interface SessionKeys {
   /** AES-256-GCM key, endpoint -> server. */
   c2s: Buffer;
   /** AES-256-GCM key, server -> endpoint. */
   s2c: Buffer;
-  /** HMAC-SHA-256 value carried in CONNACK: proof the server decrypted the secret. */
+  /** HMAC-SHA-256 value carried in CONNACK: proof the server decrypted the secret (or opened the ticket). */
   confirmation: Buffer;
+  /** The secret a ticket of this session carries: the next session resumes with it (4.6). */
+  resumption: Buffer;
 }
 
 /**
- * transcriptHash = SHA-256(signatureInput); OKM = HKDF-SHA-256(ikm = secret, salt = transcriptHash,
- * info = KDF_INFO, L = 96); c2s = OKM[0..32), s2c = OKM[32..64), confirmKey = OKM[64..96);
- * confirmation = HMAC-SHA-256(confirmKey, CONFIRM_LABEL || transcriptHash).
+ * transcriptHash = SHA-256(transcript); OKM = HKDF-SHA-256(ikm, salt = transcriptHash, info =
+ * KDF_INFO, L = 128); c2s = OKM[0..32), s2c = OKM[32..64), confirmKey = OKM[64..96),
+ * resumptionSecret = OKM[96..128); confirmation = HMAC-SHA-256(confirmKey, CONFIRM_LABEL ||
+ * transcriptHash). For a full handshake ikm is the 64-byte session secret and the transcript the
+ * signatureInput; for a resumed one ikm is the ticket's resumption secret and the transcript the
+ * resumeInput. HKDF's output is a prefix stream: OKM[0..96) is the same as with L = 96, so the
+ * resumption secret changes nothing for endpoints that never resume.
  */
-export function deriveSessionKeys(secret: Uint8Array, sigInput: Uint8Array): SessionKeys {
-  const th = crypto.createHash('sha256').update(sigInput).digest();
-  const okm = hkdfSha256(secret, th, KDF_INFO, 96);
+export function deriveSessionKeys(ikm: Uint8Array, transcript: Uint8Array): SessionKeys {
+  const th = crypto.createHash('sha256').update(transcript).digest();
+  const okm = hkdfSha256(ikm, th, KDF_INFO, 128);
   const confirmation = crypto.createHmac('sha256', okm.subarray(64, 96)).update(CONFIRM_LABEL).update(th).digest();
-  return { c2s: okm.subarray(0, 32), s2c: okm.subarray(32, 64), confirmation };
+  return { c2s: okm.subarray(0, 32), s2c: okm.subarray(32, 64), confirmation, resumption: okm.subarray(96, 128) };
+}
+
+/** Bytes a RESUME proves: RESUME_CONTEXT || Avro(ResumeBody). */
+export function resumeInput(bodyBytes: Uint8Array): Buffer {
+  return Buffer.concat([RESUME_CONTEXT, bodyBytes]);
+}
+
+/** proof = HMAC-SHA-256(resumptionSecret, resumeInput): possession of the previous session's secret. */
+export function resumeProof(resumptionSecret: Uint8Array, input: Uint8Array): Buffer {
+  return crypto.createHmac('sha256', resumptionSecret).update(input).digest();
 }
 
 /**

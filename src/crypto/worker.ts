@@ -91,7 +91,7 @@ function unpackOne(packed: Uint8Array, offset: number): { fields: [Uint8Array, U
   return { fields: out as [Uint8Array, Uint8Array, Uint8Array, Uint8Array], next: o };
 }
 
-/** keys = c2s (32) || s2c (32) || confirmation (32), in one fresh 96-byte buffer (cheap to clone). */
+/** keys = c2s (32) || s2c (32) || confirmation (32) || resumption secret (32), in one fresh 128-byte buffer (cheap to clone). */
 export type HandshakeOutcome =
   | { ok: true; keys: Uint8Array }
   | { ok: false; code: 'LK_HS_BAD_SIGNATURE' | 'LK_HS_BAD_SECRET' | 'LK_HS_BAD_PUBLIC_KEY' | 'LK_HS_UNKNOWN_SERVER_KEY' | 'LK_HS_ABANDONED' | 'LK_INTERNAL'; detail?: string };
@@ -195,10 +195,11 @@ function handshakeOne(keyHash: string, serverKeyId: string, fields: [Uint8Array,
   if (secret.length !== SESSION_SECRET_BYTES) return { ok: false, code: 'LK_HS_BAD_SECRET' };
   const derived = deriveSessionKeys(secret, sigInput);
   secret.fill(0);
-  const keys = new Uint8Array(96);
+  const keys = new Uint8Array(128);
   keys.set(derived.c2s, 0);
   keys.set(derived.s2c, 32);
   keys.set(derived.confirmation, 64);
+  keys.set(derived.resumption, 96);
   return { ok: true, keys };
 }
 

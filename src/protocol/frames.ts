@@ -2,7 +2,8 @@
  * Frame codec. One binary WebSocket message carries exactly one frame:
  *
  *   byte 0      frame type (Kaa's Kaatcp numbers): CONNECT 0x01, CONNACK 0x02, PINGREQ 0x0C,
- *               PINGRESP 0x0D, DISCONNECT 0x0E, SYNC 0x0F
+ *               PINGRESP 0x0D, DISCONNECT 0x0E, SYNC 0x0F; latchkey's resumption (docs/protocol.md
+ *               4.6): RESUME 0x10, TICKETREQ 0x11, TICKET 0x12
  *   bytes 1..   the Avro binary encoding of the frame's record (schemas.ts); PINGREQ/PINGRESP have
  *               no body. Trailing bytes after the record are an error.
  *
@@ -16,7 +17,10 @@ import {
   type Connect,
   type ConnectBody,
   type Disconnect,
+  type Resume,
+  type ResumeBody,
   type SyncFrame,
+  type Ticket,
   type SyncRequest,
   type SyncResponse,
   type WireEvent,
@@ -30,6 +34,9 @@ export const FrameType = {
   PINGRESP: 0x0d,
   DISCONNECT: 0x0e,
   SYNC: 0x0f,
+  RESUME: 0x10,
+  TICKETREQ: 0x11,
+  TICKET: 0x12,
 } as const;
 export type FrameTypeName = keyof typeof FrameType;
 
@@ -39,7 +46,10 @@ export type Frame =
   | { type: 'PINGREQ' }
   | { type: 'PINGRESP' }
   | { type: 'DISCONNECT'; disconnect: Disconnect }
-  | { type: 'SYNC'; sync: SyncFrame };
+  | { type: 'SYNC'; sync: SyncFrame }
+  | { type: 'RESUME'; resume: Resume }
+  | { type: 'TICKETREQ' }
+  | { type: 'TICKET'; ticket: Ticket };
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; code: ErrorCode };
 
@@ -56,6 +66,7 @@ export function decodeExact<T>(type: avro.Type, buf: Buffer, offset = 0): Decode
 
 const PINGREQ_FRAME = Buffer.from([FrameType.PINGREQ]);
 const PINGRESP_FRAME = Buffer.from([FrameType.PINGRESP]);
+const TICKETREQ_FRAME = Buffer.from([FrameType.TICKETREQ]);
 
 export function decodeFrame(buf: Buffer): Decoded<Frame> {
   if (buf.length === 0) return { ok: false, code: 'LK_FRAME_EMPTY' };
@@ -78,6 +89,16 @@ export function decodeFrame(buf: Buffer): Decoded<Frame> {
       const r = decodeExact<Disconnect>(types.disconnect, buf, 1);
       return r.ok ? { ok: true, value: { type: 'DISCONNECT', disconnect: r.value } } : r;
     }
+    case FrameType.RESUME: {
+      const r = decodeExact<Resume>(types.resume, buf, 1);
+      return r.ok ? { ok: true, value: { type: 'RESUME', resume: r.value } } : r;
+    }
+    case FrameType.TICKET: {
+      const r = decodeExact<Ticket>(types.ticket, buf, 1);
+      return r.ok ? { ok: true, value: { type: 'TICKET', ticket: r.value } } : r;
+    }
+    case FrameType.TICKETREQ:
+      return buf.length === 1 ? { ok: true, value: { type: 'TICKETREQ' } } : { ok: false, code: 'LK_FRAME_MALFORMED' };
     case FrameType.PINGREQ:
       return buf.length === 1 ? { ok: true, value: { type: 'PINGREQ' } } : { ok: false, code: 'LK_FRAME_MALFORMED' };
     case FrameType.PINGRESP:
@@ -128,6 +149,21 @@ export function encodeSync(s: SyncFrame): Buffer {
 }
 export function encodeDisconnect(d: Disconnect): Buffer {
   return withType(FrameType.DISCONNECT, types.disconnect.toBuffer(d));
+}
+export function encodeResume(r: Resume): Buffer {
+  return withType(FrameType.RESUME, types.resume.toBuffer(r));
+}
+export function encodeTicket(t: Ticket): Buffer {
+  return withType(FrameType.TICKET, types.ticket.toBuffer(t));
+}
+export function encodeTicketReq(): Buffer {
+  return TICKETREQ_FRAME;
+}
+export function encodeResumeBody(b: ResumeBody): Buffer {
+  return types.resumeBody.toBuffer(b);
+}
+export function decodeResumeBody(buf: Buffer): Decoded<ResumeBody> {
+  return decodeExact<ResumeBody>(types.resumeBody, buf);
 }
 export function encodePingReq(): Buffer {
   return PINGREQ_FRAME;

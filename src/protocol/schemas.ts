@@ -22,9 +22,12 @@ import {
   connectBodySchema,
   connectSchema,
   disconnectSchema,
+  resumeBodySchema,
+  resumeSchema,
   syncFrameSchema,
   syncRequestSchema,
   syncResponseSchema,
+  ticketSchema,
 } from './wire-schemas.js';
 import { AVRO_GUARD_INSTALLED } from './avro-guard.js';
 void AVRO_GUARD_INSTALLED;
@@ -37,9 +40,12 @@ export {
   connectBodySchema,
   connectSchema,
   disconnectSchema,
+  resumeBodySchema,
+  resumeSchema,
   syncFrameSchema,
   syncRequestSchema,
   syncResponseSchema,
+  ticketSchema,
   wireSchemas,
 } from './wire-schemas.js';
 export type { BootstrapRequest, Disconnect, SyncResponseResultType, SyncResponseStatus, UserAttachErrorCode } from './wire-schemas.js';
@@ -56,6 +62,9 @@ export const types = {
   connectBody: parse(connectBodySchema),
   connect: parse(connectSchema),
   connack: parse(connackSchema),
+  resumeBody: parse(resumeBodySchema),
+  resume: parse(resumeSchema),
+  ticket: parse(ticketSchema),
   sync: parse(syncFrameSchema),
   disconnect: parse(disconnectSchema),
   syncRequest: parse(syncRequestSchema),
@@ -70,6 +79,9 @@ export const types = {
 export type ConnectBody = W.ConnectBody<Buffer>;
 export type Connect = W.Connect<Buffer>;
 export type Connack = W.Connack<Buffer>;
+export type ResumeBody = W.ResumeBody<Buffer>;
+export type Resume = W.Resume<Buffer>;
+export type Ticket = W.Ticket<Buffer>;
 export type SyncFrame = W.SyncFrame<Buffer>;
 export type WireEvent = W.WireEvent<Buffer>;
 export type SyncRequest = W.SyncRequest<Buffer>;

@@ -49,6 +49,44 @@ export const connackSchema = {
   ],
 } as const;
 
+/** RESUME (docs/protocol.md 4.6): what the endpoint proves with the resumption secret. KeyHash and Nonce are ConnectBody's fixed types. */
+export const resumeBodySchema = {
+  type: 'record',
+  name: 'ResumeBody',
+  namespace: NS,
+  fields: [
+    { name: 'protocolVersion', type: 'int' },
+    { name: 'appToken', type: 'string' },
+    { name: 'keyHash', type: 'KeyHash' },
+    { name: 'ticket', type: 'bytes' },
+    { name: 'timestamp', type: 'long' },
+    { name: 'nonce', type: 'Nonce' },
+    { name: 'keepAliveSec', type: 'int' },
+  ],
+} as const;
+
+export const resumeSchema = {
+  type: 'record',
+  name: 'Resume',
+  namespace: NS,
+  fields: [
+    { name: 'body', type: 'bytes' },
+    { name: 'proof', type: 'bytes' },
+    { name: 'sync', type: ['null', 'bytes'], default: null },
+  ],
+} as const;
+
+/** TICKET (server -> endpoint, the answer to TICKETREQ): an opaque ticket and how long it may be used. */
+export const ticketSchema = {
+  type: 'record',
+  name: 'Ticket',
+  namespace: NS,
+  fields: [
+    { name: 'ticket', type: 'bytes' },
+    { name: 'lifetimeSec', type: 'int' },
+  ],
+} as const;
+
 export const syncFrameSchema = {
   type: 'record',
   name: 'Sync',
@@ -384,6 +422,9 @@ export const wireSchemas = {
   ConnectBody: connectBodySchema,
   Connect: connectSchema,
   Connack: connackSchema,
+  ResumeBody: resumeBodySchema,
+  Resume: resumeSchema,
+  Ticket: ticketSchema,
   Sync: syncFrameSchema,
   Disconnect: disconnectSchema,
   SyncRequest: syncRequestSchema,
@@ -426,6 +467,27 @@ export interface Connack<B extends Uint8Array = Uint8Array> {
   sessionId: string | null;
   keepAliveSec: number;
   sync: B | null;
+}
+
+export interface ResumeBody<B extends Uint8Array = Uint8Array> {
+  protocolVersion: number;
+  appToken: string;
+  keyHash: B;
+  ticket: B;
+  timestamp: number;
+  nonce: B;
+  keepAliveSec: number;
+}
+
+export interface Resume<B extends Uint8Array = Uint8Array> {
+  body: B;
+  proof: B;
+  sync: B | null;
+}
+
+export interface Ticket<B extends Uint8Array = Uint8Array> {
+  ticket: B;
+  lifetimeSec: number;
 }
 
 export interface SyncFrame<B extends Uint8Array = Uint8Array> {

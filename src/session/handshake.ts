@@ -23,6 +23,13 @@
  *     (the decrypt is skipped if the session closed or was banned meanwhile: LK_HS_ABANDONED)
  *     trustful application, new key: within trustfulNewCredentialsPerSec  else LK_CRED_RATE_LIMITED
  * 11. credentials bound to this endpoint (atomic CAS; skipped when already bound to it)  else LK_CRED_IN_USE / LK_CRED_REVOKED / LK_CRED_UNKNOWN
+ *
+ * A RESUME (docs/protocol.md 4.6) runs resume() instead, with no RSA operation on either side and
+ * the same checks where they apply, cheapest first: decode, version, resumption on, key bans and
+ * rates, application, timestamp, the ticket (opens under a valid ticket key, not expired, for this
+ * application and key hash), the proof, the nonce, the credentials status (IN_USE, bound to this
+ * endpoint: a revoked or re-bound credential's ticket is dead at once, on every node, since every
+ * node reads the same status), then the keys.
  */
 import type { Logger } from 'pino';
 import type { CredentialsGate } from '../credentials/credentials.js';
@@ -30,10 +37,12 @@ import { refusalFor, bindRefusal } from '../credentials/credentials.js';
 import { ABANDONED_UNSENT, type CryptoPool, type CryptoTicket } from '../crypto/pool.js';
 import type { KeyRing } from '../crypto/keyring.js';
 import { base64url, keyHashRaw } from '../crypto/keys.js';
-import { PROTOCOL_VERSION, signatureInput } from '../crypto/session-crypto.js';
+import crypto from 'node:crypto';
+import { deriveSessionKeys, PROTOCOL_VERSION, resumeInput, resumeProof, signatureInput } from '../crypto/session-crypto.js';
+import type { TicketSealer } from '../crypto/tickets.js';
 import { LatchkeyError, refusal } from '../errors.js';
-import { decodeConnectBody } from '../protocol/frames.js';
-import type { Connect, ConnectBody } from '../protocol/schemas.js';
+import { decodeConnectBody, decodeResumeBody } from '../protocol/frames.js';
+import type { Connect, ConnectBody, Resume } from '../protocol/schemas.js';
 import type { RegistrationService } from '../registration/registration.js';
 import type { ApplicationDirectory } from '../tenancy/applications.js';
 import type { Application, EndpointRecord } from '../store/store.js';
@@ -58,13 +67,16 @@ export interface HandshakeDeps {
   /** RSA operation counters (latchkey_rsa_operations_total). */
   stats?: Stats;
   windowMs: number;
+  /** Opens resumption tickets; absent: RESUME is refused with LK_RESUME_DISABLED. */
+  tickets?: TicketSealer | null;
   log: Logger;
   now?: () => number;
 }
 
 export interface HandshakeAccepted {
   app: Application;
-  body: ConnectBody;
+  /** What the endpoint asked for (0: the server default). */
+  keepAliveSec: number;
   keyHash: string;
   publicKey: Buffer;
   /** Endpoint record if the endpoint is registered and it was read during the handshake. */
@@ -72,6 +84,10 @@ export interface HandshakeAccepted {
   c2s: Uint8Array;
   s2c: Uint8Array;
   confirmation: Uint8Array;
+  /** The secret this session's tickets carry (4.6). */
+  resumption: Uint8Array;
+  /** True for a resumed session (no RSA). */
+  resumed: boolean;
 }
 
 export class Handshaker {
@@ -106,6 +122,66 @@ export class Handshaker {
       return await this.afterKeyCheck(connect, body, keyHash, ticket, cryptoDone);
     } finally {
       cryptoDone(false);
+    }
+  }
+
+  /** A RESUME: throws LatchkeyError with the refusal code (see the top of this file). */
+  async resume(resume: Resume, remoteAddress = '', ticket: CryptoTicket | null = null): Promise<HandshakeAccepted> {
+    const d = this.d;
+    const decoded = decodeResumeBody(resume.body);
+    if (!decoded.ok) throw refusal('LK_FRAME_MALFORMED', 'ResumeBody');
+    const body = decoded.value;
+    if (body.protocolVersion !== PROTOCOL_VERSION) throw refusal('LK_HS_BAD_PROTOCOL_VERSION', String(body.protocolVersion));
+    if (!d.tickets) throw refusal('LK_RESUME_DISABLED');
+    const keyHash = base64url(body.keyHash);
+    if (ticket) ticket.keyHash = keyHash;
+    const keyRefusal = d.admission?.checkKey(keyHash, remoteAddress);
+    if (keyRefusal) throw refusal(keyRefusal);
+    let admitted = d.admission !== undefined;
+    const done = (verified: boolean): boolean => {
+      if (!admitted) return false;
+      admitted = false;
+      return d.admission!.keyHandshakeDone(keyHash, verified);
+    };
+    try {
+      const app = await d.apps.byAppToken(body.appToken);
+      if (!app) throw refusal('LK_HS_UNKNOWN_APPLICATION');
+      const appRefusal = d.admission?.checkApp(app.id);
+      if (appRefusal) throw refusal(appRefusal);
+      if (Math.abs(this.now() - body.timestamp) > d.windowMs) throw refusal('LK_HS_STALE_TIMESTAMP');
+      const opened = d.tickets.open(body.ticket);
+      if (!opened.ok) throw refusal(opened.code);
+      const t = opened.contents;
+      if (t.appId !== app.id || !t.keyHash.equals(body.keyHash)) throw refusal('LK_TICKET_WRONG_APP');
+      const input = resumeInput(resume.body);
+      const expected = resumeProof(t.resumption, input);
+      if (resume.proof.length !== expected.length || !crypto.timingSafeEqual(resume.proof, expected)) throw refusal('LK_RESUME_BAD_PROOF');
+      // Flapping detection counts resumptions like verified handshakes (only the secret's holder gets here).
+      if (done(true)) throw refusal('LK_BANNED');
+      const fp = d.replay.fingerprint(body.keyHash, body.nonce);
+      const reserved = await d.replay.reserve(fp);
+      if (reserved === 'replayed') throw refusal('LK_HS_REPLAYED_NONCE');
+      if (reserved === 'full') throw refusal('LK_SERVER_BUSY', 'replay cache full');
+      // The proof verified: the nonce stays consumed whatever comes next.
+      const view = await d.credentials.lookup(app, keyHash);
+      const credRefusal = refusalFor(view, keyHash, false);
+      if (credRefusal) throw refusal(credRefusal);
+      if (!view || view.status !== 'IN_USE') throw refusal('LK_CRED_UNKNOWN', 'credentials not bound to this endpoint');
+      let endpoint: EndpointRecord | null = null;
+      let publicKey = view.publicKey;
+      if (!publicKey) {
+        try {
+          endpoint = await d.registration.getEndpoint({ app, keyHash, publicKey: Buffer.alloc(0) });
+        } catch (err) {
+          throw new LatchkeyError('LK_SERVER_UNAVAILABLE', `endpoint lookup: ${(err as Error).message}`, { cause: err });
+        }
+        publicKey = endpoint?.publicKey ?? null;
+      }
+      if (!publicKey) throw refusal('LK_HS_PUBLIC_KEY_REQUIRED');
+      const keys = deriveSessionKeys(t.resumption, input);
+      return { app, keepAliveSec: body.keepAliveSec, keyHash, publicKey, endpoint, resumed: true, c2s: keys.c2s, s2c: keys.s2c, confirmation: keys.confirmation, resumption: keys.resumption };
+    } finally {
+      done(false);
     }
   }
 
@@ -187,7 +263,10 @@ export class Handshaker {
         const bindErr = bindRefusal(bound);
         if (bindErr) throw refusal(bindErr);
       }
-      return { app, body, keyHash, publicKey, endpoint, c2s: out.keys.subarray(0, 32), s2c: out.keys.subarray(32, 64), confirmation: out.keys.subarray(64, 96) };
+      return {
+        app, keepAliveSec: body.keepAliveSec, keyHash, publicKey, endpoint, resumed: false,
+        c2s: out.keys.subarray(0, 32), s2c: out.keys.subarray(32, 64), confirmation: out.keys.subarray(64, 96), resumption: out.keys.subarray(96, 128),
+      };
     } catch (err) {
       if (!signatureVerified) d.replay.release(fp);
       throw err;

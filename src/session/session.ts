@@ -23,10 +23,13 @@ import {
   encodeDisconnect,
   encodePingResp,
   encodeSync,
+  encodeTicket,
   encodeSyncResponseTransient,
   encodeEventPushTransient,
 } from '../protocol/frames.js';
-import { emptySyncResponse, type Connect, type SyncRequest, type SyncResponse } from '../protocol/schemas.js';
+import { emptySyncResponse, type Connect, type Resume, type SyncRequest, type SyncResponse } from '../protocol/schemas.js';
+import { SecretSlots } from '../crypto/secret-slots.js';
+import type { TicketSealer } from '../crypto/tickets.js';
 import type { RegistrationService } from '../registration/registration.js';
 import type { Application, EndpointRecord } from '../store/store.js';
 import type { HandshakeAccepted, Handshaker } from './handshake.js';
@@ -43,6 +46,8 @@ const RATE_BURST_SEC = 2;
 
 /** Frame keys of established sessions that have no ciphers yet (aead.ts KeySlots: 64 B each). */
 const frameKeys = new KeySlots();
+/** Each established session's resumption secret (32 bytes), for the tickets it gives (TICKETREQ). */
+const resumeSecrets = new SecretSlots(32);
 
 /** The first link of every session's SyncRequest chain (a settled promise is immutable: shared). */
 const SETTLED: Promise<void> = Promise.resolve();
@@ -78,6 +83,9 @@ export interface SessionLimits {
   bytesPerSec: number;
 }
 
+/** The first frame of a session: a full handshake or a resumption. */
+type Hello = { connect: Connect } | { resume: Resume };
+
 export interface SessionHost {
   handshaker: Handshaker;
   /** Ownership (user sync, notifications); absent in minimal hosts (unit tests). */
@@ -88,6 +96,8 @@ export interface SessionHost {
   registry: SessionRegistryHooks;
   /** Bans, rates and flapping detection (protection/admission.ts); absent in minimal hosts. */
   admission?: Admission;
+  /** Seals the tickets TICKETREQ asks for (docs/protocol.md 4.6); absent or null: resumption off. */
+  tickets?: TicketSealer | null;
   /** Queues CONNECTs into budgeted turns so established sessions are served between them (handshake-gate.ts); absent: at once. */
   handshakeGate?: HandshakeGate;
   limits: SessionLimits;
@@ -138,6 +148,10 @@ export class Session implements EventPeer {
   private tx: FrameCipher | null = null;
   /** Slot of the session keys in frameKeys until the ciphers are first needed (many sessions only ping for a long time); -1: none. */
   private keySlot = -1;
+  /** Slot of the resumption secret in resumeSecrets while established; -1: none. */
+  private resumeSlot = -1;
+  /** This session was resumed from a ticket (no RSA). */
+  resumed = false;
   private rxCounter = 0;
   private txCounter = 0;
   private pendingSyncs = 0;
@@ -178,12 +192,16 @@ export class Session implements EventPeer {
     if (!decoded.ok) return this.fail(decoded.code);
     const frame = decoded.value;
     switch (this.state) {
-      case 'AWAIT_CONNECT':
-        if (frame.type !== 'CONNECT') return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} before CONNECT`);
+      case 'AWAIT_CONNECT': {
+        let hello: Hello;
+        if (frame.type === 'CONNECT') hello = { connect: frame.connect };
+        else if (frame.type === 'RESUME') hello = { resume: frame.resume };
+        else return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} before CONNECT`);
         this.state = 'HANDSHAKING';
-        if (this.host.handshakeGate) this.host.handshakeGate.run(() => this.startHandshake(frame.connect));
-        else this.startHandshake(frame.connect);
+        if (this.host.handshakeGate) this.host.handshakeGate.run(() => this.startHandshake(hello));
+        else this.startHandshake(hello);
         return;
+      }
       case 'HANDSHAKING':
         return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} before CONNACK`);
       case 'ESTABLISHED':
@@ -193,6 +211,8 @@ export class Session implements EventPeer {
           case 'PINGREQ':
             this.transport.send(encodePingResp());
             return;
+          case 'TICKETREQ':
+            return this.sendTicket();
           case 'DISCONNECT':
             this.host.stats.ended('ENDPOINT_DISCONNECT');
             this.closeQuietly(1000, 'disconnect');
@@ -238,6 +258,10 @@ export class Session implements EventPeer {
       frameKeys.free(this.keySlot);
       this.keySlot = -1;
     }
+    if (this.resumeSlot >= 0) {
+      resumeSecrets.free(this.resumeSlot);
+      this.resumeSlot = -1;
+    }
     this.host.events?.leave(this);
     this.host.registry.closed(this);
   }
@@ -258,21 +282,36 @@ export class Session implements EventPeer {
     return this.keyHash ?? this.ticket?.keyHash ?? null;
   }
 
-  private startHandshake(connect: Connect): void {
+  /** TICKETREQ: a ticket for the next session (an empty one with lifetime 0 when resumption is off). */
+  private sendTicket(): void {
+    const t = this.host.tickets;
+    if (!t || this.resumeSlot < 0) {
+      this.transport.send(encodeTicket({ ticket: Buffer.alloc(0), lifetimeSec: 0 }));
+      return;
+    }
+    const ticket = t.seal({ appId: this.app!.id, keyHash: Buffer.from(this.keyHash!, 'base64url'), resumption: resumeSecrets.view(this.resumeSlot) });
+    this.host.stats.ticketsIssued++;
+    this.transport.send(encodeTicket({ ticket, lifetimeSec: Math.floor(t.lifetimeMs / 1000) }));
+  }
+
+  private startHandshake(hello: Hello): void {
     // The socket may have gone while the CONNECT waited for its turn (handshake-gate.ts).
     if (this.state !== 'HANDSHAKING') return;
-    this.handshake(connect).catch((err: unknown) => {
+    this.handshake(hello).catch((err: unknown) => {
       // A bug after the handshaker answered must end this session, not the process.
       this.host.log.error({ err, session: this.id }, 'handshake failed after the crypto pool');
       this.fail('LK_INTERNAL');
     });
   }
 
-  private async handshake(connect: Connect): Promise<void> {
+  private async handshake(hello: Hello): Promise<void> {
     let accepted: HandshakeAccepted;
     const ticket = (this.ticket = new HandshakeTicket());
+    const sync = 'connect' in hello ? hello.connect.sync : hello.resume.sync;
     try {
-      accepted = await this.host.handshaker.run(connect, this.transport.remoteAddress, ticket);
+      accepted = 'connect' in hello
+        ? await this.host.handshaker.run(hello.connect, this.transport.remoteAddress, ticket)
+        : await this.host.handshaker.resume(hello.resume, this.transport.remoteAddress, ticket);
     } catch (err) {
       const code = sessionErrorCode(err);
       if (code === 'LK_INTERNAL' || code === 'LK_SERVER_UNAVAILABLE') this.host.log.error({ err, session: this.id, code }, 'handshake failed');
@@ -294,14 +333,17 @@ export class Session implements EventPeer {
     this.keySlot = frameKeys.put(accepted.c2s, accepted.s2c);
     accepted.c2s.fill(0);
     accepted.s2c.fill(0);
-    const asked = accepted.body.keepAliveSec;
+    if (this.host.tickets) this.resumeSlot = resumeSecrets.put(accepted.resumption);
+    accepted.resumption.fill(0);
+    this.resumed = accepted.resumed;
+    const asked = accepted.keepAliveSec;
     const limits = this.host.limits;
     const keepAlive = asked <= 0 ? limits.keepAliveDefaultSec : Math.min(Math.max(asked, MIN_KEEPALIVE_SEC), limits.keepAliveMaxSec);
     this.keepAliveMs = keepAlive * 1000;
 
     let embedded: Buffer | null = null;
-    if (connect.sync) {
-      const req = this.openSyncRequest(0, connect.sync);
+    if (sync) {
+      const req = this.openSyncRequest(0, sync);
       if (!req) return;
       this.rxCounter = 1;
       try {
@@ -332,8 +374,9 @@ export class Session implements EventPeer {
     // Keepalive counts from CONNACK, not from the CONNECT that may have waited for a crypto worker.
     this.lastSeen = this.establishedAt;
     this.host.stats.handshakesAccepted++;
+    if (accepted.resumed) this.host.stats.handshakesResumed++;
     this.host.stats.sessionsOpen++;
-    this.observeHandshake('accepted');
+    this.observeHandshake(accepted.resumed ? 'resumed' : 'accepted');
     this.host.registry.established(this);
     // Owner changes are routed to established sessions only: one made while this session
     // handshook (after the embedded sync read the owner) would be missed; read the owner again.

@@ -7,9 +7,9 @@
  */
 import crypto from 'node:crypto';
 import { NodeGcmCipher } from '../../src/crypto/aead.js';
-import { deriveSessionKeys, RSA_OAEP, RSA_PSS, signatureInput } from '../../src/crypto/session-crypto.js';
-import { encodeConnect, encodeConnectBody, encodeSync, encodeSyncRequest, decodeFrame, decodeSyncResponse } from '../../src/protocol/frames.js';
-import type { ConnectBody, SyncRequest, SyncResponse } from '../../src/protocol/schemas.js';
+import { deriveSessionKeys, resumeInput, resumeProof, RSA_OAEP, RSA_PSS, signatureInput } from '../../src/crypto/session-crypto.js';
+import { encodeConnect, encodeConnectBody, encodeResume, encodeResumeBody, encodeSync, encodeSyncRequest, decodeFrame, decodeSyncResponse } from '../../src/protocol/frames.js';
+import type { ConnectBody, ResumeBody, SyncRequest, SyncResponse } from '../../src/protocol/schemas.js';
 
 export interface NodeEndpointKey {
   privateKey: crypto.KeyObject;
@@ -60,6 +60,8 @@ export interface PreparedConnect {
   rx: NodeGcmCipher;
   confirmation: Buffer;
   body: ConnectBody;
+  /** The session's resumption secret (docs/protocol.md 4.3, OKM[96..128)). */
+  resumption: Buffer;
 }
 
 export function prepareConnect(o: ConnectOptions): PreparedConnect {
@@ -84,7 +86,49 @@ export function prepareConnect(o: ConnectOptions): PreparedConnect {
   const tx = new NodeGcmCipher(keys.c2s);
   const rx = new NodeGcmCipher(keys.s2c);
   const sync = o.sync ? tx.seal(0, encodeSyncRequest(o.sync)) : null;
-  return { frame: encodeConnect({ body: bodyBytes, signature, sync }), tx, rx, confirmation: keys.confirmation, body };
+  return { frame: encodeConnect({ body: bodyBytes, signature, sync }), tx, rx, confirmation: keys.confirmation, body, resumption: keys.resumption };
+}
+
+export interface ResumeOptions {
+  appToken: string;
+  keyHashRaw: Buffer;
+  ticket: Buffer;
+  /** The previous session's resumption secret. */
+  resumption: Buffer;
+  body?: Partial<ResumeBody>;
+  /** Replace the proof bytes. */
+  proof?: Buffer;
+  sync?: SyncRequest;
+}
+
+export interface PreparedResume {
+  frame: Buffer;
+  tx: NodeGcmCipher;
+  rx: NodeGcmCipher;
+  confirmation: Buffer;
+  resumption: Buffer;
+}
+
+/** A RESUME frame (docs/protocol.md 4.6) and the keys of the session it opens. */
+export function prepareResume(o: ResumeOptions): PreparedResume {
+  const body: ResumeBody = {
+    protocolVersion: 1,
+    appToken: o.appToken,
+    keyHash: o.keyHashRaw,
+    ticket: o.ticket,
+    timestamp: Date.now(),
+    nonce: crypto.randomBytes(16),
+    keepAliveSec: 30,
+    ...o.body,
+  };
+  const bodyBytes = encodeResumeBody(body);
+  const input = resumeInput(bodyBytes);
+  const proof = o.proof ?? resumeProof(o.resumption, input);
+  const keys = deriveSessionKeys(o.resumption, input);
+  const tx = new NodeGcmCipher(keys.c2s);
+  const rx = new NodeGcmCipher(keys.s2c);
+  const sync = o.sync ? tx.seal(0, encodeSyncRequest(o.sync)) : null;
+  return { frame: encodeResume({ body: bodyBytes, proof, sync }), tx, rx, confirmation: keys.confirmation, resumption: keys.resumption };
 }
 
 export function syncFrame(tx: NodeGcmCipher, counter: number, req: SyncRequest): Buffer {
