@@ -291,6 +291,12 @@ interface EventsResult {
   owners: number;
   endpoints: number;
   placement: string;
+  /**
+   * Owners whose two endpoints the admin session lists (every node's, with the gateway process of
+   * each session) put on two nodes, on two processes of one node, or on one process. Within a node
+   * the kernel spreads connections over the processes (SO_REUSEPORT), so the 1-node phase has both.
+   */
+  ownersSpanning: { nodes: number; processesOfOneNode: number; oneProcess: number; unknown: number };
   setupSeconds: number;
   measuredSeconds: number;
   eventsReceived: number;
@@ -304,6 +310,12 @@ interface EventsResult {
   otherRedisCommandsPerEvent: number;
   redisOutputBytesPerEvent: number;
   redisInputBytesPerEvent: number;
+  /**
+   * Deliveries per event from counters: Redis bytes out / bytes in x publishes per event. A delivered
+   * pub/sub message is about as long as the PUBLISH that carried it (channel + payload + framing) and
+   * pub/sub is nearly all the traffic in the window, so out / in is the deliveries per publish.
+   */
+  busDeliveriesPerEvent: number;
   redisCpuUsPerEvent: number;
   busSubscribers: Record<string, number>;
   /** MONITOR sample (1 s of the warm-up): publishes per channel, deliveries = publishes x NUMSUB. */
@@ -318,6 +330,34 @@ interface EventsResult {
   drainMs: number;
   checks: { checked: number; failed: number; firstFailure: string | null };
   server: { eventsReceived: number | null; eventsDelivered: number | null; dropped: number | null };
+}
+
+/** Where each endpoint's session is (node, gateway process), from every node's admin session list. */
+async function ownersSpanning(nodes: ClusterNode[], eps: EventEndpoint[], token: string): Promise<EventsResult['ownersSpanning']> {
+  const where = new Map<string, string>();
+  for (const n of nodes) {
+    const r = await fetch(`${n.admin}/admin/v1/applications/${APP_ID}/sessions`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+    const body = (await r.json()) as { items?: Array<{ keyHash: string | null; process?: number }> };
+    for (const s of body.items ?? []) if (s.keyHash) where.set(s.keyHash, `${n.index}/${s.process ?? 0}`);
+  }
+  const out = { nodes: 0, processesOfOneNode: 0, oneProcess: 0, unknown: 0 };
+  for (let o = 0; 2 * o + 1 < eps.length; o++) {
+    const a = where.get(eps[2 * o]!.keyHash);
+    const b = where.get(eps[2 * o + 1]!.keyHash);
+    if (!a || !b) out.unknown++;
+    else if (a.split('/')[0] !== b.split('/')[0]) out.nodes++;
+    else if (a !== b) out.processesOfOneNode++;
+    else out.oneProcess++;
+  }
+  return out;
+}
+
+/** Bus subscriptions in a short form: the events channel, node channels (count, subscribers each), others. */
+function subscriptionsLine(subs: Record<string, number>): string {
+  const node = Object.entries(subs).filter(([c]) => c.startsWith('latchkey:bus:node:'));
+  const each = [...new Set(node.map(([, n]) => n))].join('/');
+  const rest = Object.entries(subs).filter(([c]) => !c.startsWith('latchkey:bus:node:')).map(([c, n]) => `${c.replace('latchkey:bus:', '')} ${n}`);
+  return [...rest, ...(node.length ? [`node:* ${node.length} channels x ${each}`] : [])].join(', ');
 }
 
 async function monitorSample(redis: PrivateRedis, load: EventLoad, seconds: number): Promise<NonNullable<EventsResult['monitorSample']>> {
@@ -343,7 +383,7 @@ async function monitorSample(redis: PrivateRedis, load: EventLoad, seconds: numb
   };
 }
 
-async function eventsPhase(nodes: ClusterNode[], keys: NodeEndpointKey[], server: ServerKey, redis: PrivateRedis, deadline: number): Promise<EventsResult> {
+async function eventsPhase(nodes: ClusterNode[], keys: NodeEndpointKey[], server: ServerKey, redis: PrivateRedis, token: string, deadline: number): Promise<EventsResult> {
   const n = nodes.length;
   const label = `events, ${n} node${n > 1 ? 's' : ''}`;
   const placement = n === 1 ? 'both endpoints of every owner on node 1' : n === 2 ? 'A on node 1, B on node 2' : 'A on node (o mod 3) + 1, B on node (o + 1 mod 3) + 1';
@@ -370,7 +410,8 @@ async function eventsPhase(nodes: ClusterNode[], keys: NodeEndpointKey[], server
   try {
     if (ready !== endpoints) throw new Error(`${label}: only ${ready}/${endpoints} endpoints ready before the deadline`);
     const setupSeconds = (performance.now() - tSetup) / 1000;
-    log(`${label}: ${endpoints} endpoints ready in ${setupSeconds.toFixed(1)} s`);
+    const spanning = await ownersSpanning(nodes, eps, token);
+    log(`${label}: ${endpoints} endpoints ready in ${setupSeconds.toFixed(1)} s; owners whose endpoints sit on two nodes ${spanning.nodes}, on two processes of one node ${spanning.processesOfOneNode}, on one process ${spanning.oneProcess}${spanning.unknown ? `, not found in the session lists ${spanning.unknown}` : ''}`);
     const flows: EventFlow[] = [];
     for (let o = 0; o < settings.owners; o++) {
       flows.push(makeFlow(2 * o, eps[2 * o]!, eps[2 * o + 1]!, EVENT_CLASS, settings.eventBytes));
@@ -500,6 +541,7 @@ async function eventsPhase(nodes: ClusterNode[], keys: NodeEndpointKey[], server
       owners: settings.owners,
       endpoints,
       placement,
+      ownersSpanning: spanning,
       setupSeconds: +setupSeconds.toFixed(2),
       measuredSeconds: +wallS.toFixed(3),
       eventsReceived: received,
@@ -513,6 +555,7 @@ async function eventsPhase(nodes: ClusterNode[], keys: NodeEndpointKey[], server
       otherRedisCommandsPerEvent: per(Math.max(0, allCalls - publishes - benchCalls)),
       redisOutputBytesPerEvent: per(rc1.netOutputBytes - rc0.netOutputBytes),
       redisInputBytesPerEvent: per(rc1.netInputBytes - rc0.netInputBytes),
+      busDeliveriesPerEvent: +(((rc1.netOutputBytes - rc0.netOutputBytes) / Math.max(1, rc1.netInputBytes - rc0.netInputBytes)) * (publishes / Math.max(1, received))).toFixed(3),
       redisCpuUsPerEvent: per(redisCpuUs),
       busSubscribers,
       monitorSample: sample,
@@ -861,11 +904,11 @@ async function main(): Promise<void> {
     const server: ServerKey = { id: keyId, pub: crypto.createPublicKey(fs.readFileSync(path.join(dataDir, `keys/${keyId}.pub.pem`))) };
 
     const events: EventsResult[] = [];
-    events.push(await eventsPhase(nodes, eventKeys, server, redis, deadline));
+    events.push(await eventsPhase(nodes, eventKeys, server, redis, token, deadline));
     for (let i = 1; i < NODES; i++) {
       log(`starting node ${i + 1} on the same data directory`);
       nodes.push(await startNode(i, dataDir, redis.url, null));
-      events.push(await eventsPhase(nodes, eventKeys, server, redis, deadline));
+      events.push(await eventsPhase(nodes, eventKeys, server, redis, token, deadline));
     }
     const [n1, n2, n3] = nodes as [ClusterNode, ClusterNode, ClusterNode];
 
@@ -906,7 +949,10 @@ async function main(): Promise<void> {
       serverCpuUsPerEvent: byNodes((e) => e.serverCpuUsPerEvent),
       /** serverCpuUsPerEvent with 3 nodes / with 1 node (the issue's target: within 1.2x). */
       serverCpuRatio3To1: +(e3.serverCpuUsPerEvent / e1.serverCpuUsPerEvent).toFixed(3),
+      /** With 3 nodes / with 2 (every owner spans two nodes in both: does the cost per event grow with the nodes?). */
+      serverCpuRatio3To2: +(e3.serverCpuUsPerEvent / events[1]!.serverCpuUsPerEvent).toFixed(3),
       busMessagesPerEvent: byNodes((e) => e.busMessagesPerEvent),
+      busDeliveriesPerEvent: byNodes((e) => e.busDeliveriesPerEvent),
       busDeliveriesPerEventSampled: byNodes((e) => e.monitorSample?.deliveriesPerEvent ?? NaN),
       redisOutputBytesPerEvent: byNodes((e) => e.redisOutputBytesPerEvent),
       floors: {
@@ -947,12 +993,13 @@ async function main(): Promise<void> {
       `| events (${settings.owners} owners x 2 endpoints, both directions, window ${settings.window}) | ${events.map((e) => `${e.nodes} node${e.nodes > 1 ? 's' : ''}`).join(' | ')} |`,
       `|---|${events.map(() => '---').join('|')}|`,
       evRow('placement', (e) => e.placement),
+      evRow('owners on two nodes / two processes of a node / one process', (e) => `${e.ownersSpanning.nodes} / ${e.ownersSpanning.processesOfOneNode} / ${e.ownersSpanning.oneProcess}`),
       evRow('**eventsPerSec**', (e) => String(e.eventsPerSec)),
       evRow('**serverCpuUsPerEvent** (all node processes)', (e) => `${e.serverCpuUsPerEvent} µs (${e.nodeProcesses} processes at ${e.serverCpuPercent}% CPU)`),
       evRow('per node: CPU µs per event handled ((sent + received by its endpoints) / 2)', (e) => e.perNode.map((p) => `${p.node}: ${p.cpuUsPerEventHandled}`).join(', ')),
       evRow('**busMessagesPerEvent** (PUBLISH + SPUBLISH calls, INFO commandstats)', (e) => String(e.busMessagesPerEvent)),
-      evRow('bus deliveries per event (1 s MONITOR sample x PUBSUB NUMSUB)', (e) => fmt(e.monitorSample?.deliveriesPerEvent)),
-      evRow('subscribers of latchkey:bus:events', (e) => String(e.busSubscribers['latchkey:bus:events'] ?? 0)),
+      evRow('bus deliveries per event: Redis bytes out / in x publishes per event; 1 s MONITOR sample x PUBSUB NUMSUB', (e) => `${e.busDeliveriesPerEvent}; ${fmt(e.monitorSample?.deliveriesPerEvent)}`),
+      evRow('bus subscriptions (PUBSUB NUMSUB)', (e) => subscriptionsLine(e.busSubscribers)),
       evRow('Redis bytes out / in per event', (e) => `${e.redisOutputBytesPerEvent} / ${e.redisInputBytesPerEvent}`),
       evRow('Redis CPU per event', (e) => `${e.redisCpuUsPerEvent} µs`),
       evRow('other Redis commands per event', (e) => String(e.otherRedisCommandsPerEvent)),
@@ -960,7 +1007,7 @@ async function main(): Promise<void> {
       evRow('events sent / received (server received / delivered / dropped)', (e) => `${e.sent} / ${e.received} (${fmt(e.server.eventsReceived)} / ${fmt(e.server.eventsDelivered)} / ${fmt(e.server.dropped)})`),
       evRow('rest of the machine (CPU %, steal %)', (e) => `${e.otherCpuPercent}%, ${e.stealPercent}%`),
     ].join('\n');
-    const summary = `serverCpuUsPerEvent 3 nodes / 1 node: **${result.serverCpuRatio3To1}**; machine over the run: busy ${result.machineDuringRun.busyPercent}%, steal ${result.machineDuringRun.stealPercent}%, load average ${result.machineDuringRun.loadAvgBefore.join(' ')} -> ${result.machineDuringRun.loadAvgAfter.join(' ')}`;
+    const summary = `serverCpuUsPerEvent 3 nodes / 1 node: **${result.serverCpuRatio3To1}**, 3 nodes / 2 nodes: **${result.serverCpuRatio3To2}**; machine over the run: busy ${result.machineDuringRun.busyPercent}%, steal ${result.machineDuringRun.stealPercent}%, load average ${result.machineDuringRun.loadAvgBefore.join(' ')} -> ${result.machineDuringRun.loadAvgAfter.join(' ')}`;
 
     fs.mkdirSync(RESULTS, { recursive: true });
     fs.writeFileSync(path.join(RESULTS, 'cluster-latest.json'), JSON.stringify(result, null, 2) + '\n');
