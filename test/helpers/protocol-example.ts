@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { NodeGcmCipher } from '../../src/crypto/aead.js';
 import { serverKeyId } from '../../src/crypto/keyring.js';
-import { deriveSessionKeys, RSA_OAEP, RSA_PSS, signatureInput } from '../../src/crypto/session-crypto.js';
-import { encodeConnack, encodeConnect, encodeConnectBody, encodeSync, encodeSyncRequest, encodeSyncResponse } from '../../src/protocol/frames.js';
+import { deriveSessionKeys, resumeInput, resumeProof, RSA_OAEP, RSA_PSS, signatureInput } from '../../src/crypto/session-crypto.js';
+import { encodeConnack, encodeConnect, encodeConnectBody, encodeResume, encodeResumeBody, encodeSync, encodeSyncRequest, encodeSyncResponse, encodeTicket } from '../../src/protocol/frames.js';
 import { emptySyncRequest, emptySyncResponse, types, wireSchemas, type ConnectBody } from '../../src/protocol/schemas.js';
 import type avro from 'avsc';
 
@@ -64,7 +64,7 @@ export function computeExample(create = false): ExampleValues {
   }
   const keys = deriveSessionKeys(secret, sigInput);
   const th = crypto.createHash('sha256').update(sigInput).digest();
-  const okm = Buffer.from(crypto.hkdfSync('sha256', secret, th, Buffer.from('latchkey/1 session keys'), 96));
+  const okm = Buffer.from(crypto.hkdfSync('sha256', secret, th, Buffer.from('latchkey/1 session keys'), 128));
   const req = emptySyncRequest(1);
   req.profileSyncRequest = { profileBody: Buffer.from('hello', 'latin1'), endpointAccessToken: null };
   const reqBytes = encodeSyncRequest(req);
@@ -104,6 +104,7 @@ export function computeExample(create = false): ExampleValues {
       ['keyC2S', hex(keys.c2s)],
       ['keyS2C', hex(keys.s2c)],
       ['confirmation', hex(keys.confirmation)],
+      ['resumptionSecret = OKM[96..128) (section 4.6)', hex(keys.resumption)],
       ['SyncRequest{requestId 1, profileBody "hello"} (Avro)', hex(reqBytes)],
       ['sealed with keyC2S, counter 0 (CONNECT.sync)', hex(sealedReq)],
       ['CONNECT frame', hex(connect)],
@@ -114,6 +115,53 @@ export function computeExample(create = false): ExampleValues {
       ['PINGREQ frame', '0c'],
     ],
   };
+}
+
+/**
+ * The resumption example of docs/protocol.md section 8.1: a RESUME built from the resumption secret
+ * of the section 8 session and a ticket as the server gave it (opaque: any bytes do for the
+ * endpoint's computations; these are a fixed stand-in), fixed nonce and timestamp. Deterministic.
+ */
+export function computeResumeExample(): Array<[string, string]> {
+  const base = computeExample();
+  const resumption = Buffer.from(base.lines.find(([k]) => k.startsWith('resumptionSecret'))![1], 'hex');
+  const ticket = Buffer.from(Array.from({ length: 120 }, (_, i) => (i * 7 + 1) & 0xff));
+  const body = {
+    protocolVersion: 1,
+    appToken: 'example-app-token',
+    keyHash: Buffer.from(base.lines.find(([k]) => k === 'keyHash = SHA-256(SPKI)')![1], 'hex'),
+    ticket,
+    timestamp: 1_767_225_660_000,
+    nonce: Buffer.from('f0e0d0c0b0a090807060504030201000', 'hex'),
+    keepAliveSec: 60,
+  };
+  const bodyBytes = encodeResumeBody(body);
+  const input = resumeInput(bodyBytes);
+  const proof = resumeProof(resumption, input);
+  const keys = deriveSessionKeys(resumption, input);
+  const th = crypto.createHash('sha256').update(input).digest();
+  const okm = Buffer.from(crypto.hkdfSync('sha256', resumption, th, Buffer.from('latchkey/1 session keys'), 128));
+  const frame = encodeResume({ body: bodyBytes, proof, sync: null });
+  const ticketFrame = encodeTicket({ ticket, lifetimeSec: 86_400 });
+  const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+  return [
+    ['resumptionSecret of the section 8 session', hex(resumption)],
+    ['TICKETREQ frame', '11'],
+    ['TICKET frame (ticket: the 120 bytes 01 08 0f ..., lifetimeSec 86400)', hex(ticketFrame)],
+    ['timestamp', String(body.timestamp)],
+    ['nonce', hex(body.nonce)],
+    ...(types.resumeBody as avro.types.RecordType).fields.map((f): [string, string] => [`  bodyBytes field ${f.name}`, hex(f.type.toBuffer((body as unknown as Record<string, unknown>)[f.name]))]),
+    ['bodyBytes = Avro(ResumeBody)', hex(bodyBytes)],
+    ['resumeInput = "latchkey/1 RESUME\\0" || bodyBytes', hex(input)],
+    ['proof = HMAC-SHA-256(resumptionSecret, resumeInput)', hex(proof)],
+    ['transcriptHash = SHA-256(resumeInput)', hex(th)],
+    ['OKM = HKDF-SHA-256(resumptionSecret, transcriptHash, "latchkey/1 session keys", 128)', hex(okm)],
+    ['keyC2S', hex(keys.c2s)],
+    ['keyS2C', hex(keys.s2c)],
+    ['confirmation', hex(keys.confirmation)],
+    ['next resumptionSecret', hex(keys.resumption)],
+    ['RESUME frame (no sync)', hex(frame)],
+  ];
 }
 
 export function exampleMarkdown(v: ExampleValues): string {
@@ -136,7 +184,8 @@ export function replaceSection(doc: string, name: string, content: string): stri
 }
 
 export function renderProtocolDoc(doc: string): string {
-  return replaceSection(replaceSection(doc, 'schemas', schemasMarkdown()), 'example', exampleMarkdown(computeExample()));
+  const withExample = replaceSection(replaceSection(doc, 'schemas', schemasMarkdown()), 'example', exampleMarkdown(computeExample()));
+  return replaceSection(withExample, 'example-resume', computeResumeExample().map(([k, val]) => `- ${k}:\n  \`${val}\``).join('\n'));
 }
 
 if (process.argv.includes('--write')) {
