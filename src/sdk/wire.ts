@@ -1,7 +1,8 @@
 /**
  * The SDK's codecs for the wire schemas: the same schema data the server parses with avsc
  * (src/protocol/wire-schemas.ts), compiled by the SDK's own small codec (avro.ts), bytes as
- * Uint8Array. One registry, request before response: SyncResponse refers to `Event` by name.
+ * Uint8Array. One registry, request before response: SyncResponse refers to `Event` by name, and
+ * ResumeBody to ConnectBody's `KeyHash` and `Nonce`.
  */
 import { avroCodec, type AvroRegistry } from './avro.js';
 import {
@@ -12,9 +13,12 @@ import {
   connectBodySchema,
   connectSchema,
   disconnectSchema,
+  resumeBodySchema,
+  resumeSchema,
   syncFrameSchema,
   syncRequestSchema,
   syncResponseSchema,
+  ticketSchema,
   type AccessPointList,
   type BootstrapRequest,
   type BootstrapResponse,
@@ -22,9 +26,12 @@ import {
   type Connect,
   type ConnectBody,
   type Disconnect,
+  type Resume,
+  type ResumeBody,
   type SyncFrame,
   type SyncRequest,
   type SyncResponse,
+  type Ticket,
 } from '../protocol/wire-schemas.js';
 
 const registry: AvroRegistry = new Map();
@@ -33,6 +40,10 @@ const wire = {
   connectBody: avroCodec<ConnectBody>(connectBodySchema, registry),
   connect: avroCodec<Connect>(connectSchema, registry),
   connack: avroCodec<Connack>(connackSchema, registry),
+  // After connectBody: ResumeBody refers to its KeyHash and Nonce by name.
+  resumeBody: avroCodec<ResumeBody>(resumeBodySchema, registry),
+  resume: avroCodec<Resume>(resumeSchema, registry),
+  ticket: avroCodec<Ticket>(ticketSchema, registry),
   sync: avroCodec<SyncFrame>(syncFrameSchema, registry),
   disconnect: avroCodec<Disconnect>(disconnectSchema, registry),
   syncRequest: avroCodec<SyncRequest>(syncRequestSchema, registry),

@@ -81,6 +81,9 @@ const PAIRS = [
   ['ConnectBody', 'connectBody'],
   ['Connect', 'connect'],
   ['Connack', 'connack'],
+  ['ResumeBody', 'resumeBody'],
+  ['Resume', 'resume'],
+  ['Ticket', 'ticket'],
   ['Sync', 'sync'],
   ['Disconnect', 'disconnect'],
   ['SyncRequest', 'syncRequest'],
@@ -95,8 +98,10 @@ describe('SDK Avro codec against avsc', () => {
     expect(PAIRS.map(([n]) => n).sort()).toEqual(Object.keys(wireSchemas).sort());
   });
 
-  // SyncResponse names Event, defined in SyncRequest: generate with the request's names known.
+  // SyncResponse names Event, defined in SyncRequest, and ResumeBody names ConnectBody's KeyHash and
+  // Nonce: generate with those names known.
   const named = new Map<string, Json>();
+  gen(wireSchemas.ConnectBody as unknown as Json, prng(0), named);
   gen(wireSchemas.SyncRequest as unknown as Json, prng(0), named);
 
   for (const [name, key] of PAIRS) {
