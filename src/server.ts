@@ -314,18 +314,21 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
           const me = bootstrap!.self();
           return { ...me, accessPointId: accessPointId(me.id), draining: bootstrap!.isDraining, bootstrapKeyId: bootstrapKey.id, frameCipher };
         },
-        drain: () => drain(bootstrap!, registry, log),
+        // A multi-process node drains as one: the primary has every process drain (node/primary.ts).
+        drain: () => (link ? link.request<number>('node.drain') : drain(bootstrap!, registry, log)),
       }, customVerifiers, log, credentialsServices: () => [...services.keys()], openapi: () => openapi });
     openapi = openapiDocument(routes, VERSION);
     const adminRouter = new AdminRouter(routes, new ApiKeyAuthenticator(store), log, { registry: stats.registry });
-    const health = (): Record<string, unknown> => ({ ...stats.snapshot(), sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size, eventMembers: events.members, frameCipher });
+    const health = (): Record<string, unknown> => ({ ...stats.snapshot(), draining: bootstrap?.isDraining ?? false, sockets: registry.size, cryptoQueue: pool.queueSize, cryptoThreads: pool.threads, cryptoHandshakes: pool.tasksRun, cryptoBatches: pool.batchesRun, replayCache: replay.size, eventMembers: events.members, frameCipher });
     // The primary asks each process for its part of the node's /healthz.
     const local = link ? localLiveSessions(registry) : liveSessions;
     link?.on({
       request: (op, args) =>
         op === 'health'
           ? { index: proc!.index, pid: process.pid, rssBytes: process.memoryUsage.rss(), ...health() }
-          : local.list(args[0] as string).then((items) => items.map((i) => ({ ...i, process: proc!.index }))),
+          : op === 'drain'
+            ? drain(bootstrap!, registry, log)
+            : local.list(args[0] as string).then((items) => items.map((i) => ({ ...i, process: proc!.index }))),
     });
     const gateway = new Gateway({
       host: config.host,

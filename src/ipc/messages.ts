@@ -11,8 +11,9 @@
  *   each endpoint, so a newer session on one process ends the older one on another
  *   (LK_SESSION_REPLACED) with one message to the process concerned, not a broadcast. A replace
  *   names the new session's establishment time: a session established after it is left alone.
- * - node-wide questions (`health`, `metrics`, `online`, `sessions`): asked of the primary by the process that
- *   holds the admin listener, answered from every process.
+ * - node-wide questions (`health`, `metrics`, `online`, `sessions`) and the operator's drain
+ *   (`drain`): asked of the primary by the process that holds the admin listener, answered from
+ *   (done by) every process.
  * - life cycle: `ready` / `failed` (gateway -> primary); the primary stops its processes with
  *   SIGTERM, which each handles as a single-process node does (drain, then exit).
  *
@@ -40,9 +41,9 @@ export type ToGateway =
   | { lk: 'reply'; id: number; value?: unknown; error?: { code: ErrorCode; message: string } };
 
 /** Requests a gateway process may make of the primary. */
-export type PrimaryOp = 'cache.get' | 'cache.set' | 'cache.delete' | 'cache.setIfAbsent' | 'node.health' | 'node.metrics' | 'node.online' | 'node.sessions';
+export type PrimaryOp = 'cache.get' | 'cache.set' | 'cache.delete' | 'cache.setIfAbsent' | 'node.health' | 'node.metrics' | 'node.online' | 'node.sessions' | 'node.drain';
 /** Requests the primary makes of a gateway process. */
-export type GatewayOp = 'health' | 'sessions';
+export type GatewayOp = 'health' | 'sessions' | 'drain';
 
 export function isLkMessage(m: unknown): m is { lk: string } {
   return typeof m === 'object' && m !== null && typeof (m as { lk?: unknown }).lk === 'string';

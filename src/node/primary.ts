@@ -120,6 +120,9 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
         return Promise.resolve((args[1] as string[]).map((k) => directory.has(`${args[0] as string}/${k}`)));
       case 'node.sessions':
         return Promise.all(liveSlots().map((sl) => sl.requester!.request<unknown[]>('sessions', args).catch(() => []))).then((parts) => parts.flat());
+      case 'node.drain':
+        // Every process leaves the bootstrap lists and redirects its own sessions; the count is the node's.
+        return Promise.all(liveSlots().map((sl) => sl.requester!.request<number>('drain', []))).then((parts) => parts.reduce((a, b) => a + b, 0));
       default:
         return Promise.reject(new LatchkeyError('LK_BAD_ARGUMENT', `unknown node IPC request ${op}`));
     }

@@ -230,6 +230,16 @@ describe.each([['without Redis'], ['with Redis']])('a node of 2 processes %s', (
       c.close();
     }
   }, 60_000);
+
+  // Last: a drained node stays drained.
+  it('an operator drain (POST /admin/v1/node/drain) drains every process, not only the admin one', async () => {
+    const processes = async (): Promise<Array<{ role?: string; draining?: boolean }>> =>
+      ((await (await fetch(`http://127.0.0.1:${n.server.adminPort}/healthz`)).json()) as { processes: Array<{ role?: string; draining?: boolean }> }).processes.filter((p) => p.role !== 'primary');
+    expect((await processes()).map((p) => p.draining)).toEqual([false, false]);
+    const r = await api(n, 'POST', '/admin/v1/node/drain');
+    expect(r.status).toBe(200);
+    expect((await processes()).map((p) => p.draining)).toEqual([true, true]);
+  }, 60_000);
 });
 
 describe('start-up failures stop the node with a coded error', () => {
