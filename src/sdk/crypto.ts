@@ -2,7 +2,7 @@
  * The handshake and frame recipes of docs/protocol.md written against the WebCrypto API only, so
  * the SDK runs unchanged in browsers and in Node (globalThis.crypto). No node:crypto here.
  */
-import { CONFIRM, CONNECT_CONTEXT_BYTES, KDF_INFO_BYTES } from './constants.js';
+import { CONFIRM, CONNECT_CONTEXT_BYTES, KDF_INFO_BYTES, RESUME_CONTEXT_BYTES } from './constants.js';
 import { ClientError } from './errors.js';
 
 export type WebCrypto = Crypto;
@@ -160,20 +160,52 @@ export interface ClientSessionKeys {
   rx: WebFrameCipher;
   /** Resolves true when `confirmation` is HMAC(confirmKey, CONFIRM || transcriptHash). */
   checkConfirmation(confirmation: Uint8Array): Promise<boolean>;
+  /** OKM[96..128): the secret this session's tickets resume with (docs/protocol.md 4.6). */
+  resumptionSecret: Uint8Array;
 }
 
-export async function deriveClientKeys(secret: Uint8Array, body: Uint8Array, c: WebCrypto = globalThis.crypto): Promise<ClientSessionKeys> {
-  const th = u8(await c.subtle.digest('SHA-256', bs(concat(CONNECT_CONTEXT_BYTES, body))));
-  const ikm = await c.subtle.importKey('raw', bs(secret), 'HKDF', false, ['deriveBits']);
-  const okm = u8(await c.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: bs(th), info: bs(KDF_INFO_BYTES) }, ikm, 96 * 8));
+/**
+ * The key schedule of docs/protocol.md 4.3: transcriptHash = SHA-256(transcript), OKM =
+ * HKDF-SHA-256(ikm, transcriptHash, "latchkey/1 session keys", L = 128); keyC2S, keyS2C,
+ * confirmKey, resumptionSecret in that order. A full handshake's ikm is the 64-byte session secret
+ * and its transcript the signatureInput; a resumed one's (4.6) the ticket's resumption secret and
+ * the resumeInput.
+ */
+async function deriveKeys(ikm: Uint8Array, transcript: Uint8Array, c: WebCrypto): Promise<ClientSessionKeys> {
+  const th = u8(await c.subtle.digest('SHA-256', bs(transcript)));
+  const hkdf = await c.subtle.importKey('raw', bs(ikm), 'HKDF', false, ['deriveBits']);
+  const okm = u8(await c.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: bs(th), info: bs(KDF_INFO_BYTES) }, hkdf, 128 * 8));
   const aes = (raw: Uint8Array): Promise<CryptoKey> => c.subtle.importKey('raw', bs(raw), { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
   const confirmKey = await c.subtle.importKey('raw', bs(okm.slice(64, 96)), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
   const tx = new WebFrameCipher(await aes(okm.slice(0, 32)), c);
   const rx = new WebFrameCipher(await aes(okm.slice(32, 64)), c);
+  const resumptionSecret = okm.slice(96, 128);
   okm.fill(0);
   return {
     tx,
     rx,
+    resumptionSecret,
     checkConfirmation: (confirmation) => c.subtle.verify('HMAC', confirmKey, bs(confirmation), bs(concat(CONFIRM, th))),
   };
+}
+
+/** The keys of a full handshake (4.1, 4.3) from the session secret and the ConnectBody bytes. */
+export function deriveClientKeys(secret: Uint8Array, body: Uint8Array, c: WebCrypto = globalThis.crypto): Promise<ClientSessionKeys> {
+  return deriveKeys(secret, concat(CONNECT_CONTEXT_BYTES, body), c);
+}
+
+/** resumeInput = "latchkey/1 RESUME\0" || Avro(ResumeBody) (4.6 step 3). */
+export function resumeInput(body: Uint8Array): Uint8Array {
+  return concat(RESUME_CONTEXT_BYTES, body);
+}
+
+/** proof = HMAC-SHA-256(resumptionSecret, resumeInput) (4.6 step 4). */
+export async function resumeProof(resumptionSecret: Uint8Array, body: Uint8Array, c: WebCrypto = globalThis.crypto): Promise<Uint8Array> {
+  const key = await c.subtle.importKey('raw', bs(resumptionSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  return u8(await c.subtle.sign('HMAC', key, bs(resumeInput(body))));
+}
+
+/** The keys of a resumed session (4.6 step 5): IKM = the ticket's resumption secret, transcript = resumeInput. */
+export function deriveResumedKeys(resumptionSecret: Uint8Array, body: Uint8Array, c: WebCrypto = globalThis.crypto): Promise<ClientSessionKeys> {
+  return deriveKeys(resumptionSecret, resumeInput(body), c);
 }
