@@ -395,7 +395,8 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
         serverPublicKey: Buffer.from(keyRing.active.spkiDer).toString('base64'),
         priority: config.nodePriority,
         weight: config.nodeWeight,
-        sessions: stats.sessionsOpen,
+        // A multi-process node announces the node's sessions (the primary counts them), not this process's.
+        sessions: link?.nodeSessionCount ?? stats.sessionsOpen,
         capacity: config.nodeCapacity,
         protocolVersions: [...SUPPORTED_PROTOCOL_VERSIONS],
       }),

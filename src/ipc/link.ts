@@ -39,6 +39,13 @@ export class NodeLink {
     Object.assign(this.handlers, h);
   }
 
+  /**
+   * Established sessions of the whole node, as the primary last said (every heartbeat); null until
+   * it has. Announced to the bootstrap node registry so the least-loaded strategy sees the node's
+   * load, not one process's.
+   */
+  nodeSessionCount: number | null = null;
+
   get connected(): boolean {
     return !this.closed && this.channel.connected !== false;
   }
@@ -50,6 +57,9 @@ export class NodeLink {
         return;
       case 'replace':
         this.handlers.replace?.(m.key, m.at);
+        return;
+      case 'nodeSessions':
+        this.nodeSessionCount = m.n;
         return;
       case 'req': {
         const h = this.handlers.request;

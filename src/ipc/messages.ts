@@ -37,6 +37,8 @@ export type ToPrimary =
 export type ToGateway =
   | { lk: 'bus'; topic: BusTopic; msg: BusMessage }
   | { lk: 'replace'; key: string; at: number }
+  /** The node's established sessions over all its processes (the directory's size), every heartbeat. */
+  | { lk: 'nodeSessions'; n: number }
   | { lk: 'req'; id: number; op: GatewayOp; args: unknown[] }
   | { lk: 'reply'; id: number; value?: unknown; error?: { code: ErrorCode; message: string } };
 

@@ -235,6 +235,7 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
   };
 
   const finish = (): void => {
+    clearInterval(counts);
     cache.close().catch(() => undefined);
     resolveStopped(exitCode);
   };
@@ -265,6 +266,9 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
     stop('failure');
   };
 
+  // Each process announces the node to the bootstrap registry with the node's session count.
+  const counts = setInterval(() => toAll({ lk: 'nodeSessions', n: directory.size }), config.nodeHeartbeatMs);
+  counts.unref();
   cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2) });
   for (const s of slots) fork(s);
   try {

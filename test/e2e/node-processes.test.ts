@@ -144,6 +144,8 @@ describe.each([['without Redis'], ['with Redis']])('a node of 2 processes %s', (
     const metrics = await (await fetch(`http://127.0.0.1:${n.server.adminPort}/metrics`)).text();
     expect(metrics).toMatch(/^latchkey_sessions_open 2$/m);
     expect(metrics).toMatch(/^latchkey_node_processes 2$/m);
+    // The node announces (bootstrap registry, admin node info) the sessions of both processes.
+    await until(async () => (await api(n, 'GET', '/admin/v1/node')).body.sessions === 2, 'node session count 2', 8000);
     a.c.close();
     b.c.close();
   }, 60_000);
