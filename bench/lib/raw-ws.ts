@@ -36,6 +36,8 @@ export interface RawOutcome {
   error: string | null;
   /** With keepOpen: close the still-open session (WebSocket close 1000) and wait for the socket to end. */
   close: () => Promise<void>;
+  /** With keepOpen: send one more binary message on the open session (false once it is closed). */
+  send: (payload: Uint8Array) => boolean;
 }
 
 /** Observers of a session kept open (keepOpen) after its first binary message. */
@@ -70,9 +72,14 @@ export function rawExchange(port: number, path: string, frame: Buffer, timeoutMs
       await closed;
       clearTimeout(t);
     };
-    const finish = (o: Omit<RawOutcome, 'close'>): void => {
+    const send = (payload: Uint8Array): boolean => {
+      if (sock.destroyed || !sock.writable) return false;
+      sock.write(maskedFrame(0x2, payload));
+      return true;
+    };
+    const finish = (o: Omit<RawOutcome, 'close' | 'send'>): void => {
       if (done) return;
-      done = { ...o, close };
+      done = { ...o, close, send };
       clearTimeout(timer);
       if (!o.message) sock.destroy();
       else if (keepOpen) resolve(done);
