@@ -15,6 +15,14 @@
  *                bytes per remembered nonce for each key form (src/session/replay.ts)
  *   webcrypto    the SDK's handshake operations on Node's built-in WebCrypto vs @peculiar/webcrypto
  *                (src/sdk/crypto.ts)
+ *   resume       the building blocks of a resumed handshake (docs/protocol.md 4.6) on the server:
+ *                ticket seal (TICKETREQ) and open (src/crypto/tickets.ts TicketSealer), the RESUME
+ *                proof HMAC over a real resumeInput, the key schedule's 128-byte HKDF, the whole
+ *                key schedule (deriveSessionKeys), and the three together as a RESUME costs them
+ *   x25519       what an ephemeral X25519 exchange per resumed session would add (node:crypto):
+ *                keygen, DH, import of the endpoint's raw public key and export of the server's
+ *                (JWK vs DER SPKI), keygen + DH (the figure docs/protocol.md 4.6 quotes), and a
+ *                whole exchange
  * Writes bench/results/micro-latest.json and .md.
  */
 import crypto from 'node:crypto';
@@ -23,7 +31,9 @@ import path from 'node:path';
 import { Crypto as PeculiarCrypto } from '@peculiar/webcrypto';
 import { createHMAC, createSHA256, createXXHash128 } from 'hash-wasm';
 import { frameCipherKind, NodeGcmCipher, WASM_MAX_BYTES, WasmGcmCipher, type FrameCipher } from '../src/crypto/aead.js';
-import { hkdfSha256, KDF_INFO } from '../src/crypto/session-crypto.js';
+import { deriveSessionKeys, hkdfSha256, KDF_INFO, resumeInput, resumeProof } from '../src/crypto/session-crypto.js';
+import { TicketSealer } from '../src/crypto/tickets.js';
+import { encodeResumeBody } from '../src/protocol/frames.js';
 import { deriveClientKeys, importServerKey, signConnect, wrapSecret, type EndpointKeys } from '../src/sdk/crypto.js';
 import { ROOT } from '../test/helpers/root.js';
 import { machineInfo, machineLine } from './lib/machine.js';
@@ -168,6 +178,67 @@ async function main(): Promise<void> {
     let n = 0;
     report('webcrypto', `${name}: AES-GCM seal 64 B`, await cpuUsAsync(() => k.tx.seal(n++, frame), 2000));
   }
+
+  // resume: the server's crypto for TICKETREQ and RESUME. The sealer's ticket keys are derived once
+  // per epoch and cached, as in the server (every call here is in the same epoch).
+  const sealer = new TicketSealer(crypto.randomBytes(32), { lifetimeMs: 86_400_000, rotateMs: 3_600_000 });
+  const contents = { appId: 'bench-application', keyHash: crypto.randomBytes(32), resumption: crypto.randomBytes(32) };
+  report('resume', 'ticket seal (TicketSealer.seal)', cpuUs(() => sealer.seal(contents), 20_000));
+  const sealed = Array.from({ length: 1000 }, () => sealer.seal(contents));
+  let ti = 0;
+  report('resume', `ticket open (TicketSealer.open), ${sealed[0]!.length} B ticket`, cpuUs(() => {
+    if (!sealer.open(sealed[ti++ % sealed.length]!).ok) throw new Error('resume: ticket open failed');
+  }, 20_000));
+  const resumeBody = encodeResumeBody({ protocolVersion: 1, appToken: 'bench-app-token', keyHash: contents.keyHash, ticket: sealed[0]!, timestamp: Date.now(), nonce: crypto.randomBytes(16), keepAliveSec: 30 });
+  const rInput = resumeInput(resumeBody);
+  report('resume', `proof: HMAC-SHA-256 over resumeInput (${rInput.length} B)`, cpuUs(() => resumeProof(contents.resumption, rInput), 20_000));
+  const th = crypto.createHash('sha256').update(rInput).digest();
+  report('resume', 'crypto.hkdfSync, 128 B (the key schedule, L = 128)', cpuUs(() => crypto.hkdfSync('sha256', contents.resumption, th, KDF_INFO, 128), 20_000));
+  report('resume', 'deriveSessionKeys (SHA-256 + HKDF 128 B + confirmation HMAC)', cpuUs(() => deriveSessionKeys(contents.resumption, rInput), 20_000));
+  const sentProof = resumeProof(contents.resumption, rInput);
+  let ri = 0;
+  report('resume', 'all of a RESUME: ticket open + proof + deriveSessionKeys', cpuUs(() => {
+    const o = sealer.open(sealed[ri++ % sealed.length]!);
+    if (!o.ok) throw new Error('resume: ticket open failed');
+    const input = resumeInput(resumeBody);
+    if (!crypto.timingSafeEqual(resumeProof(o.contents.resumption, input), sentProof)) throw new Error('resume: proof');
+    deriveSessionKeys(o.contents.resumption, input);
+  }, 10_000));
+
+  // x25519: the forward-secrecy option docs/protocol.md 4.6 does not offer, priced on the server's
+  // side of one exchange: a fresh key pair, the endpoint's 32-byte public key imported, DH, and
+  // the server's public key exported as 32 raw bytes for the CONNACK. Node 20 has no raw key
+  // format: a JWK (x = base64url of the 32 bytes) is the cheap way in and out; DER SPKI goes
+  // through OpenSSL's decoder/encoder framework and costs ~10x more.
+  const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+  const peer = crypto.generateKeyPairSync('x25519');
+  const peerRaw = peer.publicKey.export({ format: 'der', type: 'spki' }).subarray(X25519_SPKI_PREFIX.length);
+  const importJwk = (): crypto.KeyObject => crypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: peerRaw.toString('base64url') }, format: 'jwk' });
+  const importDer = (): crypto.KeyObject => crypto.createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, peerRaw]), format: 'der', type: 'spki' });
+  const exportJwk = (k: crypto.KeyObject): Buffer => Buffer.from(k.export({ format: 'jwk' }).x!, 'base64url');
+  const own = crypto.generateKeyPairSync('x25519');
+  const peerKey = importJwk();
+  if (!exportJwk(peerKey).equals(peerRaw) || !importDer().equals(peerKey)) throw new Error('x25519: import/export mismatch');
+  report('x25519', 'generateKeyPairSync(x25519)', cpuUs(() => crypto.generateKeyPairSync('x25519'), 3000));
+  report('x25519', 'diffieHellman (one shared secret)', cpuUs(() => crypto.diffieHellman({ privateKey: own.privateKey, publicKey: peerKey }), 3000));
+  report('x25519', "import the endpoint's raw public key: JWK", cpuUs(importJwk, 5000));
+  report('x25519', "import the endpoint's raw public key: DER SPKI", cpuUs(importDer, 3000));
+  report('x25519', "export the server's public key (raw 32 B): JWK", cpuUs(() => exportJwk(own.publicKey), 5000));
+  report('x25519', "export the server's public key (raw 32 B): DER SPKI", cpuUs(() => own.publicKey.export({ format: 'der', type: 'spki' }).subarray(12), 3000));
+  report('x25519', 'keygen + DH (what protocol.md 4.6 prices)', cpuUs(() => {
+    const k = crypto.generateKeyPairSync('x25519');
+    crypto.diffieHellman({ privateKey: k.privateKey, publicKey: peerKey });
+  }, 3000));
+  report('x25519', 'one exchange: keygen + import + DH + export, JWK', cpuUs(() => {
+    const k = crypto.generateKeyPairSync('x25519');
+    crypto.diffieHellman({ privateKey: k.privateKey, publicKey: importJwk() });
+    exportJwk(k.publicKey);
+  }, 3000));
+  report('x25519', 'one exchange: the same with DER SPKI', cpuUs(() => {
+    const k = crypto.generateKeyPairSync('x25519');
+    crypto.diffieHellman({ privateKey: k.privateKey, publicKey: importDer() });
+    k.publicKey.export({ format: 'der', type: 'spki' });
+  }, 2000));
 
   const dir = path.join(ROOT, 'bench/results');
   fs.mkdirSync(dir, { recursive: true });
