@@ -27,7 +27,7 @@ import type { Cache } from './cache/cache.js';
 import { MemoryCache } from './cache/cache-memory.js';
 import { RedisCache } from './cache/cache-redis.js';
 import { IpcCache } from './cache/cache-ipc.js';
-import { IpcBus } from './bus/bus-ipc.js';
+import { IpcBus } from './ipc/bus-ipc.js';
 import type { NodeLink } from './ipc/link.js';
 import { redactConfig, type Config } from './config/config.js';
 import { connectRedis, createRedisClient, parseRedisUrl, type RedisTopology } from './redis/connect.js';

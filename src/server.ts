@@ -15,7 +15,7 @@ import { Revocation } from './control/revocation.js';
 import { SessionControl } from './control/session-control.js';
 import { startProtection } from './protection/protection.js';
 import { OwnershipService } from './ownership/ownership.js';
-import { loadCustomVerifierTypes } from './ownership/verifier.js';
+import { loadCustomVerifierTypes } from './ownership/verifiers/registry.js';
 import { EventRelay } from './events/relay.js';
 import type { Config } from './config/config.js';
 import { CREDENTIALS_SERVICE_METHODS, CredentialsGate, StoreCredentialsService, type CredentialsService } from './credentials/credentials.js';
@@ -27,7 +27,7 @@ import { instrument, Stats } from './metrics.js';
 import { loadPlugin, parsePluginSpec } from './plugins/plugin.js';
 import { RegistrationService } from './registration/registration.js';
 import { Handshaker } from './session/handshake.js';
-import { ClusterRouting } from './cluster/routing.js';
+import { ClusterRouting } from './control/routing.js';
 import { TicketSealer } from './crypto/tickets.js';
 import { HandshakeGate } from './session/handshake-gate.js';
 import { SessionRegistry } from './session/registry.js';
@@ -214,7 +214,7 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
     }
     const bus = await openBus(config, log, link, nodeId);
     closers.push(() => bus.close());
-    // Cross-node takeover and routing of per-endpoint messages and events (cluster/routing.ts).
+    // Cross-node takeover and routing of per-endpoint messages and events (control/routing.ts).
     const directory = await openDirectory(config, log, nodeId, proc?.index ?? 0);
     closers.push(() => directory.close());
     const routing = new ClusterRouting({ directory, bus, registry, node: nodeId, process: proc?.index ?? 0, stats, log });

@@ -30,7 +30,7 @@ import type { ApplicationDirectory } from '../tenancy/applications.js';
 import { createApplication, createTenant, provisionRegistration } from '../tenancy/provision.js';
 import { newApiKey } from './auth.js';
 import type { OwnershipService } from '../ownership/ownership.js';
-import { BUILTIN_VERIFIER_TYPES, createVerifier, type CustomVerifierTypes } from '../ownership/verifier.js';
+import { BUILTIN_VERIFIER_TYPES, createVerifier, type CustomVerifierTypes } from '../ownership/verifiers/registry.js';
 import type { VerifierRecord } from '../store/store.js';
 import type { Logger } from 'pino';
 import type { JsonSchema, RequestContext, Route } from './http.js';

@@ -1,6 +1,6 @@
 /**
  * The bus: messages between the nodes of a cluster (and within one node). Implementations:
- * bus-memory.ts (in-process; a single node), bus-ipc.ts (the processes of one node without Redis,
+ * bus-memory.ts (in-process; a single node), ipc/bus-ipc.ts (the processes of one node without Redis,
  * relayed by the node's primary) and bus-redis.ts (Redis pub/sub; a cluster: PUBLISH/SUBSCRIBE on
  * single Redis and Sentinel, sharded SPUBLISH/SSUBSCRIBE on Redis Cluster).
  * test/contract/bus.contract.ts is the contract; every implementation runs it.

@@ -2,7 +2,7 @@
  * The cluster directory: which node (and process) holds each live endpoint session, and which
  * processes hold sessions of each owner. It is what lets the nodes of a cluster route instead of
  * broadcast: a takeover, a revocation, a kick, a notification goes to the holder's node only, and
- * an owner's events only to the nodes that hold sessions of that owner (cluster/routing.ts).
+ * an owner's events only to the nodes that hold sessions of that owner (control/routing.ts).
  *
  * Implementations: LocalDirectory (no Redis: one node; the primary's IPC directory covers the
  * processes of a multi-process node, node/primary.ts) and RedisDirectory (a cluster).
@@ -25,7 +25,7 @@
  * every entryTtlMs / 4 (a few commands a second for hundreds of thousands of sessions).
  *
  * Redis down: claims and lookups reject (LK_CACHE_UNAVAILABLE); callers fall back to a broadcast
- * (cluster/routing.ts) and the store's control log stays the truth for revocations. A claim lost
+ * (control/routing.ts) and the store's control log stays the truth for revocations. A claim lost
  * that way is written again at the next refresh (this process remembers what it holds).
  */
 import type { RedisClient } from '../redis/connect.js';

@@ -6,7 +6,7 @@
  *  1. applied on the node that took it, at once (its own sessions end before the admin call answers);
  *  2. appended to the store's session control log (ProtectionStore.appendControl);
  *  3. published on the bus: the fast path to the other nodes (milliseconds). In a cluster with a
- *     directory (cluster/routing.ts) only to the node holding the endpoint's session, or to none
+ *     directory (control/routing.ts) only to the node holding the endpoint's session, or to none
  *     when no node holds one; a handshake of the endpoint racing the revocation on a third node
  *     (it read the status before the change) is then ended by that node's next poll of the log.
  * Every node also polls the log every `pollMs` (config controlPollMs, 2 s) and applies entries it has
@@ -60,7 +60,7 @@ export interface SessionControlDeps {
   /** Drop the cached credential status; must throw when the cache did not confirm it. */
   invalidate: (appId: string, keyHash: string) => Promise<void>;
   /**
-   * Publish a message about one endpoint to the node holding its session (cluster/routing.ts:
+   * Publish a message about one endpoint to the node holding its session (control/routing.ts:
    * 'none' when no node does). Absent: broadcast on the bus.
    */
   toHolder?: (appId: string, keyHash: string, topic: 'credentials' | 'sessions', msg: BusMessage) => Promise<'node' | 'broadcast' | 'none'>;

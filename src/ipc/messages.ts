@@ -3,7 +3,7 @@
  * processes (node/gateway-process.ts): node:cluster's IPC pipe, one JSON message per line.
  *
  * What crosses it, and why through the primary rather than process to process:
- * - bus messages (`bus`): the bus of a node without Redis (bus/bus-ipc.ts). The primary relays
+ * - bus messages (`bus`): the bus of a node without Redis (ipc/bus-ipc.ts). The primary relays
  *   each to every gateway process, the sender included, as the Redis bus does.
  * - cache operations (`cache`): the node's one cache lives in the primary (cache/cache-ipc.ts), so
  *   a delete is seen by every process and setIfAbsent is atomic across them (nonce claims).

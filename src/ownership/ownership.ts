@@ -21,7 +21,7 @@ import { emptySyncResponse, types, type SyncRequest, type SyncResponse, type Use
 import type { Application, PendingNotification, Store } from '../store/store.js';
 import { MAX_ID_BYTES, validId } from '../store/store-common.js';
 import { LatchkeyError } from '../errors.js';
-import { createVerifier, type OwnerVerifier } from './verifier.js';
+import { createVerifier, type OwnerVerifier } from './verifiers/registry.js';
 
 /** Endpoint access tokens live this long unless rotated (Kaa had no expiry). */
 export const ACCESS_TOKEN_TTL_MS = 24 * 3600_000; // 24 h
@@ -44,7 +44,7 @@ export interface OwnershipNode {
   ownerChanged(appId: string, keyHash: string, owner: string | null): void;
   /** The endpoint has queued notifications: its live session on this node, if any, delivers them. */
   deliverPending(appId: string, keyHash: string): void;
-  /** Publish a message about one endpoint to the node holding its session (cluster/routing.ts); absent: broadcast. */
+  /** Publish a message about one endpoint to the node holding its session (control/routing.ts); absent: broadcast. */
   tell?(appId: string, keyHash: string, msg: BusMessage): Promise<unknown>;
 }
 

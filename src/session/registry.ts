@@ -19,7 +19,7 @@ const REVOKED_MEMORY_MS = 120_000;
 
 /**
  * Told of every established session and of its end: the primary's directory of a multi-process
- * node (which process holds each endpoint) and the cluster directory (which node; cluster/routing.ts).
+ * node (which process holds each endpoint) and the cluster directory (which node; control/routing.ts).
  */
 export interface SessionDirectory {
   claimed(session: Session): void;

@@ -6,7 +6,7 @@
  * process of the same node, so node-addressed messages to that node reach all of them.
  */
 import { EventEmitter } from 'node:events';
-import { IpcBus } from '../../src/bus/bus-ipc.js';
+import { IpcBus } from '../../src/ipc/bus-ipc.js';
 import { NodeLink } from '../../src/ipc/link.js';
 import type { ToGateway, ToPrimary } from '../../src/ipc/messages.js';
 import { busContract } from './bus.contract.js';

@@ -3,7 +3,7 @@
  * delays every answer and records the most requests it had in flight.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createVerifier, type OwnerVerifier } from '../../../src/ownership/verifier.js';
+import { createVerifier, type OwnerVerifier } from '../../../src/ownership/verifiers/registry.js';
 import { nowSec, silentLog, startStandIn, type StandIn } from './stand-in.js';
 
 const USER = '42';

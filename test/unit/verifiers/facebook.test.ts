@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createVerifier, type OwnerVerifier } from '../../../src/ownership/verifier.js';
+import { createVerifier, type OwnerVerifier } from '../../../src/ownership/verifiers/registry.js';
 import { nowSec, refusedOrigin, silentLog, startStandIn, type Answer, type SeenRequest, type StandIn } from './stand-in.js';
 
 const APP_ID = '1001';
@@ -104,7 +104,7 @@ describe('facebook verifier', () => {
   });
 
   it('defaults graph_url to the real Graph API and requires app_id and app_secret', async () => {
-    const { BUILTIN_VERIFIER_TYPES } = await import('../../../src/ownership/verifier.js');
+    const { BUILTIN_VERIFIER_TYPES } = await import('../../../src/ownership/verifiers/registry.js');
     const schema = BUILTIN_VERIFIER_TYPES.find((t) => t.name === 'facebook')!.configSchema as { fields: Array<{ name: string; default?: unknown }> };
     expect(schema.fields.find((f) => f.name === 'graph_url')!.default).toBe('https://graph.facebook.com');
     await expect(createVerifier('facebook', { app_id: APP_ID }, { log: silentLog })).rejects.toMatchObject({ code: 'LK_BAD_VERIFIER_CONFIG' });

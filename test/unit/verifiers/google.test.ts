@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVerifier, type OwnerVerifier } from '../../../src/ownership/verifier.js';
+import { createVerifier, type OwnerVerifier } from '../../../src/ownership/verifiers/registry.js';
 import { nowSec, refusedOrigin, silentLog, startStandIn, type Answer, type SeenRequest, type StandIn } from './stand-in.js';
 
 const CLIENT = 'web-client.apps.googleusercontent.com';

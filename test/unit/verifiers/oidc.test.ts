@@ -1,6 +1,6 @@
 import { createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createVerifier, type OwnerVerifier } from '../../../src/ownership/verifier.js';
+import { createVerifier, type OwnerVerifier } from '../../../src/ownership/verifiers/registry.js';
 import { capturingLog, nowSec, refusedOrigin, silentLog, startStandIn, type Answer, type StandIn } from './stand-in.js';
 
 const ISSUER = 'https://issuer.example';

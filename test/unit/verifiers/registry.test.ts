@@ -3,7 +3,7 @@ import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import {
   BUILTIN_VERIFIER_TYPES, createVerifier, VERIFIER_ERROR_CODES, type CreateVerifierOptions,
-} from '../../../src/ownership/verifier.js';
+} from '../../../src/ownership/verifiers/registry.js';
 import { capturingLog, silentLog } from './stand-in.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));

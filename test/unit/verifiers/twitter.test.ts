@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVerifier, type OwnerVerifier } from '../../../src/ownership/verifier.js';
-import { oauthHeader, signatureBaseString } from '../../../src/ownership/verifier-twitter.js';
+import { createVerifier, type OwnerVerifier } from '../../../src/ownership/verifiers/registry.js';
+import { oauthHeader, signatureBaseString } from '../../../src/ownership/verifiers/twitter.js';
 import { refusedOrigin, silentLog, startStandIn, type Answer, type SeenRequest, type StandIn } from './stand-in.js';
 
 const CONSUMER_KEY = 'ck-test';

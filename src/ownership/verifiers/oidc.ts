@@ -8,7 +8,7 @@
  *
  * Failures: malformed, bad alg, unknown kid, bad signature, no exp, not yet valid -> TOKEN_INVALID;
  * past exp -> TOKEN_EXPIRED; another issuer, audience or user -> OTHER; JWKS fetch failures as in
- * verifier-http.ts.
+ * http.ts.
  *
  * JWKS cache: fetched on first use, refetched when older than `jwks_cache_ttl_sec`, and refetched
  * early when a token names an unknown kid (key rotation) but at most once per
@@ -16,11 +16,11 @@
  * Concurrent refreshes share one request. A failed periodic refresh keeps serving the old keys.
  */
 import { constants, createPublicKey, verify as cryptoVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { LatchkeyError } from '../errors.js';
+import { LatchkeyError } from '../../errors.js';
 import {
   checkHttpConfig, checkIntRange, fail, HTTP_CONFIG_FIELDS, isObject, ProviderClient, providerUrl, type HttpConfig,
-} from './verifier-http.js';
-import type { OwnerVerifier, VerifierContext, VerifyFailure } from './verifier.js';
+} from './http.js';
+import type { OwnerVerifier, VerifierContext, VerifyFailure } from './types.js';
 
 export const description = 'OpenID Connect ID tokens or JWT access tokens, checked against the issuer JWKS (signature, iss, aud, exp).';
 

@@ -8,9 +8,9 @@
  * Kaa checked only the user id; this also requires the audience (the OAuth client id the token was
  * issued to) to be one of ours, since any app's Google token would otherwise attach owners here.
  */
-import { LatchkeyError } from '../errors.js';
-import { checkHttpConfig, fail, HTTP_CONFIG_FIELDS, idString, isObject, numeric, ProviderClient, providerUrl, type HttpConfig } from './verifier-http.js';
-import type { OwnerVerifier, VerifierContext, VerifyResult } from './verifier.js';
+import { LatchkeyError } from '../../errors.js';
+import { checkHttpConfig, fail, HTTP_CONFIG_FIELDS, idString, isObject, numeric, ProviderClient, providerUrl, type HttpConfig } from './http.js';
+import type { OwnerVerifier, VerifierContext, VerifyResult } from './types.js';
 
 export const description = 'Google OAuth 2.0 access tokens, checked with the tokeninfo endpoint.';
 

@@ -7,8 +7,8 @@
  * A top-level `error` (not under `data`) means Graph refused the request itself, usually our app
  * credentials: that is REMOTE_ERROR, not the endpoint's token.
  */
-import { checkHttpConfig, fail, HTTP_CONFIG_FIELDS, idString, isObject, joinPath, numeric, ProviderClient, providerUrl, type HttpConfig } from './verifier-http.js';
-import type { OwnerVerifier, VerifierContext, VerifyResult } from './verifier.js';
+import { checkHttpConfig, fail, HTTP_CONFIG_FIELDS, idString, isObject, joinPath, numeric, ProviderClient, providerUrl, type HttpConfig } from './http.js';
+import type { OwnerVerifier, VerifierContext, VerifyResult } from './types.js';
 
 export const description = 'Facebook user access tokens, checked with the Graph API debug_token call.';
 

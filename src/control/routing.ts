@@ -18,7 +18,7 @@ import type { Bus, BusMessage, BusTopic } from '../bus/bus.js';
 import type { Stats } from '../metrics.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { Session } from '../session/session.js';
-import type { ClusterDirectory, SessionHolder } from './directory.js';
+import type { ClusterDirectory, SessionHolder } from '../cluster/directory.js';
 
 export type Route = 'node' | 'broadcast' | 'none';
 

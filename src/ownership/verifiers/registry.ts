@@ -29,43 +29,15 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import avro from 'avsc';
 import type { Logger } from 'pino';
-import { LatchkeyError } from '../errors.js';
-import { loadPlugin, validatePluginConfig } from '../plugins/plugin.js';
-import type { UserAttachErrorCode } from '../protocol/schemas.js';
-import * as facebook from './verifier-facebook.js';
-import * as google from './verifier-google.js';
-import * as oidc from './verifier-oidc.js';
-import * as trustful from './verifier-trustful.js';
-import * as twitter from './verifier-twitter.js';
-
-/** The UserAttachErrorCodes a verifier may return (see the contract above). */
-export type VerifierErrorCode = Exclude<UserAttachErrorCode, 'NO_VERIFIER_CONFIGURED'>;
-export const VERIFIER_ERROR_CODES: readonly VerifierErrorCode[] = [
-  'TOKEN_INVALID', 'TOKEN_EXPIRED', 'OTHER', 'CONNECTION_ERROR', 'REMOTE_ERROR', 'INTERNAL_ERROR',
-];
-
-export type VerifyFailure = { ok: false; code: VerifierErrorCode; reason: string };
-export type VerifyResult = { ok: true } | VerifyFailure;
-
-export interface OwnerVerifier {
-  verify(userExternalId: string, accessToken: string): Promise<VerifyResult>;
-  close(): Promise<void>;
-}
-
-export interface VerifierContext {
-  log: Logger;
-}
-
-/**
- * What a built-in verifier module exports. `create` receives a config that has passed configSchema
- * with defaults filled, and throws LK_BAD_VERIFIER_CONFIG for what Avro cannot express (ranges,
- * URLs). `config: never` lets each module type its own config; createVerifier passes the validated one.
- */
-export interface VerifierType {
-  readonly description: string;
-  readonly configSchema: Record<string, unknown>;
-  create(config: never, ctx: VerifierContext): OwnerVerifier;
-}
+import { LatchkeyError } from '../../errors.js';
+import { loadPlugin, validatePluginConfig } from '../../plugins/plugin.js';
+import { VERIFIER_ERROR_CODES, type OwnerVerifier, type VerifierErrorCode, type VerifierType, type VerifyResult } from './types.js';
+export * from './types.js';
+import * as facebook from './facebook.js';
+import * as google from './google.js';
+import * as oidc from './oidc.js';
+import * as trustful from './trustful.js';
+import * as twitter from './twitter.js';
 
 const BUILTIN = {
   trustful,

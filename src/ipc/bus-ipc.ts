@@ -11,9 +11,9 @@
  * included) and any other id resolves without sending anything.
  */
 import { LatchkeyError } from '../errors.js';
-import type { NodeLink } from '../ipc/link.js';
-import type { Bus, BusHandler, BusMessage, BusTopic } from './bus.js';
-import { TopicHandlers } from './handlers.js';
+import type { NodeLink } from './link.js';
+import type { Bus, BusHandler, BusMessage, BusTopic } from '../bus/bus.js';
+import { TopicHandlers } from '../bus/handlers.js';
 
 export class IpcBus implements Bus {
   readonly shared = true;

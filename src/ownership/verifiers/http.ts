@@ -13,8 +13,8 @@
  *   pool closed, anything else thrown        -> INTERNAL_ERROR
  */
 import { Pool } from 'undici';
-import { LatchkeyError } from '../errors.js';
-import type { VerifyFailure } from './verifier.js';
+import { LatchkeyError } from '../../errors.js';
+import type { VerifyFailure } from './types.js';
 
 const MAX_BODY_BYTES = 1024 * 1024; // 1 MiB: token info, debug_token and JWKS answers are a few KiB
 

@@ -3,7 +3,7 @@
  * development and tests only: anyone who knows a user id can attach an endpoint to that owner, so
  * creating one logs a warning.
  */
-import type { OwnerVerifier, VerifierContext } from './verifier.js';
+import type { OwnerVerifier, VerifierContext } from './types.js';
 
 export const description = 'Accepts every token for every user. Development only: not for production.';
 

@@ -9,8 +9,8 @@
  * (suspended or locked account) is a verification failure (OTHER).
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { checkHttpConfig, fail, HTTP_CONFIG_FIELDS, idString, isObject, ProviderClient, providerUrl, type HttpConfig } from './verifier-http.js';
-import type { OwnerVerifier, VerifierContext, VerifyResult } from './verifier.js';
+import { checkHttpConfig, fail, HTTP_CONFIG_FIELDS, idString, isObject, ProviderClient, providerUrl, type HttpConfig } from './http.js';
+import type { OwnerVerifier, VerifierContext, VerifyResult } from './types.js';
 
 export const description = 'Twitter (X) OAuth 1.0a user tokens "token:secret", checked with account/verify_credentials.';
 
