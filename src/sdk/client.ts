@@ -17,24 +17,20 @@
  * random delay in [0, min(maxDelayMs, minDelayMs * 2^attempt)] ("full jitter", so a fleet that
  * lost its server does not come back in lock-step) and connects again. Terminal refusals (revoked,
  * bad credentials, ...) and close codes 4500-4999 stop it.
+ *
+ * Resumption (`resume`, on by default; docs/protocol.md 4.6; resumption.ts, hello.ts): every
+ * accepted session asks for a ticket, and the next connect sends RESUME instead of CONNECT (no RSA
+ * on either side), falling back to a full CONNECT at once when the ticket is refused.
  */
 import wire from './wire.js';
-import { ENDPOINT_PATH, PROTOCOL_VERSION, SUBPROTOCOL } from './constants.js';
-import {
-  concat,
-  deriveClientKeys,
-  importServerKey,
-  spkiOf,
-  signConnect,
-  wrapSecret,
-  type ClientSessionKeys,
-  type EndpointKeys,
-  type WebCrypto,
-} from './crypto.js';
+import { ENDPOINT_PATH, FRAME, SUBPROTOCOL } from './constants.js';
+import { concat, spkiOf, type ClientSessionKeys, type EndpointKeys, type WebCrypto } from './crypto.js';
 import type { AccessPoint, SyncRequest, SyncResponse } from '../protocol/wire-schemas.js';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { defaultWebSocket, type WebSocketCtor } from './websocket.js';
 import { BootstrapError, orderAccessPoints, resolveAccessPoints, type BootstrapOptions, type ResolvedAccessPoints } from './bootstrap.js';
+import { fallsBackToConnect, TicketHolder, TICKETREQ_FRAME } from './resumption.js';
+import { prepareConnect, prepareResume, type Hello } from './hello.js';
 
 export { ClientError, type ClientErrorCode } from './errors.js';
 export type { WebSocketCtor } from './websocket.js';
@@ -55,7 +51,8 @@ const DISCONNECT_REASONS: Record<number, DisconnectReasonName> = { 0: 'NONE', 1:
 
 
 export type ConnectResult =
-  | { ok: true; sessionId: string; keepAliveSec: number; sync: SyncResponse | null }
+  /** `resumed`: opened with RESUME from a ticket (no RSA), not with a full CONNECT. */
+  | { ok: true; sessionId: string; keepAliveSec: number; sync: SyncResponse | null; resumed: boolean }
   /** The server refused: `code` is the CONNACK return code, `errorCode` the catalogue code. */
   | { ok: false; kind: 'refused'; code: RefusalCode; errorCode: string | null; retryable: boolean }
   /** The SDK could not complete the handshake. */
@@ -105,6 +102,15 @@ export interface ClientOptions {
   sendPublicKey?: 'always' | 'auto';
   /** Reconnect automatically; off by default. */
   reconnect?: boolean | ReconnectOptions;
+  /**
+   * Session resumption (docs/protocol.md 4.6), on by default: each accepted session asks for a
+   * ticket (TICKETREQ), kept in memory only, newest only, with that session's resumption secret;
+   * the next connect (reconnect, or connect() after close()) sends RESUME instead of CONNECT while
+   * the ticket is within its lifetime. A ticket the server refuses (LK_TICKET_*, LK_RESUME_*, a stale
+   * timestamp or replayed nonce) is forgotten and a full CONNECT follows at once; other refusals
+   * are handled as CONNECT's (terminal ones stay terminal). false: never TICKETREQ nor RESUME.
+   */
+  resume?: boolean;
   /** Timeout for CONNACK and for each SyncResponse, ms (default 10 000). */
   timeoutMs?: number;
   crypto?: WebCrypto;
@@ -174,6 +180,10 @@ export class EndpointClient {
   private eventTxSeq = 0;
   sessionId: string | null = null;
   keepAliveSec = 0;
+  /** The current (or last) session was resumed from a ticket. */
+  resumed = false;
+  /** The newest resumption ticket; null with `resume: false`. */
+  private readonly tickets: TicketHolder | null;
 
   /** Where connectOnce() goes: the configured gateway, or the access point being tried. */
   private target: { url: string; serverKey: { id: string; spki: Uint8Array | string } } | null = null;
@@ -188,6 +198,7 @@ export class EndpointClient {
 
   constructor(private readonly opts: ClientOptions) {
     this.c = opts.crypto ?? globalThis.crypto;
+    this.tickets = opts.resume === false ? null : new TicketHolder(opts.now ?? Date.now);
     // Keys given as strings are checked now: a file that is not PEM fails here, with what was expected.
     const checkKey = (what: string, key: Uint8Array | string): void => {
       try {
@@ -336,36 +347,40 @@ export class EndpointClient {
     return res;
   }
 
+  /**
+   * One session on this.target: RESUME while a usable ticket is held, and a full CONNECT on a new
+   * socket at once when the server refuses the ticket (4.6); otherwise CONNECT.
+   */
   private async connectOnce(profile: Uint8Array | null): Promise<ConnectResult> {
     if (this.ws) return { ok: false, kind: 'failed', code: 'LK_SDK_CLOSED', detail: 'already connected', retryable: false };
-    const c = this.c;
+    const held = this.tickets?.usable();
+    if (held) {
+      const o = this.opts;
+      const hello = await prepareResume({ appToken: o.appToken, keyHashRaw: o.keys.keyHashRaw, ticket: held.ticket, resumptionSecret: held.secret, timestamp: (o.now ?? Date.now)(), nonce: randomBytes(this.c, 16), keepAliveSec: o.keepAliveSec ?? 0 }, this.c);
+      const res = await this.handshake(profile, hello);
+      const fallBack = !res.ok && res.kind === 'refused' && fallsBackToConnect(res.errorCode);
+      // A server that cannot confirm the resumed keys never gets this ticket again.
+      if (fallBack || (!res.ok && res.code === 'LK_SDK_CONFIRMATION_FAILED')) this.tickets!.forget();
+      if (!fallBack || this.closedByUser) return res;
+    }
+    const hello = await this.connectHello();
+    return 'keys' in hello ? this.handshake(profile, hello) : hello;
+  }
+
+  private async connectHello(): Promise<Hello | ConnectResult> {
     const o = this.opts;
-    const now = o.now ?? Date.now;
-    const secret = randomBytes(c, 64);
-    const target = this.target!;
-    let serverKey: CryptoKey;
     try {
-      serverKey = await importServerKey(target.serverKey.spki, c);
+      return await prepareConnect({ appToken: o.appToken, serverKey: this.target!.serverKey, keys: o.keys, sendPublicKey: o.sendPublicKey === 'always' || !this.keyAccepted, timestamp: (o.now ?? Date.now)(), keepAliveSec: o.keepAliveSec ?? 0 }, this.c);
     } catch (err) {
       if (!(err instanceof ClientError)) throw err;
       return { ok: false, kind: 'failed', code: 'LK_SDK_BAD_KEY', detail: err.message, retryable: false };
     }
-    const wrappedSecret = await wrapSecret(serverKey, secret, c);
-    const sendKey = o.sendPublicKey === 'always' || !this.keyAccepted;
-    const body = wire.connectBody.toBuffer({
-      protocolVersion: PROTOCOL_VERSION,
-      appToken: o.appToken,
-      serverKeyId: target.serverKey.id,
-      keyHash: o.keys.keyHashRaw,
-      publicKey: sendKey ? o.keys.spki : null,
-      wrappedSecret,
-      timestamp: now(),
-      nonce: randomBytes(c, 16),
-      keepAliveSec: o.keepAliveSec ?? 0,
-    });
-    const signature = await signConnect(o.keys, body, c);
-    const keys = await deriveClientKeys(secret, body, c);
-    secret.fill(0);
+  }
+
+  /** Send `hello` (with the first SyncRequest sealed into it) on a new socket and wait for CONNACK. */
+  private async handshake(profile: Uint8Array | null, hello: Hello): Promise<ConnectResult> {
+    const o = this.opts;
+    const keys = hello.keys;
     this.txCounter = 0;
     this.rxCounter = 0;
     let sync: Uint8Array | null = null;
@@ -378,7 +393,7 @@ export class EndpointClient {
       if (this.listened) req.eventSyncRequest = { eventListenersRequests: null, events: null, listenedEventClassFQNs: [...this.listened] };
       sync = await keys.tx.seal(this.txCounter++, wire.syncRequest.toBuffer(req));
     }
-    const frame = concat(new Uint8Array([0x01]), wire.connect.toBuffer({ body, signature, sync }));
+    const frame = hello.frame(sync);
 
     let Ctor: WebSocketCtor;
     try {
@@ -428,7 +443,7 @@ export class EndpointClient {
           // Frames that follow CONNACK while its confirmation is checked wait for attach().
           const early: Uint8Array[] = [];
           ws.onmessage = (e2) => early.push(new Uint8Array(e2.data as ArrayBuffer));
-          void this.onConnack(data, keys, syncRequestId, sendKey).then((r) => {
+          void this.onConnack(data, hello, syncRequestId).then((r) => {
             if (settled) {
               // Timed out or closed while the confirmation was checked: drop what onConnack set up.
               if (this.session === keys) this.session = null;
@@ -451,7 +466,8 @@ export class EndpointClient {
     });
   }
 
-  private async onConnack(data: Uint8Array, keys: ClientSessionKeys, syncRequestId: number, sentKey: boolean): Promise<ConnectResult> {
+  private async onConnack(data: Uint8Array, hello: Hello, syncRequestId: number): Promise<ConnectResult> {
+    const keys = hello.keys;
     let ack: { returnCode: number; errorCode: string | null; confirmation: Uint8Array | null; sessionId: string | null; keepAliveSec: number; sync: Uint8Array | null };
     try {
       ack = wire.connack.fromBuffer(data.subarray(1)) as typeof ack;
@@ -467,7 +483,8 @@ export class EndpointClient {
       return { ok: false, kind: 'failed', code: 'LK_SDK_CONFIRMATION_FAILED', detail: 'key confirmation mismatch', retryable: false };
     }
     this.session = keys;
-    if (sentKey) this.keyAccepted = true;
+    if (hello.sentKey) this.keyAccepted = true;
+    this.resumed = hello.resumed;
     this.sessionId = ack.sessionId;
     this.keepAliveSec = ack.keepAliveSec;
     this.txCounter = syncRequestId >= 0 ? 1 : 0;
@@ -480,7 +497,7 @@ export class EndpointClient {
       if (!plain) return { ok: false, kind: 'failed', code: 'LK_SDK_PROTOCOL_ERROR', detail: 'CONNACK sync does not authenticate', retryable: false };
       sync = wire.syncResponse.fromBuffer(plain) as SyncResponse;
     }
-    return { ok: true, sessionId: ack.sessionId ?? '', keepAliveSec: ack.keepAliveSec, sync };
+    return { ok: true, sessionId: ack.sessionId ?? '', keepAliveSec: ack.keepAliveSec, sync, resumed: hello.resumed };
   }
 
   private attach(ws: WebSocket, early: Uint8Array[]): void {
@@ -493,6 +510,11 @@ export class EndpointClient {
     };
     for (const data of early) receive(data);
     ws.onmessage = (ev) => receive(new Uint8Array(ev.data as ArrayBuffer));
+    // A ticket for the next session (4.6): asked once, right after CONNACK.
+    if (this.tickets && this.session && ws.readyState === 1) {
+      this.tickets.sessionAccepted(this.session.resumptionSecret);
+      ws.send(TICKETREQ_FRAME);
+    }
     ws.onclose = (ev) => {
       // Backoff starts over only after a session that lasted: a server that accepts and then drops
       // the session at once must not be hammered every few hundred milliseconds.
@@ -564,6 +586,9 @@ export class EndpointClient {
         }
         return;
       }
+      case FRAME.TICKET:
+        if (!this.tickets?.onTicket(data)) return this.protocolError('bad or unexpected TICKET frame');
+        return;
       default:
         return this.protocolError(`unexpected frame 0x${data[0]?.toString(16)}`);
     }
@@ -580,6 +605,7 @@ export class EndpointClient {
     this.keepAliveTimer = null;
     this.ws = null;
     this.session = null;
+    this.tickets?.sessionEnded();
     this.lastDisconnect = null;
     for (const [, p] of this.pending) {
       clearTimeout(p.timer);
