@@ -49,7 +49,7 @@ export const connackSchema = {
   ],
 } as const;
 
-/** RESUME (docs/protocol.md 4.6): what the endpoint proves with the resumption secret. KeyHash and Nonce are ConnectBody's fixed types. */
+/** RESUME (docs/protocol.md 4.6): what the endpoint proves with the resumption secret. Self-contained (its own fixed types), so it parses on its own. */
 export const resumeBodySchema = {
   type: 'record',
   name: 'ResumeBody',
@@ -57,10 +57,10 @@ export const resumeBodySchema = {
   fields: [
     { name: 'protocolVersion', type: 'int' },
     { name: 'appToken', type: 'string' },
-    { name: 'keyHash', type: 'KeyHash' },
+    { name: 'keyHash', type: { type: 'fixed', name: 'ResumeKeyHash', size: 32 } },
     { name: 'ticket', type: 'bytes' },
     { name: 'timestamp', type: 'long' },
-    { name: 'nonce', type: 'Nonce' },
+    { name: 'nonce', type: { type: 'fixed', name: 'ResumeNonce', size: 16 } },
     { name: 'keepAliveSec', type: 'int' },
   ],
 } as const;

@@ -12,34 +12,31 @@
  * authenticate, ends the session: replays and reordering are impossible to hide.
  */
 import crypto from 'node:crypto';
-import type { Logger } from 'pino';
 import { createFrameCipher, KeySlots, type FrameCipher } from '../crypto/aead.js';
+import { CryptoTicket } from '../crypto/pool.js';
+import { SecretSlots } from '../crypto/secret-slots.js';
 import { ConnackCode, DisconnectReason, ERRORS, sessionErrorCode, syncErrorCode, type ErrorCode } from '../errors.js';
-import type { Stats } from '../metrics.js';
+import { isEventOnly, type EventMember, type EventPeer } from '../events/relay.js';
+import { handleUserSync } from '../ownership/ownership.js';
 import {
   decodeFrame,
   decodeSyncRequest,
   encodeConnack,
   encodeDisconnect,
+  encodeEventPushTransient,
   encodePingResp,
   encodeSync,
-  encodeTicket,
   encodeSyncResponseTransient,
-  encodeEventPushTransient,
+  encodeTicket,
 } from '../protocol/frames.js';
-import { emptySyncResponse, type Connect, type Resume, type SyncRequest, type SyncResponse } from '../protocol/schemas.js';
-import { SecretSlots } from '../crypto/secret-slots.js';
-import type { TicketSealer } from '../crypto/tickets.js';
-import type { RegistrationService } from '../registration/registration.js';
+import { emptySyncResponse, type Connect, type Resume, type SyncRequest, type SyncResponse, type WireEvent } from '../protocol/schemas.js';
 import type { Application, EndpointRecord } from '../store/store.js';
-import type { HandshakeAccepted, Handshaker } from './handshake.js';
-import { CryptoTicket } from '../crypto/pool.js';
-import { handleUserSync, type OwnershipService } from '../ownership/ownership.js';
-import { decodeSyncResponse } from '../protocol/frames.js';
-import { isEventOnly, type EventMember, type EventPeer, type EventRelay } from '../events/relay.js';
-import type { WireEvent } from '../protocol/schemas.js';
-import type { HandshakeGate } from './handshake-gate.js';
-import type { Admission } from '../protection/admission.js';
+import type { HandshakeAccepted } from './handshake.js';
+import { PendingDelivery } from './pending.js';
+import { MIN_KEEPALIVE_SEC, type SessionHost, type SessionState, type Transport } from './types.js';
+
+export { MIN_KEEPALIVE_SEC } from './types.js';
+export type { SessionHost, SessionLimits, SessionRegistryHooks, SessionState, Transport } from './types.js';
 
 /** Rate buckets hold this many seconds of the configured rate (the burst a session may send). */
 const RATE_BURST_SEC = 2;
@@ -57,66 +54,9 @@ class HandshakeTicket extends CryptoTicket {
   readonly startedAt = performance.now();
 }
 
-export interface Transport {
-  /** Queue a binary frame. Returns false when the connection is gone. */
-  send(frame: Buffer): boolean;
-  /** Close with a WebSocket close code after queued frames. Idempotent. */
-  close(code: number, reason: string): void;
-  readonly remoteAddress: string;
-  /**
-   * Queue a frame to go out at the end of this event-loop turn, batched with the connection's
-   * other deferred frames (relayed events). Later send()s queue behind it: wire order is call order.
-   */
-  sendDeferred(frame: Buffer): boolean;
-  /** Bytes queued towards the peer and not yet written to the socket. */
-  bufferedAmount(): number;
-}
-
-export interface SessionLimits {
-  maxFrameBytes: number;
-  keepAliveDefaultSec: number;
-  keepAliveMaxSec: number;
-  /** SyncRequests decoded but not yet answered; beyond this the session ends (LK_SERVER_BUSY). */
-  maxPendingSyncs: number;
-  /** Frames and frame bytes per second a session may send (buckets of 2 s); 0: no limit. */
-  messagesPerSec: number;
-  bytesPerSec: number;
-}
-
 /** The first frame of a session: a full handshake or a resumption. */
 type Hello = { connect: Connect } | { resume: Resume };
 
-export interface SessionHost {
-  handshaker: Handshaker;
-  /** Ownership (user sync, notifications); absent in minimal hosts (unit tests). */
-  ownership?: OwnershipService;
-  /** Events among endpoints of one owner; absent in minimal hosts (unit tests). */
-  events?: EventRelay;
-  registration: RegistrationService;
-  registry: SessionRegistryHooks;
-  /** Bans, rates and flapping detection (protection/admission.ts); absent in minimal hosts. */
-  admission?: Admission;
-  /** Seals the tickets TICKETREQ asks for (docs/protocol.md 4.6); absent or null: resumption off. */
-  tickets?: TicketSealer | null;
-  /** Queues CONNECTs into budgeted turns so established sessions are served between them (handshake-gate.ts); absent: at once. */
-  handshakeGate?: HandshakeGate;
-  limits: SessionLimits;
-  stats: Stats;
-  log: Logger;
-}
-
-/** What a session tells the registry (registry.ts). */
-export interface SessionRegistryHooks {
-  established(session: Session): void;
-  closed(session: Session): void;
-  /** True if this node learnt of a revocation of the endpoint's credentials recently (registry.ts). */
-  recentlyRevoked(appId: string, keyHash: string): boolean;
-}
-
-/** Shortest keepalive the server agrees to: below it, handshake queueing alone could time a session out. */
-export const MIN_KEEPALIVE_SEC = 5;
-
-export type SessionState = 'AWAIT_CONNECT' | 'HANDSHAKING' | 'ESTABLISHED' | 'CLOSED';
 
 /**
  * Memory: an idle established session is this object, its transport and the registry's entries
@@ -512,44 +452,15 @@ export class Session implements EventPeer {
     return true;
   }
 
-  private delivering: Promise<void> | null = null;
-  private deliverAgain = false;
+  /** The endpoint's queued notifications, pushed in order once it is established (pending.ts). */
+  private pendingDelivery: PendingDelivery | null = null;
 
-  /**
-   * Push the endpoint's queued notifications (store) in order and acknowledge what was sent. Runs
-   * once at a time per session; a call while one runs makes it look again when done.
-   */
+  /** Push the endpoint's queued notifications (store) in order and acknowledge what was sent (pending.ts). */
   deliverPending(atConnect = false): void {
     const ownership = this.host.ownership;
     if (!ownership || this.state !== 'ESTABLISHED') return;
-    if (this.delivering) {
-      this.deliverAgain = true;
-      return;
-    }
-    this.delivering = (async () => {
-      if (atConnect && !(await ownership.mayHavePending(this.app!.id, this.keyHash!))) return;
-      do {
-        this.deliverAgain = false;
-        for (;;) {
-          const batch = await ownership.pending(this.app!.id, this.keyHash!, 64);
-          if (batch.length === 0) {
-            if (!this.deliverAgain) await ownership.markNoPending(this.app!.id, this.keyHash!);
-            break;
-          }
-          if (this.state !== 'ESTABLISHED') break;
-          for (const n of batch) {
-            const decoded = decodeSyncResponse(n.payload);
-            if (decoded.ok) this.push(decoded.value);
-          }
-          if (this.state !== 'ESTABLISHED') break;
-          await ownership.ack(this.app!.id, this.keyHash!, batch[batch.length - 1]!.seq);
-        }
-      } while (this.deliverAgain && this.state === 'ESTABLISHED');
-    })()
-      .catch((err: unknown) => this.host.log.warn({ err, session: this.id }, 'notification delivery failed; retried at the next notification or connect'))
-      .finally(() => {
-        this.delivering = null;
-      });
+    this.pendingDelivery ??= new PendingDelivery(this, ownership, this.host.log);
+    this.pendingDelivery.run(atConnect);
   }
 
   private seal(res: SyncResponse): Buffer {

@@ -41,7 +41,7 @@ const pushWithEvent = {
 
 describe('docs/protocol.md section 7: parsing the schemas as printed', () => {
   it('lists every wire record', () => {
-    expect([...blocks.keys()]).toEqual(['ConnectBody', 'Connect', 'Connack', 'Sync', 'Disconnect', 'SyncRequest', 'SyncResponse', 'BootstrapRequest', 'AccessPointList', 'BootstrapResponse']);
+    expect([...blocks.keys()]).toEqual(['ConnectBody', 'Connect', 'Connack', 'ResumeBody', 'Resume', 'Ticket', 'Sync', 'Disconnect', 'SyncRequest', 'SyncResponse', 'BootstrapRequest', 'AccessPointList', 'BootstrapResponse']);
   });
   it('SyncResponse on its own does not parse: `Event` is defined in SyncRequest (as the document warns)', () => {
     expect(() => avro.Type.forSchema(blocks.get('SyncResponse') as avro.Schema, { wrapUnions: false })).toThrow(/Event/);
