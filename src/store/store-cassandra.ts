@@ -31,7 +31,10 @@
  *   applications_by_token(app_token)              token claims: app_id, claimed_at, write_id
  *   applications_by_tenant((tenant_id), app_id)   one partition per tenant, ordered by app id
  *   credentials((app_id, credentials_id))         one partition per credentials: Paxos contention
- *                                                 stays per credentials id, never per application
+ *                                                 stays per credentials id, never per application;
+ *                                                 server_profile_body and registered_at: a
+ *                                                 server-side profile provisioned WITH the
+ *                                                 credentials (see "Provisioning with a profile")
  *   credentials_by_app((app_id, bucket), credentials_id)
  *                                                 index for listCredentials: 65 partitions per
  *                                                 application (bucket: see credentialsBucket),
@@ -112,6 +115,15 @@
  * enqueue whose outcome is unknown and whose row a concurrent trim or ack removed before the check
  * is retried: delivery is at least once in that corner.
  *
+ * Provisioning with a profile: a server-side profile provisioned with the credentials (the admin
+ * API's POST .../credentials with serverProfile) is written in the credentials row by the same
+ * lightweight transaction that creates it (server_profile_body, registered_at): a conditional
+ * batch cannot span the registrations table, and two writes would leave credentials without their
+ * profile after a crash between them. getRegistration reads both rows and answers the newer of
+ * the registrations row and the provisioned profile (by updated_at and registered_at, so like
+ * every last-writer-wins here it relies on synchronized clocks); a provision refused with
+ * LK_CRED_EXISTS writes neither.
+ *
  * Bans and the session control log use no lightweight transactions: a ban put replaces the whole
  * row (create-or-replace, last writer wins) and a log entry is keyed by its own unique id, so every
  * write is a plain upsert the driver may retry (a retry writes the same row), like every read
@@ -176,6 +188,7 @@ import type {
   OwnerAttachment,
   Page,
   PendingNotification,
+  ProvisionOptions,
   RegistrationRecord,
   Store,
   Tenant,
@@ -329,8 +342,10 @@ export class CassandraStore implements Store {
       // bind marker. The replication map is operator configuration, passed through as CQL.
       const replication = opts.replication ?? "{'class': 'SimpleStrategy', 'replication_factor': 1}";
       await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${opts.keyspace} WITH replication = ${replication}`, [], { prepare: false });
-      // Only missing tables, one at a time, under a lease on 2.2 (see the file comment).
+      // Only missing tables, one at a time, under a lease on 2.2 (see the file comment); then the
+      // columns a keyspace created by an older build lacks.
       await ensureSchema(client, opts.keyspace);
+      await ensureColumns(client, opts.keyspace);
       return new CassandraStore(client, opts.keyspace, serial);
     } catch (err) {
       await client.shutdown().catch(() => undefined);
@@ -438,9 +453,10 @@ export class CassandraStore implements Store {
 
   // --- credentials ---
 
-  async provisionCredentials(appId: string, credentialsId: string, publicKey: Buffer | null): Promise<CredentialsRecord> {
+  async provisionCredentials(appId: string, credentialsId: string, publicKey: Buffer | null, opts: ProvisionOptions = {}): Promise<CredentialsRecord> {
     checkId('application id', appId);
     checkId('credentials id', credentialsId);
+    const profile = opts.serverProfileBody;
     const now = Date.now();
     const record: CredentialsRecord = {
       appId,
@@ -455,17 +471,18 @@ export class CassandraStore implements Store {
     return this.guard(async () => {
       if ((await this.readApp(appId, false)) === null) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
       await this.indexCredentials(appId, credentialsId);
-      // Columns without a value are left unset rather than bound to null: no tombstones.
-      const out = await this.cas(this.q.insertCreds, [
-        appId,
-        credentialsId,
-        record.publicKey ?? types.unset,
-        'AVAILABLE',
-        types.unset,
-        new Date(now),
-        new Date(now),
-        writeId,
-      ]);
+      // Columns without a value are left unset rather than bound to null: no tombstones. A profile
+      // provisioned with the credentials goes in the same transaction (see the file comment),
+      // stamped after any registration it replaces, so readReg never sees a tie.
+      const params = [appId, credentialsId, record.publicKey ?? types.unset, 'AVAILABLE', types.unset, new Date(now), new Date(now), writeId];
+      let out: CasOutcome;
+      if (profile === undefined) {
+        out = await this.cas(this.q.insertCreds, params);
+      } else {
+        const replaced = await this.readReg(appId, credentialsId);
+        const registeredAt = Math.max(now, (replaced?.updatedAt ?? 0) + 1);
+        out = await this.cas(this.q.insertCredsRegistered, [...params, profile ?? types.unset, new Date(registeredAt)]);
+      }
       const applied = out === 'unknown' ? await this.resolve(this.q.selectCreds, [appId, credentialsId], writeId) : out.applied;
       if (!applied) throw new LatchkeyError('LK_CRED_EXISTS', credentialsId);
       return copyCredentials(record);
@@ -574,10 +591,11 @@ export class CassandraStore implements Store {
     checkId('credentials id', credentialsId);
     return this.guard(async () => {
       if ((await this.readApp(appId, false)) === null) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
-      // Last writer wins (an upsert); reading first only keeps the original createdAt, and two
-      // concurrent first provisions can at worst disagree on it by their own latency.
+      // Last writer wins (an upsert); reading first keeps the original createdAt (two concurrent
+      // first provisions can at worst disagree on it by their own latency) and stamps the new one
+      // after what it replaces, a profile provisioned with the credentials included (readReg).
       const previous = await this.readReg(appId, credentialsId);
-      const now = Date.now();
+      const now = Math.max(Date.now(), (previous?.updatedAt ?? 0) + 1);
       const record: RegistrationRecord = { appId, credentialsId, serverProfileBody, createdAt: previous?.createdAt ?? now, updatedAt: now };
       await this.client.execute(
         this.q.upsertReg,
@@ -1430,9 +1448,23 @@ export class CassandraStore implements Store {
     return row ? apiKeyFrom(row) : null;
   }
 
+  /**
+   * The registration of credentials: the newer of the registrations row and a profile provisioned
+   * with the credentials (see the file comment, "Provisioning with a profile").
+   */
   private async readReg(appId: string, credentialsId: string): Promise<RegistrationRecord | null> {
-    const row = (await this.client.execute(this.q.selectReg, [appId, credentialsId], this.READ)).first();
-    return row ? regFrom(row) : null;
+    const [regRs, credsRs] = await Promise.all([
+      this.client.execute(this.q.selectReg, [appId, credentialsId], this.READ),
+      this.client.execute(this.q.selectCredsRegistration, [appId, credentialsId], this.READ),
+    ]);
+    const regRow = regRs.first();
+    const reg = regRow ? regFrom(regRow) : null;
+    const creds = credsRs.first();
+    const at = creds?.get('registered_at');
+    if (!creds || !(at instanceof Date)) return reg;
+    if (reg !== null && reg.updatedAt >= at.getTime()) return reg;
+    const serverProfileBody = (creds.get('server_profile_body') as string | null) ?? null;
+    return { appId, credentialsId, serverProfileBody, createdAt: reg?.createdAt ?? at.getTime(), updatedAt: at.getTime() };
   }
 }
 
@@ -1471,8 +1503,10 @@ function schema(ks: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${ks}.applications_by_token (app_token text PRIMARY KEY, app_id text, claimed_at timestamp, write_id uuid)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.applications_by_tenant (tenant_id text, app_id text, PRIMARY KEY ((tenant_id), app_id))
        WITH CLUSTERING ORDER BY (app_id ASC)`,
+    // server_profile_body and registered_at: see ADDED_COLUMNS.
     `CREATE TABLE IF NOT EXISTS ${ks}.credentials (app_id text, credentials_id text, public_key blob, status text,
-       endpoint_id text, created_at timestamp, updated_at timestamp, write_id uuid, PRIMARY KEY ((app_id, credentials_id)))`,
+       endpoint_id text, created_at timestamp, updated_at timestamp, write_id uuid, server_profile_body text,
+       registered_at timestamp, PRIMARY KEY ((app_id, credentials_id)))`,
     `CREATE TABLE IF NOT EXISTS ${ks}.credentials_by_app (app_id text, bucket int, credentials_id text,
        PRIMARY KEY ((app_id, bucket), credentials_id)) WITH CLUSTERING ORDER BY (credentials_id ASC)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.registrations (app_id text, credentials_id text, server_profile_body text,
@@ -1533,6 +1567,9 @@ function queries(ks: string) {
     selectTenantApps: `SELECT app_id FROM ${ks}.applications_by_tenant WHERE tenant_id = ?`,
 
     insertCreds: `INSERT INTO ${ks}.credentials (${creds}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    insertCredsRegistered: `INSERT INTO ${ks}.credentials (${creds}, server_profile_body, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            IF NOT EXISTS`,
+    selectCredsRegistration: `SELECT server_profile_body, registered_at FROM ${ks}.credentials WHERE app_id = ? AND credentials_id = ?`,
     selectCreds: `SELECT ${creds} FROM ${ks}.credentials WHERE app_id = ? AND credentials_id = ?`,
     bindCreds: `UPDATE ${ks}.credentials SET status = 'IN_USE', endpoint_id = ?, updated_at = ?
                 WHERE app_id = ? AND credentials_id = ? IF status = 'AVAILABLE'`,
@@ -1688,6 +1725,37 @@ async function ensureSchema(client: Client, ks: string): Promise<void> {
     }
   } finally {
     await lease.release(holder).catch(() => undefined); // best effort: the TTL frees it otherwise
+  }
+}
+
+/**
+ * Columns added to a table after the table was first released. A keyspace created by an older
+ * build gets them from open() (ALTER TABLE ... ADD, then a wait for schema agreement); tables
+ * created by this build have them in their CREATE. Several nodes adding the same column at once
+ * is harmless (a column add carries no table id; the second ALTER fails because the column
+ * exists, which is what it wanted).
+ */
+const ADDED_COLUMNS: ReadonlyArray<{ table: string; column: string; type: string }> = [
+  // A server-side profile provisioned with the credentials (see the file comment).
+  { table: 'credentials', column: 'server_profile_body', type: 'text' },
+  { table: 'credentials', column: 'registered_at', type: 'timestamp' },
+];
+
+async function ensureColumns(client: Client, ks: string): Promise<void> {
+  const has = async (table: string, column: string, refresh: boolean) => {
+    if (refresh) await client.metadata.refreshKeyspace(ks);
+    const t = await client.metadata.getTable(ks, table);
+    return t != null && t.columnsByName[column] !== undefined;
+  };
+  for (const c of ADDED_COLUMNS) {
+    if (await has(c.table, c.column, false)) continue;
+    try {
+      await client.execute(`ALTER TABLE ${ks}.${c.table} ADD ${c.column} ${c.type}`, [], { prepare: false });
+    } catch (err) {
+      await waitForSchemaAgreement(client);
+      if (!(await has(c.table, c.column, true))) throw err;
+    }
+    await waitForSchemaAgreement(client);
   }
 }
 

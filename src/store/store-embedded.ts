@@ -89,6 +89,7 @@ import type {
   OwnerAttachment,
   Page,
   PendingNotification,
+  ProvisionOptions,
   RegistrationRecord,
   Store,
   Tenant,
@@ -322,7 +323,7 @@ export class EmbeddedStore implements Store {
 
   // --- credentials ---
 
-  async provisionCredentials(appId: string, credentialsId: string, publicKey: Buffer | null): Promise<CredentialsRecord> {
+  async provisionCredentials(appId: string, credentialsId: string, publicKey: Buffer | null, opts: ProvisionOptions = {}): Promise<CredentialsRecord> {
     checkId('application id', appId);
     checkId('credentials id', credentialsId);
     const now = Date.now();
@@ -336,10 +337,16 @@ export class EmbeddedStore implements Store {
       updatedAt: now,
     };
     const k = key(appId, credentialsId);
+    const profile = opts.serverProfileBody;
     await this.write(() => {
       if (!this.dbs.applications.doesExist(key(appId))) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);
       if (this.dbs.credentials.doesExist(k)) throw new LatchkeyError('LK_CRED_EXISTS', credentialsId);
+      // With a profile, the registration is written in the same transaction (ProvisionOptions).
+      const previous = profile === undefined ? undefined : this.dbs.registrations.get(k);
       this.dbs.credentials.put(k, row);
+      if (profile !== undefined) {
+        this.dbs.registrations.put(k, { appId, credentialsId, serverProfileBody: profile, createdAt: previous?.createdAt ?? now, updatedAt: now });
+      }
     });
     return copyCredentials(row);
   }

@@ -58,6 +58,18 @@ export interface CredentialsListOptions {
   status?: CredentialStatus | null;
 }
 
+/** Options of {@link Store.provisionCredentials}. */
+export interface ProvisionOptions {
+  /**
+   * Also provision this server-side profile (JSON text, or null) against the credentials, as
+   * {@link Store.provisionRegistration} would, in the same atomic step: the credentials and the
+   * registration are both written or neither is (a crash cannot leave credentials without the
+   * profile they were provisioned with), and a refused provision (LK_CRED_EXISTS,
+   * LK_APP_NOT_FOUND) changes no registration. Absent or undefined: no registration is written.
+   */
+  serverProfileBody?: string | null;
+}
+
 /** Kaa's EndpointRegistration: a server-side profile provisioned against credentials. */
 export interface RegistrationRecord {
   appId: string;
@@ -241,10 +253,12 @@ export interface Store extends ProtectionStore {
   listApplications(tenantId: string): Promise<Application[]>;
 
   /**
-   * Provision credentials in status AVAILABLE (Kaa provisionCredentials). LK_APP_NOT_FOUND if the
-   * application does not exist; LK_CRED_EXISTS if credentials with that id exist in any status.
+   * Provision credentials in status AVAILABLE (Kaa provisionCredentials), with
+   * `opts.serverProfileBody` also their registration, atomically (see ProvisionOptions).
+   * LK_APP_NOT_FOUND if the application does not exist; LK_CRED_EXISTS if credentials with that id
+   * exist in any status (nothing is written then).
    */
-  provisionCredentials(appId: string, credentialsId: string, publicKey: Buffer | null): Promise<CredentialsRecord>;
+  provisionCredentials(appId: string, credentialsId: string, publicKey: Buffer | null, opts?: ProvisionOptions): Promise<CredentialsRecord>;
   getCredentials(appId: string, credentialsId: string): Promise<CredentialsRecord | null>;
   /**
    * Credentials of one application in credentials id order (UTF-8 byte order), provisioned and
