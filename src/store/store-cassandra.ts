@@ -1495,7 +1495,8 @@ export function statementOptions(serial: number): { READ: QueryOptions; SERIAL_R
   };
 }
 
-function schema(ks: string): string[] {
+/** The CREATE TABLE statements of open() (see the file comment). Exported for a test. */
+export function schema(ks: string): string[] {
   return [
     `CREATE TABLE IF NOT EXISTS ${ks}.tenants (id text PRIMARY KEY, name text, created_at timestamp, write_id uuid)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.applications (id text PRIMARY KEY, tenant_id text, name text, app_token text,
