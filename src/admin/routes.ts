@@ -302,15 +302,48 @@ export function adminRoutes(d: AdminDeps): Route[] {
     {
       method: 'POST', path: '/admin/v1/applications/{appId}/credentials', scope: 'tenant', summary: 'Provision credentials from an RSA-2048 public key (PEM)',
       body: obj({ publicKey: str('PEM, SubjectPublicKeyInfo or PKCS#1', { minLength: 1, maxLength: 8192 }), serverProfile: anyObject('server-side profile copied into the endpoint profile at registration') }, ['publicKey']),
-      responses: { 201: { description: '{ credentials, registration }' } },
+      responses: {
+        201: { description: '{ credentials, registration }' },
+        200: { description: '{ credentials, registration }: a retry with a serverProfile, answered while the credentials are AVAILABLE with this key and have no server profile or this one (the missing profile is provisioned now)' },
+      },
       handler: async (ctx) => {
         const app = await appScoped(ctx, ctx.params.appId!);
         const spki = toSpkiDer(ctx.body.publicKey as string);
-        const rec = await d.credentials.provide(app, keyHashId(spki), spki);
-        const reg = ctx.body.serverProfile !== undefined && ctx.body.serverProfile !== null
-          ? await provisionRegistration(d.store, app.id, rec.credentialsId, JSON.stringify(ctx.body.serverProfile))
-          : null;
-        return { status: 201, body: { credentials: views.credentials(rec), registration: reg ? { credentialsId: reg.credentialsId, serverProfile: jsonOrNull(reg.serverProfileBody) } : null } };
+        const id = keyHashId(spki);
+        const sp = ctx.body.serverProfile;
+        const profile = sp === undefined || sp === null ? null : JSON.stringify(sp);
+        const svc = d.credentials.service(app);
+        const answer = (status: number, rec: CredentialsRecord) => ({
+          status,
+          body: { credentials: views.credentials(rec), registration: profile === null ? null : { credentialsId: id, serverProfile: jsonOrNull(profile) } },
+        });
+        try {
+          if (profile !== null && svc instanceof StoreCredentialsService) {
+            // One atomic store write (Store.provisionCredentials): a crash cannot leave the
+            // credentials without their profile. The gate's cached view of the id (a refusal
+            // cached before it existed) is dropped, as provide() would overwrite it.
+            const rec = await d.store.provisionCredentials(app.id, id, spki, { serverProfileBody: profile });
+            await d.credentials.invalidate(app.id, id);
+            return answer(201, rec);
+          }
+          const rec = await d.credentials.provide(app, id, spki);
+          // A plugin keeps credentials outside the store: two writes, and a crash between them is
+          // completed by a retry (below).
+          if (profile !== null) await provisionRegistration(d.store, app.id, id, profile);
+          return answer(201, rec);
+        } catch (err) {
+          if (profile === null || !(err instanceof LatchkeyError) || err.code !== 'LK_CRED_EXISTS') throw err;
+          // A retry of this call (its answer lost, or credentials left without their profile by a
+          // crash of a build that wrote them apart, or by a plugin service): idempotent while the
+          // credentials are unbound, with this key, and have no profile or this one. Otherwise
+          // (bound or revoked: the endpoint registered already; another profile) still 409.
+          const rec = await svc.lookupCredentials(app.id, id);
+          if (!rec || rec.status !== 'AVAILABLE' || !rec.publicKey?.equals(spki)) throw err;
+          const reg = await d.store.getRegistration(app.id, id);
+          if (reg !== null && reg.serverProfileBody !== profile) throw err;
+          if (reg === null) await provisionRegistration(d.store, app.id, id, profile);
+          return answer(200, rec);
+        }
       },
     },
     {
