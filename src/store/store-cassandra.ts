@@ -40,10 +40,12 @@
  *                                                 application (bucket: see credentialsBucket),
  *                                                 ordered by credentials id within each
  *   registrations((app_id, credentials_id))
- *   endpoints((app_id, bucket), key_hash)         bucket = first character of the base64url key
- *                                                 hash: 64 partitions per application instead of
- *                                                 one unbounded one, still ordered by key hash
- *                                                 (buckets are visited in character order)
+ *   app_endpoints((app_id, bucket), key_hash)     bucket = the first two characters of the
+ *                                                 base64url key hash (endpointBucket): 4,096
+ *                                                 partitions per application, ordered by key hash
+ *                                                 within each and across them (see "Endpoints")
+ *   app_endpoint_buckets((app_id), bucket)        the buckets of an application that hold an
+ *                                                 endpoint, so listEndpoints skips empty ones
  *   api_keys(id)                                  admin API keys (a small table: full scans list
  *                                                 and count them)
  *   api_keys_by_tenant((scope), key_id)           one partition per tenant ('tenant:<id>') plus
@@ -134,6 +136,22 @@
  * - The table keeps tombstones one day (gc_grace_seconds), not ten: a replica that missed a delete
  *   and brings the row back after that can only bring back a row below head_seq, which no read
  *   returns (the head row itself is only ever updated, never deleted).
+ *
+ * Endpoints: app_endpoints is split by the first two key hash characters (4,096 buckets, the
+ * base64url alphabet in byte order twice, so bucket order is key hash order). At about 1 KiB a
+ * row (a 294-byte key, the profile, metadata), the 64 buckets of the earlier table passed the
+ * usual 100 MB partition guideline at about 6M endpoints per application; 4,096 pass it at about
+ * 400M. More buckets would make applications of a few thousand endpoints pay more directory rows
+ * and round trips per page for no gain at the sizes latchkey serves.
+ * app_endpoint_buckets lists the buckets that hold an endpoint (written before the first endpoint
+ * row of a bucket; each process remembers the ones it wrote), so a small application does not cost
+ * 4,096 reads per page. Endpoints are never deleted, so a listed bucket stays non-empty (a crash
+ * between the two writes leaves an empty one, read and skipped). listEndpoints reads the listed
+ * buckets in order from the cursor's, one at a time, each with LIMIT of what the page still needs:
+ * at most limit + 1 endpoint rows per page (the extra row says whether a next page exists), at the
+ * cost of one round trip per non-empty bucket the page spans (one or two for an application of
+ * millions; up to the page size for one of a few thousand). The cursor is the last key hash, which
+ * names its bucket. The earlier `endpoints` table (64 buckets) is no longer read or written.
  *
  * Provisioning with a profile: a server-side profile provisioned with the credentials (the admin
  * API's POST .../credentials with serverProfile) is written in the credentials row by the same
@@ -267,9 +285,22 @@ export interface CassandraStoreOptions {
   serialConsistency?: 'LOCAL_SERIAL' | 'SERIAL';
 }
 
-/** Same limit as the embedded store, so both backends accept the same ids. */
-/** Endpoint buckets in ascending character order (= CQL text order for ASCII). */
+/** The base64url alphabet in ascending character order (= CQL text order for ASCII). */
 const BUCKETS = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
+/** Partitions of app_endpoints per application: two key hash characters (see the file comment). */
+export const ENDPOINT_BUCKETS = BUCKETS.length * BUCKETS.length; // 4,096
+/**
+ * The app_endpoints bucket of a key hash: its first two characters as a number, in key hash order
+ * (a one-character hash shares bucket `c-` with the hashes it sorts before). Exported for a test.
+ */
+export function endpointBucket(keyHash: string): number {
+  const at = (i: number) => (i < keyHash.length ? Math.max(0, BUCKETS.indexOf(keyHash[i]!)) : 0);
+  return at(0) * BUCKETS.length + at(1);
+}
+/** (application, bucket) pairs a process remembers having listed in app_endpoint_buckets. */
+const KNOWN_BUCKETS_MAX = 100_000;
+/** Directory rows listEndpoints fetches per round trip. */
+const BUCKET_DIRECTORY_PAGE = 64;
 /**
  * credentials_by_app buckets: 0 for ids whose first character sorts before '-', then bucket i + 1
  * for first characters from BUCKETS[i] up to (not including) BUCKETS[i + 1] ('z' and above: the
@@ -283,7 +314,7 @@ function credentialsBucket(id: string): number {
   while (b < BUCKETS.length && c >= BUCKETS.charCodeAt(b)) b++;
   return b;
 }
-/** Bucket queries listEndpoints runs at once while filling a page. */
+/** Bucket queries listCredentials runs at once while filling a page. */
 const BUCKET_FANOUT = 8;
 /** Row reads listApplications runs at once. */
 const READ_FANOUT = 16;
@@ -338,6 +369,8 @@ export class CassandraStore implements Store {
   private readonly CAS: QueryOptions;
   /** Linearizable reads (complete any Paxos round in flight). */
   private readonly SERIAL_READ: QueryOptions;
+  /** app_endpoint_buckets rows this process wrote, as `${bucket}:${appId}` (never deleted, so never stale). */
+  private readonly knownBuckets = new Set<string>();
 
   private constructor(
     private readonly client: Client,
@@ -640,7 +673,7 @@ export class CassandraStore implements Store {
   async getEndpoint(appId: string, keyHash: string): Promise<EndpointRecord | null> {
     if (!validId(appId) || !validKeyHash(keyHash)) return null;
     return this.guard(async () => {
-      const row = (await this.client.execute(this.q.selectEndpoint, [appId, keyHash[0], keyHash], this.READ)).first();
+      const row = (await this.client.execute(this.q.selectEndpoint, [appId, endpointBucket(keyHash), keyHash], this.READ)).first();
       return row ? endpointFrom(row) : null;
     });
   }
@@ -649,13 +682,22 @@ export class CassandraStore implements Store {
     checkId('application id', endpoint.appId);
     checkKeyHash(endpoint.keyHash);
     const e = copyEndpoint(endpoint);
+    const bucket = endpointBucket(e.keyHash);
     return this.guard(async () => {
+      // The bucket's directory row first (see the file comment, "Endpoints"): a crash after it
+      // leaves an empty bucket listed, never an endpoint unlisted.
+      const known = `${bucket}:${e.appId}`;
+      if (!this.knownBuckets.has(known)) {
+        await this.client.execute(this.q.insertEndpointBucket, [e.appId, bucket], this.UPSERT);
+        if (this.knownBuckets.size >= KNOWN_BUCKETS_MAX) this.knownBuckets.clear();
+        this.knownBuckets.add(known);
+      }
       // Nulls are bound (not unset) on purpose: this replaces the whole record.
       await this.client.execute(
         this.q.upsertEndpoint,
         [
           e.appId,
-          e.keyHash[0],
+          bucket,
           e.keyHash,
           e.credentialsId,
           e.publicKey,
@@ -676,16 +718,17 @@ export class CassandraStore implements Store {
     const after = cursor == null ? null : decodeCursor(cursor);
     if (!validId(appId)) return { items: [], next: null };
     return this.guard(async () => {
-      // Walk buckets in key-hash order from the cursor's bucket, BUCKET_FANOUT at a time, until
-      // limit + 1 rows (the extra row says whether a next page exists).
+      // The non-empty buckets from the cursor's on, in order, one at a time, each asked for what
+      // the page still lacks: at most limit + 1 rows (the extra one says whether a next page
+      // exists). See the file comment, "Endpoints".
       const want = limit + 1;
-      const buckets = [...BUCKETS.slice(after === null ? 0 : BUCKETS.indexOf(after[0]))];
+      const first = after === null ? 0 : endpointBucket(after);
       const rows: EndpointRecord[] = [];
-      for (let i = 0; i < buckets.length && rows.length < want; i += BUCKET_FANOUT) {
-        const need = want - rows.length;
-        const batch = buckets.slice(i, i + BUCKET_FANOUT);
-        const pages = await Promise.all(batch.map((b, j) => this.bucketRows(appId, b, i + j === 0 ? after : null, need)));
-        for (const page of pages) rows.push(...page);
+      const buckets = await this.client.execute(this.q.selectEndpointBuckets, [appId, first], { ...this.READ, fetchSize: BUCKET_DIRECTORY_PAGE });
+      for await (const b of buckets) {
+        const bucket = b.get('bucket') as number;
+        rows.push(...(await this.bucketRows(appId, bucket, bucket === first ? after : null, want - rows.length)));
+        if (rows.length >= want) break;
       }
       const items = rows.slice(0, limit);
       const last = items[items.length - 1];
@@ -1472,11 +1515,14 @@ export class CassandraStore implements Store {
     return out;
   }
 
-  private async bucketRows(appId: string, bucket: string, after: string | null, limit: number): Promise<EndpointRecord[]> {
+  /** Endpoints of one app_endpoints bucket in key hash order, after `after` if given, at most `limit`. */
+  private async bucketRows(appId: string, bucket: number, after: string | null, limit: number): Promise<EndpointRecord[]> {
+    const n = Math.min(limit, MAX_CQL_LIMIT);
+    const opts = { ...this.READ, fetchSize: Math.min(n, 1000) };
     const rs =
       after === null
-        ? await this.client.execute(this.q.selectBucket, [appId, bucket, limit], { ...this.READ, fetchSize: Math.min(limit, 1000) })
-        : await this.client.execute(this.q.selectBucketAfter, [appId, bucket, after, limit], { ...this.READ, fetchSize: Math.min(limit, 1000) });
+        ? await this.client.execute(this.q.selectBucket, [appId, bucket, n], opts)
+        : await this.client.execute(this.q.selectBucketAfter, [appId, bucket, after, n], opts);
     const out: EndpointRecord[] = [];
     for await (const row of rs) out.push(endpointFrom(row));
     return out;
@@ -1566,9 +1612,11 @@ export function schema(ks: string): string[] {
        PRIMARY KEY ((app_id, bucket), credentials_id)) WITH CLUSTERING ORDER BY (credentials_id ASC)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.registrations (app_id text, credentials_id text, server_profile_body text,
        created_at timestamp, updated_at timestamp, PRIMARY KEY ((app_id, credentials_id)))`,
-    `CREATE TABLE IF NOT EXISTS ${ks}.endpoints (app_id text, bucket text, key_hash text, credentials_id text,
+    `CREATE TABLE IF NOT EXISTS ${ks}.app_endpoints (app_id text, bucket int, key_hash text, credentials_id text,
        public_key blob, profile_body blob, profile_hash blob, server_profile_body text, created_at timestamp,
        updated_at timestamp, PRIMARY KEY ((app_id, bucket), key_hash)) WITH CLUSTERING ORDER BY (key_hash ASC)`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.app_endpoint_buckets (app_id text, bucket int, PRIMARY KEY ((app_id), bucket))
+       WITH CLUSTERING ORDER BY (bucket ASC)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.api_keys (id text PRIMARY KEY, tenant_id text, secret_hash blob, name text,
        created_at timestamp, write_id uuid)`,
     `CREATE TABLE IF NOT EXISTS ${ks}.api_keys_by_tenant (scope text, key_id text, PRIMARY KEY ((scope), key_id))
@@ -1639,11 +1687,13 @@ function queries(ks: string) {
     upsertReg: `INSERT INTO ${ks}.registrations (${reg}) VALUES (?, ?, ?, ?, ?)`,
     selectReg: `SELECT ${reg} FROM ${ks}.registrations WHERE app_id = ? AND credentials_id = ?`,
 
-    upsertEndpoint: `INSERT INTO ${ks}.endpoints (app_id, bucket, key_hash, credentials_id, public_key, profile_body, profile_hash,
+    upsertEndpoint: `INSERT INTO ${ks}.app_endpoints (app_id, bucket, key_hash, credentials_id, public_key, profile_body, profile_hash,
                      server_profile_body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    selectEndpoint: `SELECT ${ep} FROM ${ks}.endpoints WHERE app_id = ? AND bucket = ? AND key_hash = ?`,
-    selectBucket: `SELECT ${ep} FROM ${ks}.endpoints WHERE app_id = ? AND bucket = ? LIMIT ?`,
-    selectBucketAfter: `SELECT ${ep} FROM ${ks}.endpoints WHERE app_id = ? AND bucket = ? AND key_hash > ? LIMIT ?`,
+    selectEndpoint: `SELECT ${ep} FROM ${ks}.app_endpoints WHERE app_id = ? AND bucket = ? AND key_hash = ?`,
+    selectBucket: `SELECT ${ep} FROM ${ks}.app_endpoints WHERE app_id = ? AND bucket = ? LIMIT ?`,
+    selectBucketAfter: `SELECT ${ep} FROM ${ks}.app_endpoints WHERE app_id = ? AND bucket = ? AND key_hash > ? LIMIT ?`,
+    insertEndpointBucket: `INSERT INTO ${ks}.app_endpoint_buckets (app_id, bucket) VALUES (?, ?)`,
+    selectEndpointBuckets: `SELECT bucket FROM ${ks}.app_endpoint_buckets WHERE app_id = ? AND bucket >= ?`,
 
     insertApiKey: `INSERT INTO ${ks}.api_keys (${apiKey}) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
     selectApiKey: `SELECT ${apiKey} FROM ${ks}.api_keys WHERE id = ?`,
