@@ -6,15 +6,23 @@
  * to a full CONNECT at once on a new socket; a revoked endpoint's RESUME is refused LK_CRED_REVOKED
  * and no CONNECT follows; `resume: false` sends neither TICKETREQ nor RESUME.
  *
- * The clients get a WebSocket that records the type byte of every frame they send and connects to
+ * The same in headless Chromium on the browser bundle (WebCrypto's HKDF of 128 bytes and HMAC there).
+ *
+ * The Node clients get a WebSocket that records the type byte of every frame they send and connects to
  * whichever server `route.port` names, so one client can meet several servers that share a data
  * directory (same server key ring and store) but not the same ticket settings.
  */
+import http from 'node:http';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EndpointClient, generateEndpointKeys, type ConnectResult, type EndpointKeys } from '../../src/sdk/index.js';
 import { defaultWebSocket, type WebSocketCtor } from '../../src/sdk/websocket.js';
+import { derToPem } from '../../src/sdk/crypto.js';
+import { browserAvailable, openBrowser } from '../helpers/browser.js';
 import { startHarness, tempDir, type Harness } from '../helpers/harness.js';
+import { ROOT } from '../helpers/root.js';
 import { withTimeout } from '../helpers/ws.js';
 import type { Application } from '../../src/store/store.js';
 
@@ -197,4 +205,51 @@ describe('SDK session resumption', () => {
     expect(handshakes(route)).toEqual([CONNECT, CONNECT]);
     expect(a.server.stats.ticketsIssued).toBe(issued);
   });
+});
+
+/** A page on the browser bundle: connect, ping (the TICKET is in once PINGRESP is), close, twice. */
+const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>resume</title></head><body>
+<script type="module">
+import { EndpointClient, generateEndpointKeys } from '/sdk.mjs';
+window.twice = async ({ url, appToken, serverKey }) => {
+  const client = new EndpointClient({ url, appToken, serverKey, keys: await generateEndpointKeys() });
+  const out = [];
+  for (let i = 0; i < 2; i++) {
+    const r = await client.connect({ profile: new TextEncoder().encode('{"browser":true}') });
+    if (!r.ok) return { error: r.code + ' ' + (r.errorCode ?? r.detail) };
+    await client.ping();
+    out.push({ resumed: r.resumed, sync: r.sync?.status });
+    await client.close();
+  }
+  return { out };
+};
+window.ready = true;
+</script></body></html>`;
+
+describe.runIf(browserAvailable())('SDK session resumption in Chromium (browser bundle)', () => {
+  it('connects, then resumes with no RSA on the server', async () => {
+    const { buildSdkBundle } = (await import(pathToFileURL(path.join(ROOT, 'scripts/build-sdk.mjs')).href)) as { buildSdkBundle(o: { write: boolean }): Promise<{ text: string }> };
+    const bundle = (await buildSdkBundle({ write: false })).text;
+    const pages = http.createServer((req, res) => {
+      if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
+      else if (req.url === '/sdk.mjs') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundle);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
+    const b = await openBrowser();
+    try {
+      await b.page.goto(`http://127.0.0.1:${(pages.address() as AddressInfo).port}/`);
+      await b.page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true, null, { timeout: 10_000 });
+      const before = { resumed: a.server.stats.handshakesResumed, decrypts: a.server.stats.rsaDecrypts };
+      type Twice = (o: unknown) => Promise<{ out?: Array<{ resumed: boolean; sync?: string }>; error?: string }>;
+      const serverKey = { id: a.serverKeyId, spki: derToPem(a.serverSpki, 'PUBLIC KEY') };
+      const r = await b.page.evaluate((o) => (window as unknown as { twice: Twice }).twice(o), { url: a.url, appToken: app.appToken, serverKey });
+      expect(r, b.logs.join('\n')).toEqual({ out: [{ resumed: false, sync: 'SUCCESS' }, { resumed: true, sync: 'SUCCESS' }] });
+      expect(a.server.stats.handshakesResumed - before.resumed).toBe(1);
+      expect(a.server.stats.rsaDecrypts - before.decrypts).toBe(1); // the first, full handshake only
+    } finally {
+      await b.close();
+      await new Promise((resolve) => pages.close(resolve));
+    }
+  }, 90_000);
 });
