@@ -327,6 +327,14 @@ const CLAIM_STALE_MS = 60_000; // 60 s
 /** Attempts at a lightweight transaction that keeps losing to concurrent changes. */
 const MAX_ATTEMPTS = 5;
 /**
+ * Attempts at attaching an endpoint whose owner keeps changing under it: every concurrent attach
+ * of one endpoint contends for the same row and one wins per round, so n attaches at once need up
+ * to n - 1 lost rounds; between them each loser waits a jittered, growing delay (ATTACH_BACKOFF_MS)
+ * so they do not keep colliding.
+ */
+const ATTACH_ATTEMPTS = 24;
+const ATTACH_BACKOFF_MS = 4;
+/**
  * Attempts at a notification enqueue or ack: every concurrent enqueue of one endpoint contends for
  * the same last_seq, and each round only one wins, so this is well above the concurrency expected
  * per endpoint (a few notifications at once).
@@ -847,7 +855,7 @@ export class CassandraStore implements Store {
       if (conditional && current !== null) return { ok: false, currentOwner: current.get('owner_external_id') as string };
       // Index row first (see the file comment).
       await this.client.execute(this.q.insertOwnerEndpoint, indexRow, this.UPSERT);
-      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      for (let attempt = 0; attempt < ATTACH_ATTEMPTS; attempt++) {
         if (current !== null && same(current)) return { ok: true, previousOwner: ownerExternalId }; // a concurrent twin won
         if (conditional && current !== null) {
           await this.dropOwnerIndexRow(tenantId, ownerExternalId, appId, keyHash);
@@ -866,6 +874,7 @@ export class CassandraStore implements Store {
           applied = out === 'unknown' && row !== null && sameId(row, writeId);
           if (!applied) {
             current = row;
+            await new Promise((r) => setTimeout(r, Math.random() * ATTACH_BACKOFF_MS * (attempt + 1)));
             continue;
           }
         }
