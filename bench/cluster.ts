@@ -231,6 +231,24 @@ function cpuOf(pids: number[]): { us: number; gone: number } {
   return { us, gone };
 }
 
+/**
+ * Run `fn` and say how busy the rest of the machine was meanwhile: busy CPU (/proc/stat) minus the
+ * nodes, Redis and this process, and steal, in percent of one core (like the event windows).
+ */
+async function withNoise<T>(nodes: ClusterNode[], redis: PrivateRedis, fn: () => Promise<T>): Promise<{ value: T; otherCpuPercent: number; stealPercent: number }> {
+  const pids = [...nodes.flatMap(nodePids), redis.child.pid!];
+  const c0 = cpuOf(pids).us;
+  const m0 = machineTicks();
+  const p0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = await fn();
+  const wallS = (performance.now() - t0) / 1000;
+  const p = process.cpuUsage(p0);
+  const md = machineDeltaUs(m0, machineTicks());
+  const own = cpuOf(pids).us - c0 + p.user + p.system;
+  return { value, otherCpuPercent: +((Math.max(0, md.busyUs - own) / 1e6 / wallS) * 100).toFixed(1), stealPercent: +((md.stealUs / 1e6 / wallS) * 100).toFixed(1) };
+}
+
 async function scrape(n: ClusterNode): Promise<Scrape> {
   const r = await fetch(`${n.admin}/metrics`, { signal: AbortSignal.timeout(10_000) });
   return parsePrometheus(await r.text());
@@ -675,6 +693,9 @@ function outcomesOf(hs: Held[]): Record<string, number> {
 
 interface RevocationResult {
   label: string;
+  /** How busy the rest of the machine was during the phase (cross-node phase only). */
+  otherCpuPercent?: number;
+  stealPercent?: number;
   sessionsOn: number;
   revokedThrough: number;
   revocations: number;
@@ -766,6 +787,9 @@ async function noopAdminFloor(node: ClusterNode, token: string, agent: Agent, n:
 
 interface TakeoverResult {
   label: string;
+  /** How busy the rest of the machine was during the phase (cross-node phase only). */
+  otherCpuPercent?: number;
+  stealPercent?: number;
   oldOn: number;
   newOn: number;
   takeovers: number;
@@ -927,14 +951,16 @@ async function main(): Promise<void> {
       log(`floor: ${settings.revocations} no-op admin calls (GET /admin/v1/applications/${APP_ID}) on node 1, ${settings.revokeConcurrency} in flight`);
       adminFloor = await noopAdminFloor(n1, token, agent, settings.revocations, deadline);
       log(`floor: no-op admin call p50 ${adminFloor.p50Ms} ms, p99 ${adminFloor.p99Ms} ms`);
-      cross = await revocationPhase('revocation, cross node (1 -> 3)', n3, n1, onN3, token, agent, deadline, REVOKE_WARMUP);
+      const c = await withNoise(nodes, redis, () => revocationPhase('revocation, cross node (1 -> 3)', n3, n1, onN3, token, agent, deadline, REVOKE_WARMUP));
+      cross = { ...c.value, otherCpuPercent: c.otherCpuPercent, stealPercent: c.stealPercent };
       same = await revocationPhase('revocation, same node (1 -> 1)', n1, n1, onN1, token, agent, deadline, 0);
     } finally {
       await closeHeld([...onN3, ...onN1]);
     }
 
     const takeSame = await takeoverPhase('takeover, same node (1 -> 1)', n1, n1, server, sameTakeoverKeys, deadline);
-    const takeCross = await takeoverPhase('takeover, cross node (1 -> 2)', n1, n2, server, crossTakeoverKeys, deadline);
+    const tc = await withNoise(nodes, redis, () => takeoverPhase('takeover, cross node (1 -> 2)', n1, n2, server, crossTakeoverKeys, deadline));
+    const takeCross = { ...tc.value, otherCpuPercent: tc.otherCpuPercent, stealPercent: tc.stealPercent };
 
     const busy = machineDeltaUs(busy0.ticks, machineTicks());
     const byNodes = (f: (e: EventsResult) => number): Record<string, number> => Object.fromEntries(events.map((e) => [String(e.nodes), f(e)]));
@@ -974,6 +1000,8 @@ async function main(): Promise<void> {
         loadAvgBefore: busy0.load.map((x) => +x.toFixed(2)),
         loadAvgAfter: os.loadavg().map((x) => +x.toFixed(2)),
         otherCpuPercentInEventWindows: byNodes((e) => e.otherCpuPercent),
+        otherCpuPercentInCrossNodeRevocation: cross.otherCpuPercent,
+        otherCpuPercentInCrossNodeTakeover: takeCross.otherCpuPercent,
       },
       events,
       revocation: { crossNode: { ...cross, latenciesMs: undefined }, sameNode: { ...same, latenciesMs: undefined } },
@@ -993,6 +1021,7 @@ async function main(): Promise<void> {
       `| **crossNodeTakeoverP99Ms** (session on node 1, same key opens on node 2 -> old session's DISCONNECT LK_SESSION_REPLACED), p50 / p99 | ${pct(takeCross.fromNewConnection)} (${takeCross.replaced}/${takeCross.takeovers} replaced within ${settings.takeoverWaitMs} ms) |`,
       `| same-node takeover (node 1 -> node 1), p50 / p99 | ${pct(takeSame.fromNewConnection)} (${takeSame.replaced}/${takeSame.takeovers}) |`,
       ...(takeCross.note ? [`| takeover note | ${takeCross.note} |`] : []),
+      `| rest of the machine during the cross-node revocation / takeover (CPU %, steal %) | ${cross.otherCpuPercent}%, ${cross.stealPercent}% / ${takeCross.otherCpuPercent}%, ${takeCross.stealPercent}% |`,
     ].join('\n');
     const evTable = [
       `| events (${settings.owners} owners x 2 endpoints, both directions, window ${settings.window}) | ${events.map((e) => `${e.nodes} node${e.nodes > 1 ? 's' : ''}`).join(' | ')} |`,
@@ -1039,8 +1068,8 @@ async function main(): Promise<void> {
       ]),
     );
     process.stdout.write(`\n${machineLine(machine)}\n${table}\n\n${evTable}\n\n${summary}\n\nwrote bench/results/cluster-latest.{json,md,svg}\n`);
-    const noisy = Math.max(...events.map((e) => Math.max(e.otherCpuPercent, e.stealPercent)));
-    if (noisy > 10) log(`WARNING: other work used up to ${noisy}% CPU during a measured events window: this run is noisy, compare with another`);
+    const noisy = Math.max(...events.map((e) => Math.max(e.otherCpuPercent, e.stealPercent)), cross.otherCpuPercent ?? 0, takeCross.otherCpuPercent);
+    if (noisy > 10) log(`WARNING: other work used up to ${noisy}% CPU during a measured window: this run is noisy, compare with another`);
     for (const e of events) {
       if (e.undelivered !== 0 || (e.server.dropped ?? 0) !== 0) log(`WARNING: ${e.nodes} nodes: ${e.undelivered} events sent but not received, ${e.server.dropped} dropped by the server`);
     }
