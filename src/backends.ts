@@ -88,7 +88,7 @@ export function busKind(config: Config, multiProcess = false): BusKind {
 }
 
 /** `nodeId`: this node's id (shared by the processes of a multi-process node); see bus.ts. */
-export async function openBus(config: Config, log: Logger, link: NodeLink | null, nodeId: string): Promise<Bus> {
+export async function openBus(config: Config, log: Logger, link: NodeLink | null, nodeId: string, processIndex = 0): Promise<Bus> {
   const onError = (err: unknown): void => log.error({ err }, 'bus error');
   const kind = busKind(config, link !== null);
   switch (kind) {
@@ -97,7 +97,7 @@ export async function openBus(config: Config, log: Logger, link: NodeLink | null
       return new IpcBus(link!, { nodeId, onError });
     case 'redis':
       log.info({ backend: kind, topology: redisTopology(config), url: shownRedisUrl(config) }, 'bus selected');
-      return RedisBus.connect(config.redisUrl, { nodeId, onError });
+      return RedisBus.connect(config.redisUrl, { nodeId, process: processIndex, onError });
     case 'memory':
       log.info({ backend: kind }, 'bus selected');
       return new MemoryBus({ nodeId, onError });

@@ -212,7 +212,7 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
       });
       link.on({ replace: (key, at) => registry.replacedElsewhere(key, at) });
     }
-    const bus = await openBus(config, log, link, nodeId);
+    const bus = await openBus(config, log, link, nodeId, proc?.index ?? 0);
     closers.push(() => bus.close());
     // Cross-node takeover and routing of per-endpoint messages and events (control/routing.ts).
     const directory = await openDirectory(config, log, nodeId, proc?.index ?? 0);

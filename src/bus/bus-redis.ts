@@ -7,6 +7,9 @@
  * - `<prefix>bus:node:<nodeId>`: messages addressed to one node (publishToNode), JSON
  *   `{topic, msg}`. Each node subscribes to its own channel only, so such a message costs one
  *   delivery per process of that node, however many nodes there are.
+ * - `<prefix>bus:node:<nodeId>#<process>`: the same, addressed to one gateway process of a node
+ *   (publishToNode with "<nodeId>#<process>", when the bus knows its process index): one delivery.
+ *   Routed events use it (the cluster directory lists the processes holding an owner's sessions).
  *
  * Topologies (redis/connect.ts). Single Redis and Sentinel: PUBLISH/SUBSCRIBE on the master.
  * Redis Cluster: sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7). A classic PUBLISH on a cluster is
@@ -30,6 +33,8 @@ import { TopicHandlers } from './handlers.js';
 export interface RedisBusOptions {
   /** This node's id (bus.ts): node-addressed messages for it arrive here. */
   nodeId: string;
+  /** This gateway process's index in its node: messages addressed to "<nodeId>#<process>" arrive here too. */
+  process?: number;
   /** Prepended to every channel, so several deployments can share one Redis. Default 'latchkey:'. */
   prefix?: string;
   /** Connection errors, undecodable messages and handler failures. Default: ignored. */
@@ -43,6 +48,7 @@ export class RedisBus implements Bus {
   readonly nodeId: string;
   private readonly handlers: TopicHandlers;
   private readonly nodeChannel: string;
+  private readonly processChannel: string | null;
   private closed = false;
 
   private constructor(
@@ -52,10 +58,12 @@ export class RedisBus implements Bus {
     private readonly sharded: boolean,
     private readonly prefix: string,
     nodeId: string,
+    processIndex: number | undefined,
     private readonly onError: (err: unknown) => void,
   ) {
     this.nodeId = nodeId;
     this.nodeChannel = nodeChannel(prefix, nodeId);
+    this.processChannel = processIndex === undefined ? null : nodeChannel(prefix, `${nodeId}#${processIndex}`);
     this.handlers = new TopicHandlers(onError);
     const deliver = (channel: string, text: string): void => this.deliver(channel, text);
     sub.on(sharded ? 'smessage' : 'message', deliver);
@@ -78,6 +86,7 @@ export class RedisBus implements Bus {
     sub.on('error', onError);
     const sharded = isCluster(sub);
     const channels = [...BUS_TOPICS.map((t) => topicChannel(prefix, t)), nodeChannel(prefix, opts.nodeId)];
+    if (opts.process !== undefined) channels.push(nodeChannel(prefix, `${opts.nodeId}#${opts.process}`));
     try {
       const connected = await Promise.allSettled([
         connectRedis(pub, { url, what: 'bus', timeoutMs }),
@@ -92,7 +101,7 @@ export class RedisBus implements Bus {
       if (err instanceof LatchkeyError) throw err;
       throw new LatchkeyError('LK_CACHE_UNAVAILABLE', `bus: cannot subscribe at ${redactRedisUrl(url)}: ${(err as Error).message}`, { cause: err });
     }
-    return new RedisBus(pub, sub, sharded, prefix, opts.nodeId, onError);
+    return new RedisBus(pub, sub, sharded, prefix, opts.nodeId, opts.process, onError);
   }
 
   private deliver(channel: string, text: string): void {
@@ -100,7 +109,7 @@ export class RedisBus implements Bus {
     let msg: BusMessage;
     try {
       const parsed = JSON.parse(text) as unknown;
-      if (channel === this.nodeChannel) {
+      if (channel === this.nodeChannel || channel === this.processChannel) {
         const env = parsed as { topic?: unknown; msg?: unknown } | null;
         if (env === null || typeof env !== 'object' || !isBusTopic(env.topic) || env.msg === null || typeof env.msg !== 'object') {
           throw new Error(`bus: malformed node-addressed message on ${channel}`);

@@ -31,7 +31,7 @@
  */
 import type { Logger } from 'pino';
 import type { Bus, BusMessage } from '../bus/bus.js';
-import { nodeOf, type ClusterDirectory } from '../cluster/directory.js';
+import type { ClusterDirectory } from '../cluster/directory.js';
 import { LatchkeyError } from '../errors.js';
 import type { Stats } from '../metrics.js';
 import type { SyncRequest, SyncResponse, WireEvent } from '../protocol/schemas.js';
@@ -345,7 +345,8 @@ export class EventRelay {
       const epoch = entry.epoch;
       const pending = this.o.directory!.ownerMembers(tenantId, owner).then(
         (members) => {
-          const nodes = [...new Set(members.map(nodeOf))];
+          // Addressed to each member process ("<node>#<process>": one delivery each), not to its node.
+          const nodes = [...new Set(members)];
           if (entry.epoch === epoch) {
             entry.nodes = nodes;
             entry.at = Date.now();
@@ -380,7 +381,7 @@ export class EventRelay {
       try {
         if (!join) return await dir.leaveOwner(tenantId, owner);
         const others = await dir.joinOwner(tenantId, owner);
-        const nodes = [...new Set(others.map(nodeOf))];
+        const nodes = [...new Set(others)];
         const msg: BusMessage = { type: 'owner.joined', origin: this.o.nodeId, tenantId, owner };
         for (const node of nodes) this.o.bus.publishToNode(node, 'events', msg).catch((err: unknown) => this.o.log.warn({ err, node }, 'owner join not announced to a node'));
       } catch (err) {

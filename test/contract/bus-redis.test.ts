@@ -29,6 +29,27 @@ describe('Redis bus on Sentinel', () => {
 });
 
 describe('RedisBus', () => {
+  for (const [name, url] of [['single Redis', REDIS_URL], ['the local Redis Cluster', CLUSTER_URL]] as const) {
+    it.skipIf(url === null)(`on ${name}, a message addressed to "<node>#<process>" reaches that process only; one to the node reaches both`, async () => {
+      const p0 = await RedisBus.connect(url!, { prefix, nodeId: 'n-procs', process: 0 });
+      const p1 = await RedisBus.connect(url!, { prefix, nodeId: 'n-procs', process: 1 });
+      const sender = await RedisBus.connect(url!, { prefix, nodeId: 'n-sender', process: 0 });
+      const got: string[] = [];
+      await p0.subscribe('events', (m) => void got.push(`p0:${m.type === 'session.kick' ? m.keyHash : m.type}`));
+      await p1.subscribe('events', (m) => void got.push(`p1:${m.type === 'session.kick' ? m.keyHash : m.type}`));
+      try {
+        await sender.publishToNode('n-procs#1', 'events', { type: 'session.kick', appId: 'a', keyHash: 'to-p1' });
+        await sender.publishToNode('n-procs', 'events', { type: 'session.kick', appId: 'a', keyHash: 'to-node' });
+        const deadline = Date.now() + 3000;
+        while (got.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 100));
+        expect(got.sort()).toEqual(['p0:to-node', 'p1:to-node', 'p1:to-p1']);
+      } finally {
+        await Promise.all([p0.close(), p1.close(), sender.close()]);
+      }
+    });
+  }
+
   it('uses PUBLISH on single Redis and SPUBLISH on a cluster, on channels <prefix>bus:<topic> and <prefix>bus:node:<id>', async () => {
     const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
     await raw.connect();
