@@ -28,7 +28,9 @@
  * 6. Ramp: the generators open all N sessions, `--concurrency` handshakes in flight in all (CONNECTs
  *    signed beforehand, as bench/handshake does, timestamped for when they will be sent; the node
  *    runs with LATCHKEY_HANDSHAKE_WINDOW_SEC=3600 so that a long ramp does not outlive them);
- *    handshakesPerSec = accepted / (last accept - ramp start).
+ *    handshakesPerSec = accepted / (last accept - ramp start). Each accepted session then sends
+ *    TICKETREQ and keeps its TICKET (as the SDK does right after CONNACK; ~40 µs of server CPU
+ *    against a handshake's 1-2.5 ms here; not with --no-resume).
  * 7. Memory, right after the ramp once the node's summed RSS is stable within 1 % over 5 s (at most
  *    --settle-max s), and again after the hold (8), the same way: that second one is
  *    serverRssKiBPerSession = (RSS - baseline) / sessions held. No forced GC: the figure is what
@@ -38,18 +40,27 @@
  *    ping of the hold, eventLoopLagP99Ms from the node's /metrics (prom-client's
  *    nodejs_eventloop_lag_p99_seconds, scraped at the start of the hold to reset it, and at its end;
  *    the largest series if the node exports several; null if it exports none).
- * 9. Reconnect storm: every session gets a freshly signed CONNECT, then every gateway process is
- *    SIGKILLed at once (the primary restarts them; a one-process build is restarted by the bench
- *    on the same ports and data). Every endpoint reconnects with the SDK's backoff (full jitter,
- *    500 ms doubling to 30 s, src/sdk/client.ts). reconnectStormSeconds runs from the kill until the
- *    last of the sessions held at the kill is accepted again; reconnectStormFloorSeconds =
- *    N / rsaCeilingPerSec.
+ * 9. Reconnect storms, two in the same run (--no-resume: the full one only). In each, every gateway
+ *    process is SIGKILLed at once (the primary restarts them; a one-process build is restarted by
+ *    the bench on the same ports and data) and every endpoint reconnects with the SDK's backoff
+ *    (full jitter, 500 ms doubling to 30 s, src/sdk/client.ts); the storm's time runs from the kill
+ *    until the last of the sessions held at the kill is accepted again.
+ *    - resumed (first): every endpoint took a ticket after its first CONNACK (TICKETREQ, as the
+ *      SDK does) and now holds a prepared RESUME (no RSA on either side; docs/protocol.md 4.6):
+ *      resumedStormSeconds. First, because a full storm that does not converge in its budget (the
+ *      250k run's did not) would leave it fewer sessions to bring back.
+ *    - full: every session gets a freshly signed CONNECT: reconnectStormSeconds;
+ *      reconnectStormFloorSeconds = N / rsaCeilingPerSec.
+ *    Both storms see the same node (after one restart for the second), the same backoff and the
+ *    same sessions; their node CPU per accepted handshake is reported beside the times.
  * 10. The RSA ceiling again (the larger of the two counts), results.
  *
  * Progress once a second throughout. Loopback only. Bounded: every wait has a timeout, every phase
- * a deadline, and --max-seconds (default 600 s + 6 ms per session) ends the run; every child
- * process (generators, floors, the node and its gateway processes) is killed on exit and on
- * Ctrl-C. Writes bench/results/sessions-latest.json, .md and .svg (sessions, RSS, handshakes/s).
+ * a deadline, and --max-seconds (default 600 s + 6 ms per session, + 2 ms per session more with the
+ * resumed storm) ends the run; every child process (generators, floors, the node and its gateway
+ * processes) is killed on exit and on Ctrl-C. Writes bench/results/sessions-latest.json, .md and
+ * .svg (sessions, RSS, handshakes/s); --out NAME writes bench/results/NAME.* instead (small runs
+ * beside the big one).
  * LATCHKEY_BENCH_SERVER_NODE_ARGS passes node flags to the server; LATCHKEY_BENCH_SERVER_LOG=FILE
  * keeps its output.
  */
@@ -67,7 +78,7 @@ import { machineInfo, machineLine, processCpuUs, threadRoleCpuUs, type SmapsBrea
 import { killChildren, sleep, stopChildrenOnSignal } from './lib/run.js';
 import { stackedChart } from './lib/sessions-chart.js';
 import { Fleet, MAX_SESSIONS_PER_GENERATOR, planFleet } from './lib/sessions-fleet.js';
-import { BENCH_HANDSHAKE_WINDOW_SEC, histCount, histPercentile, type Tick } from './lib/sessions-ipc.js';
+import { BACK_TIME_UNIT_MS, BENCH_HANDSHAKE_WINDOW_SEC, histCount, histMerge, histPercentile, newHist, STABLE_SESSION_MS, type Tick } from './lib/sessions-ipc.js';
 import { provision } from './lib/sessions-provision.js';
 import { rsaCeiling, type RsaCeiling } from './lib/sessions-rsa.js';
 import { freePort, killTracked, LatchkeyNode, multiProcessSupported, rssSum, settleRss, track, type ProcessMemory } from './lib/sessions-server.js';
@@ -78,6 +89,7 @@ const SESSIONS_PER_PROCESS = 18_000;
 const APP_TOKEN = 'bench-sessions-token';
 
 const requested = intArg('sessions', 100_000, 1_000_000);
+const resume = !process.argv.includes('--no-resume');
 const settings = {
   sessions: requested,
   /** Gateway processes at least (default: one per core, as the server's 'auto'); the bench uses max(this, ceil(sessions / 18,000)). */
@@ -91,13 +103,26 @@ const settings = {
   attemptTimeoutMs: intArg('attempt-timeout-ms', 10_000, 120_000),
   /** Seconds to wait at most, before the ramp and before the storm, for the rest of the machine to go quiet. */
   quietWait: intArg('quiet-wait', 60, 600),
-  maxSeconds: arg('max-seconds', 600 + requested * 0.006),
+  maxSeconds: arg('max-seconds', 600 + requested * (resume ? 0.008 : 0.006)),
+  /** Run the resumed storm (endpoints holding tickets) before the full one. */
+  resume,
+  /** Results go to bench/results/<out>.{json,md,svg}. */
+  out: outArg(),
   /** Force full GCs (through each node process's inspector) before the memory readings; --no-gc reads RSS as it is. */
   gc: !process.argv.includes('--no-gc'),
   serverEnv: serverEnvArgs(),
 };
 
 const serverNodeArgs = (process.env.LATCHKEY_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
+/** --out NAME: a file name stem under bench/results (letters, digits, '.', '_', '-'). */
+function outArg(): string {
+  const i = process.argv.indexOf('--out');
+  if (i < 0) return 'sessions-latest';
+  const v = process.argv[i + 1] ?? '';
+  if (!/^[A-Za-z0-9._-]+$/.test(v)) throw new Error(`--out wants a file name stem, got "${v}"`);
+  return v;
+}
 
 /** Every `--server-env K=V` (repeatable): environment overrides for the latchkey node (experiments). */
 function serverEnvArgs(): Record<string, string> {
@@ -332,7 +357,7 @@ async function main(): Promise<void> {
   let node: LatchkeyNode | null = null;
   const floors: EchoProcess[] = [];
   try {
-    fleet = new Fleet(plan, { primes, appToken: APP_TOKEN, keepAliveSec: settings.keepAliveSec, attemptTimeoutMs: settings.attemptTimeoutMs, confirmEvery: 97 }, log);
+    fleet = new Fleet(plan, { primes, appToken: APP_TOKEN, keepAliveSec: settings.keepAliveSec, attemptTimeoutMs: settings.attemptTimeoutMs, confirmEvery: 97, resume: settings.resume }, log);
     for (const p of fleet.pids) track(p);
     const tKeys = Date.now();
     const [prov] = await Promise.all([
@@ -384,7 +409,7 @@ async function main(): Promise<void> {
     const signEstMs = (sessions * 350) / 1000 / Math.max(1, os.availableParallelism()) + 2000;
     const rampT0Est = Date.now() + signEstMs;
     log(`signing ${sessions} CONNECTs (not timed; ~${(signEstMs / 1000).toFixed(0)} s), timestamped for a ramp of ~${estRate.toFixed(0)}/s`);
-    const signed1 = await fleet.ask({ t: 'sign', label: 'ramp', serverKeyId: keyId, serverSpki, baseTs: rampT0Est, stepMs: (1000 * plan.generators) / estRate }, 'signed', Math.min(left(), 120_000 + sessions * 3), 'signing ramp CONNECTs');
+    const signed1 = await fleet.ask({ t: 'sign', kind: 'connect', label: 'ramp', serverKeyId: keyId, serverSpki, baseTs: rampT0Est, stepMs: (1000 * plan.generators) / estRate }, 'signed', Math.min(left(), 120_000 + sessions * 3), 'signing ramp CONNECTs');
     log(`signed in ${(Math.max(...signed1.map((s) => s.ms)) / 1000).toFixed(1)} s (planned ${(signEstMs / 1000).toFixed(1)} s)`);
     await sleep(rampT0Est - Date.now()); // early: start when the timestamps say
 
@@ -407,7 +432,8 @@ async function main(): Promise<void> {
       rsaFloor: Math.round((os.availableParallelism() * 1e6) / ceiling1.opsPerSec),
     };
     log(`ramp: node CPU per accepted handshake (µs): ${JSON.stringify(rampProfile)} (rsaFloor: one RSA decrypt with every core busy)`);
-    log(`ramp: ${held}/${sessions} sessions held; ${rampTick.accepted} accepted in ${rampSeconds.toFixed(1)} s = ${handshakesPerSec.toFixed(0)}/s; failures: ${failuresLine(rampTick.failures)}; re-signed ${rampTick.resigned}`);
+    log(`ramp: ${held}/${sessions} sessions held; ${rampTick.accepted} accepted in ${rampSeconds.toFixed(1)} s = ${handshakesPerSec.toFixed(0)}/s; failures: ${failuresLine(rampTick.failures)}; re-signed ${rampTick.resigned}` +
+      (settings.resume ? `; tickets asked ${rampTick.ticketsAsked}, received ${rampTick.ticketsReceived} (TICKETREQ right after each CONNACK, as the SDK)` : ''));
 
     // 7. memory
     phaseStart('settle');
@@ -467,31 +493,112 @@ async function main(): Promise<void> {
     log(`memory: ${(base.rssBytes / 2 ** 20).toFixed(1)} -> ${(gcRss.rssBytes / 2 ** 20).toFixed(1)} MiB over ${node.pids().length} processes with ${heldForMemory} sessions: ${serverRssKiBPerSession.toFixed(3)} KiB per session (floor ${floorRssKiBPerSession.toFixed(3)}; right after the ramp ${afterRampKiBPerSession.toFixed(3)})`);
     log(`hold: ping RTT p50 ${r2(pingRttP50Ms)} / p99 ${r2(pingRttP99Ms)} ms over ${histCount(rtt.hist)} pings; event-loop lag p99 ${lag.ms ?? 'n/a'} ms (${lag.series} series); node says ${nodeOpen ?? '?'} sessions open; RSS ${(rssEndOfHold / 2 ** 20).toFixed(1)} MiB`);
 
-    // 9. storm
-    const quietBeforeStorm = await waitQuiet('before the storm', () => [...node!.pids(), ...fleet!.pids]);
-    phaseStart('sign');
-    const stormSignEstMs = (held * 350) / 1000 / Math.max(1, os.availableParallelism()) + 2000;
-    // Every storm CONNECT carries one timestamp, 90 s after the planned kill: the node takes it
-    // within its window (BENCH_HANDSHAKE_WINDOW_SEC either side), the generators use it until
-    // RESIGN_AFTER_MS from it and sign later ones on the spot. Done early: wait for the plan.
-    const killPlanned = Date.now() + stormSignEstMs;
-    await fleet.ask({ t: 'sign', label: 'storm', serverKeyId: keyId, serverSpki, baseTs: killPlanned + 90_000, stepMs: 0 }, 'signed', Math.min(left(), 120_000 + held * 3), 'signing storm CONNECTs');
-    await sleep(killPlanned - Date.now());
-    const armed = await fleet.ask({ t: 'arm' }, 'armed', 10_000, 'arming the storm');
-    const heldAtKill = armed.reduce((n, a) => n + a.held, 0);
-    phaseStart('storm');
-    const stormCpu0 = cpuMark(node.pids(), fleet);
-    const kill = await node.killGateways();
-    log(`storm: SIGKILLed ${kill.killed.length} gateway process(es) (${kill.killed.join(', ')}) holding ${heldAtKill} sessions; restarted by ${kill.restartedBy}`);
-    const stormFloorSeconds = heldAtKill / ceiling1.opsPerSec;
-    const stormBudget = Math.min(left() - 20_000, Math.max(120_000, stormFloorSeconds * 10_000));
-    const stormBack = await waitFor(fleet, 'storm', heldAtKill, stormBudget, node, kill.at);
-    const stormTick = fleet.totals();
-    const stormCpu = cpuWindow(stormCpu0, cpuMark(node.pids(), fleet));
-    const reconnectStormSeconds = stormTick.allBackAt ? (stormTick.allBackAt - kill.at) / 1000 : null;
-    // Until the node took handshakes again (the gateway processes' restart), and from then on.
-    const stormRestartSeconds = stormTick.firstBackAt ? (stormTick.firstBackAt - kill.at) / 1000 : null;
-    log(`storm: ${stormBack}/${heldAtKill} back${reconnectStormSeconds !== null ? ` in ${reconnectStormSeconds.toFixed(1)} s` : ` after ${(stormBudget / 1000).toFixed(0)} s (not all)`}; failures: ${failuresLine(stormTick.failures)}; re-signed ${stormTick.resigned - holdTick.resigned}`);
+    // 9. storms: resumed first (endpoints holding tickets), then full
+    interface StormResult {
+      kind: 'resume' | 'connect';
+      seconds: number | null;
+      heldAtKill: number;
+      back: number;
+      budgetSeconds: number;
+      killed: number;
+      restartedBy: string;
+      firstAcceptAfterKillSeconds: number | null;
+      fromFirstAcceptSeconds: number | null;
+      /** Seconds from the kill until half, 90 % and 99 % of the sessions held at it were back (within 2 %): the tail is the endpoints' backoff. */
+      backAfterSeconds: { p50: number | null; p90: number | null; p99: number | null };
+      failures: Record<string, number>;
+      terminal: number;
+      resigned: number;
+      resumesOnSpot: number;
+      accepted: number;
+      acceptedResumed: number;
+      resumeFallbacks: number;
+      prepared: { connects: number; resumes: number };
+      ticketsHeldAtKill: number;
+      cpu: CpuWindow;
+      /** Node CPU per handshake accepted in the storm window, µs, by process and thread role. */
+      cpuPerHandshakeUs: Record<string, number>;
+      otherCpuPercentBefore: number;
+    }
+    /** Time the full storm keeps for itself when the resumed one runs first. */
+    const FULL_STORM_RESERVE_MS = 180_000;
+    const runStorm = async (kind: 'resume' | 'connect', budgetMs: (heldAtKill: number) => number): Promise<StormResult> => {
+      const label = kind === 'resume' ? 'resumed storm' : 'storm';
+      // Every session must have lasted STABLE_SESSION_MS at the kill, so that every endpoint's
+      // backoff starts from its first step (the SDK resets it after a session that lasted 30 s):
+      // else the second storm would start where the first one's retries left each endpoint.
+      const stableAt = fleet!.totals().lastAcceptAt + STABLE_SESSION_MS + 1000;
+      if (Date.now() < stableAt) {
+        log(`${label}: waiting ${((stableAt - Date.now()) / 1000).toFixed(0)} s until every session has lasted ${STABLE_SESSION_MS / 1000} s (the SDK's backoff resets then)`);
+        while (Date.now() < stableAt) {
+          await sleep(Math.min(1000, stableAt - Date.now()));
+          fleet!.check();
+          sample(fleet!, node, 'hold');
+        }
+      }
+      const quiet = await waitQuiet(`before the ${label}`, () => [...node!.pids(), ...fleet!.pids]);
+      phaseStart(kind === 'resume' ? 'prepare' : 'sign');
+      const before = fleet!.totals();
+      const estMs = kind === 'resume'
+        ? (before.ticketsHeld * 40 + Math.max(0, before.established - before.ticketsHeld) * 350) / 1000 / Math.max(1, os.availableParallelism()) + 2000
+        : (before.established * 350) / 1000 / Math.max(1, os.availableParallelism()) + 2000;
+      // Every storm frame carries one timestamp, 90 s after the planned kill: the node takes it
+      // within its window (BENCH_HANDSHAKE_WINDOW_SEC either side), the generators use it until
+      // RESIGN_AFTER_MS from it and prepare later ones on the spot. Done early: wait for the plan.
+      const killPlanned = Date.now() + estMs;
+      const signed = await fleet!.ask({ t: 'sign', kind, label, serverKeyId: keyId, serverSpki, baseTs: killPlanned + 90_000, stepMs: 0 }, 'signed', Math.min(left(), 120_000 + held * 3), kind === 'resume' ? 'preparing RESUMEs' : 'signing storm CONNECTs');
+      const prepared = { connects: signed.reduce((n, x) => n + x.connects, 0), resumes: signed.reduce((n, x) => n + x.resumes, 0) };
+      log(`${label}: prepared ${prepared.resumes} RESUMEs and ${prepared.connects} signed CONNECTs in ${(Math.max(...signed.map((x) => x.ms)) / 1000).toFixed(1)} s`);
+      await sleep(killPlanned - Date.now());
+      const armed = await fleet!.ask({ t: 'arm' }, 'armed', 10_000, `arming the ${label}`);
+      const heldAtKill = armed.reduce((n, x) => n + x.held, 0);
+      const t0 = fleet!.totals();
+      phaseStart(kind === 'resume' ? 'resumed storm' : 'storm');
+      const cpu0 = cpuMark(node!.pids(), fleet!);
+      const kill = await node!.killGateways();
+      log(`${label}: SIGKILLed ${kill.killed.length} gateway process(es) (${kill.killed.join(', ')}) holding ${heldAtKill} sessions (${t0.ticketsHeld} endpoints hold a ticket); restarted by ${kill.restartedBy}`);
+      const budget = budgetMs(heldAtKill);
+      const back = await waitFor(fleet!, label, heldAtKill, budget, node, kill.at);
+      const tick = fleet!.totals();
+      const cpu = cpuWindow(cpu0, cpuMark(node!.pids(), fleet!));
+      const seconds = tick.allBackAt ? (tick.allBackAt - kill.at) / 1000 : null;
+      // Until the node took handshakes again (the gateway processes' restart), and from then on.
+      const restart = tick.firstBackAt ? (tick.firstBackAt - kill.at) / 1000 : null;
+      // When each session came back, from the arm (a few ms before the kill), 2 % buckets.
+      const backTimes = newHist();
+      for (const x of await fleet!.ask({ t: 'backtimes' }, 'backtimes', 10_000, 'back times')) histMerge(backTimes, x.hist);
+      const backAt = (p: number): number | null => {
+        // A percentile of the sessions held at the kill: null while fewer than that came back.
+        if (histCount(backTimes) < Math.ceil((p / 100) * heldAtKill)) return null;
+        const units = histPercentile(backTimes, (p * heldAtKill) / Math.max(1, histCount(backTimes)));
+        return units === null ? null : r2((units * BACK_TIME_UNIT_MS) / 1000);
+      };
+      const accepted = tick.accepted - t0.accepted;
+      const per = (us: number): number => Math.round(us / Math.max(1, accepted));
+      const cpuPerHandshakeUs = {
+        primaryMain: per(cpu.nodeUs.primaryMain), primaryOther: per(cpu.nodeUs.primaryOther),
+        gatewayMain: per(cpu.nodeUs.gatewayMain), gatewayCrypto: per(cpu.nodeUs.gatewayCrypto), gatewayOther: per(cpu.nodeUs.gatewayOther),
+        total: per(Object.values(cpu.nodeUs).reduce((x, y) => x + y, 0)),
+      };
+      const result: StormResult = {
+        kind, seconds, heldAtKill, back, budgetSeconds: Math.round(budget / 1000), killed: kill.killed.length, restartedBy: kill.restartedBy,
+        firstAcceptAfterKillSeconds: r2(restart), fromFirstAcceptSeconds: seconds !== null && restart !== null ? r2(seconds - restart) : null,
+        backAfterSeconds: { p50: backAt(50), p90: backAt(90), p99: backAt(99) },
+        failures: diffCounts(tick.failures, t0.failures), terminal: tick.terminal - t0.terminal, resigned: tick.resigned - t0.resigned, resumesOnSpot: tick.resumesOnSpot - t0.resumesOnSpot,
+        accepted, acceptedResumed: tick.acceptedResumed - t0.acceptedResumed, resumeFallbacks: tick.resumeFallbacks - t0.resumeFallbacks, prepared, ticketsHeldAtKill: t0.ticketsHeld,
+        cpu, cpuPerHandshakeUs, otherCpuPercentBefore: +quiet.toFixed(1),
+      };
+      log(`${label}: ${back}/${heldAtKill} back${seconds !== null ? ` in ${seconds.toFixed(1)} s` : ` after ${(budget / 1000).toFixed(0)} s (not all)`}; ${result.acceptedResumed} of ${accepted} accepted handshakes resumed, ${result.resumeFallbacks} fell back to CONNECT; failures: ${failuresLine(result.failures)}; re-signed ${result.resigned}, RESUMEs prepared on the spot ${result.resumesOnSpot}; node CPU per handshake ${JSON.stringify(cpuPerHandshakeUs)} µs`);
+      return result;
+    };
+    const fullBudget = (heldAtKill: number): number => Math.min(left() - 20_000, Math.max(120_000, (heldAtKill / ceiling1.opsPerSec) * 10_000));
+    const resumedStorm = settings.resume
+      ? await runStorm('resume', (heldAtKill) => Math.max(30_000, Math.min(left() - 20_000 - FULL_STORM_RESERVE_MS, Math.max(120_000, heldAtKill * 2))))
+      : null;
+    const fullStorm = await runStorm('connect', fullBudget);
+    const heldAtKill = fullStorm.heldAtKill;
+    const reconnectStormSeconds = fullStorm.seconds;
+    const resumedStormSeconds = resumedStorm?.seconds ?? null;
     phaseStart('end');
     const healthAfter = await node.healthz();
     const gwAfter = await node.gatewayPids();
@@ -520,6 +627,11 @@ async function main(): Promise<void> {
       serverRssKiBPerSession: { target: '<= 1.5', met: serverRssKiBPerSession <= 1.5 },
       handshakeRatioToCeiling: { target: '>= 0.6', met: handshakesPerSec / ceiling.opsPerSec >= 0.6 },
       reconnectStorm: { target: '<= 1.5 x reconnectStormFloorSeconds', met: reconnectStormSeconds !== null && reconnectStormSeconds <= 1.5 * reconnectStormFloorSeconds },
+      // A full storm that did not converge took longer than its budget: a resumed one within a quarter of that budget meets it too.
+      resumedStorm: {
+        target: '<= 0.25 x reconnectStormSeconds',
+        met: resumedStormSeconds !== null && resumedStormSeconds <= 0.25 * (reconnectStormSeconds ?? fullStorm.budgetSeconds),
+      },
     };
     const result = {
       bench: 'sessions',
@@ -539,6 +651,10 @@ async function main(): Promise<void> {
       reconnectStormSeconds: r2(reconnectStormSeconds),
       reconnectStormFloorSeconds: r2(reconnectStormFloorSeconds),
       reconnectStormRatioToFloor: reconnectStormSeconds !== null ? r2(reconnectStormSeconds / reconnectStormFloorSeconds) : null,
+      resumedStormSeconds: r2(resumedStormSeconds),
+      /** resumedStormSeconds / reconnectStormSeconds (null when either did not converge). */
+      resumedStormRatioToFull: resumedStormSeconds !== null && reconnectStormSeconds !== null ? r3(resumedStormSeconds / reconnectStormSeconds) : null,
+      stormOrder: settings.resume ? 'resumed storm first, then the full storm' : 'full storm only (--no-resume)',
       processes,
       targets,
       detail: {
@@ -576,14 +692,15 @@ async function main(): Promise<void> {
           pingTimeouts: holdTick.pingTimeouts - holdTick0.pingTimeouts, lost: holdTick.lost - holdTick0.lost, nodeSessionsOpen: nodeOpen, eventLoopLagSeries: lag.series, cpu: holdCpu,
         },
         storm: {
-          heldAtKill, back: stormBack, killed: kill.killed.length, restartedBy: kill.restartedBy,
-          firstAcceptAfterKillSeconds: r2(stormRestartSeconds), fromFirstAcceptSeconds: reconnectStormSeconds !== null && stormRestartSeconds !== null ? r2(reconnectStormSeconds - stormRestartSeconds) : null, failures: diffCounts(stormTick.failures, holdTick.failures), terminal: stormTick.terminal,
-          resigned: stormTick.resigned - holdTick.resigned, cpu: stormCpu, nodeSessionsOpenAfter: nodeSessions(healthAfter), gatewaysAfter: gwAfter.pids.length,
+          ...fullStorm, nodeSessionsOpenAfter: nodeSessions(healthAfter), gatewaysAfter: gwAfter.pids.length,
           sdkBackoff: 'full jitter in [0, min(30 s, 500 ms x 2^attempt)], attempt reset by a session that lasted 30 s (src/sdk/client.ts)',
         },
+        resumedStorm,
+        tickets: { askedInRamp: rampTick.ticketsAsked, receivedInRamp: rampTick.ticketsReceived },
         rsaCeiling: { before: ceiling1, after: ceiling2 },
         otherCpuPercentBeforeRamp: +quietBeforeRamp.toFixed(1),
-        otherCpuPercentBeforeStorm: +quietBeforeStorm.toFixed(1),
+        otherCpuPercentBeforeStorm: fullStorm.otherCpuPercentBefore,
+        otherCpuPercentBeforeResumedStorm: resumedStorm?.otherCpuPercentBefore ?? null,
         generatorRssMiB: r2(rampTick.rssBytes / 2 ** 20),
       },
       timeline,
@@ -665,8 +782,9 @@ function writeResults(result: Result): void {
   const row = (k: string, v: unknown, note = ''): string => `| ${k} | ${v === null || v === undefined ? 'n/a' : String(v)} | ${note} |`;
   const t = r.targets as unknown as Record<string, { target: string; met: boolean }>;
   const d = r.detail as unknown as {
-    memory: Record<string, unknown>; ramp: Record<string, unknown>; hold: Record<string, unknown>; storm: Record<string, unknown>; generators: number; sourceAddresses: number; multiProcessBuild: boolean;
+    memory: Record<string, unknown>; ramp: Record<string, unknown>; hold: Record<string, unknown>; storm: Record<string, unknown>; resumedStorm: Record<string, unknown> | null; generators: number; sourceAddresses: number; multiProcessBuild: boolean;
   };
+  const rs = d.resumedStorm;
   const table = [
     '| metric | value | note |',
     '|---|---|---|',
@@ -680,6 +798,11 @@ function writeResults(result: Result): void {
     row('eventLoopLagP99Ms', r.eventLoopLagP99Ms, "node's /metrics nodejs_eventloop_lag_p99_seconds at the end of the hold (prom-client, 10 ms resolution)"),
     row('**reconnectStormSeconds**', r.reconnectStormSeconds, `target ${t.reconnectStorm!.target}: ${t.reconnectStorm!.met ? 'met' : 'NOT met'}; ${String(d.storm.back)}/${String(d.storm.heldAtKill)} back; restarted by ${String(d.storm.restartedBy)}`),
     row('reconnectStormFloorSeconds', r.reconnectStormFloorSeconds, `N / rsaCeilingPerSec; ratio ${String(r.reconnectStormRatioToFloor)}`),
+    row('**resumedStormSeconds**', r.resumedStormSeconds, rs
+      ? `target ${t.resumedStorm!.target}: ${t.resumedStorm!.met ? 'met' : 'NOT met'} (ratio ${String(r.resumedStormRatioToFull)}); ${String(rs.back)}/${String(rs.heldAtKill)} back, ${String(rs.acceptedResumed)} of ${String(rs.accepted)} handshakes resumed, ${String(rs.resumeFallbacks)} fell back to CONNECT; ${String(r.stormOrder)}`
+      : 'not run (--no-resume)'),
+    row('node CPU per storm handshake, µs: full / resumed', `${String((d.storm.cpuPerHandshakeUs as Record<string, number>).total)} / ${rs ? String((rs.cpuPerHandshakeUs as Record<string, number>).total) : 'n/a'}`, 'all node processes over the storm window (the gateways\' restart included) / handshakes accepted in it'),
+    row('90 % back after, s: full / resumed', `${String((d.storm.backAfterSeconds as Record<string, unknown>).p90)} / ${rs ? String((rs.backAfterSeconds as Record<string, unknown>).p90) : 'n/a'}`, 'from the kill; the rest of a storm is the endpoints\' backoff tail'),
     row('processes', r.processes, d.multiProcessBuild ? 'gateway processes (plus the primary)' : 'one process: this build has no processes setting'),
   ].join('\n');
   const extra = [
@@ -688,19 +811,21 @@ function writeResults(result: Result): void {
     `- ramp: node CPU per accepted handshake, µs, by process and thread role (main = event loop, crypto = crypto worker threads, other = V8 GC/compiler helpers and libuv): ${JSON.stringify(d.ramp.cpuPerHandshakeUs)}`,
     `- ramp: ${String(d.ramp.accepted)} accepted of ${String(d.ramp.attempts)} attempts; failures ${JSON.stringify(d.ramp.failures)}; re-signed on the spot ${String(d.ramp.resigned)}; CONNACK confirmations checked ${String(d.ramp.confirmationsChecked)} (bad ${String(d.ramp.confirmationsBad)}); CPU ${JSON.stringify(d.ramp.cpu)}`,
     `- hold: ping timeouts ${String(d.hold.pingTimeouts)}, sessions lost ${String(d.hold.lost)}, node reports ${String(d.hold.nodeSessionsOpen)} open; CPU ${JSON.stringify(d.hold.cpu)}`,
-    `- storm: first session back ${String(d.storm.firstAcceptAfterKillSeconds)} s after the kill (restart), all back ${String(d.storm.fromFirstAcceptSeconds)} s after that; failures ${JSON.stringify(d.storm.failures)}; terminal ${String(d.storm.terminal)}; re-signed ${String(d.storm.resigned)}; node reports ${String(d.storm.nodeSessionsOpenAfter)} open after, ${String(d.storm.gatewaysAfter)} gateway process(es); CPU ${JSON.stringify(d.storm.cpu)}`,
+    ...(rs ? [`- resumed storm: first session back ${String(rs.firstAcceptAfterKillSeconds)} s after the kill (restart), all back ${String(rs.fromFirstAcceptSeconds)} s after that; half / 90 % / 99 % back ${JSON.stringify(rs.backAfterSeconds)} s after the kill; prepared ${JSON.stringify(rs.prepared)}; endpoints holding a ticket at the kill ${String(rs.ticketsHeldAtKill)}; failures ${JSON.stringify(rs.failures)}; terminal ${String(rs.terminal)}; RESUMEs prepared on the spot ${String(rs.resumesOnSpot)}, CONNECTs signed on the spot ${String(rs.resigned)}; node CPU per handshake ${JSON.stringify(rs.cpuPerHandshakeUs)} µs; CPU ${JSON.stringify(rs.cpu)}`] : []),
+    `- storm: first session back ${String(d.storm.firstAcceptAfterKillSeconds)} s after the kill (restart), all back ${String(d.storm.fromFirstAcceptSeconds)} s after that; half / 90 % / 99 % back ${JSON.stringify(d.storm.backAfterSeconds)} s after the kill; failures ${JSON.stringify(d.storm.failures)}; terminal ${String(d.storm.terminal)}; re-signed ${String(d.storm.resigned)}; node reports ${String(d.storm.nodeSessionsOpenAfter)} open after, ${String(d.storm.gatewaysAfter)} gateway process(es); node CPU per handshake ${JSON.stringify(d.storm.cpuPerHandshakeUs)} µs; CPU ${JSON.stringify(d.storm.cpu)}`,
     ...((r.notes as unknown as string[]).map((n) => `- NOTE: ${n}`)),
   ].join('\n');
   fs.mkdirSync(RESULTS, { recursive: true });
-  fs.writeFileSync(path.join(RESULTS, 'sessions-latest.json'), JSON.stringify(result, null, 2) + '\n');
-  fs.writeFileSync(path.join(RESULTS, 'sessions-latest.md'), `# bench/sessions\n\n${machineLine(r.machine)}\n\n${table}\n\n${extra}\n`);
+  const out = settings.out;
+  fs.writeFileSync(path.join(RESULTS, `${out}.json`), JSON.stringify(result, null, 2) + '\n');
+  fs.writeFileSync(path.join(RESULTS, `${out}.md`), `# bench/sessions\n\n${machineLine(r.machine)}\n\n${table}\n\n${extra}\n`);
   const tl = r.timeline;
-  const colors: Record<string, string> = { ramp: '#1f77b4', settle: '#aaaaaa', hold: '#2ca02c', sign: '#bcbd22', storm: '#d62728', end: '#ffffff' };
+  const colors: Record<string, string> = { ramp: '#1f77b4', settle: '#aaaaaa', hold: '#2ca02c', sign: '#bcbd22', storm: '#d62728', prepare: '#dbdb8d', 'resumed storm': '#ff9896', end: '#ffffff' };
   const bands: Band[] = r.phases.filter((p) => p.name !== 'end').map((p) => ({ from: p.from, to: p.to < 0 ? (tl[tl.length - 1]?.t ?? p.from) : p.to, label: p.name, color: colors[p.name] ?? '#cccccc' }));
   fs.writeFileSync(
-    path.join(RESULTS, 'sessions-latest.svg'),
+    path.join(RESULTS, `${out}.svg`),
     stackedChart(
-      `latchkey: ${String(r.sessionsHeld)} idle sessions, ${String(r.processes)} process(es): ${String(r.serverRssKiBPerSession)} KiB/session, ${String(r.handshakesPerSec)} handshakes/s, ${r.reconnectStormSeconds === null ? "storm: not all back within its budget" : `storm ${String(r.reconnectStormSeconds)} s`}`,
+      `latchkey: ${String(r.sessionsHeld)} idle sessions, ${String(r.processes)} process(es): ${String(r.serverRssKiBPerSession)} KiB/session, ${String(r.handshakesPerSec)} handshakes/s, ${r.reconnectStormSeconds === null ? "storm: not all back within its budget" : `storm ${String(r.reconnectStormSeconds)} s`}${rs ? `, resumed storm ${r.resumedStormSeconds === null ? 'not all back' : `${String(r.resumedStormSeconds)} s`}` : ''}`,
       'seconds since the ramp started',
       [
         { label: 'sessions held', series: [{ name: 'sessions held', points: tl.map((p) => [p.t, p.sessions]), color: '#1f77b4' }] },
@@ -710,7 +835,7 @@ function writeResults(result: Result): void {
       bands,
     ),
   );
-  process.stdout.write(`\n${machineLine(r.machine)}\n${table}\n\n${extra}\n\nwrote bench/results/sessions-latest.{json,md,svg}\n`);
+  process.stdout.write(`\n${machineLine(r.machine)}\n${table}\n\n${extra}\n\nwrote bench/results/${out}.{json,md,svg}\n`);
 }
 
 main().then(

@@ -38,19 +38,31 @@
  * LK_HS_STALE_TIMESTAMP (terminal for the SDK, whose clock is its own) is re-signed and retried,
  * since here only the pre-signing could make it stale.
  *
+ * Resumption (cfg.resume; docs/protocol.md 4.6): a session accepted after a CONNECT while its
+ * endpoint holds no ticket sends TICKETREQ at once (as the SDK does right after CONNACK) and keeps
+ * the TICKET with that session's resumption secret (32 bytes per session in one slab; the key
+ * schedule runs for every signed CONNECT, ~15 µs, to know it). A `sign` of kind 'resume' prepares
+ * a RESUME (an HMAC and an Avro encoding, no RSA) for every endpoint holding a ticket and a CONNECT
+ * for the others; a RESUME whose attempt failed is prepared again on the spot (cheap, counted in
+ * `resumesOnSpot`). A RESUME refused with LK_TICKET_* or LK_RESUME_* forgets the ticket and falls
+ * back to a CONNECT at once (no backoff: the server did no expensive work), as the SDK does; the
+ * other refusals are handled as for a CONNECT (REFUSE_BAD_CREDENTIALS of a ticket refusal is not
+ * terminal here, as it is not for the SDK). A resumed session keeps the ticket it used (still
+ * valid until its lifetime) and asks for none.
+ *
  * Keepalive: every established session sends PINGREQ once per `keepAliveSec`, in one of
  * keepAliveSec x 10 slots of 100 ms (slot = position mod slots), so the pings are spread evenly.
  * Round trips go into a 2 %-bucket histogram, handed over and reset at each `mark`.
  */
 import crypto from 'node:crypto';
 import net from 'node:net';
-import { deriveSessionKeys, RSA_OAEP, RSA_PSS, signatureInput } from '../../src/crypto/session-crypto.js';
-import { decodeFrame, encodeConnect, encodeConnectBody } from '../../src/protocol/frames.js';
+import { deriveSessionKeys, resumeInput, resumeProof, RSA_OAEP, RSA_PSS, signatureInput } from '../../src/crypto/session-crypto.js';
+import { decodeFrame, encodeConnect, encodeConnectBody, encodeResume, encodeResumeBody, encodeTicketReq } from '../../src/protocol/frames.js';
 import { loadPrimePool } from './bulk-keys.js';
 import { processRssBytes } from './machine.js';
 import { maskedFrame } from './raw-ws.js';
 import { bulkPrivateKey, bulkSpki, keyHashOf } from './sessions-keys.js';
-import { histAdd, newHist, RESIGN_AFTER_MS, type ConnectCommand, type FromGen, type GenConfig, type SignCommand, type Tick, type ToGen } from './sessions-ipc.js';
+import { BACK_TIME_UNIT_MS, histAdd, newHist, RESIGN_AFTER_MS, STABLE_SESSION_MS, type ConnectCommand, type FromGen, type GenConfig, type SignCommand, type Tick, type ToGen } from './sessions-ipc.js';
 
 const cfg = JSON.parse(process.env.SESSIONS_GEN ?? 'null') as GenConfig | null;
 if (!cfg || !process.send) {
@@ -94,6 +106,19 @@ const sent = new Uint8Array(S);
 /** How often frames[j] was sent: more than once is a retry after a refusal that released its nonce. */
 const sends = new Uint8Array(S);
 const timers: Array<NodeJS.Timeout | null> = new Array<NodeJS.Timeout | null>(S).fill(null);
+/** What frames[j] is: a CONNECT (0) or a RESUME (1). */
+const KIND_CONNECT = 0;
+const KIND_RESUME = 1;
+const frameKind = new Uint8Array(S);
+/** Resumption secrets (32 bytes per session): of the CONNECT in frames[j], of the session open now, of the ticket held. */
+const SECRET = 32;
+const frameSecret = Buffer.alloc(cfg.resume ? S * SECRET : 0);
+const sessionSecret = Buffer.alloc(cfg.resume ? S * SECRET : 0);
+const ticketSecret = Buffer.alloc(cfg.resume ? S * SECRET : 0);
+/** The endpoint's newest ticket (docs/protocol.md 4.6), or null. */
+const tickets: Array<Buffer | null> = new Array<Buffer | null>(cfg.resume ? S : 0).fill(null);
+/** 'resume' after a sign of that kind: attempts made on the spot prepare a RESUME when the endpoint holds a ticket. */
+let signKind: 'connect' | 'resume' = 'connect';
 /** Expected CONNACK confirmations of the sampled sessions. */
 const confirmations = new Map<number, Buffer>();
 /** Bytes of a frame or response head split across reads (rare: server frames are tiny). */
@@ -109,6 +134,9 @@ let nextStart = 0;
 let dropping = false;
 let armed = false;
 let heldAtArm = 0;
+/** Date.now() at the last arm, and the time from it to each held session's return (BACK_TIME_UNIT_MS units, 2 % buckets). */
+let armAt = 0;
+let backHist = newHist();
 
 let serverKeyId = '';
 let serverKey: crypto.KeyObject | null = null;
@@ -116,7 +144,7 @@ let serverKey: crypto.KeyObject | null = null;
 const t: Tick = {
   t: 'tick', id: cfg.id, seq: 0, at: 0, established: 0, attempts: 0, inflight: 0, accepted: 0, failures: {}, terminal: 0, lost: 0,
   back: 0, firstBackAt: 0, allBackAt: 0, lastAcceptAt: 0, pingsSent: 0, pongs: 0, pingTimeouts: 0, resigned: 0, confirmationsChecked: 0, confirmationsBad: 0,
-  errors: {}, cpuUs: 0, rssBytes: 0,
+  errors: {}, cpuUs: 0, rssBytes: 0, resumesOnSpot: 0, acceptedResumed: 0, resumeFallbacks: 0, ticketsAsked: 0, ticketsReceived: 0, ticketsHeld: 0,
 };
 let hist = newHist();
 let histSamples = 0;
@@ -127,6 +155,9 @@ const UPGRADE = Buffer.from(
   'latin1',
 );
 const PINGREQ = maskedFrame(0x2, Buffer.from([0x0c]));
+const TICKETREQ = maskedFrame(0x2, encodeTicketReq());
+/** Refusals of a RESUME after which the SDK forgets the ticket and does a full CONNECT at once (docs/protocol.md 4.6). */
+const RESUME_FALLBACK = new Set(['LK_RESUME_DISABLED', 'LK_TICKET_INVALID', 'LK_TICKET_EXPIRED', 'LK_TICKET_KEY_RETIRED', 'LK_TICKET_WRONG_APP', 'LK_RESUME_BAD_PROOF']);
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** CONNACK return codes the SDK does not retry (src/sdk/client.ts TERMINAL_REFUSALS). */
 const TERMINAL_RETURN_CODES = new Set([2, 3, 5, 7]);
@@ -138,7 +169,6 @@ const NONCE_KEPT = new Set(['LK_SERVER_BUSY', 'LK_SERVER_UNAVAILABLE', 'LK_HS_RA
 /** The SDK's backoff (src/sdk/client.ts): full jitter in [0, min(max, min * 2^attempt)]; a session that lasted STABLE_SESSION_MS resets it. */
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
-const STABLE_SESSION_MS = 30_000;
 /** The SDK's ping() gives up after its timeoutMs (10 s). */
 const PING_TIMEOUT_MS = 10_000;
 
@@ -164,33 +194,73 @@ function signFrame(j: number, at: number): Buffer {
   });
   const sigInput = signatureInput(body);
   const signature = crypto.sign('sha256', sigInput, { key: keys[j]!, ...RSA_PSS });
-  if (j % cfg!.confirmEvery === 0) confirmations.set(j, Buffer.from(deriveSessionKeys(secret, sigInput).confirmation));
+  if (cfg!.resume || j % cfg!.confirmEvery === 0) {
+    const k = deriveSessionKeys(secret, sigInput);
+    if (j % cfg!.confirmEvery === 0) confirmations.set(j, Buffer.from(k.confirmation));
+    if (cfg!.resume) frameSecret.set(k.resumption, j * SECRET);
+  }
   frameTs[j] = ts;
   sends[j] = 0;
+  frameKind[j] = KIND_CONNECT;
   return maskedFrame(0x2, encodeConnect({ body, signature, sync: null }));
 }
 
-/** The CONNECT to send now: the pre-signed one while it is fresh and unspent, else a new one. */
+/** A RESUME of endpoint j from its ticket (docs/protocol.md 4.6): an HMAC, no RSA. */
+function resumeFrame(j: number, at: number): Buffer {
+  const ts = Math.round(at);
+  const body = encodeResumeBody({ protocolVersion: 1, appToken: cfg!.appToken, keyHash: hashes[j]!, ticket: tickets[j]!, timestamp: ts, nonce: crypto.randomBytes(16), keepAliveSec: cfg!.keepAliveSec });
+  const input = resumeInput(body);
+  const secret = ticketSecret.subarray(j * SECRET, (j + 1) * SECRET);
+  if (j % cfg!.confirmEvery === 0) confirmations.set(j, Buffer.from(deriveSessionKeys(secret, input).confirmation));
+  frameTs[j] = ts;
+  sends[j] = 0;
+  frameKind[j] = KIND_RESUME;
+  return maskedFrame(0x2, encodeResume({ body, proof: resumeProof(secret, input), sync: null }));
+}
+
+const resumable = (j: number): boolean => signKind === 'resume' && cfg!.resume && tickets[j] != null;
+
+/** The frame to send now: the prepared one while it is fresh and unspent, else a new RESUME (endpoint holding a ticket, after a 'resume' sign) or CONNECT. */
 function frameFor(j: number): Buffer {
   const now = Date.now();
   let f = frames[j];
   if (!f || Math.abs(now - frameTs[j]!) > RESIGN_AFTER_MS) {
-    f = signFrame(j, now);
+    if (resumable(j)) {
+      f = resumeFrame(j, now);
+      t.resumesOnSpot++;
+    } else {
+      f = signFrame(j, now);
+      t.resigned++;
+    }
     frames[j] = f;
-    t.resigned++;
   }
   return f;
+}
+
+function forgetTicket(j: number): void {
+  if (tickets[j]) t.ticketsHeld--;
+  tickets[j] = null;
 }
 
 async function signAll(cmd: SignCommand): Promise<void> {
   serverKeyId = cmd.serverKeyId;
   serverKey = crypto.createPublicKey({ key: cmd.serverSpki, format: 'der', type: 'spki' });
+  signKind = cmd.kind;
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   let lastReport = t0;
+  let connects = 0;
+  let resumes = 0;
   for (let j = 0; j < S; j++) {
     if (state[j] === FAILED) continue;
-    frames[j] = signFrame(j, cmd.baseTs + j * cmd.stepMs);
+    const at = cmd.baseTs + j * cmd.stepMs;
+    if (resumable(j)) {
+      frames[j] = resumeFrame(j, at);
+      resumes++;
+    } else {
+      frames[j] = signFrame(j, at);
+      connects++;
+    }
     if (j % 64 === 63) {
       await new Promise<void>((r) => setImmediate(r)); // let pings, ticks and IPC through
       if (performance.now() - lastReport >= 1000) {
@@ -200,7 +270,7 @@ async function signAll(cmd: SignCommand): Promise<void> {
     }
   }
   const c = process.cpuUsage(c0);
-  send({ t: 'signed', id: cfg!.id, ms: performance.now() - t0, cpuUs: c.user + c.system });
+  send({ t: 'signed', id: cfg!.id, ms: performance.now() - t0, cpuUs: c.user + c.system, connects, resumes });
 }
 
 // --- sessions ---
@@ -323,10 +393,22 @@ function onMessage(j: number, payload: Buffer): void {
     }
     return;
   }
+  if (type === 0x12) {
+    // TICKET (docs/protocol.md 4.6): kept with the secret of the session that asked.
+    const f = decodeFrame(Buffer.from(payload));
+    if (!cfg!.resume || !f.ok || f.value.type !== 'TICKET') return;
+    t.ticketsReceived++;
+    if (f.value.ticket.ticket.length === 0) return; // resumption off on the server
+    if (!tickets[j]) t.ticketsHeld++;
+    tickets[j] = Buffer.from(f.value.ticket.ticket);
+    sessionSecret.copy(ticketSecret, j * SECRET, j * SECRET, (j + 1) * SECRET);
+    return;
+  }
   if (type === 0x02 && state[j] === HANDSHAKING) {
     const f = decodeFrame(Buffer.from(payload));
     if (!f.ok || f.value.type !== 'CONNACK') return fail(j, 'bad-connack', true);
     const ack = f.value.connack;
+    const resumed = frameKind[j] === KIND_RESUME;
     if (ack.returnCode === 1) {
       const want = confirmations.get(j);
       if (want) {
@@ -335,10 +417,28 @@ function onMessage(j: number, payload: Buffer): void {
         confirmations.delete(j);
       }
       frames[j] = null; // spent
-      return established(j);
+      if (resumed) t.acceptedResumed++;
+      else if (cfg!.resume) frameSecret.copy(sessionSecret, j * SECRET, j * SECRET, (j + 1) * SECRET);
+      established(j);
+      if (cfg!.resume && !resumed && !tickets[j] && sockets[j]) {
+        sockets[j]!.write(TICKETREQ);
+        t.ticketsAsked++;
+      }
+      return;
     }
     const name = RETURN_CODE_NAMES[ack.returnCode] ?? `code${ack.returnCode}`;
     const code = ack.errorCode ?? '';
+    if (resumed) {
+      // A RESUME is cheap to prepare again: never send the same one twice.
+      frames[j] = null;
+      if (RESUME_FALLBACK.has(code)) {
+        forgetTicket(j);
+        t.resumeFallbacks++;
+        return fail(j, `refused:${name}/${code} (RESUME: fell back to CONNECT)`, false, false, true);
+      }
+      if (code === 'LK_HS_STALE_TIMESTAMP' || code === 'LK_HS_REPLAYED_NONCE') return fail(j, `refused:${name}/${code} (RESUME)`, false, false);
+      return fail(j, `refused:${name}/${code} (RESUME)`, false, TERMINAL_RETURN_CODES.has(ack.returnCode));
+    }
     const kept = ack.returnCode === 4 && NONCE_KEPT.has(code);
     if (!kept) frames[j] = null; // else the same CONNECT may go again
     if (code === 'LK_HS_STALE_TIMESTAMP') return fail(j, `refused:${name}/${code}`, false, false);
@@ -362,6 +462,7 @@ function established(j: number): void {
   if (armed && backFlag[j] === 1) {
     backFlag[j] = 2;
     t.back++;
+    histAdd(backHist, (connectedAt[j]! - armAt) / BACK_TIME_UNIT_MS);
     if (t.firstBackAt === 0) t.firstBackAt = t.lastAcceptAt;
     if (t.back >= heldAtArm && t.allBackAt === 0) {
       t.allBackAt = t.lastAcceptAt;
@@ -373,9 +474,10 @@ function established(j: number): void {
 
 /**
  * Attempt j failed with `outcome`. `spent`: the CONNECT reached the server with no answer (its
- * nonce may be spent: sign a new one). Retry with the SDK's backoff unless `terminal`.
+ * nonce may be spent: sign a new one). Retry with the SDK's backoff unless `terminal`; `now`:
+ * retry at once (a RESUME's fallback to CONNECT).
  */
-function fail(j: number, outcome: string, spent: boolean, terminal = false): void {
+function fail(j: number, outcome: string, spent: boolean, terminal = false, now = false): void {
   count(t.failures, outcome);
   if (spent) frames[j] = null;
   reset(j);
@@ -383,6 +485,9 @@ function fail(j: number, outcome: string, spent: boolean, terminal = false): voi
   if (terminal) {
     state[j] = FAILED;
     t.terminal++;
+  } else if (now && !dropping) {
+    state[j] = WAITING;
+    timers[j] = setTimeout(start, 0, j);
   } else schedule(j);
   pump();
 }
@@ -487,6 +592,9 @@ function connect(cmd: ConnectCommand): void {
   // Counters are per connect phase (the floor, then latchkey).
   Object.assign(t, { established: 0, attempts: 0, inflight: 0, accepted: 0, failures: {}, terminal: 0, lost: 0, back: 0, firstBackAt: 0, allBackAt: 0, lastAcceptAt: 0 });
   Object.assign(t, { pingsSent: 0, pongs: 0, pingTimeouts: 0, resigned: 0, confirmationsChecked: 0, confirmationsBad: 0, errors: {} });
+  Object.assign(t, { resumesOnSpot: 0, acceptedResumed: 0, resumeFallbacks: 0, ticketsAsked: 0, ticketsReceived: 0, ticketsHeld: 0 });
+  tickets.fill(null); // a new phase talks to a new server
+  signKind = 'connect';
   state.fill(IDLE, 0, S);
   attempt.fill(0);
   backFlag.fill(0);
@@ -543,6 +651,8 @@ process.on('message', (m: ToGen) => {
       return;
     case 'arm':
       armed = true;
+      armAt = Date.now();
+      backHist = newHist();
       heldAtArm = t.established;
       t.back = 0;
       t.firstBackAt = 0;
@@ -550,6 +660,9 @@ process.on('message', (m: ToGen) => {
       for (let j = 0; j < S; j++) backFlag[j] = state[j] === ESTABLISHED ? 1 : 0;
       if (heldAtArm === 0) t.allBackAt = Date.now(); // nothing to wait for here
       send({ t: 'armed', id: cfg!.id, held: heldAtArm });
+      return;
+    case 'backtimes':
+      send({ t: 'backtimes', id: cfg!.id, hist: backHist });
       return;
     case 'drop':
       void drop();

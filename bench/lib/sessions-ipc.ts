@@ -7,10 +7,11 @@
  *   coordinator -> generator                 generator -> coordinator
  *   (fork env: slice, addresses, keys)       progress { what, done, of }  while deriving / signing
  *                                            ready                        keys derived
- *   sign { ... }                             signed { ms, cpuUs }
+ *   sign { kind, ... }                       signed { ms, cpuUs, connects, resumes }
  *   connect { ports, concurrency, ... }      tick { ... } once a second, from start to exit
  *   mark                                     marked { hist, ... }   (RTT histogram since the last mark)
  *   arm                                      armed { held }         (reconnects counted from here)
+ *   backtimes                                backtimes { hist }     (time from the arm to each session's return, BACK_TIME_UNIT_MS units)
  *   drop                                     dropped { left }
  *   exit
  */
@@ -31,10 +32,22 @@ export interface GenConfig {
   attemptTimeoutMs: number;
   /** Check the CONNACK confirmation of every n-th session (the others are counted without it). */
   confirmEvery: number;
+  /**
+   * Resumption (docs/protocol.md 4.6): a session accepted after a CONNECT while its endpoint holds
+   * no ticket sends TICKETREQ and keeps the TICKET with that session's resumption secret.
+   */
+  resume: boolean;
 }
 
 export interface SignCommand {
   t: 'sign';
+  /**
+   * 'connect': a signed CONNECT for every session (RSA on the generator). 'resume': a RESUME for
+   * every session whose endpoint holds a ticket (an HMAC, no RSA), a signed CONNECT for the others;
+   * attempts made on the spot later follow the same rule, and a refused RESUME (LK_TICKET_*,
+   * LK_RESUME_*) forgets the ticket and falls back to a CONNECT at once, as the SDK does.
+   */
+  kind: 'connect' | 'resume';
   label: string;
   serverKeyId: string;
   serverSpki: Buffer;
@@ -60,7 +73,7 @@ export interface ConnectCommand {
   handshake: boolean;
 }
 
-export type ToGen = SignCommand | ConnectCommand | { t: 'mark' } | { t: 'arm' } | { t: 'drop' } | { t: 'exit' };
+export type ToGen = SignCommand | ConnectCommand | { t: 'mark' } | { t: 'arm' } | { t: 'backtimes' } | { t: 'drop' } | { t: 'exit' };
 
 export interface Tick {
   t: 'tick';
@@ -94,6 +107,16 @@ export interface Tick {
   pingTimeouts: number;
   /** CONNECTs signed on the spot (no pre-signed one, or it was stale or spent), cumulative. */
   resigned: number;
+  /** RESUMEs prepared on the spot (cheap: no RSA), cumulative. */
+  resumesOnSpot: number;
+  /** Of `accepted`: sessions opened with RESUME. */
+  acceptedResumed: number;
+  /** RESUMEs refused with a code that forgets the ticket (LK_TICKET_*, LK_RESUME_*): the endpoint fell back to CONNECT. */
+  resumeFallbacks: number;
+  /** TICKETREQs sent and TICKETs received, cumulative; endpoints holding a ticket now. */
+  ticketsAsked: number;
+  ticketsReceived: number;
+  ticketsHeld: number;
   confirmationsChecked: number;
   confirmationsBad: number;
   /** Socket errors at connect time by code (EADDRNOTAVAIL = ephemeral ports ran out), cumulative. */
@@ -105,10 +128,11 @@ export interface Tick {
 export type FromGen =
   | { t: 'progress'; id: number; what: string; done: number; of: number }
   | { t: 'ready'; id: number; ms: number }
-  | { t: 'signed'; id: number; ms: number; cpuUs: number }
+  | { t: 'signed'; id: number; ms: number; cpuUs: number; connects: number; resumes: number }
   | Tick
   | { t: 'marked'; id: number; hist: Uint32Array; samples: number }
   | { t: 'armed'; id: number; held: number }
+  | { t: 'backtimes'; id: number; hist: Uint32Array }
   | { t: 'dropped'; id: number; left: number }
   | { t: 'error'; id: number; message: string };
 
@@ -121,8 +145,17 @@ export type FromGen =
  */
 export const BENCH_HANDSHAKE_WINDOW_SEC = 3600;
 
+/** The SDK resets its reconnect backoff after a session that lasted this long (src/sdk/client.ts); the generators do the same. */
+export const STABLE_SESSION_MS = 30_000;
+
 /** A pre-signed CONNECT further than this from now when it is due is signed again (the window less a margin). */
 export const RESIGN_AFTER_MS = BENCH_HANDSHAKE_WINDOW_SEC * 1000 - 60_000;
+
+/**
+ * Storm return times go into the same histogram in units of 100 ms (its range, 0.01 to ~10,270
+ * units, is then 1 ms to ~17 min; 2 % buckets either way).
+ */
+export const BACK_TIME_UNIT_MS = 100;
 
 // --- round-trip histogram: log buckets of 2 %, 0.01 ms to ~10 s ---
 
