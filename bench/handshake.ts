@@ -71,12 +71,23 @@ if (process.argv.includes('--endpoints')) {
   process.exit(2);
 }
 
+/**
+ * Sessions one server process can hold here: the open-file limit (20,000 per process) less
+ * latchkey's connectionFdReserve (1,024) and a margin; more are refused at the upgrade.
+ */
+const MAX_SESSIONS = 18_000;
+
 const settings = {
   sessions: arg('sessions', 5000),
   concurrency: arg('concurrency', 128),
   maxSeconds: arg('max-seconds', 60),
   warmup: arg('warmup', 200),
 };
+
+if (settings.sessions > MAX_SESSIONS) {
+  process.stderr.write(`bench/handshake: --sessions ${settings.sessions} is more than one server process holds here (${MAX_SESSIONS}: 20,000 open files less connectionFdReserve); bench/sessions runs more\n`);
+  process.exit(2);
+}
 
 /** Extra node flags for the server process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under load. */
 const serverNodeArgs = (process.env.LATCHKEY_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
