@@ -36,7 +36,7 @@
  *    after; the lower one counts. Every window records the CPU used by the rest of the machine
  *    (busy CPU minus the server and this process) and steal; above 10% of a core the run is flagged.
  *
- * Writes bench/results/handshake-latest.json, .md (table) and .svg (sessions/s over time, both phases).
+ * Writes bench/results/handshake-latest.json, .md (table) and .svg (sessions/s per 100 ms, both phases).
  * LATCHKEY_BENCH_SERVER_NODE_ARGS passes node flags to the server (profiling: "--cpu-prof
  * --cpu-prof-dir=/tmp/x"; the JSON's phaseWindowsMonotonicUs bound each phase on the profile's
  * clock, for `node dist/bench/lib/cpu-profile.js`); LATCHKEY_BENCH_SERVER_LOG=FILE keeps the
@@ -240,6 +240,8 @@ interface PhaseResult {
   outcomes: Record<string, number>;
   noise: Noise;
   perSecond: number[];
+  /** Accepted sessions per second in each 100 ms of the phase (the chart: a resumed phase lasts under a second). */
+  per100ms: number[];
   /** The phase's window on CLOCK_MONOTONIC, µs (V8 CPU profiles' clock). */
   monotonicUs: [number, number];
   /** Held sessions by index into the phase's frames (null: not accepted). */
@@ -256,9 +258,12 @@ async function phase(name: string, port: number, pid: number, frames: Prepared[]
   const latencies: number[] = [];
   const codes = new Map<string, number>();
   const perSecond: number[] = [];
+  const per100ms: number[] = [];
   const held: Array<Held | null> = new Array<Held | null>(frames.length).fill(null);
   let done = 0;
   let lastDone = 0;
+  let accepted100 = 0;
+  let last100 = 0;
   let confirmationsBad = 0;
   const n0 = noiseMark(pid);
   const rss0 = processRssBytes(pid);
@@ -272,6 +277,10 @@ async function phase(name: string, port: number, pid: number, frames: Prepared[]
     lastDone = done;
     log(`${name}: ${done}/${frames.length} sessions, ${perSecond[perSecond.length - 1]}/s`);
   }, 1000);
+  const chart = setInterval(() => {
+    per100ms.push((accepted100 - last100) * 10);
+    last100 = accepted100;
+  }, 100);
   let next = 0;
   const loop = async (): Promise<void> => {
     while (next < frames.length && Date.now() < deadline) {
@@ -280,6 +289,7 @@ async function phase(name: string, port: number, pid: number, frames: Prepared[]
       done++;
       codes.set(o.code, (codes.get(o.code) ?? 0) + 1);
       if (o.ok) {
+        accepted100++;
         latencies.push(o.ms);
         held[i] = o.held;
         if (!o.confirmed) confirmationsBad++;
@@ -289,6 +299,7 @@ async function phase(name: string, port: number, pid: number, frames: Prepared[]
   await Promise.all(Array.from({ length: settings.concurrency }, loop));
   const wallS = (performance.now() - t0) / 1000;
   clearInterval(progress);
+  clearInterval(chart);
   if (done > lastDone) perSecond.push(done - lastDone);
   // Let the server finish the last handshakes' bookkeeping before reading its CPU time; the
   // sessions are still open and idle, and closing them is not part of the measured work.
@@ -317,6 +328,7 @@ async function phase(name: string, port: number, pid: number, frames: Prepared[]
     outcomes: Object.fromEntries(codes),
     noise,
     perSecond,
+    per100ms,
     monotonicUs: [mono0, mono1],
     held,
   };
@@ -506,9 +518,9 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(RESULTS, 'handshake-latest.md'), `# bench/handshake\n\n${machineLine(machine)}\n\n${table}\n`);
     fs.writeFileSync(
       path.join(RESULTS, 'handshake-latest.svg'),
-      lineChart(`latchkey handshakes/s (ratioToFloor ${result.ratioToFloor}, resumed ${result.resumedRatioToFloor})`, 'seconds into the phase', 'sessions/s', [
-        { name: 'full (CONNECT) sessions/s', points: full.perSecond.map((v, i) => [i + 1, v]), color: '#1f77b4' },
-        { name: 'resumed (RESUME) sessions/s', points: resumed.perSecond.map((v, i) => [i + 1, v]), color: '#2ca02c' },
+      lineChart(`latchkey handshakes/s (ratioToFloor ${result.ratioToFloor}, resumed ${result.resumedRatioToFloor})`, 'seconds into the phase', 'sessions/s (per 100 ms)', [
+        { name: 'full (CONNECT) sessions/s', points: full.per100ms.map((v, i) => [+((i + 1) / 10).toFixed(1), v]), color: '#1f77b4' },
+        { name: 'resumed (RESUME) sessions/s', points: resumed.per100ms.map((v, i) => [+((i + 1) / 10).toFixed(1), v]), color: '#2ca02c' },
       ]),
     );
     process.stdout.write(`\n${machineLine(machine)}\n${table}\n\nwrote bench/results/handshake-latest.{json,md,svg}\n`);
