@@ -44,7 +44,7 @@ import type { Logger } from 'pino';
 import { ERRORS, LatchkeyError, type ErrorCode } from '../errors.js';
 import { Session, type SessionHost, type Transport } from '../session/session.js';
 import type { SessionRegistry } from '../session/registry.js';
-import type { BootstrapReply } from '../bootstrap/service.js';
+import { mountBootstrap, type BootstrapRoute } from './bootstrap-route.js';
 
 export const ENDPOINT_PATH = '/ep/v1';
 export const SUBPROTOCOL = 'latchkey.v1';
@@ -180,7 +180,7 @@ export interface GatewayOptions {
   /** A multi-process node: every process's health, listed under `processes` in /healthz. */
   processes?: () => Promise<unknown[]>;
   /** POST /bootstrap/v1/resolve on the endpoint listener (absent: 404). */
-  bootstrap?: { path: string; maxBodyBytes: number; resolve(body: Buffer): BootstrapReply | Promise<BootstrapReply> };
+  bootstrap?: BootstrapRoute;
   /** Mount further admin-listener routes (admin API, /metrics) before the catch-all. */
   mountAdmin?: (app: uWS.TemplatedApp, guard: Gateway['httpGuard']) => void;
   /** Connection admission at the upgrade (protection/admission.ts); absent: everything is admitted. */
@@ -204,6 +204,7 @@ const refusalCache = new Map<string, { status: Buffer; retryAfter: Buffer; body:
 const REFUSAL_CACHE_MAX = 4096;
 const H_RETRY_AFTER = Buffer.from('retry-after');
 const H_JSON = Buffer.from('application/json');
+const H_CONTENT_TYPE = Buffer.from('content-type');
 
 /** Answer a refused upgrade and close the connection (frees the file descriptor at once). */
 function refuseUpgrade(res: uWS.HttpResponse, r: { status: number; code: ErrorCode; retryAfterSec: number }): void {
@@ -246,98 +247,6 @@ function listen(app: uWS.TemplatedApp, host: string, port: number, what: string,
 
 function textDecoder(ab: ArrayBuffer): string {
   return Buffer.from(ab).toString('utf8');
-}
-
-const CORS = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'POST, OPTIONS', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '86400' } as const;
-
-/**
- * The bootstrap route: the body is read in chunks up to `maxBodyBytes` (413 beyond), then answered
- * in the same tick when the service can (the cached path). CORS is open: browsers resolve too, and
- * the answer is public and signed.
- */
-// Header names and values as bytes: uWS then copies them as they are instead of converting a JS
-// string to UTF-8 on every response (visible in a profile of bench/bootstrap).
-const H_CONTENT_TYPE = Buffer.from('content-type');
-const H_OCTET_STREAM = Buffer.from('application/octet-stream');
-const H_ACAO = Buffer.from('access-control-allow-origin');
-const H_ANY = Buffer.from('*');
-
-function mountBootstrap(app: uWS.TemplatedApp, b: NonNullable<GatewayOptions['bootstrap']>, log: Logger, guard: Gateway['httpGuard']): void {
-  app.options(b.path, guard('bootstrap.options', (res) => {
-    res.cork(() => {
-      res.writeStatus('204 No Content');
-      for (const [k, v] of Object.entries(CORS)) res.writeHeader(k, v);
-      res.end();
-    });
-  }));
-  const tooLarge: BootstrapReply = { status: 413, contentType: 'application/json', body: JSON.stringify({ code: 'LK_BODY_TOO_LARGE', message: ERRORS.LK_BODY_TOO_LARGE.message }) };
-  const internal: BootstrapReply = { status: 500, contentType: 'application/json', body: JSON.stringify({ code: 'LK_INTERNAL', message: ERRORS.LK_INTERNAL.message }) };
-  const send = (res: uWS.HttpResponse, st: { aborted: boolean }, r: BootstrapReply): void => {
-    if (st.aborted) return;
-    res.cork(() => {
-      // 200 is uWS's default status line.
-      if (r.status !== 200) res.writeStatus(`${r.status} ${r.status === 404 ? 'Not Found' : r.status === 413 ? 'Payload Too Large' : r.status === 503 ? 'Service Unavailable' : r.status >= 500 ? 'Internal Server Error' : 'Bad Request'}`);
-      res.writeHeader(H_CONTENT_TYPE, r.contentType === 'application/octet-stream' ? H_OCTET_STREAM : r.contentType).writeHeader(H_ACAO, H_ANY).end(r.body);
-    });
-  };
-  app.post(b.path, guard('bootstrap.post', (res, req: uWS.HttpRequest) => {
-    // One small state object per request; the hot path (one chunk, cached answer) allocates little else.
-    const st = { aborted: false, done: false, size: 0, chunks: null as Buffer[] | null };
-    const emptyBody = req.getHeader('content-length') === '0';
-    res.onAborted(() => {
-      st.aborted = true;
-    });
-    res.onData((ab, isLast) => {
-      try {
-        onChunk(ab, isLast);
-      } catch (err) {
-        log.error({ err }, 'bootstrap request handler threw');
-        st.done = true;
-        send(res, st, internal);
-      }
-    });
-    const onChunk = (ab: ArrayBuffer, isLast: boolean): void => {
-      if (st.done) return;
-      st.size += ab.byteLength;
-      if (st.size > b.maxBodyBytes) {
-        st.done = true;
-        send(res, st, tooLarge);
-        return;
-      }
-      let body: Buffer;
-      if (isLast && st.chunks === null) {
-        // The common case, one chunk: a view is enough, because resolve() reads the body before it
-        // returns or awaits anything (the ArrayBuffer is only valid during this callback).
-        body = Buffer.from(ab);
-      } else {
-        // Copy: the ArrayBuffer is only valid during this callback.
-        (st.chunks ??= []).push(Buffer.from(new Uint8Array(ab)));
-        if (!isLast) return;
-        body = Buffer.concat(st.chunks);
-      }
-      st.done = true;
-      st.chunks = null;
-      let r: BootstrapReply | Promise<BootstrapReply>;
-      try {
-        r = b.resolve(body);
-      } catch (err) {
-        log.error({ err }, 'bootstrap resolve failed');
-        r = internal;
-      }
-      if (r instanceof Promise) {
-        r.then(
-          (x) => send(res, st, x),
-          (err: unknown) => {
-            log.error({ err }, 'bootstrap resolve failed');
-            send(res, st, internal);
-          },
-        ).catch((err: unknown) => log.error({ err }, 'bootstrap answer could not be written'));
-      }
-      else send(res, st, r);
-    };
-    // See AdminRouter.handle: uWS never reports a `Content-Length: 0` body whose header was split.
-    if (emptyBody) onChunk(new ArrayBuffer(0), true);
-  }));
 }
 
 /** Write a 500 on an HTTP response if it can still take one (a handler threw before answering). */
