@@ -5,12 +5,13 @@
  * WebCrypto (src/sdk/crypto.ts).
  */
 import crypto from 'node:crypto';
+import * as C from '../protocol/constants.js';
 
-export const PROTOCOL_VERSION = 1;
+export { PROTOCOL_VERSION } from '../protocol/constants.js';
 /** Prefix of the signed CONNECT transcript (ASCII, 19 bytes, NUL-terminated). */
-export const CONNECT_CONTEXT = Buffer.from('latchkey/1 CONNECT\0', 'latin1');
-export const KDF_INFO = Buffer.from('latchkey/1 session keys', 'latin1');
-export const CONFIRM_LABEL = Buffer.from('latchkey/1 CONNACK', 'latin1');
+export const CONNECT_CONTEXT = Buffer.from(C.CONNECT_CONTEXT, 'latin1');
+export const KDF_INFO = Buffer.from(C.KDF_INFO, 'latin1');
+export const CONFIRM_LABEL = Buffer.from(C.CONFIRM_LABEL, 'latin1');
 export const SESSION_SECRET_BYTES = 64;
 export const PSS_SALT_BYTES = 32;
 
@@ -20,7 +21,7 @@ export function signatureInput(bodyBytes: Uint8Array): Buffer {
 }
 
 /** Prefix of the RESUME transcript (ASCII, 18 bytes, NUL-terminated); docs/protocol.md 4.6. */
-export const RESUME_CONTEXT = Buffer.from('latchkey/1 RESUME\0', 'latin1');
+export const RESUME_CONTEXT = Buffer.from(C.RESUME_CONTEXT, 'latin1');
 
 export interface SessionKeys {
   /** AES-256-GCM key, endpoint -> server. */

@@ -26,18 +26,9 @@ import {
   type WireEvent,
 } from './schemas.js';
 import type avro from 'avsc';
+import { FRAME_TYPE } from './constants.js';
 
-export const FrameType = {
-  CONNECT: 0x01,
-  CONNACK: 0x02,
-  PINGREQ: 0x0c,
-  PINGRESP: 0x0d,
-  DISCONNECT: 0x0e,
-  SYNC: 0x0f,
-  RESUME: 0x10,
-  TICKETREQ: 0x11,
-  TICKET: 0x12,
-} as const;
+export const FrameType = FRAME_TYPE;
 export type FrameTypeName = keyof typeof FrameType;
 
 export type Frame =

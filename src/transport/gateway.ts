@@ -46,8 +46,8 @@ import { Session, type SessionHost, type Transport } from '../session/session.js
 import type { SessionRegistry } from '../session/registry.js';
 import { mountBootstrap, type BootstrapRoute } from './bootstrap-route.js';
 
-export const ENDPOINT_PATH = '/ep/v1';
-export const SUBPROTOCOL = 'latchkey.v1';
+export { ENDPOINT_PATH, SUBPROTOCOL } from '../protocol/constants.js';
+import { ENDPOINT_PATH, SUBPROTOCOL } from '../protocol/constants.js';
 
 interface WsData {
   session: Session | null;
