@@ -102,27 +102,48 @@ export class Handshaker {
    * when it closes, which spares the RSA decrypt of a handshake nobody waits for.
    */
   async run(connect: Connect, remoteAddress = '', ticket: CryptoTicket | null = null): Promise<HandshakeAccepted> {
-    const d = this.d;
     const decoded = decodeConnectBody(connect.body);
     if (!decoded.ok) throw refusal('LK_FRAME_MALFORMED', 'ConnectBody');
     const body = decoded.value;
     if (body.protocolVersion !== PROTOCOL_VERSION) throw refusal('LK_HS_BAD_PROTOCOL_VERSION', String(body.protocolVersion));
     const keyHash = base64url(body.keyHash);
-    if (ticket) ticket.keyHash = keyHash;
-    const keyRefusal = d.admission?.checkKey(keyHash, remoteAddress);
-    if (keyRefusal) throw refusal(keyRefusal);
-    // Admitted: this handshake counts against the key's flapping limit until its crypto is done.
-    let admitted = d.admission !== undefined;
-    const cryptoDone = (verified: boolean): boolean => {
-      if (!admitted) return false;
-      admitted = false;
-      return d.admission!.keyHandshakeDone(keyHash, verified);
-    };
+    const cryptoDone = this.admitKey(keyHash, remoteAddress, ticket);
     try {
       return await this.afterKeyCheck(connect, body, keyHash, ticket, cryptoDone);
     } finally {
       cryptoDone(false);
     }
+  }
+
+  /**
+   * Bans, rates and flapping for the key hash (throws the refusal); `ticket` learns the key hash so
+   * bans match the handshaking session. Returns the call that ends the key's in-flight count, once
+   * (verified: the handshake proved the key, so flapping detection counts it).
+   */
+  private admitKey(keyHash: string, remoteAddress: string, ticket: CryptoTicket | null): (verified: boolean) => boolean {
+    const admission = this.d.admission;
+    if (ticket) ticket.keyHash = keyHash;
+    const keyRefusal = admission?.checkKey(keyHash, remoteAddress);
+    if (keyRefusal) throw refusal(keyRefusal);
+    let admitted = admission !== undefined;
+    return (verified) => {
+      if (!admitted) return false;
+      admitted = false;
+      return admission!.keyHandshakeDone(keyHash, verified);
+    };
+  }
+
+  /** The endpoint's public key: `known` (sent or from the credentials), else its registration's; LK_HS_PUBLIC_KEY_REQUIRED if none. */
+  private async knownPublicKey(app: Application, keyHash: string, known: Buffer | null): Promise<{ publicKey: Buffer; endpoint: EndpointRecord | null }> {
+    if (known) return { publicKey: known, endpoint: null };
+    let endpoint: EndpointRecord | null;
+    try {
+      endpoint = await this.d.registration.getEndpoint({ app, keyHash, publicKey: Buffer.alloc(0) });
+    } catch (err) {
+      throw new LatchkeyError('LK_SERVER_UNAVAILABLE', `endpoint lookup: ${(err as Error).message}`, { cause: err });
+    }
+    if (!endpoint?.publicKey) throw refusal('LK_HS_PUBLIC_KEY_REQUIRED');
+    return { publicKey: endpoint.publicKey, endpoint };
   }
 
   /** A RESUME: throws LatchkeyError with the refusal code (see the top of this file). */
@@ -134,15 +155,7 @@ export class Handshaker {
     if (body.protocolVersion !== PROTOCOL_VERSION) throw refusal('LK_HS_BAD_PROTOCOL_VERSION', String(body.protocolVersion));
     if (!d.tickets) throw refusal('LK_RESUME_DISABLED');
     const keyHash = base64url(body.keyHash);
-    if (ticket) ticket.keyHash = keyHash;
-    const keyRefusal = d.admission?.checkKey(keyHash, remoteAddress);
-    if (keyRefusal) throw refusal(keyRefusal);
-    let admitted = d.admission !== undefined;
-    const done = (verified: boolean): boolean => {
-      if (!admitted) return false;
-      admitted = false;
-      return d.admission!.keyHandshakeDone(keyHash, verified);
-    };
+    const done = this.admitKey(keyHash, remoteAddress, ticket);
     try {
       const app = await d.apps.byAppToken(body.appToken);
       if (!app) throw refusal('LK_HS_UNKNOWN_APPLICATION');
@@ -167,17 +180,7 @@ export class Handshaker {
       const credRefusal = refusalFor(view, keyHash, false);
       if (credRefusal) throw refusal(credRefusal);
       if (!view || view.status !== 'IN_USE') throw refusal('LK_CRED_UNKNOWN', 'credentials not bound to this endpoint');
-      let endpoint: EndpointRecord | null = null;
-      let publicKey = view.publicKey;
-      if (!publicKey) {
-        try {
-          endpoint = await d.registration.getEndpoint({ app, keyHash, publicKey: Buffer.alloc(0) });
-        } catch (err) {
-          throw new LatchkeyError('LK_SERVER_UNAVAILABLE', `endpoint lookup: ${(err as Error).message}`, { cause: err });
-        }
-        publicKey = endpoint?.publicKey ?? null;
-      }
-      if (!publicKey) throw refusal('LK_HS_PUBLIC_KEY_REQUIRED');
+      const { publicKey, endpoint } = await this.knownPublicKey(app, keyHash, view.publicKey);
       const keys = deriveSessionKeys(t.resumption, input);
       return { app, keepAliveSec: body.keepAliveSec, keyHash, publicKey, endpoint, resumed: true, c2s: keys.c2s, s2c: keys.s2c, confirmation: keys.confirmation, resumption: keys.resumption };
     } finally {
@@ -211,17 +214,7 @@ export class Handshaker {
       const credRefusal = refusalFor(view, keyHash, acceptUnknown);
       if (credRefusal) throw refusal(credRefusal);
 
-      let endpoint: EndpointRecord | null = null;
-      let publicKey = body.publicKey ?? view?.publicKey ?? null;
-      if (!publicKey) {
-        try {
-          endpoint = await d.registration.getEndpoint({ app, keyHash, publicKey: Buffer.alloc(0) });
-        } catch (err) {
-          throw new LatchkeyError('LK_SERVER_UNAVAILABLE', `endpoint lookup: ${(err as Error).message}`, { cause: err });
-        }
-        publicKey = endpoint?.publicKey ?? null;
-      }
-      if (!publicKey) throw refusal('LK_HS_PUBLIC_KEY_REQUIRED');
+      const { publicKey, endpoint } = await this.knownPublicKey(app, keyHash, body.publicKey ?? view?.publicKey ?? null);
 
       const sigInput = signatureInput(connect.body);
       const digest = d.admission?.signatureDigest(sigInput, connect.signature) ?? null;
