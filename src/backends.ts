@@ -125,7 +125,8 @@ export async function openDirectory(config: Config, log: Logger, node: string, p
     return new LocalDirectory();
   }
   log.info({ backend: 'redis', topology: redisTopology(config), url: shownRedisUrl(config) }, 'directory selected');
-  const redis = createRedisClient(config.redisUrl, { connectionName: 'latchkey-directory', connectTimeoutMs: 5000, maxRetriesPerRequest: 1 });
+  // A command bound: a heartbeat stuck on a command through a failover would make this process look dead to every other.
+  const redis = createRedisClient(config.redisUrl, { connectionName: 'latchkey-directory', connectTimeoutMs: 5000, maxRetriesPerRequest: 1, commandTimeoutMs: 2000 });
   const onError = (err: unknown): void => log.warn({ err }, 'directory Redis error');
   redis.on('error', onError);
   await connectRedis(redis, { url: config.redisUrl, what: 'directory', timeoutMs: 5000 });

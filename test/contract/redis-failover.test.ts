@@ -23,10 +23,10 @@ import { nodeInfo } from './node-registry.contract.js';
 const prefix = `latchkey-test-failover-${process.pid}:`;
 
 async function openDirectory(url: string, node: string): Promise<RedisDirectory> {
-  const redis = createRedisClient(url, { connectionName: 'latchkey-test-directory' });
+  const redis = createRedisClient(url, { connectionName: 'latchkey-test-directory', commandTimeoutMs: 2000 });
   redis.on('error', () => undefined);
   await connectRedis(redis, { url, what: 'test directory' });
-  return RedisDirectory.open(redis, { node, process: 0, heartbeatMs: 500, prefix });
+  return RedisDirectory.open(redis, { node, process: 0, heartbeatMs: 1000, prefix });
 }
 
 const holder = (node: string, session: string) => ({ node, process: 0, session, since: Date.now() });
