@@ -679,6 +679,8 @@ interface ServerCounters {
   rsaDecrypts: number | null;
   rsaVerifies: number | null;
   rsaByOp: Record<string, number> | null;
+  /** latchkey_rsa_decrypts_unused_total: decrypts of handshakes not accepted after all, by why. */
+  rsaDecryptsUnusedByReason: Record<string, number> | null;
   cryptoHandshakes: number | null;
   handshakesByResult: Record<string, number> | null;
   connectionsRefusedByCode: Record<string, number> | null;
@@ -698,6 +700,7 @@ function serverCounters(w: Window): ServerCounters | null {
     rsaDecrypts: metricDelta(b, a, RSA_METRIC, { op: 'decrypt' }),
     rsaVerifies: metricDelta(b, a, RSA_METRIC, { op: 'verify' }),
     rsaByOp: metricDeltaBy(b, a, RSA_METRIC, 'op'),
+    rsaDecryptsUnusedByReason: metricDeltaBy(b, a, 'latchkey_rsa_decrypts_unused_total', 'reason'),
     cryptoHandshakes: metricDelta(b, a, 'latchkey_crypto_handshakes_total'),
     handshakesByResult: metricDeltaBy(b, a, 'latchkey_handshakes_total', 'result'),
     connectionsRefusedByCode: metricDeltaBy(b, a, 'latchkey_connections_refused_total', 'code'),
@@ -981,6 +984,7 @@ function report(o: PhaseReport, f: PhaseReport, fl: FloorReport, baseLegit: Legi
       `| latchkey_connections_refused_total (at the upgrade) | ${list(s.connectionsRefusedByCode)} |`,
       `| latchkey_handshakes_total | ${list(s.handshakesByResult)} |`,
       `| latchkey_rsa_operations_total | ${list(s.rsaByOp)} |`,
+      `| latchkey_rsa_decrypts_unused_total (decrypts of handshakes not accepted after all) | ${list(s.rsaDecryptsUnusedByReason)} |`,
       `| latchkey_bans_added_total | ${list(s.bansAddedByReason)} |`,
       `| latchkey_sessions_ended_total | ${list(s.sessionsEndedByCode)} |`,
     ];

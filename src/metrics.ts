@@ -31,6 +31,8 @@ export class Stats {
   readonly directoryErrors = new Map<string, number>();
   /** WebSocket upgrades refused before any session existed, by code (bans, rates, connection cap). */
   readonly connectionsRefused = new Map<string, number>();
+  /** RSA decrypts whose handshake was not accepted after all, by why (a refusal code, or closed). */
+  readonly rsaDecryptsUnused = new Map<string, number>();
   /** RSA work done for handshakes (signature verifies, secret decrypts), whoever asked. */
   rsaVerifies = 0;
   rsaDecrypts = 0;
@@ -137,6 +139,7 @@ export class Stats {
     mapCounter(r, 'latchkey_directory_errors_total', 'Cluster directory calls (Redis) that failed, by call (claim, release, lookup, join, leave, members); lookups fell back to a broadcast.', 'call', this.directoryErrors);
     mapCounter(r, 'latchkey_handler_errors_total', 'uWS callbacks whose handler threw; answered 500 or closed with LK_INTERNAL instead of ending the process.', 'where', this.handlerErrors);
     mapCounter(r, 'latchkey_connections_refused_total', 'WebSocket upgrades refused before a session existed, by code (LK_BANNED, LK_CONN_RATE_LIMITED, LK_CONN_LIMIT).', 'code', this.connectionsRefused);
+    mapCounter(r, 'latchkey_rsa_decrypts_unused_total', 'RSA decrypts spent on handshakes that were not accepted after all, by why: the refusal code that came after the decrypt (LK_BANNED: a ban landed while it ran; LK_CRED_RATE_LIMITED, LK_CRED_IN_USE, ...), or closed (the connection went, or a ban ended the session, while it ran). Each is a private-key operation a client made the server spend for nothing.', 'reason', this.rsaDecryptsUnused);
     mapCounter(r, 'latchkey_bans_added_total', 'Bans set, by reason: flapping, failed-handshakes (automatic), admin (API or CLI).', 'reason', this.bansAdded);
     new client.Counter({
       name: 'latchkey_rsa_operations_total', help: 'RSA-2048 operations run for handshakes: verify (endpoint signature) and decrypt (session secret, the expensive one).', labelNames: ['op'], registers: [r],

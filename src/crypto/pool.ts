@@ -53,6 +53,8 @@ export class CryptoTicket {
   private index = -1;
   /** The key hash the CONNECT claims, once decoded (ban matching of handshaking sessions). */
   keyHash: string | null = null;
+  /** Its RSA decrypt ran (handshake.ts): if the handshake is not accepted after all, that decrypt was spent for nothing. */
+  decrypted = false;
 
   get cancelled(): boolean {
     return this.cancelled_;

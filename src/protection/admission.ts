@@ -13,7 +13,10 @@
  *   6. the very same CONNECT failed its signature before -> CONNACK LK_HS_BAD_SIGNATURE, no verify
  *      (badSignatureMemory: a replayed forged CONNECT is not worth a second RSA verify; its nonce
  *      is not consumed on failure, by design, so a forger cannot burn a real endpoint's nonce)
- *   7. a trustful application creates credentials too fast -> CONNACK LK_CRED_RATE_LIMITED (after
+ *   7. the address had a handshake refused in the last probationMs (or, under attack, had none
+ *      accepted lately) -> wait until it has gone that long without one (at most 5 x); banned
+ *      meanwhile: CONNACK LK_BANNED, no RSA operation
+ *   8. a trustful application creates credentials too fast -> CONNACK LK_CRED_RATE_LIMITED (after
  *      the signature verified, before the decrypt's result is used: a stranger must hold the key,
  *      so random key hashes cannot drain the application's budget for its real new devices)
  * After the handshake:
@@ -35,7 +38,7 @@ import type { BanRecord } from '../store/store.js';
 import type { BanList } from './bans.js';
 import { canonicalIp } from '../net/ip.js';
 import { normalizeIpBan } from './bans.js';
-import { TokenBuckets, WindowCounters } from './rate.js';
+import { LastSeen, TokenBuckets, WindowCounters } from './rate.js';
 
 export interface AdmissionLimits {
   maxConnections: number;
@@ -57,6 +60,8 @@ export interface AdmissionLimits {
   /** How long a failed signature is remembered (2 x the handshake window: a replay is stale after). */
   badSignatureTtlMs: number;
   trustfulNewCredentialsPerSec: number;
+  /** Probation before RSA work (beforeCrypto; 0: off). */
+  probationMs: number;
 }
 
 export interface UpgradeRefusal {
@@ -102,6 +107,10 @@ export class Admission {
   private readonly keySessions: WindowCounters;
   /** Handshakes per key hash admitted by checkKey whose crypto has not finished (keyHandshakeDone). */
   private readonly keyInflight = new Map<string, number>();
+  /** When each address last had a handshake refused: on probation for probationMs after. */
+  private readonly lastRefusal: LastSeen;
+  /** When each address last had a handshake accepted (within flappingWindowSec): known good. */
+  private readonly lastAccepted: LastSeen;
   /** Digest of (signed body, signature) -> time it failed; Map order is time order. */
   private readonly badSignatures = new Map<string, number>();
 
@@ -119,6 +128,8 @@ export class Admission {
     this.trustfulRate = new TokenBuckets(limits.trustfulNewCredentialsPerSec, Math.max(1, limits.trustfulNewCredentialsPerSec * 10), 100_000, now);
     this.ipFailures = new WindowCounters(limits.flappingWindowSec * 1000, undefined, now);
     this.keySessions = new WindowCounters(limits.flappingWindowSec * 1000, undefined, now);
+    this.lastRefusal = new LastSeen(Math.max(1, limits.probationMs), undefined, now);
+    this.lastAccepted = new LastSeen(limits.flappingWindowSec * 1000, undefined, now);
   }
 
   get connections(): number {
@@ -157,6 +168,8 @@ export class Admission {
 
   private refuseUpgrade(status: number, code: ErrorCode, retryAfterSec: number): UpgradeRefusal {
     this.stats.count(this.stats.connectionsRefused, code);
+    // Our own load (LK_CONN_LIMIT, LK_SERVER_BUSY) is not an attack: a legit reconnect storm hits it.
+    if (code === 'LK_BANNED' || code === 'LK_CONN_RATE_LIMITED') this.noteRefusal(this.now());
     return { status, code, retryAfterSec };
   }
 
@@ -224,9 +237,42 @@ export class Admission {
     while (m.size > this.limits.badSignatureMemory) m.delete(m.keys().next().value!);
   }
 
-  /** Step 7: may this trustful application create one more credentials record now? */
+  /** Step 8: may this trustful application create one more credentials record now? */
   allowNewTrustfulCredentials(appId: string): boolean {
     return this.trustfulRate.take(appId, this.now()) === 0;
+  }
+
+  /**
+   * Step 7, the last before the crypto pool: probation. A handshake from an address whose
+   * handshakes were refused in the last probationMs waits until the address has gone probationMs
+   * without a refusal (checked every probationMs / 2, at most 5 x probationMs in all), so that a
+   * flood mixing valid handshakes with junk gets its address banned (handshakeRefused) before the
+   * valid ones cost an RSA decrypt. Under attack, an address with no handshake accepted in
+   * flappingWindowSec waits probationMs once even before its first refusal (a flood's first valid
+   * handshake may come before its junk). Resolves LK_BANNED if the address was banned meanwhile,
+   * 'gone' if `gone()` says the connection went (nothing to spend RSA on), else null.
+   */
+  async beforeCrypto(remoteAddress: string, gone: () => boolean): Promise<ErrorCode | 'gone' | null> {
+    const ms = this.limits.probationMs;
+    if (ms <= 0) return null;
+    const ip = addressUnit(remoteAddress);
+    if (ip === null) return null;
+    const start = this.now();
+    const until = start + ms * 5;
+    const stranger = this.underAttack(start) && this.lastAccepted.since(ip, start) === Infinity;
+    while ((stranger && this.now() - start < ms) || (this.lastRefusal.since(ip, this.now()) < ms && this.now() < until)) {
+      await new Promise<void>((resolve) => setTimeout(resolve, ms / 2).unref());
+      if (gone()) return 'gone';
+      if (this.bans.ip(remoteAddress)) return 'LK_BANNED';
+    }
+    return this.bans.ip(remoteAddress) ? 'LK_BANNED' : null;
+  }
+
+  /** A handshake from `remoteAddress` was accepted: the address is known good for probation. */
+  handshakeAccepted(remoteAddress: string): void {
+    if (this.limits.probationMs <= 0) return;
+    const ip = addressUnit(remoteAddress);
+    if (ip !== null) this.lastAccepted.touch(ip, this.now());
   }
 
   // --- after the handshake ---
@@ -237,11 +283,13 @@ export class Admission {
     const ip = addressUnit(remoteAddress);
     if (ip === null || this.bans.ip(remoteAddress)) return;
     const now = this.now();
+    if (this.limits.probationMs > 0) this.lastRefusal.touch(ip, now);
     const n = this.ipFailures.hit(ip, now);
     // A flood's onset costs (addresses x threshold) refused handshakes before every address is
     // banned (bench/flood: 50 x 100 of them held legit p99 at ~130 ms for 1-3 s); while the whole
     // process refuses handshakes this fast, addresses get the lower threshold.
-    const attack = this.limits.attackRefusalsPerSec > 0 && this.refusalsThisSecond(now) > this.limits.attackRefusalsPerSec;
+    this.noteRefusal(now);
+    const attack = this.underAttack(now);
     const limit = attack ? Math.min(this.limits.ipMaxFailedHandshakes, this.limits.ipMaxFailedHandshakesUnderAttack) : this.limits.ipMaxFailedHandshakes;
     if (n > limit) {
       this.ipFailures.reset(ip);
@@ -251,14 +299,30 @@ export class Admission {
 
   private refusalSecond = 0;
   private refusalCount = 0;
-  /** Counts this refusal; returns the refusals counted in the current second (all addresses). */
-  private refusalsThisSecond(now: number): number {
+  private refusalPrev = 0;
+  /** Count one refusal of an attempt (handshake, or an upgrade of a banned or too fast address). */
+  private noteRefusal(now: number): void {
     const sec = Math.floor(now / 1000);
     if (sec !== this.refusalSecond) {
+      this.refusalPrev = sec === this.refusalSecond + 1 ? this.refusalCount : 0;
       this.refusalSecond = sec;
       this.refusalCount = 0;
     }
-    return ++this.refusalCount;
+    this.refusalCount++;
+  }
+
+  /**
+   * Under attack: this second or the one before saw more than attackRefusalsPerSec refusals (of
+   * handshakes, and of upgrades from banned or too fast addresses, so the mode lasts while a banned
+   * flood goes on, not only through its onset).
+   */
+  underAttack(now = this.now()): boolean {
+    const limit = this.limits.attackRefusalsPerSec;
+    if (limit <= 0) return false;
+    const sec = Math.floor(now / 1000);
+    const cur = sec === this.refusalSecond ? this.refusalCount : 0;
+    const prev = sec === this.refusalSecond ? this.refusalPrev : sec === this.refusalSecond + 1 ? this.refusalCount : 0;
+    return Math.max(cur, prev) > limit;
   }
 
   /**

@@ -60,6 +60,7 @@ export async function startProtection(d: {
       ipMaxFailedHandshakes: c.ipMaxFailedHandshakes,
       attackRefusalsPerSec: c.attackRefusalsPerSec,
       ipMaxFailedHandshakesUnderAttack: c.ipMaxFailedHandshakesUnderAttack,
+      probationMs: c.handshakeProbationMs,
       badSignatureMemory: c.badSignatureMemory,
       badSignatureTtlMs: c.handshakeWindowSec * 2000,
       trustfulNewCredentialsPerSec: c.trustfulNewCredentialsPerSec,

@@ -156,3 +156,33 @@ export class WindowCounters extends SweptMap<[count: number, start: number]> {
     }
   }
 }
+
+/** When each key was last seen, forgotten `ttlMs` after (bounded in keys like the others). */
+export class LastSeen extends SweptMap<number> {
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxKeys = 200_000,
+    clock: () => number = Date.now,
+  ) {
+    super(clock);
+  }
+
+  protected idle(at: number, now: number): boolean {
+    return now - at >= this.ttlMs;
+  }
+
+  touch(key: string, now: number): void {
+    if (!this.m.has(key)) {
+      if (this.m.size >= this.maxKeys) for (const [k, at] of this.m) if (this.idle(at, now)) this.m.delete(k);
+      if (this.m.size >= this.maxKeys) this.m.delete(this.m.keys().next().value!);
+      this.added();
+    } else this.m.delete(key);
+    this.m.set(key, now);
+  }
+
+  /** Milliseconds since `key` was last seen, or Infinity (never, or forgotten). */
+  since(key: string, now: number): number {
+    const at = this.m.get(key);
+    return at === undefined || now - at >= this.ttlMs ? Infinity : now - at;
+  }
+}

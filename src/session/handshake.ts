@@ -19,6 +19,8 @@
  *  8. credentials status allows the endpoint            else LK_CRED_UNKNOWN / LK_CRED_IN_USE / LK_CRED_REVOKED
  *  9. a public key is known (CONNECT, credentials, registration)  else LK_HS_PUBLIC_KEY_REQUIRED
  *     this exact CONNECT did not fail its signature before   else LK_HS_BAD_SIGNATURE (no RSA verify)
+ *     probation: an address with a handshake refused in the last handshakeProbationMs waits until it
+ *     has gone that long without one (at most 5 x)      banned meanwhile: LK_BANNED (no RSA)
  * 10. crypto pool: signature, then secret, then keys    else LK_HS_BAD_SIGNATURE / LK_HS_BAD_SECRET
  *     (the decrypt is skipped if the session closed or was banned meanwhile: LK_HS_ABANDONED)
  *     trustful application, new key: within trustfulNewCredentialsPerSec  else LK_CRED_RATE_LIMITED
@@ -109,7 +111,7 @@ export class Handshaker {
     const keyHash = base64url(body.keyHash);
     const cryptoDone = this.admitKey(keyHash, remoteAddress, ticket);
     try {
-      return await this.afterKeyCheck(connect, body, keyHash, ticket, cryptoDone);
+      return await this.afterKeyCheck(connect, body, keyHash, remoteAddress, ticket, cryptoDone);
     } finally {
       cryptoDone(false);
     }
@@ -188,7 +190,7 @@ export class Handshaker {
     }
   }
 
-  private async afterKeyCheck(connect: Connect, body: ConnectBody, keyHash: string, ticket: CryptoTicket | null, cryptoDone: (verified: boolean) => boolean): Promise<HandshakeAccepted> {
+  private async afterKeyCheck(connect: Connect, body: ConnectBody, keyHash: string, remoteAddress: string, ticket: CryptoTicket | null, cryptoDone: (verified: boolean) => boolean): Promise<HandshakeAccepted> {
     const d = this.d;
     const app = await d.apps.byAppToken(body.appToken);
     if (!app) throw refusal('LK_HS_UNKNOWN_APPLICATION');
@@ -219,6 +221,11 @@ export class Handshaker {
       const sigInput = signatureInput(connect.body);
       const digest = d.admission?.signatureDigest(sigInput, connect.signature) ?? null;
       if (d.admission?.knownBadSignature(digest)) throw refusal('LK_HS_BAD_SIGNATURE', 'this CONNECT already failed its signature check');
+      if (d.admission) {
+        // Probation: an address refusing handshakes right now is banned before this one costs RSA.
+        const probation = await d.admission.beforeCrypto(remoteAddress, () => ticket?.cancelled === true);
+        if (probation === 'LK_BANNED') throw refusal('LK_BANNED', 'address banned while on probation');
+      }
       const out = await d.pool.handshake(
         {
           keyHash,
@@ -235,6 +242,7 @@ export class Handshaker {
         if (out !== ABANDONED_UNSENT) d.stats.rsaVerifies++;
         if (out.ok || out.code === 'LK_HS_BAD_SECRET') d.stats.rsaDecrypts++;
       }
+      if (ticket && (out.ok || out.code === 'LK_HS_BAD_SECRET')) ticket.decrypted = true;
       // Flapping detection counts verified handshakes (a forger cannot); banned now: refuse.
       if (cryptoDone(out.ok || out.code === 'LK_HS_BAD_SECRET')) throw refusal('LK_BANNED');
       if (!out.ok) {

@@ -194,6 +194,7 @@ export class Session implements EventPeer {
   private released(): void {
     // Not dropped here: a refusal observes the handshake's duration after its close.
     this.ticket?.cancel();
+    this.decryptUnused('closed');
     if (this.keySlot >= 0) {
       frameKeys.free(this.keySlot);
       this.keySlot = -1;
@@ -212,6 +213,13 @@ export class Session implements EventPeer {
     if (!t) return;
     this.ticket = null;
     this.host.stats.handshakeSeconds.observe({ result }, (performance.now() - t.startedAt) / 1000);
+  }
+
+  /** A handshake whose RSA decrypt ran ends without being accepted: count the decrypt as spent for nothing (once). */
+  private decryptUnused(reason: string, t: HandshakeTicket | null = this.ticket): void {
+    if (!t?.decrypted) return;
+    t.decrypted = false;
+    this.host.stats.count(this.host.stats.rsaDecryptsUnused, reason);
   }
 
   /** From CONNECT to CONNACK: this session's place in the crypto pool (cancelled when it closes) and the start time. */
@@ -255,13 +263,13 @@ export class Session implements EventPeer {
     } catch (err) {
       const code = sessionErrorCode(err);
       if (code === 'LK_INTERNAL' || code === 'LK_SERVER_UNAVAILABLE') this.host.log.error({ err, session: this.id, code }, 'handshake failed');
-      if (this.state !== 'HANDSHAKING') return;
+      if (this.state !== 'HANDSHAKING') return this.decryptUnused('closed', ticket);
       if (ERRORS[code].connack !== undefined) return this.refuse(code);
       return this.fail(code);
     }
     // The socket may have gone while the workers ran; the credentials binding stays (it is durable
     // and idempotent for this endpoint).
-    if (this.state !== 'HANDSHAKING') return;
+    if (this.state !== 'HANDSHAKING') return this.decryptUnused('closed', ticket);
     // Revoked while this handshake ran on the status it read before: refuse (control/revocation.ts).
     if (this.host.registry.recentlyRevoked(accepted.app.id, accepted.keyHash)) return this.refuse('LK_CRED_REVOKED');
     this.app = accepted.app;
@@ -316,6 +324,7 @@ export class Session implements EventPeer {
     this.host.stats.handshakesAccepted++;
     if (accepted.resumed) this.host.stats.handshakesResumed++;
     this.host.stats.sessionsOpen++;
+    this.host.admission?.handshakeAccepted(this.transport.remoteAddress);
     this.observeHandshake(accepted.resumed ? 'resumed' : 'accepted');
     this.host.registry.established(this);
     // Owner changes are routed to established sessions only: one made while this session
@@ -509,6 +518,7 @@ export class Session implements EventPeer {
   private refuse(code: ErrorCode): void {
     const spec = ERRORS[code];
     this.host.stats.refused(code);
+    this.decryptUnused(code);
     this.observeHandshake('refused');
     this.transport.send(
       encodeConnack({
@@ -536,6 +546,7 @@ export class Session implements EventPeer {
     const beforeSession = this.state !== 'ESTABLISHED';
     if (detail) this.host.log.debug({ session: this.id, code, detail }, 'session ended');
     this.host.stats.ended(code);
+    if (beforeSession) this.decryptUnused(code);
     this.transport.send(encodeDisconnect({ reason: DisconnectReason[spec.disconnect ?? 'BAD_REQUEST'], errorCode: code }));
     this.closeQuietly(spec.close ?? ERRORS.LK_INTERNAL.close!, code);
     // Junk before a session exists (bad frames, no CONNECT in time) counts against the address.

@@ -189,6 +189,41 @@ describe('automatic bans', () => {
     expect(h.server.stats.bansAdded.get('failed-handshakes')).toBe(1);
   });
 
+  it('probation: a valid CONNECT from an address refusing junk waits, and is refused LK_BANNED with no RSA work once the address is banned', async () => {
+    const { h, app } = await harness({ ipMaxFailedHandshakes: 3, handshakeProbationMs: 300 });
+    // Keys and frames made first: a key takes ~50-100 ms to generate, longer than a gap between refusals should be.
+    const junkFrames = Array.from({ length: 4 }, () => connectFrame(h, { ...app, appToken: 'no-such-app-token-000000' }, makeEndpointKey()));
+    const valid = connectFrame(h, app, makeEndpointKey());
+    const junk = (): Promise<{ errorCode: string | null }> => connack(h, junkFrames.pop()!);
+    expect((await junk()).errorCode).toBe('LK_HS_UNKNOWN_APPLICATION');
+    // A valid handshake (a fresh key of the trustful application) right after: held on probation.
+    const held = connack(h, valid);
+    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 3; i++) expect((await junk()).errorCode).toBe('LK_HS_UNKNOWN_APPLICATION');
+    const r = await held;
+    expect(r.errorCode).toBe('LK_BANNED');
+    expect(h.server.stats.rsaVerifies).toBe(0);
+    expect(h.server.stats.rsaDecrypts).toBe(0);
+    expect(h.server.stats.rsaDecryptsUnused.size).toBe(0);
+  });
+
+  it('probation: once the address has gone handshakeProbationMs without a refusal, the held CONNECT is accepted', async () => {
+    const { h, app } = await harness({ handshakeProbationMs: 300 });
+    const [bad, first, second] = [connectFrame(h, { ...app, appToken: 'no-such-app-token-000000' }, makeEndpointKey()), connectFrame(h, app, makeEndpointKey()), connectFrame(h, app, makeEndpointKey())];
+    expect((await connack(h, bad)).errorCode).toBe('LK_HS_UNKNOWN_APPLICATION');
+    const t0 = performance.now();
+    const r = await connack(h, first);
+    expect(r.code).toBe(ConnackCode.ACCEPTED);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(200);
+    r.ws.close();
+    // The address is now known good and quiet: the next handshake is not held.
+    const t1 = performance.now();
+    const again = await connack(h, second);
+    expect(again.code).toBe(ConnackCode.ACCEPTED);
+    expect(performance.now() - t1).toBeLessThan(200);
+    again.ws.close();
+  });
+
   it('flapping detection bans a key hash that opens too many sessions (CONNACK LK_BANNED, then refused before RSA)', async () => {
     const { h, app } = await harness({ flappingMaxCount: 2 });
     const k = makeEndpointKey();

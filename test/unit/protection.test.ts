@@ -86,7 +86,7 @@ describe('under-attack mode', () => {
     let now = 1_000_000;
     const log = pino({ level: 'silent' });
     const bans = new BanList({ store: store as never, log, announce: async () => undefined, onBanned: () => undefined, now: () => now });
-    const limits = { maxConnections: 10, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 0, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 5, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0 };
+    const limits = { maxConnections: 10, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 0, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 5, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0, probationMs: 0 };
     const a = new Admission(limits, bans, new Stats(), log, () => now);
     // Quiet: 3 refusals from one address are far below 100.
     for (let i = 0; i < 3; i++) a.handshakeRefused('10.0.0.1', 'LK_HS_BAD_SIGNATURE');
@@ -114,7 +114,7 @@ describe('flapping detection', () => {
     const now = 1_000_000;
     const log = pino({ level: 'silent' });
     const bans = new BanList({ store: store as never, log, announce: async () => undefined, onBanned: () => undefined, now: () => now });
-    const limits = { maxConnections: 10, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 3, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 0, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0 };
+    const limits = { maxConnections: 10, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 3, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 0, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0, probationMs: 0 };
     const a = new Admission(limits, bans, new Stats(), log, () => now);
     // Three admitted at once fill the limit; a fourth is refused before RSA, without a ban.
     for (let i = 0; i < 3; i++) expect(a.checkKey('K', '10.0.0.1')).toBeNull();
@@ -142,7 +142,7 @@ describe('upgrade refusal while the crypto queue is past its wait bound', () => 
     const store = { putBan: async (b: unknown) => b, deleteBan: async () => false, listBans: async () => [], appendControl: async () => undefined, listControlSince: async () => [] };
     const log = pino({ level: 'silent' });
     const bans = new BanList({ store: store as never, log, announce: async () => undefined, onBanned: () => undefined, now: () => 1 });
-    const limits = { maxConnections: 10, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 0, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 0, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0 };
+    const limits = { maxConnections: 10, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 0, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 0, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0, probationMs: 0 };
     const a = new Admission(limits, bans, new Stats(), log, () => 1);
     let busy = true;
     a.setHandshakeBacklog(() => busy);
@@ -151,5 +151,94 @@ describe('upgrade refusal while the crypto queue is past its wait bound', () => 
     busy = false;
     expect(a.admitConnection('10.0.0.1')).toBeNull();
     expect(a.connections).toBe(1);
+  });
+});
+
+describe('probation before RSA work', () => {
+  async function admission(probationMs: number, ipMaxFailedHandshakes = 3, attackRefusalsPerSec = 0) {
+    const { Admission } = await import('../../src/protection/admission.js');
+    const { BanList } = await import('../../src/protection/bans.js');
+    const { Stats } = await import('../../src/metrics.js');
+    const { pino } = await import('pino');
+    const store = { putBan: async (b: unknown) => b, deleteBan: async () => false, listBans: async () => [], appendControl: async () => undefined, listControlSince: async () => [] };
+    const log = pino({ level: 'silent' });
+    const bans = new BanList({ store: store as never, log, announce: async () => undefined, onBanned: () => undefined });
+    const limits = { maxConnections: 10, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 0, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes, attackRefusalsPerSec, ipMaxFailedHandshakesUnderAttack: ipMaxFailedHandshakes, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0, probationMs };
+    return new Admission(limits, bans, new Stats(), log);
+  }
+
+  it('lets a handshake from an address with no recent refusal through at once', async () => {
+    const a = await admission(40);
+    a.handshakeRefused('10.0.0.9', 'LK_HS_BAD_SIGNATURE');
+    const t0 = performance.now();
+    expect(await a.beforeCrypto('10.0.0.1', () => false)).toBeNull();
+    expect(performance.now() - t0).toBeLessThan(20);
+  });
+
+  it('holds a handshake of a refusing address until the address is banned, then refuses it with LK_BANNED', async () => {
+    const a = await admission(40);
+    a.handshakeRefused('10.0.0.1', 'LK_CRED_UNKNOWN');
+    const held = a.beforeCrypto('10.0.0.1', () => false);
+    let settled = false;
+    void held.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(settled).toBe(false);
+    // More junk from the same address: past ipMaxFailedHandshakes (3) it is banned.
+    for (let i = 0; i < 4; i++) a.handshakeRefused('10.0.0.1', 'LK_CRED_UNKNOWN');
+    expect(a.bans.ip('10.0.0.1')).not.toBeNull();
+    expect(await held).toBe('LK_BANNED');
+  });
+
+  it('lets it through once the address has gone probationMs without a refusal, and never holds past 5 x', async () => {
+    const a = await admission(40);
+    a.handshakeRefused('10.0.0.2', 'LK_HS_STALE_TIMESTAMP');
+    const t0 = performance.now();
+    expect(await a.beforeCrypto('10.0.0.2', () => false)).toBeNull();
+    const waited = performance.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(15);
+    expect(waited).toBeLessThan(40 * 5 + 100);
+    // An address refusing all along (below its ban threshold) holds a handshake 5 x probationMs at most.
+    const b = await admission(20, 1_000_000);
+    const keepRefusing = setInterval(() => b.handshakeRefused('10.0.0.3', 'LK_HS_REPLAYED_NONCE'), 5);
+    try {
+      b.handshakeRefused('10.0.0.3', 'LK_HS_REPLAYED_NONCE');
+      const t1 = performance.now();
+      expect(await b.beforeCrypto('10.0.0.3', () => false)).toBeNull();
+      const held = performance.now() - t1;
+      expect(held).toBeGreaterThanOrEqual(20 * 5 - 5);
+      expect(held).toBeLessThan(20 * 5 + 100);
+    } finally {
+      clearInterval(keepRefusing);
+    }
+  });
+
+  it("answers 'gone' when the connection went while it waited (nothing to spend RSA on)", async () => {
+    const a = await admission(40);
+    a.handshakeRefused('10.0.0.4', 'LK_CRED_REVOKED');
+    let gone = false;
+    setTimeout(() => (gone = true), 5);
+    expect(await a.beforeCrypto('10.0.0.4', () => gone)).toBe('gone');
+  });
+
+  it('under attack holds a stranger once (no handshake accepted lately), not an address known good', async () => {
+    const a = await admission(40, 1_000_000, 5);
+    expect(a.underAttack()).toBe(false);
+    // Upgrades of a banned address count towards under-attack mode, as refused handshakes do.
+    await a.bans.add({ kind: 'ip', value: '10.9.0.1', reason: 'test', createdBy: 'admin', expiresAt: null });
+    for (let i = 0; i < 6; i++) expect(a.admitConnection('10.9.0.1')?.code).toBe('LK_BANNED');
+    expect(a.underAttack()).toBe(true);
+    a.handshakeAccepted('10.0.0.7');
+    let t0 = performance.now();
+    expect(await a.beforeCrypto('10.0.0.7', () => false)).toBeNull();
+    expect(performance.now() - t0).toBeLessThan(20);
+    t0 = performance.now();
+    expect(await a.beforeCrypto('10.0.0.8', () => false)).toBeNull();
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(35);
+  });
+
+  it('is off at probationMs 0', async () => {
+    const a = await admission(0);
+    a.handshakeRefused('10.0.0.5', 'LK_CRED_UNKNOWN');
+    expect(await a.beforeCrypto('10.0.0.5', () => false)).toBeNull();
   });
 });
