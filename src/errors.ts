@@ -49,6 +49,7 @@ const CATALOGUE = {
   LK_KEYRING_INVALID: { message: 'server key ring cannot be loaded (unreadable, corrupt or not RSA-2048)', http: 500 },
   LK_PLUGIN_LOAD_FAILED: { message: 'plugin module cannot be imported', http: 500 },
   LK_PLUGIN_INVALID: { message: 'plugin module does not implement the required interface', http: 500 },
+  LK_PLUGIN_API_UNSUPPORTED: { message: 'plugin module declares a plugin API version this server does not load', http: 500 },
   LK_SEED_INVALID: { message: 'seed file is not valid', http: 400 },
   LK_LISTEN_FAILED: { message: 'cannot listen on the configured address and port (in use, or not an address of this host)', http: 500 },
   LK_NODE_PROCESS_FAILED: { message: 'a gateway process of this node exited while starting, or kept dying right after its start; the node stopped instead of restarting it for ever', http: 500 },
