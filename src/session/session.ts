@@ -15,9 +15,8 @@ import crypto from 'node:crypto';
 import { createFrameCipher, KeySlots, type FrameCipher } from '../crypto/aead.js';
 import { CryptoTicket } from '../crypto/pool.js';
 import { SecretSlots } from '../crypto/secret-slots.js';
-import { ConnackCode, DisconnectReason, ERRORS, sessionErrorCode, syncErrorCode, type ErrorCode } from '../errors.js';
+import { ConnackCode, DisconnectReason, ERRORS, sessionErrorCode, type ErrorCode } from '../errors.js';
 import { isEventOnly, type EventMember, type EventPeer } from '../events/relay.js';
-import { handleUserSync } from '../ownership/ownership.js';
 import {
   decodeFrame,
   decodeSyncRequest,
@@ -33,13 +32,12 @@ import { emptySyncResponse, type Connect, type Resume, type SyncRequest, type Sy
 import type { Application, EndpointRecord } from '../store/store.js';
 import type { HandshakeAccepted } from './handshake.js';
 import { PendingDelivery } from './pending.js';
+import { takeFrame } from './frame-rate.js';
+import { answerEmbeddedSync, answerSync } from './sync.js';
 import { MIN_KEEPALIVE_SEC, type SessionHost, type SessionState, type Transport } from './types.js';
 
 export { MIN_KEEPALIVE_SEC } from './types.js';
 export type { SessionHost, SessionLimits, SessionRegistryHooks, SessionState, Transport } from './types.js';
-
-/** Rate buckets hold this many seconds of the configured rate (the burst a session may send). */
-const RATE_BURST_SEC = 2;
 
 /** Frame keys of established sessions that have no ciphers yet (aead.ts KeySlots: 64 B each). */
 const frameKeys = new KeySlots();
@@ -98,9 +96,9 @@ export class Session implements EventPeer {
   private chain: Promise<void> = SETTLED;
   /** Event state, once the endpoint declares listened classes or sends an event (events/relay.ts). */
   events: EventMember | null = null;
-  /** Per-session rate buckets (SessionLimits messagesPerSec / bytesPerSec): tokens left; refilled from lastSeen. */
-  private msgTokens = -1;
-  private byteTokens = -1;
+  /** Per-session rate buckets (frame-rate.ts): tokens left, refilled from lastSeen; -1 until the first frame. */
+  msgTokens = -1;
+  byteTokens = -1;
 
   constructor(
     private readonly host: SessionHost,
@@ -125,7 +123,7 @@ export class Session implements EventPeer {
     const now = Date.now();
     const previous = this.lastSeen;
     this.lastSeen = now;
-    if (!this.withinRate(now, previous, data.length)) return this.fail('LK_SESSION_RATE_LIMITED');
+    if (!takeFrame(this, this.host.limits, now, previous, data.length)) return this.fail('LK_SESSION_RATE_LIMITED');
     if (!isBinary) return this.fail('LK_FRAME_TEXT');
     if (data.length > this.host.limits.maxFrameBytes) return this.fail('LK_FRAME_TOO_LARGE');
     const decoded = decodeFrame(data);
@@ -161,27 +159,6 @@ export class Session implements EventPeer {
             return this.fail('LK_FRAME_UNEXPECTED', `${frame.type} in session`);
         }
     }
-  }
-
-  /**
-   * Take one frame of `bytes` from the session's rate buckets; false when either is empty. The
-   * buckets were last refilled at `previous` (the previous frame, or CONNACK, which only makes the
-   * refill smaller by the handshake's duration).
-   */
-  private withinRate(now: number, previous: number, bytes: number): boolean {
-    const { messagesPerSec: mps, bytesPerSec: bps } = this.host.limits;
-    if (mps <= 0 && bps <= 0) return true;
-    if (this.msgTokens < 0) {
-      this.msgTokens = mps * RATE_BURST_SEC;
-      this.byteTokens = bps * RATE_BURST_SEC;
-    } else {
-      const dt = (now - previous) / 1000;
-      this.msgTokens = Math.min(mps * RATE_BURST_SEC, this.msgTokens + dt * mps);
-      this.byteTokens = Math.min(bps * RATE_BURST_SEC, this.byteTokens + dt * bps);
-    }
-    if (mps > 0 && (this.msgTokens -= 1) < 0) return false;
-    if (bps > 0 && (this.byteTokens -= bytes) < 0) return false;
-    return true;
   }
 
   /** The transport is gone (peer closed, network error, or after our close). */
@@ -295,17 +272,7 @@ export class Session implements EventPeer {
       if (!req) return;
       this.rxCounter = 1;
       try {
-        let res: SyncResponse | null;
-        try {
-          res = await this.processSync(req);
-        } catch (err) {
-          // The endpoint's own mistake (e.g. a malformed declaration): a FAILURE answer in CONNACK,
-          // the session goes on (docs/protocol.md 5.4), as for a SYNC.
-          const { code, endpointFault } = syncErrorCode(err);
-          if (!endpointFault) throw err;
-          res = emptySyncResponse(req.requestId, 'FAILURE');
-          res.errorCode = code;
-        }
+        const res = await answerEmbeddedSync(this.host, this, req);
         if (this.state !== 'HANDSHAKING') return;
         embedded = res ? this.seal(res) : null;
       } catch (err) {
@@ -385,22 +352,7 @@ export class Session implements EventPeer {
     this.chain = this.chain.then(async () => {
       let res: SyncResponse | null;
       try {
-        res = await this.processSync(req);
-      } catch (err) {
-        // A backend failure is this request's FAILURE, not the session's end: the endpoint keeps
-        // its session and retries the request (nothing was stored).
-        const { code, endpointFault } = syncErrorCode(err);
-        if (endpointFault) this.host.log.debug({ session: this.id, code }, 'sync refused');
-        else this.host.log.warn({ err, session: this.id, code }, 'sync failed');
-        // Events only: no answer even now (the endpoint expects none; the events are lost, as
-        // events to an unreachable owner are).
-        if (this.host.events && isEventOnly(req)) {
-          this.host.stats.eventDropped('error', req.eventSyncRequest!.events!.length);
-          res = null;
-        } else {
-          res = emptySyncResponse(req.requestId, 'FAILURE');
-          res.errorCode = code;
-        }
+        res = await answerSync(this.host, this, req);
       } finally {
         this.pendingSyncs--;
       }
@@ -413,52 +365,20 @@ export class Session implements EventPeer {
     });
   }
 
-  /** Process one SyncRequest; null when it gets no SyncResponse (events only). */
-  private async processSync(req: SyncRequest): Promise<SyncResponse | null> {
-    this.host.stats.syncRequests++;
-    const events = this.host.events;
-    if (this.state === 'CLOSED') return null;
-    if (events && isEventOnly(req)) {
-      // Events only get no answer, except from an endpoint that is not registered: it gets what any
-      // other request of it gets (PROFILE_RESYNC, LK_PROFILE_REQUIRED) and its events are dropped,
-      // so it learns to register instead of sending into silence (docs/protocol.md 5.2, 5.4). Only
-      // the first such request of a registered endpoint's session reads the store: the fast path
-      // (onSync) takes the later ones.
-      if (!(await this.registered())) {
-        this.host.stats.eventDropped('no_owner', req.eventSyncRequest!.events!.length);
-        const res = emptySyncResponse(req.requestId, 'PROFILE_RESYNC');
-        res.errorCode = 'LK_PROFILE_REQUIRED';
-        return res;
-      }
-      await events.handle(this, req.eventSyncRequest!, null);
-      return null;
-    }
-    const { response, endpoint } = await this.host.registration.syncProfile(
-      { app: this.app!, keyHash: this.keyHash!, publicKey: this.endpoint?.publicKey ?? Buffer.from(this.publicKey!, 'latin1') },
-      req,
-      this.endpoint,
-    );
-    this.endpoint = endpoint;
-    // The record holds the key from now on.
-    if (endpoint) this.publicKey = null;
-    // An endpoint that is not registered gets PROFILE_RESYNC and nothing else is done for it (as in
-    // Kaa: register first); a registered one whose profile hash is stale still gets the rest.
-    if (!endpoint) return response;
-    if (this.host.ownership) await handleUserSync(this.host.ownership, this.app!, this.keyHash!, req, response);
-    // The session may have closed while the store answered: handle() checks isOpen.
-    if (events && req.eventSyncRequest) await events.handle(this, req.eventSyncRequest, response);
-    return response;
+  /** SyncSubject (sync.ts): the endpoint record, once read. */
+  get endpointRecord(): EndpointRecord | null {
+    return this.endpoint;
   }
 
-  /** Whether the endpoint is registered; reads its record (once) when the session does not hold it yet. */
-  private async registered(): Promise<boolean> {
-    if (this.endpoint) return true;
-    const endpoint = await this.host.registration.getEndpoint({ app: this.app!, keyHash: this.keyHash!, publicKey: Buffer.alloc(0) });
-    if (!endpoint) return false;
-    this.endpoint ??= endpoint;
-    // The record holds the key from now on.
-    this.publicKey = null;
-    return true;
+  /** SyncSubject: the endpoint's public key, the record's or the one the handshake brought. */
+  publicKeyBytes(): Buffer {
+    return this.endpoint?.publicKey ?? Buffer.from(this.publicKey ?? '', 'latin1');
+  }
+
+  /** SyncSubject: the endpoint record is known (or gone: null); the record holds the key from now on. */
+  learnEndpoint(endpoint: EndpointRecord | null, keepKnown = false): void {
+    if (!(keepKnown && this.endpoint)) this.endpoint = endpoint;
+    if (this.endpoint) this.publicKey = null;
   }
 
   /** The endpoint's queued notifications, pushed in order once it is established (pending.ts). */
