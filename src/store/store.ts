@@ -2,7 +2,10 @@
  * The store: durable state behind one interface. Implementations: store-embedded.ts (LMDB, the
  * default: crash-safe, several processes on one host may open the same data directory) and
  * store-cassandra.ts (production cluster). test/contract/store.contract.ts is the contract; every
- * implementation runs it.
+ * implementation runs it. `Store` is composed of one interface per area (tenancy, credentials,
+ * registrations, API keys, ownership, verifiers, notifications, protection), so a service that needs
+ * one area can ask for only that one, and a backend can implement each area in its own module. The
+ * records they exchange are in types.ts, re-exported here.
  *
  * Contract for every method:
  * - All methods are async and never return records that share mutable state with the store.
@@ -14,228 +17,18 @@
  * - Byte fields are Buffers; timestamps are milliseconds since the epoch.
  */
 
-export type CredentialStatus = 'AVAILABLE' | 'IN_USE' | 'REVOKED';
+import type {
+  Tenant, Application, CredentialsRecord, CredentialsListOptions, ProvisionOptions,
+  RegistrationRecord, EndpointRecord, BindResult, ApiKeyRecord, OwnerAttachment,
+  ConditionalAttachResult, VerifierRecord, PendingNotification, Page, BanKind, BanRecord,
+  ControlEntry,
+} from './types.js';
 
-export interface Tenant {
-  id: string;
-  name: string;
-  createdAt: number;
-}
+/** The records and results the interfaces below name: import them from here. */
+export type * from './types.js';
 
-export interface Application {
-  id: string;
-  tenantId: string;
-  name: string;
-  /** Secret-ish token endpoints present in CONNECT; unique across the store. */
-  appToken: string;
-  /** 'trustful' | 'internal' | the name of a configured credentials plugin. */
-  credentialsService: string;
-  /** Avro schema (JSON text) profile bodies must match, or null for opaque profiles. */
-  profileSchema: string | null;
-  createdAt: number;
-}
-
-export interface CredentialsRecord {
-  appId: string;
-  /** Key hash (base64url SHA-256 of the SPKI DER) of the endpoint key. */
-  credentialsId: string;
-  /** SPKI DER of the endpoint public key, or null when provisioned without one (plugins). */
-  publicKey: Buffer | null;
-  status: CredentialStatus;
-  /** Endpoint the credentials are bound to once IN_USE (the endpoint key hash), else null. */
-  endpointId: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
-
-/** Options of {@link Store.listCredentials}. */
-export interface CredentialsListOptions {
-  /** Page size, 1..MAX_CREDENTIALS_PAGE. */
-  limit: number;
-  /** The previous page's `next` (opaque); null or absent for the first page. */
-  after?: string | null;
-  /** Only credentials in this status. */
-  status?: CredentialStatus | null;
-}
-
-/** Options of {@link Store.provisionCredentials}. */
-export interface ProvisionOptions {
-  /**
-   * Also provision this server-side profile (JSON text, or null) against the credentials, as
-   * {@link Store.provisionRegistration} would, in the same atomic step: the credentials and the
-   * registration are both written or neither is (a crash cannot leave credentials without the
-   * profile they were provisioned with), and a refused provision (LK_CRED_EXISTS,
-   * LK_APP_NOT_FOUND) changes no registration. Absent or undefined: no registration is written.
-   */
-  serverProfileBody?: string | null;
-}
-
-/** Kaa's EndpointRegistration: a server-side profile provisioned against credentials. */
-export interface RegistrationRecord {
-  appId: string;
-  credentialsId: string;
-  /** Server-side profile as JSON text; copied into the endpoint profile at registration. */
-  serverProfileBody: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface EndpointRecord {
-  appId: string;
-  /** Endpoint id: base64url SHA-256 of the SPKI DER of its key. */
-  keyHash: string;
-  credentialsId: string;
-  publicKey: Buffer;
-  profileBody: Buffer;
-  /** SHA-256 of profileBody. */
-  profileHash: Buffer;
-  serverProfileBody: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
-
-/** Outcome of {@link Store.bindCredentials}. */
-export type BindResult =
-  | { ok: true; record: CredentialsRecord; created: boolean }
-  | { ok: false; reason: 'UNKNOWN' | 'IN_USE' | 'REVOKED'; record: CredentialsRecord | null };
-
-/**
- * An admin API key. Clients present `lk_<id>.<secret>`; the store keeps only the id and a hash of
- * the secret.
- */
-export interface ApiKeyRecord {
-  /** Public key id (the part before the dot in `lk_<id>.<secret>`). */
-  id: string;
-  /** null: root scope; else the tenant this key administers. */
-  tenantId: string | null;
-  /** SHA-256 of the secret (32 bytes); the secret itself is never stored. */
-  secretHash: Buffer;
-  name: string;
-  createdAt: number;
-}
-
-/**
- * An endpoint's membership: which owner (per tenant) it is attached to. Owners (Kaa users) belong
- * to a TENANT and are keyed by their external id, so endpoints of several applications of one
- * tenant can share an owner, and the same external id in two tenants names two different owners.
- * An endpoint has at most one owner.
- */
-export interface OwnerAttachment {
-  tenantId: string;
-  ownerExternalId: string;
-  appId: string;
-  /** Endpoint id: base64url SHA-256 of the SPKI DER of its key. */
-  keyHash: string;
-  /** When the endpoint was attached to this owner (a re-attach to the same owner keeps it). */
-  attachedAt: number;
-}
-
-/**
- * An endpoint access token (Kaa endpointAccessToken) an endpoint published so an attached endpoint
- * can attach it. Only the token's hash is stored; an endpoint has at most one current token.
- */
-export interface EndpointAccessTokenRecord {
-  appId: string;
-  keyHash: string;
-  /** SHA-256 of the token (32 bytes); the token itself is never stored. */
-  tokenHash: Buffer;
-  /** The token stops resolving at this instant (expired when `now >= expiresAt`). */
-  expiresAt: number;
-  updatedAt: number;
-}
-
-/** Outcome of {@link Store.attachEndpointIfUnownedOrSameOwner}. */
-export type ConditionalAttachResult = { ok: true; previousOwner: string | null } | { ok: false; currentOwner: string };
-
-/**
- * An owner verifier configuration of an application (Kaa's user verifier: plugin type name, name,
- * description, JSON configuration). An owner attach names a verifier by its token, or uses the
- * application's default verifier.
- */
-export interface VerifierRecord {
-  appId: string;
-  /** Id of the verifier within its application (Kaa verifierToken); the admin API generates it. */
-  verifierToken: string;
-  /** 'trustful', another built-in type, or the name of a configured custom verifier type. */
-  pluginTypeName: string;
-  name: string;
-  description: string;
-  /** The verifier's configuration as JSON text; the store keeps it as given. */
-  jsonConfiguration: string;
-  createdAt: number;
-  updatedAt: number;
-}
-
-/** A notification queued durably for an endpoint: see {@link Store.enqueueNotification}. */
-export interface PendingNotification {
-  /** Position in the endpoint's queue: strictly increasing per endpoint, never reused (may have gaps). */
-  seq: number;
-  /** The encoded notification; opaque to the store. */
-  payload: Buffer;
-  createdAt: number;
-}
-
-export interface Page<T> {
-  items: T[];
-  /** Opaque cursor for the next page, or null when this is the last page. */
-  next: string | null;
-}
-
-/** What a ban matches (docs/operations.md "Limits and bans"). */
-export type BanKind = 'keyHash' | 'ip' | 'app';
-
-/**
- * A ban: `value` is a key hash (base64url, as in credentials ids), an IPv4/IPv6 address or CIDR
- * (`10.0.0.0/8`, `2001:db8::/32`), or an application id. A keyHash ban covers every application.
- */
-export interface BanRecord {
-  kind: BanKind;
-  value: string;
-  reason: string;
-  createdAt: number;
-  /** When the ban lapses (ms); null: until deleted. */
-  expiresAt: number | null;
-  /** API key id that set it, or `flapping` / `failed-handshakes` / `cli` for automatic and offline bans. */
-  createdBy: string;
-}
-
-/** An entry of the session control log: what every node must apply to its live sessions. */
-export type ControlType = 'revoke' | 'kick';
-
-export interface ControlEntry {
-  /** Unique id (UUID); the same entry read twice is applied once. */
-  id: string;
-  type: ControlType;
-  appId: string;
-  keyHash: string;
-  /** When it was written (ms, the writer's clock). A kick only ends sessions established before it. */
-  at: number;
-}
-
-/**
- * Bans and the session control log: state that protection and revocation need on every node even
- * when the bus (Redis) is down. The store is the truth; the bus only makes it faster.
- */
-export interface ProtectionStore {
-  /** Create or replace the ban of (kind, value). LK_BAD_ARGUMENT for a value longer than 512 bytes. */
-  putBan(ban: BanRecord): Promise<BanRecord>;
-  /** Remove the ban of (kind, value); true if there was one (expired or not). */
-  deleteBan(kind: BanKind, value: string): Promise<boolean>;
-  /** Bans not expired at `now`, ordered by kind then value. Expired bans may be removed by the store. */
-  listBans(now: number): Promise<BanRecord[]>;
-  /**
-   * Append an entry (id and `at` as given) to the control log. Entries older than
-   * CONTROL_LOG_RETENTION_MS (protection-common.ts) may be removed by the store.
-   */
-  appendControl(entry: ControlEntry): Promise<void>;
-  /**
-   * Entries with `at` >= sinceMs, in `at` order (ties in id order), at most `limit` (LK_BAD_ARGUMENT
-   * if not a positive integer). Readers poll with an overlap and skip ids they have applied.
-   */
-  listControlSince(sinceMs: number, limit: number): Promise<ControlEntry[]>;
-}
-
-export interface Store extends ProtectionStore {
+/** Tenants and their applications (an application holds the app token endpoints present). */
+export interface TenancyStore {
   /** Create a tenant. LK_CONFLICT if the id exists. */
   createTenant(tenant: Tenant): Promise<Tenant>;
   getTenant(id: string): Promise<Tenant | null>;
@@ -251,7 +44,10 @@ export interface Store extends ProtectionStore {
   getApplicationByToken(appToken: string): Promise<Application | null>;
   /** Applications of one tenant, ordered by id. */
   listApplications(tenantId: string): Promise<Application[]>;
+}
 
+/** Endpoint credentials: provisioning, listing, the atomic bind and revocation. */
+export interface CredentialsStore {
   /**
    * Provision credentials in status AVAILABLE (Kaa provisionCredentials), with
    * `opts.serverProfileBody` also their registration, atomically (see ProvisionOptions).
@@ -291,7 +87,10 @@ export interface Store extends ProtectionStore {
    * the change, or null if there are no such credentials. Revoking twice is not an error.
    */
   revokeCredentials(appId: string, credentialsId: string): Promise<CredentialsRecord | null>;
+}
 
+/** Server-side profiles provisioned against credentials, and the endpoint records. */
+export interface RegistrationStore {
   /**
    * Provision (create or replace) a server-side profile against credentials (Kaa
    * provisionRegistration). LK_APP_NOT_FOUND if the application does not exist. Credentials need
@@ -305,7 +104,10 @@ export interface Store extends ProtectionStore {
   saveEndpoint(endpoint: EndpointRecord): Promise<EndpointRecord>;
   /** Endpoints of one application ordered by key hash, `limit` at most per page. */
   listEndpoints(appId: string, limit: number, cursor?: string | null): Promise<Page<EndpointRecord>>;
+}
 
+/** Admin API keys (only a hash of each secret). */
+export interface ApiKeyStore {
   /**
    * Create an admin API key. LK_CONFLICT if the id exists; LK_TENANT_NOT_FOUND if tenantId is set
    * and the tenant does not exist (nothing is written then). LK_BAD_ARGUMENT if secretHash is not
@@ -322,7 +124,10 @@ export interface Store extends ProtectionStore {
   deleteApiKey(id: string): Promise<boolean>;
   /** Number of keys of every scope (first start creates the first root key when this is 0). */
   countApiKeys(): Promise<number>;
+}
 
+/** Owner attachments, the event classes endpoints listen to, and endpoint access tokens. */
+export interface OwnershipStore {
   /**
    * Atomically attach (appId, keyHash) to owner `ownerExternalId` of `tenantId`, moving it from any
    * previous owner in the same transaction: the previous owner no longer lists it once this
@@ -385,7 +190,10 @@ export interface Store extends ProtectionStore {
    * not a finite number.
    */
   findEndpointByAccessToken(tenantId: string, tokenHash: Buffer, now: number): Promise<{ appId: string; keyHash: string } | null>;
+}
 
+/** Owner verifier configurations of an application and its default verifier. */
+export interface VerifierStore {
   /**
    * Create an owner verifier configuration. LK_APP_NOT_FOUND if the application does not exist;
    * LK_CONFLICT if the application has a verifier with this token (nothing is written then);
@@ -417,7 +225,10 @@ export interface Store extends ProtectionStore {
   setDefaultVerifier(appId: string, verifierToken: string | null): Promise<void>;
   /** Token of the application's default verifier, or null if none is set or the application is unknown. */
   getDefaultVerifier(appId: string): Promise<string | null>;
+}
 
+/** Durable per-endpoint notification queues (delivered when the endpoint next connects). */
+export interface NotificationStore {
   /**
    * Append a notification to the durable queue of endpoint (appId, keyHash), for delivery when it
    * next connects, and return its seq: greater than every seq the endpoint's queue handed out
@@ -441,7 +252,41 @@ export interface Store extends ProtectionStore {
    * already removed are not an error. LK_BAD_ARGUMENT if uptoSeq is not a safe integer.
    */
   ackNotifications(appId: string, keyHash: string, uptoSeq: number): Promise<void>;
+}
 
+/**
+ * Bans and the session control log: state that protection and revocation need on every node even
+ * when the bus (Redis) is down. The store is the truth; the bus only makes it faster.
+ */
+export interface ProtectionStore {
+  /** Create or replace the ban of (kind, value). LK_BAD_ARGUMENT for a value longer than 512 bytes. */
+  putBan(ban: BanRecord): Promise<BanRecord>;
+  /** Remove the ban of (kind, value); true if there was one (expired or not). */
+  deleteBan(kind: BanKind, value: string): Promise<boolean>;
+  /** Bans not expired at `now`, ordered by kind then value. Expired bans may be removed by the store. */
+  listBans(now: number): Promise<BanRecord[]>;
+  /**
+   * Append an entry (id and `at` as given) to the control log. Entries older than
+   * CONTROL_LOG_RETENTION_MS (protection-common.ts) may be removed by the store.
+   */
+  appendControl(entry: ControlEntry): Promise<void>;
+  /**
+   * Entries with `at` >= sinceMs, in `at` order (ties in id order), at most `limit` (LK_BAD_ARGUMENT
+   * if not a positive integer). Readers poll with an overlap and skip ids they have applied.
+   */
+  listControlSince(sinceMs: number, limit: number): Promise<ControlEntry[]>;
+}
+
+/** Every area of the store, and the backend's lifetime. */
+export interface Store
+  extends TenancyStore,
+    CredentialsStore,
+    RegistrationStore,
+    ApiKeyStore,
+    OwnershipStore,
+    VerifierStore,
+    NotificationStore,
+    ProtectionStore {
   /** Flush pending writes and release the backend. Idempotent. */
   close(): Promise<void>;
 }
