@@ -86,6 +86,9 @@ export interface CredentialsGateOptions {
  * process editing the store directly) show after at most ttlMs, unknown results after negativeTtlMs.
  * A cache failure counts as a miss: the store answers, nothing is refused because Redis is down.
  */
+/** Most parsed credentials cache entries kept (CredentialsGate.parse; ~0.5-1 KB each). */
+const PARSED_MAX = 10_000;
+
 export class CredentialsGate {
   constructor(
     private readonly services: ReadonlyMap<string, CredentialsService>,
@@ -146,7 +149,9 @@ export class CredentialsGate {
   /**
    * Parsed cache entries by their exact text. A handshake of a returning endpoint finds the same
    * cached string again; parsing it (JSON + base64 of a 294-byte key) and the garbage that leaves
-   * were a measurable share of the event loop's per-handshake work in bench/handshake. Bounded.
+   * were a measurable share of the event loop's per-handshake work in bench/handshake. Bounded at
+   * PARSED_MAX entries, the oldest dropped first (one at a time: clearing the whole memo when full
+   * threw away every returning endpoint's entry at once, at each 10,000th new key of a storm).
    */
   private readonly parsed = new Map<string, CredentialsView | null>();
 
@@ -160,7 +165,7 @@ export class CredentialsGate {
     } catch {
       return undefined; // a corrupt entry is a miss
     }
-    if (this.parsed.size >= 10_000) this.parsed.clear();
+    if (this.parsed.size >= PARSED_MAX) this.parsed.delete(this.parsed.keys().next().value!);
     this.parsed.set(hit, view);
     return view;
   }
