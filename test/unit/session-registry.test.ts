@@ -5,57 +5,15 @@
  * Takeover, lookups, revocation memory, the sweeper's timeouts, ban matching by address (IPv4, IPv6
  * /64, IPv4-mapped) and by what a session claims, and shutdown.
  */
-import crypto from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Stats } from '../../src/metrics.js';
 import { endBanned, normalizeIpBan } from '../../src/protection/bans.js';
 import { SessionRegistry, type SessionDirectory } from '../../src/session/registry.js';
-import type { Session, SessionState } from '../../src/session/session.js';
 import type { BanRecord } from '../../src/store/store.js';
+import { FakeSession } from '../helpers/fake-session.js';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const STALL_MS = 30_000;
-
-/** What the registry reads of a Session, and an end() that closes back into the registry as Session's does. */
-class FakeSession {
-  readonly id = crypto.randomUUID();
-  state: SessionState = 'AWAIT_CONNECT';
-  establishedAt: number | null = null;
-  lastSeen = Date.now();
-  keepAliveMs = 30_000;
-  app: { id: string } | null = null;
-  keyHash: string | null = null;
-  claimedKeyHash: string | null = null;
-  readonly ended: string[] = [];
-  constructor(
-    private readonly registry: SessionRegistry,
-    private readonly stats: Stats,
-    readonly remoteAddress = '127.0.0.1',
-  ) {
-    registry.opened(this.asSession);
-  }
-  get asSession(): Session {
-    return this as unknown as Session;
-  }
-  get endpointKey(): string | null {
-    return this.app && this.keyHash ? `${this.app.id}/${this.keyHash}` : null;
-  }
-  establish(appId: string, keyHash: string, at = Date.now()): this {
-    this.app = { id: appId };
-    this.keyHash = this.claimedKeyHash = keyHash;
-    this.state = 'ESTABLISHED';
-    this.establishedAt = this.lastSeen = at;
-    this.stats.sessionsOpen++;
-    this.registry.established(this.asSession);
-    return this;
-  }
-  end(code: string): void {
-    if (this.state === 'CLOSED') return;
-    this.ended.push(code);
-    this.state = 'CLOSED';
-    this.registry.closed(this.asSession);
-  }
-}
 
 const registries: SessionRegistry[] = [];
 afterEach(() => {
