@@ -24,7 +24,8 @@ import { CryptoPool } from './crypto/pool.js';
 import { frameCipherKind } from './crypto/aead.js';
 import { LatchkeyError } from './errors.js';
 import { instrument, Stats } from './metrics.js';
-import { loadPlugin, parsePluginSpec } from './plugins/plugin.js';
+import { loadPlugin } from './plugins/plugin.js';
+import { parsePluginMap } from './plugins/spec.js';
 import { RegistrationService } from './registration/registration.js';
 import { Handshaker } from './session/handshake.js';
 import { ClusterRouting } from './control/routing.js';
@@ -37,6 +38,7 @@ import { ApplicationDirectory } from './tenancy/applications.js';
 import { applySeed, createApplication, createTenant } from './tenancy/provision.js';
 import { ENDPOINT_PATH, Gateway } from './transport/gateway.js';
 import { mountMetrics } from './transport/metrics-route.js';
+import { mountHttp } from './transport/http-uws.js';
 import { BootstrapKey } from './bootstrap/key.js';
 import { drain, drainAndDisconnect } from './bootstrap/drain.js';
 import { accessPointId } from './bootstrap/nodes.js';
@@ -46,6 +48,7 @@ import { ApiKeyAuthenticator, newApiKey } from './admin/auth.js';
 import { AdminRouter } from './admin/http.js';
 import { openapiDocument } from './admin/openapi.js';
 import { adminRoutes, localLiveSessions, type LiveSessions, type LiveSessionView } from './admin/routes.js';
+import { defaultUiDir, mountUi } from './admin/ui-static.js';
 
 /** Built-in and configured credentials services by name. */
 export async function loadCredentialsServices(config: Config, store: Store, log: Logger): Promise<Map<string, CredentialsService>> {
@@ -53,12 +56,15 @@ export async function loadCredentialsServices(config: Config, store: Store, log:
     ['trustful', new StoreCredentialsService(store, true)],
     ['internal', new StoreCredentialsService(store, false)],
   ]);
-  for (const [name, raw] of Object.entries(config.credentialsPlugins)) {
+  for (const [name, spec] of parsePluginMap('credentialsPlugins', config.credentialsPlugins, log)) {
     if (services.has(name)) throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `credentials plugin name ${name} is reserved`);
-    const spec = parsePluginSpec(name, raw);
-    const svc = await loadPlugin<CredentialsService>(name, spec, CREDENTIALS_SERVICE_METHODS, { store, log: log.child({ plugin: name }) });
-    services.set(name, svc);
-    log.info({ plugin: name, module: spec.module }, 'credentials plugin loaded');
+    const { instance, plugin } = await loadPlugin<CredentialsService>('credentials', spec, {
+      configuredAs: name,
+      ctx: { store, log: log.child({ plugin: name }) },
+      requiredMethods: CREDENTIALS_SERVICE_METHODS,
+    });
+    services.set(name, instance);
+    log.info({ plugin: name, module: plugin.module, pluginName: plugin.descriptor.name, apiVersion: plugin.descriptor.apiVersion }, 'credentials plugin loaded');
   }
   return services;
 }
@@ -273,7 +279,7 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
     if (bootstrapKeyCreated) log.warn({ file: bootstrapKeyFile, keyId: bootstrapKey.id }, 'created the bootstrap signing key; give its public key to endpoints (latchkey bootstrap-key) and the same file to every node of a cluster');
     const nodeRegistry = await openNodeRegistry(config, log);
     closers.push(() => nodeRegistry.close());
-    const strategy = await loadStrategy(config.bootstrapStrategy, config.bootstrapStrategyPlugin);
+    const strategy = await loadStrategy(config.bootstrapStrategy, config.bootstrapStrategyPlugin, log);
     const firstApiKey = proc ? null : await ensureFirstApiKey(store, log);
     let openapi: unknown = null;
     /**
@@ -371,7 +377,8 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
       ...(link ? { processes: () => link.request<unknown[]>('node.health') } : {}),
       mountAdmin: (app, guard) => {
         mountMetrics(app, guard, stats.registry, log, link ? () => link.request<string>('node.metrics') : undefined);
-        adminRouter.mount(app, () => stats.count(stats.handlerErrors, 'admin.api'));
+        mountHttp(app, adminRouter, { log, onHandlerError: () => stats.count(stats.handlerErrors, 'admin.api') });
+        mountUi(app, defaultUiDir(), log, (fn) => guard('admin.api', fn));
       },
       health,
       log,

@@ -7,10 +7,13 @@
  * - least-loaded: the least loaded nodes first (load in 10 % steps, so small swings do not reorder
  *   the list and re-sign it), configured weights among equals.
  * - custom: config bootstrapStrategyPlugin = {"module": "/abs/path.mjs", "config": {...}}; the
- *   module's create(config) returns { place(nodes, { appId }) } giving [{ nodeId, priority, weight }].
+ *   module is a plugin of kind `bootstrapStrategy` (src/plugins/descriptor.ts) whose
+ *   create(config, { log }) returns { place(nodes, { appId }) } giving [{ nodeId, priority, weight }].
  */
+import type { Logger } from 'pino';
 import { LatchkeyError } from '../errors.js';
-import { loadPlugin, parsePluginSpec } from '../plugins/plugin.js';
+import { loadPlugin } from '../plugins/plugin.js';
+import { parsePluginSpec } from '../plugins/spec.js';
 import type { NodeInfo } from './nodes.js';
 
 export interface Placement {
@@ -41,11 +44,15 @@ export interface LoadedStrategy {
   name: string;
 }
 
-export async function loadStrategy(name: string, plugin: unknown = {}): Promise<LoadedStrategy> {
+export async function loadStrategy(name: string, plugin: unknown, log: Logger): Promise<LoadedStrategy> {
   if (name === 'priority-weighted') return { place: priorityWeighted, loadSensitive: false, name };
   if (name === 'least-loaded') return { place: leastLoaded, loadSensitive: true, name };
   if (name !== 'custom') throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `bootstrapStrategy: priority-weighted, least-loaded or custom, not ${JSON.stringify(name)}`);
-  const loaded = await loadPlugin<{ place: Strategy }>('bootstrap strategy', parsePluginSpec('bootstrapStrategyPlugin', plugin), ['place'], {});
+  const { instance: loaded } = await loadPlugin<{ place: Strategy }>('bootstrapStrategy', parsePluginSpec('bootstrapStrategyPlugin', plugin), {
+    configuredAs: 'custom',
+    ctx: { log: log.child({ plugin: 'bootstrapStrategy' }) },
+    requiredMethods: ['place'],
+  });
   const place: Strategy = (nodes, ctx) => {
     const out = loaded.place(nodes, ctx);
     const ids = new Set(nodes.map((n) => n.id));

@@ -20,7 +20,7 @@ import { ROOT } from '../helpers/root.js';
 import { nowSec, refusedOrigin, startStandIn, type Answer, type SeenRequest, type StandIn } from '../unit/verifiers/stand-in.js';
 
 const verifierModule = (name: string): string => path.join(ROOT, 'test/fixtures/verifiers', name);
-const PLUGINS = { 'shared-secret': verifierModule('shared-secret.mjs') };
+const PLUGINS = { 'shared-secret': { module: verifierModule('shared-secret.mjs') } };
 const CLIENT = 'latchkey-test.apps.googleusercontent.com';
 const SECRET = 's3cret-shared';
 /** Fast enough for a test, far above a loopback answer. */
@@ -171,20 +171,29 @@ describe('the server checks custom verifier modules when it starts', () => {
     }
   }
 
+  const entry = (file: string): { module: string } => ({ module: verifierModule(file) });
+
   it('refuses a module that cannot be imported (LK_PLUGIN_LOAD_FAILED)', async () => {
-    expect(await startCode({ missing: verifierModule('does-not-exist.mjs') })).toBe('LK_PLUGIN_LOAD_FAILED');
+    expect(await startCode({ missing: entry('does-not-exist.mjs') })).toBe('LK_PLUGIN_LOAD_FAILED');
   });
   it('refuses a module without configSchema, with an invalid or non-record schema, or without create (LK_PLUGIN_INVALID)', async () => {
-    expect(await startCode({ schemaless: verifierModule('no-schema.mjs') })).toBe('LK_PLUGIN_INVALID');
-    expect(await startCode({ badschema: verifierModule('bad-schema.mjs') })).toBe('LK_PLUGIN_INVALID');
-    expect(await startCode({ notrecord: verifierModule('not-record.mjs') })).toBe('LK_PLUGIN_INVALID');
-    expect(await startCode({ createless: verifierModule('no-create.mjs') })).toBe('LK_PLUGIN_INVALID');
+    expect(await startCode({ schemaless: entry('no-schema.mjs') })).toBe('LK_PLUGIN_INVALID');
+    expect(await startCode({ badschema: entry('bad-schema.mjs') })).toBe('LK_PLUGIN_INVALID');
+    expect(await startCode({ notrecord: entry('not-record.mjs') })).toBe('LK_PLUGIN_INVALID');
+    expect(await startCode({ createless: entry('no-create.mjs') })).toBe('LK_PLUGIN_INVALID');
   });
-  it('refuses a built-in type name, a type name the admin API cannot address and a path that is not a string', async () => {
+  it('refuses a built-in type name and a type name the admin API cannot address', async () => {
     expect(await startCode({ google: PLUGINS['shared-secret'] })).toBe('LK_CONFIG_INVALID_VALUE');
     expect(await startCode({ 'two words': PLUGINS['shared-secret'] })).toBe('LK_CONFIG_INVALID_VALUE');
-    expect(await startCode({ ok: { module: PLUGINS['shared-secret'] } })).toBe('LK_CONFIG_INVALID_VALUE');
+  });
+  it('refuses an entry without a module path', async () => {
+    expect(await startCode({ ok: { module: 5 } })).toBe('LK_CONFIG_INVALID_VALUE');
+    expect(await startCode({ ok: { module: '' } })).toBe('LK_CONFIG_INVALID_VALUE');
     expect(await startCode({ ok: '' })).toBe('LK_CONFIG_INVALID_VALUE');
+  });
+  it('refuses a config in an entry (each verifier is configured by its jsonConfiguration) and unknown keys', async () => {
+    expect(await startCode({ ok: { ...PLUGINS['shared-secret'], config: { secret: 'x' } } })).toBe('LK_CONFIG_INVALID_VALUE');
+    expect(await startCode({ ok: { ...PLUGINS['shared-secret'], conf: {} } })).toBe('LK_CONFIG_UNKNOWN_KEY');
   });
   it('starts with a good module; the field comes from LATCHKEY_OWNER_VERIFIER_PLUGINS too', async () => {
     expect(await startCode(PLUGINS)).toBeUndefined();

@@ -14,8 +14,8 @@ import { adminApi, startHarness, tempDir, type Harness } from '../helpers/harnes
 import { ROOT } from '../helpers/root.js';
 
 const T = 60_000;
-const RICH = `export const description = 'A verifier type whose schema has every kind of field.';
-export const configSchema = {
+const RICH = `const description = 'A verifier type whose schema has every kind of field.';
+const configSchema = {
   type: 'record', name: 'RichConfig', namespace: 'test.latchkey.ui',
   fields: [
     { name: 'mode', type: { type: 'enum', name: 'Mode', symbols: ['strict', 'lenient'] }, default: 'strict', doc: 'how strict' },
@@ -29,7 +29,8 @@ export const configSchema = {
     { name: 'extra', type: ['string', 'int'], default: 'none' },
   ],
 };
-export function create() { return { async verify() { return { ok: true }; }, async close() {} }; }
+function create() { return { async verify() { return { ok: true }; }, async close() {} }; }
+export const plugin = { name: 'rich', kind: 'ownerVerifier', apiVersion: 1, description, configSchema, create };
 `;
 
 let h: Harness;
@@ -42,7 +43,7 @@ describe.runIf(browserAvailable())('verifier form generated from an Avro schema'
     await mod.buildUiIfStale();
     dir = tempDir('latchkey-ui-verifier-');
     fs.writeFileSync(path.join(dir, 'rich.mjs'), RICH);
-    h = await startHarness({ ownerVerifierPlugins: { rich: path.join(dir, 'rich.mjs') } });
+    h = await startHarness({ ownerVerifierPlugins: { rich: { module: path.join(dir, 'rich.mjs') } } });
     await adminApi(h, 'POST', '/admin/v1/tenants', { id: 'acme', name: 'Acme' });
     await adminApi(h, 'POST', '/admin/v1/tenants/acme/applications', { id: 'app1', name: 'App one' });
     b = await openBrowser({ width: 1280, height: 800 });

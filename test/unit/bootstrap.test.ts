@@ -9,6 +9,9 @@ import { orderAccessPoints } from '../../src/sdk/bootstrap.js';
 import type { AccessPoint } from '../../src/protocol/schemas.js';
 import path from 'node:path';
 import { ROOT } from '../helpers/root.js';
+import { pino } from 'pino';
+
+const silent = pino({ level: 'silent' });
 
 const ap = (id: number, priority: number, weight: number): AccessPoint => ({ id, url: `ws://127.0.0.1:${id}/ep/v1`, serverKeyId: 'k', serverPublicKey: Buffer.alloc(0), priority, weight, load: 0 });
 
@@ -52,21 +55,21 @@ describe('strategies', () => {
   });
 
   it('refuses an unknown strategy name and a custom one without its module', async () => {
-    await expect(loadStrategy('round-robin')).rejects.toMatchObject({ code: 'LK_CONFIG_INVALID_VALUE' });
-    await expect(loadStrategy('custom', {})).rejects.toMatchObject({ code: 'LK_CONFIG_INVALID_VALUE' });
-    expect((await loadStrategy('least-loaded')).loadSensitive).toBe(true);
+    await expect(loadStrategy('round-robin', {}, silent)).rejects.toMatchObject({ code: 'LK_CONFIG_INVALID_VALUE' });
+    await expect(loadStrategy('custom', {}, silent)).rejects.toMatchObject({ code: 'LK_CONFIG_INVALID_VALUE' });
+    expect((await loadStrategy('least-loaded', {}, silent)).loadSensitive).toBe(true);
   });
 
   it('loads a custom strategy module with its validated config, and refuses output naming unknown nodes', async () => {
     const module = path.join(ROOT, 'test/fixtures/bootstrap/reverse-strategy.mjs');
-    const s = await loadStrategy('custom', { module, config: {} });
+    const s = await loadStrategy('custom', { module, config: {} }, silent);
     expect(s.name).toBe('custom');
     expect(s.place([node('a'), node('b')], { appId: 'x' })).toEqual([
       { nodeId: 'a', priority: 1, weight: 7 },
       { nodeId: 'b', priority: 0, weight: 7 },
     ]);
     expect(() => s.place([node('a')], { appId: 'none' })).toThrow(/place\(\) must return/);
-    await expect(loadStrategy('custom', { module, config: { weight: 'heavy' } })).rejects.toMatchObject({ code: 'LK_CONFIG_INVALID_VALUE' });
+    await expect(loadStrategy('custom', { module, config: { weight: 'heavy' } }, silent)).rejects.toMatchObject({ code: 'LK_CONFIG_INVALID_VALUE' });
   });
 
   it('access point ids are stable 31-bit integers per node id', () => {

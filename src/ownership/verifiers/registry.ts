@@ -4,7 +4,9 @@
  * `jsonConfiguration`; the configuration is validated (avsc) and its defaults filled before the
  * verifier is created, so a bad configuration is refused when it is set, not at the first attach.
  * Besides the built-in types, operators name custom verifier modules in the config field
- * `ownerVerifierPlugins` (type name -> module path); loadCustomVerifierTypes checks them at start-up.
+ * `ownerVerifierPlugins` (type name -> `{ "module": path }`); loadCustomVerifierTypes checks them at
+ * start-up. A custom type is a plugin of kind `ownerVerifier` (src/plugins/descriptor.ts) whose
+ * configSchema, required and a record, is the schema of each verifier's jsonConfiguration.
  *
  * Contract of `verify`:
  * - never throws and never hangs: every outcome, including a provider outage, a bug or a custom
@@ -25,12 +27,12 @@
  * `close` releases the provider connection pool; calls in flight finish (each is bounded by its
  * timeout) and later calls answer INTERNAL_ERROR.
  */
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import avro from 'avsc';
 import type { Logger } from 'pino';
 import { LatchkeyError } from '../../errors.js';
-import { loadPlugin, validatePluginConfig } from '../../plugins/plugin.js';
+import { PLUGIN_NAME } from '../../plugins/descriptor.js';
+import { createPlugin, importPlugin, type ImportedPlugin } from '../../plugins/plugin.js';
+import { validatePluginConfig } from '../../plugins/plugin-config.js';
+import { parsePluginMap } from '../../plugins/spec.js';
 import { VERIFIER_ERROR_CODES, type OwnerVerifier, type VerifierErrorCode, type VerifierType, type VerifyResult } from './types.js';
 export * from './types.js';
 import * as facebook from './facebook.js';
@@ -78,68 +80,54 @@ export interface CustomVerifierTypes {
   readonly types: readonly VerifierTypeInfo[];
 }
 
-/** Same shape as an admin API identifier, so every configured type can be named in pluginTypeName. */
-const CUSTOM_TYPE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
-
 /**
- * Check the configured custom verifier modules (config `ownerVerifierPlugins`: type name -> module
- * path) when the server starts, so a broken module stops start-up instead of failing the admin API
- * or the first attach. Each name must be an identifier that is not a built-in type
- * (LK_CONFIG_INVALID_VALUE), each module must import (LK_PLUGIN_LOAD_FAILED) and export a
- * `configSchema` that avsc accepts as a record schema and a `create` function (LK_PLUGIN_INVALID).
+ * Check the configured custom verifier types (config `ownerVerifierPlugins`: type name ->
+ * `{ "module": path }`, or the deprecated bare path) when the server starts, so a broken module
+ * stops start-up instead of failing the admin API or the first attach. Each name must be an
+ * identifier (the admin API's, so pluginTypeName can name it) that is not a built-in type, and an
+ * entry carries no `config`: each verifier's configuration is its jsonConfiguration
+ * (LK_CONFIG_INVALID_VALUE). Each module must load as an ownerVerifier plugin (importVerifierType).
  * Paths are resolved against the working directory here, once.
  */
 export async function loadCustomVerifierTypes(configured: Record<string, unknown>, log: Logger): Promise<CustomVerifierTypes> {
   const modules: Record<string, string> = {};
   const types: VerifierTypeInfo[] = [];
-  for (const [name, raw] of Object.entries(configured)) {
-    if (!CUSTOM_TYPE_NAME.test(name)) {
+  for (const [name, spec] of parsePluginMap('ownerVerifierPlugins', configured, log, { pathShapeDeprecated: true })) {
+    if (!PLUGIN_NAME.test(name)) {
       throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `ownerVerifierPlugins: type name ${JSON.stringify(name)} must be 1-64 letters, digits, . _ -`);
     }
     if (isBuiltinVerifier(name)) throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `ownerVerifierPlugins: custom verifier name ${name} is reserved for the built-in`);
-    if (typeof raw !== 'string' || raw === '') throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `ownerVerifierPlugins: ${name} must name a module path`);
-    const modulePath = path.resolve(raw);
-    const m = await inspectCustomModule(name, modulePath);
-    modules[name] = modulePath;
-    types.push({ name, description: m.description, configSchema: m.configSchema, custom: true });
-    log.info({ verifierType: name, module: modulePath }, 'owner verifier plugin loaded');
+    if (spec.config !== undefined && !isEmptyObject(spec.config)) {
+      throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `ownerVerifierPlugins.${name}: config is not used: each verifier of this type is configured by its jsonConfiguration (admin API)`);
+    }
+    const plugin = await importVerifierType(name, spec.module, log);
+    modules[name] = plugin.module;
+    types.push({ name, description: describe(name, plugin), configSchema: plugin.descriptor.configSchema as Record<string, unknown>, custom: true });
+    log.info({ verifierType: name, module: plugin.module, plugin: plugin.descriptor.name, apiVersion: plugin.descriptor.apiVersion }, 'owner verifier plugin loaded');
   }
   return { modules, types };
 }
 
+function isEmptyObject(v: unknown): boolean {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0;
+}
+
+function describe(name: string, plugin: ImportedPlugin): string {
+  return plugin.descriptor.description || `custom owner verifier ${name}`;
+}
+
 /**
- * Import a custom verifier module and check its exports: `configSchema`, an Avro record schema
- * (every verifier type declares one, so the admin API can publish it and configs are checked),
- * `create(config, { log })`, and optionally a `description` string.
+ * Import a custom verifier type through the plugin loader, and check what only a verifier needs:
+ * a configSchema (the admin API publishes it and checks configs against it) that is an Avro record
+ * (a jsonConfiguration is a JSON object); LK_PLUGIN_INVALID otherwise.
  */
-async function inspectCustomModule(name: string, modulePath: string): Promise<{ configSchema: Record<string, unknown>; description: string }> {
-  let mod: Record<string, unknown>;
-  try {
-    // Same resolution as loadPlugin, which imports it again from the module cache.
-    mod = (await import(pathToFileURL(path.resolve(modulePath)).href)) as Record<string, unknown>;
-  } catch (err) {
-    throw new LatchkeyError('LK_PLUGIN_LOAD_FAILED', `verifier ${name} (${modulePath}): ${(err as Error).message}`, { cause: err });
+async function importVerifierType(name: string, modulePath: string, log: Logger): Promise<ImportedPlugin> {
+  const plugin = await importPlugin('ownerVerifier', modulePath, { configuredAs: name, log });
+  if (plugin.configType === null) throw new LatchkeyError('LK_PLUGIN_INVALID', `${plugin.label}: declares no configSchema`);
+  if (plugin.configType.typeName !== 'record' || typeof plugin.descriptor.configSchema !== 'object') {
+    throw new LatchkeyError('LK_PLUGIN_INVALID', `${plugin.label}: configSchema must be an Avro record schema (jsonConfiguration is a JSON object)`);
   }
-  const exported = (mod.default && typeof mod.default === 'object' ? mod.default : mod) as Record<string, unknown>;
-  const configSchema = exported.configSchema ?? mod.configSchema;
-  if (!configSchema) throw new LatchkeyError('LK_PLUGIN_INVALID', `verifier ${name}: module exports no configSchema`);
-  let type: avro.Type;
-  try {
-    type = avro.Type.forSchema(configSchema as avro.Schema, { wrapUnions: false });
-  } catch (err) {
-    throw new LatchkeyError('LK_PLUGIN_INVALID', `verifier ${name}: configSchema is not a valid Avro schema: ${(err as Error).message}`, { cause: err });
-  }
-  if (type.typeName !== 'record' || typeof configSchema !== 'object') {
-    throw new LatchkeyError('LK_PLUGIN_INVALID', `verifier ${name}: configSchema must be an Avro record schema (jsonConfiguration is a JSON object)`);
-  }
-  if (typeof (exported.create ?? mod.create) !== 'function') {
-    throw new LatchkeyError('LK_PLUGIN_INVALID', `verifier ${name}: module exports no create(config, context) function`);
-  }
-  const description = exported.description ?? mod.description;
-  return {
-    configSchema: configSchema as Record<string, unknown>,
-    description: typeof description === 'string' && description ? description : `custom owner verifier ${name}`,
-  };
+  return plugin;
 }
 
 export interface CreateVerifierOptions {
@@ -211,14 +199,14 @@ function asVerifierConfigError(err: unknown): unknown {
 }
 
 /**
- * A custom verifier module must export `configSchema` and `create(config, { log })` returning an
- * object with `verify` (and optionally `close`); see inspectCustomModule.
+ * A custom verifier type's create(config, { log }) returns an object with `verify` (and optionally
+ * `close`); see importVerifierType for what its module must declare.
  */
 async function loadCustom(name: string, modulePath: string, config: Record<string, unknown>, log: Logger): Promise<OwnerVerifier> {
-  await inspectCustomModule(name, modulePath);
+  const plugin = await importVerifierType(name, modulePath, log);
   let inner: Partial<OwnerVerifier>;
   try {
-    inner = await loadPlugin<Partial<OwnerVerifier>>(`verifier ${name}`, { module: modulePath, config }, ['verify'], { log });
+    inner = await createPlugin<Partial<OwnerVerifier>>(plugin, config, { log }, ['verify']);
   } catch (err) {
     throw asVerifierConfigError(err);
   }
