@@ -2,8 +2,10 @@
  * The wire schemas as plain data, and the TypeScript shapes of the decoded records: no avsc here,
  * so the endpoint SDK (src/sdk/avro.ts, a small codec of its own, checked against avsc by
  * test/unit/sdk-avro.test.ts) and its browser bundle take the same schemas the server parses with
- * avsc in schemas.ts. The shapes are generic over the bytes type: the server's avsc decodes to
- * Buffer (schemas.ts fixes B = Buffer), the SDK to Uint8Array.
+ * avsc in schemas.ts. The shapes (wire-types.ts) are generated from these schemas by
+ * test/helpers/gen-wire-types.ts (`npm run docs`; test/unit/wire-types.test.ts fails when they
+ * drift), generic over the bytes type: the server's avsc decodes to Buffer (schemas.ts fixes
+ * B = Buffer), the SDK to Uint8Array.
  */
 const NS = 'org.latchkey.protocol.v1';
 
@@ -434,6 +436,6 @@ export const wireSchemas = {
   BootstrapResponse: bootstrapResponseSchema,
 } as const;
 
-// The TypeScript shapes of the decoded records live in wire-types.ts (re-exported here, so both
+// The TypeScript shapes of the decoded records, generated into wire-types.ts (re-exported here, so both
 // the server and the SDK import one module for a record's schema and its type).
 export type * from './wire-types.js';
