@@ -24,12 +24,12 @@ export function validatePluginConfig(label: string, schema: unknown, config: unk
     const filled: Record<string, unknown> = { ...(value as Record<string, unknown>) };
     for (const f of fields) if (!(f.name in filled) && 'default' in f) filled[f.name] = f.default;
     for (const k of Object.keys(filled)) {
-      if (!fields.some((f) => f.name === k)) throw new LatchkeyError('LK_CONFIG_UNKNOWN_KEY', `plugin ${label} config: ${k}`);
+      if (!fields.some((f) => f.name === k)) throw new LatchkeyError('LK_CONFIG_UNKNOWN_KEY', `${label}: config key ${k}`);
     }
     value = filled;
   }
   const problems: string[] = [];
   const ok = type.isValid(value, { errorHook: (p) => problems.push(p.join('.') || '(root)') });
-  if (!ok) throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `plugin ${label} config does not match its schema at ${problems.join(', ')}`);
+  if (!ok) throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `${label}: config does not match its schema at ${problems.join(', ')}`);
   return value;
 }

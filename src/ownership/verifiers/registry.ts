@@ -97,12 +97,12 @@ export async function loadCustomVerifierTypes(configured: Record<string, unknown
       throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `ownerVerifierPlugins: type name ${JSON.stringify(name)} must be 1-64 letters, digits, . _ -`);
     }
     if (isBuiltinVerifier(name)) throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `ownerVerifierPlugins: custom verifier name ${name} is reserved for the built-in`);
-    if (spec.config !== undefined && !isEmptyObject(spec.config)) {
+    if (!isEmptyObject(spec.config)) {
       throw new LatchkeyError('LK_CONFIG_INVALID_VALUE', `ownerVerifierPlugins.${name}: config is not used: each verifier of this type is configured by its jsonConfiguration (admin API)`);
     }
     const plugin = await importVerifierType(name, spec.module, log);
     modules[name] = plugin.module;
-    types.push({ name, description: describe(name, plugin), configSchema: plugin.descriptor.configSchema as Record<string, unknown>, custom: true });
+    types.push({ name, description: plugin.descriptor.description || `custom owner verifier ${name}`, configSchema: plugin.descriptor.configSchema as Record<string, unknown>, custom: true });
     log.info({ verifierType: name, module: plugin.module, plugin: plugin.descriptor.name, apiVersion: plugin.descriptor.apiVersion }, 'owner verifier plugin loaded');
   }
   return { modules, types };
@@ -110,10 +110,6 @@ export async function loadCustomVerifierTypes(configured: Record<string, unknown
 
 function isEmptyObject(v: unknown): boolean {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0;
-}
-
-function describe(name: string, plugin: ImportedPlugin): string {
-  return plugin.descriptor.description || `custom owner verifier ${name}`;
 }
 
 /**
