@@ -1,21 +1,51 @@
 /**
  * OpenID Connect / JWT verifier: the access token is a JWS (an ID token or a JWT access token) from
  * `issuer`, signed with a key published at `jwks_url`. Checked, in this order: compact JWS shape,
- * `alg` among `algorithms` (never `none` or HMAC: the JWKS holds public keys only), a JWKS key of
- * the header's `kid` whose type fits the alg, the signature, `exp` (required) and `nbf` with
- * `clock_skew_sec` of tolerance, `iss`, `aud`, and the `user_claim` (default `sub`) equal to the
- * user id.
+ * `alg` among `algorithms` (never `none` or HMAC: the JWKS holds public keys only) and no `crit`
+ * header, a JWKS key of the header's `kid` whose type fits the alg, the signature, `exp` (required)
+ * and `nbf` with `clock_skew_sec` of tolerance, `iss`, `aud`, and the `user_claim` (default `sub`)
+ * equal to the user id.
  *
- * Failures: malformed, bad alg, unknown kid, bad signature, no exp, not yet valid -> TOKEN_INVALID;
- * past exp -> TOKEN_EXPIRED; another issuer, audience or user -> OTHER; JWKS fetch failures as in
- * http.ts.
+ * Failures: malformed, bad alg, crit header, unknown kid, bad signature, no exp, not yet valid ->
+ * TOKEN_INVALID; past exp -> TOKEN_EXPIRED; another issuer, audience or user -> OTHER; JWKS fetch
+ * failures as in http.ts.
  *
  * JWKS cache: fetched on first use, refetched when older than `jwks_cache_ttl_sec`, and refetched
  * early when a token names an unknown kid (key rotation) but at most once per
  * `jwks_min_refresh_interval_sec`, so tokens with made-up kids cannot make us hammer the provider.
  * Concurrent refreshes share one request. A failed periodic refresh keeps serving the old keys.
+ *
+ * jose does the security work: `jwtVerify` parses the JWS, checks `crit` and the alg allow-list,
+ * verifies the signature (RSA keys of 2048 bits at least) and checks exp, nbf and iat with the
+ * tolerance; `createLocalJWKSet` over the fetched keys picks the keys that fit the header (kid, kty
+ * and crv for the alg, the key's own alg, use, key_ops) and imports them. What stays ours, and why:
+ * - fetching and caching the JWKS. jose's createRemoteJWKSet fetches with the global fetch (no
+ *   max_parallel_connections pool, no 1 MiB body bound, no CONNECTION_ERROR / REMOTE_ERROR split),
+ *   refuses every token when the refresh after its max age fails instead of keeping the old keys,
+ *   and counts its cooldown from the last success, so a provider that is down would be asked again
+ *   on every call;
+ * - which published keys enter the set: public keys node imports, RSA of 2048 bits or more, the
+ *   rest skipped and logged (jose refuses those too, but only when a token names them, as a
+ *   TypeError that would read as INTERNAL_ERROR);
+ * - the shape check first, so garbage never costs a JWKS fetch (jose decodes the signature only
+ *   after resolving the key);
+ * - refusing any `crit`: jose understands `crit: ["b64"]`, this verifier no extension at all;
+ * - iss, aud and the user claim, after the time checks: jose checks iss and aud before exp, which
+ *   would answer OTHER instead of TOKEN_EXPIRED for an expired token of another issuer;
+ * - trying every fitting key for a token without kid: jose leaves that loop to the caller
+ *   (JWKSMultipleMatchingKeys yields the candidates).
+ * Stricter than the hand-written checker this replaced: EdDSA means Ed25519 (jose's table; Ed448
+ * keys no longer fit), and a non-numeric `iat` or `nbf`, a `kid` that is not a string, or a key
+ * whose `key_ops` leaves out "verify" is TOKEN_INVALID instead of ignored. A token both expired and
+ * not yet valid (nbf after exp: never valid) is TOKEN_INVALID, not TOKEN_EXPIRED: jose checks nbf
+ * first.
  */
-import { constants, createPublicKey, verify as cryptoVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import {
+  createLocalJWKSet, errors, jwtVerify,
+  type CompactJWSHeaderParameters, type CryptoKey, type FlattenedJWSInput, type JWK, type JWTPayload, type JWTVerifyGetKey,
+  type JWTVerifyOptions, type LocalJWKSet,
+} from 'jose';
 import { LatchkeyError } from '../../errors.js';
 import {
   checkHttpConfig, checkIntRange, fail, HTTP_CONFIG_FIELDS, isObject, ProviderClient, providerUrl, type HttpConfig,
@@ -52,35 +82,13 @@ export interface OidcConfig extends HttpConfig {
   jwks_min_refresh_interval_sec: number;
 }
 
-interface AlgSpec {
-  hash: string | null;
-  kty: 'RSA' | 'EC' | 'OKP';
-  crv?: string;
-  pss?: boolean;
-}
-
-const ALGS: Record<string, AlgSpec> = {
-  RS256: { hash: 'sha256', kty: 'RSA' },
-  RS384: { hash: 'sha384', kty: 'RSA' },
-  RS512: { hash: 'sha512', kty: 'RSA' },
-  PS256: { hash: 'sha256', kty: 'RSA', pss: true },
-  PS384: { hash: 'sha384', kty: 'RSA', pss: true },
-  PS512: { hash: 'sha512', kty: 'RSA', pss: true },
-  ES256: { hash: 'sha256', kty: 'EC', crv: 'P-256' },
-  ES384: { hash: 'sha384', kty: 'EC', crv: 'P-384' },
-  ES512: { hash: 'sha512', kty: 'EC', crv: 'P-521' },
-  EdDSA: { hash: null, kty: 'OKP' },
-};
+/** The `algorithms` a configuration may name: jose's asymmetric JWS algorithms, never `none` or HMAC. */
+const ALGORITHMS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
 
 const MIN_RSA_BITS = 2048;
 
-interface Jwk {
-  kid: string | undefined;
-  kty: string;
-  crv: string | undefined;
-  alg: string | undefined;
-  key: KeyObject;
-}
+/** Three non-empty base64url parts: checked before anything that may fetch. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 export function create(config: OidcConfig, ctx: VerifierContext): OwnerVerifier {
   const t = 'oidc';
@@ -92,32 +100,27 @@ export function create(config: OidcConfig, ctx: VerifierContext): OwnerVerifier 
   if (!config.user_claim) throw new LatchkeyError('LK_BAD_VERIFIER_CONFIG', `${t}: user_claim must not be empty`);
   if (config.algorithms.length === 0) throw new LatchkeyError('LK_BAD_VERIFIER_CONFIG', `${t}: algorithms must name at least one algorithm`);
   for (const a of config.algorithms) {
-    if (!Object.prototype.hasOwnProperty.call(ALGS, a)) throw new LatchkeyError('LK_BAD_VERIFIER_CONFIG', `${t}: unsupported algorithm ${a}`);
+    if (!ALGORITHMS.has(a)) throw new LatchkeyError('LK_BAD_VERIFIER_CONFIG', `${t}: unsupported algorithm ${a}`);
   }
   const jwksUrl = providerUrl(t, 'jwks_url', config.jwks_url);
   const jwks = new JwksCache(new ProviderClient(jwksUrl, config), jwksUrl, config, ctx);
-  const algorithms = new Set(config.algorithms);
   const audience = new Set(config.audience);
-  const skewMs = config.clock_skew_sec * 1000;
+  const options = { algorithms: config.algorithms, requiredClaims: ['exp'], clockTolerance: config.clock_skew_sec };
+  const getKey: JWTVerifyGetKey = (header, token) => {
+    if (header.crit !== undefined) throw new Refusal(fail('TOKEN_INVALID', 'token has critical header parameters this verifier does not understand'));
+    return jwks.getKey(header, token);
+  };
 
   return {
     async verify(userExternalId, accessToken) {
-      const parsed = parseJws(accessToken);
-      if (!parsed.ok) return parsed;
-      const { header, payload, signingInput, signature } = parsed;
-      const alg = header.alg;
-      if (typeof alg !== 'string' || !algorithms.has(alg)) return fail('TOKEN_INVALID', 'token algorithm is not accepted');
-      if (header.crit !== undefined) return fail('TOKEN_INVALID', 'token has critical header parameters this verifier does not understand');
-      const kid = typeof header.kid === 'string' ? header.kid : undefined;
-      const keys = await jwks.keysFor(kid, ALGS[alg]!, alg);
-      if (!keys.ok) return keys;
-      if (!keys.keys.some((k) => verifySignature(ALGS[alg]!, k.key, signingInput, signature))) {
-        return fail('TOKEN_INVALID', 'token signature does not verify');
+      if (!COMPACT_JWS.test(accessToken)) return fail('TOKEN_INVALID', 'token is not a compact JWS');
+      let payload: JWTPayload;
+      try {
+        // currentDate: the clock of the JWKS cache (Date.now), not a second one.
+        payload = await verifyJwt(accessToken, getKey, { ...options, currentDate: new Date(Date.now()) });
+      } catch (err) {
+        return outcome(err);
       }
-      const now = Date.now();
-      if (typeof payload.exp !== 'number') return fail('TOKEN_INVALID', 'token has no exp claim');
-      if (payload.exp * 1000 + skewMs <= now) return fail('TOKEN_EXPIRED', 'token has expired');
-      if (typeof payload.nbf === 'number' && payload.nbf * 1000 - skewMs > now) return fail('TOKEN_INVALID', 'token is not valid yet');
       if (payload.iss !== config.issuer) return fail('OTHER', 'token was issued by another issuer');
       const aud = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud : [];
       if (!aud.some((a) => typeof a === 'string' && audience.has(a))) return fail('OTHER', 'token was issued for another audience');
@@ -128,67 +131,58 @@ export function create(config: OidcConfig, ctx: VerifierContext): OwnerVerifier 
   };
 }
 
-type ParsedJws =
-  | { ok: true; header: Record<string, unknown>; payload: Record<string, unknown>; signingInput: Buffer; signature: Buffer }
-  | VerifyFailure;
-
-const B64URL = /^[A-Za-z0-9_-]*$/;
-
-function parseJws(token: string): ParsedJws {
-  const parts = token.split('.');
-  if (parts.length !== 3 || !parts.every((p) => B64URL.test(p)) || !parts[0] || !parts[1] || !parts[2]) {
-    return fail('TOKEN_INVALID', 'token is not a compact JWS');
-  }
-  const header = decodeJson(parts[0]);
-  const payload = decodeJson(parts[1]);
-  if (!header || !payload) return fail('TOKEN_INVALID', 'token header or payload is not a JSON object');
-  return {
-    ok: true,
-    header,
-    payload,
-    signingInput: Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii'),
-    signature: Buffer.from(parts[2], 'base64url'),
-  };
-}
-
-function decodeJson(part: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return isObject(v) ? v : undefined;
-  } catch {
-    return undefined;
+/** Thrown by the key resolver to end jwtVerify with an outcome of ours (a JWKS failure, a crit header). */
+class Refusal extends Error {
+  constructor(readonly failure: VerifyFailure) {
+    super(failure.reason);
   }
 }
 
-function verifySignature(spec: AlgSpec, key: KeyObject, data: Buffer, signature: Buffer): boolean {
+/** jwtVerify, trying each fitting key in turn when several fit (a token without kid). */
+async function verifyJwt(token: string, getKey: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTPayload> {
   try {
-    if (spec.kty === 'OKP') return cryptoVerify(null, data, key, signature);
-    if (spec.kty === 'EC') return cryptoVerify(spec.hash, data, { key, dsaEncoding: 'ieee-p1363' }, signature);
-    if (spec.pss) {
-      return cryptoVerify(spec.hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, signature);
+    return (await jwtVerify(token, getKey, options)).payload;
+  } catch (err) {
+    if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
+    for await (const key of err) {
+      try {
+        return (await jwtVerify(token, key, options)).payload;
+      } catch (e) {
+        if (!(e instanceof errors.JWSSignatureVerificationFailed)) throw e;
+      }
     }
-    return cryptoVerify(spec.hash, data, key, signature);
-  } catch {
-    // A signature of the wrong length for the key, for example.
-    return false;
+    throw new errors.JWSSignatureVerificationFailed();
   }
 }
 
-function keyFits(k: Jwk, spec: AlgSpec, alg: string): boolean {
-  if (k.kty !== spec.kty) return false;
-  if (k.alg !== undefined && k.alg !== alg) return false;
-  if (spec.crv !== undefined && k.crv !== spec.crv) return false;
-  if (spec.kty === 'OKP' && k.crv !== 'Ed25519' && k.crv !== 'Ed448') return false;
-  return true;
+/**
+ * jose's errors and our refusals as the outcomes of the header comment. Anything else is a fault and
+ * is rethrown: the registry's guard logs it and answers INTERNAL_ERROR.
+ */
+function outcome(err: unknown): VerifyFailure {
+  if (err instanceof Refusal) return err.failure;
+  if (err instanceof errors.JWTExpired) return fail('TOKEN_EXPIRED', 'token has expired');
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf' && err.reason === 'check_failed') return fail('TOKEN_INVALID', 'token is not valid yet');
+    // Claim names come from jose (exp, nbf, iat), never from the token.
+    return fail('TOKEN_INVALID', err.reason === 'missing' ? `token has no ${err.claim} claim` : `token ${err.claim} claim is not a number`);
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return fail('TOKEN_INVALID', 'token algorithm is not accepted');
+  if (err instanceof errors.JWSSignatureVerificationFailed) return fail('TOKEN_INVALID', 'token signature does not verify');
+  if (err instanceof errors.JWKSNoMatchingKey) return fail('TOKEN_INVALID', 'no key of the issuer matches the token kid and algorithm');
+  if (err instanceof errors.JOSENotSupported) return fail('TOKEN_INVALID', 'token has critical header parameters this verifier does not understand');
+  // JWSInvalid, JWTInvalid: a header, payload or signature that does not decode.
+  if (err instanceof errors.JOSEError) return fail('TOKEN_INVALID', 'token is not a well-formed JWT');
+  throw err;
 }
 
-type KeysOutcome = { ok: true; keys: Jwk[] } | VerifyFailure;
+type Fetched = { ok: true; keys: LocalJWKSet } | VerifyFailure;
 
 class JwksCache {
-  private keys: Jwk[] | null = null;
+  private keys: LocalJWKSet | null = null;
   private fetchedAt = 0; // last successful fetch
   private attemptedAt = 0; // last fetch, successful or not
-  private inflight: Promise<VerifyFailure | null> | null = null;
+  private inflight: Promise<Fetched> | null = null;
 
   constructor(
     private readonly client: ProviderClient,
@@ -197,22 +191,21 @@ class JwksCache {
     private readonly ctx: VerifierContext,
   ) {}
 
-  /** Keys that may have signed a token with this kid and alg; refreshes as the header comment says. */
-  async keysFor(kid: string | undefined, spec: AlgSpec, alg: string): Promise<KeysOutcome> {
-    if (this.keys === null) {
-      const failure = await this.refresh();
-      if (failure) return failure;
+  /** jwtVerify's key resolver: a key that fits the header, the JWKS refreshed as the header comment says. */
+  async getKey(header: CompactJWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+    let keys = this.keys;
+    if (keys === null) {
+      keys = usable(await this.refresh());
     } else if (Date.now() - this.fetchedAt >= this.config.jwks_cache_ttl_sec * 1000 && this.mayRefetch()) {
-      await this.refresh(); // on failure the old keys stay in use (logged in fetch)
+      const fresh = await this.refresh(); // on failure the old keys stay in use (logged in failed)
+      if (fresh.ok) keys = fresh.keys;
     }
-    let found = this.match(kid, spec, alg);
-    if (found.length === 0 && kid !== undefined && this.mayRefetch()) {
-      const failure = await this.refresh();
-      if (failure) return failure;
-      found = this.match(kid, spec, alg);
+    try {
+      return await keys(header, token);
+    } catch (err) {
+      if (!(err instanceof errors.JWKSNoMatchingKey) || typeof header.kid !== 'string' || !this.mayRefetch()) throw err;
+      return usable(await this.refresh())(header, token); // an unknown kid: the issuer may have rotated its keys
     }
-    if (found.length === 0) return fail('TOKEN_INVALID', 'no key of the issuer matches the token kid and algorithm');
-    return { ok: true, keys: found };
   }
 
   /** A failing or rotating provider is asked at most once per jwks_min_refresh_interval_sec. */
@@ -220,11 +213,7 @@ class JwksCache {
     return Date.now() - this.attemptedAt >= this.config.jwks_min_refresh_interval_sec * 1000;
   }
 
-  private match(kid: string | undefined, spec: AlgSpec, alg: string): Jwk[] {
-    return (this.keys ?? []).filter((k) => (kid === undefined || k.kid === kid) && keyFits(k, spec, alg));
-  }
-
-  private refresh(): Promise<VerifyFailure | null> {
+  private refresh(): Promise<Fetched> {
     this.inflight ??= this.fetch().finally(() => {
       this.attemptedAt = Date.now();
       this.inflight = null;
@@ -232,22 +221,19 @@ class JwksCache {
     return this.inflight;
   }
 
-  private async fetch(): Promise<VerifyFailure | null> {
+  private async fetch(): Promise<Fetched> {
     const res = await this.client.getJson(this.url);
     if (!res.ok) return this.failed(res);
     if (res.status !== 200) return this.failed(fail('REMOTE_ERROR', `JWKS answered HTTP ${res.status}`));
     if (!isObject(res.body) || !Array.isArray(res.body.keys)) return this.failed(fail('REMOTE_ERROR', 'JWKS answer has no keys array'));
-    const keys: Jwk[] = [];
-    let skipped = 0;
-    for (const raw of res.body.keys as unknown[]) {
-      const k = importJwk(raw);
-      if (k) keys.push(k);
-      else skipped++;
+    const published = res.body.keys as unknown[];
+    const keys = published.filter(isUsableJwk);
+    if (keys.length < published.length) {
+      this.ctx.log.debug({ skipped: published.length - keys.length }, 'JWKS keys skipped (not a usable public signing key)');
     }
-    if (skipped) this.ctx.log.debug({ skipped }, 'JWKS keys skipped (not a usable public signing key)');
-    this.keys = keys;
+    this.keys = createLocalJWKSet({ keys });
     this.fetchedAt = Date.now();
-    return null;
+    return { ok: true, keys: this.keys };
   }
 
   private failed(f: VerifyFailure): VerifyFailure {
@@ -260,22 +246,19 @@ class JwksCache {
   }
 }
 
-function importJwk(raw: unknown): Jwk | undefined {
-  if (!isObject(raw) || typeof raw.kty !== 'string') return undefined;
-  if (raw.use !== undefined && raw.use !== 'sig') return undefined;
-  if (raw.d !== undefined) return undefined; // a private key published by mistake: refuse to use it
-  let key: KeyObject;
+function usable(fetched: Fetched): LocalJWKSet {
+  if (!fetched.ok) throw new Refusal(fetched);
+  return fetched.keys;
+}
+
+/** A published key worth offering jose: a public key node imports, RSA of at least MIN_RSA_BITS. */
+function isUsableJwk(raw: unknown): raw is JWK {
+  if (!isObject(raw) || typeof raw.kty !== 'string') return false;
+  if (raw.d !== undefined) return false; // a private key published by mistake: refuse to use it
   try {
-    key = createPublicKey({ key: raw as JsonWebKey, format: 'jwk' });
+    const key = createPublicKey({ key: raw as JsonWebKey, format: 'jwk' });
+    return raw.kty !== 'RSA' || (key.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_BITS;
   } catch {
-    return undefined;
+    return false;
   }
-  if (raw.kty === 'RSA' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return undefined;
-  return {
-    kid: typeof raw.kid === 'string' ? raw.kid : undefined,
-    kty: raw.kty,
-    crv: typeof raw.crv === 'string' ? raw.crv : undefined,
-    alg: typeof raw.alg === 'string' ? raw.alg : undefined,
-    key,
-  };
 }
