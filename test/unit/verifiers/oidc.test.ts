@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { constants, createHmac, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createVerifier, type OwnerVerifier } from '../../../src/ownership/verifiers/registry.js';
 import { capturingLog, nowSec, refusedOrigin, silentLog, startStandIn, type Answer, type StandIn } from './stand-in.js';
@@ -24,16 +24,31 @@ function ecKey(kid: string): TestKey {
   return { kid, alg: 'ES256', privateKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid } };
 }
 
+function psKey(kid: string): TestKey {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { kid, alg: 'PS256', privateKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid } };
+}
+
+function edKey(kid: string): TestKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { kid, alg: 'EdDSA', privateKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid } };
+}
+
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+
+function signature(key: TestKey, input: string): Buffer {
+  const data = Buffer.from(input);
+  if (key.alg === 'ES256') return sign('sha256', data, { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+  if (key.alg === 'PS256') return sign('sha256', data, { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+  if (key.alg === 'EdDSA') return sign(null, data, key.privateKey);
+  return sign('sha256', data, key.privateKey);
+}
 
 function jwt(key: TestKey, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): string {
   const h = { alg: key.alg, typ: 'JWT', kid: key.kid, ...header };
   const payload = { iss: ISSUER, aud: AUD, sub: USER, iat: nowSec(), exp: nowSec() + 300, ...claims };
   const input = `${b64(h)}.${b64(payload)}`;
-  const sig = key.alg === 'ES256'
-    ? sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
-    : sign('sha256', Buffer.from(input), key.privateKey);
-  return `${input}.${sig.toString('base64url')}`;
+  return `${input}.${signature(key, input).toString('base64url')}`;
 }
 
 describe('oidc verifier', () => {
@@ -43,8 +58,9 @@ describe('oidc verifier', () => {
   let jwksServer: StandIn;
   let jwks: Answer;
   const made: OwnerVerifier[] = [];
+  // 2 s, not less: a first JWKS fetch took over 200 ms on a loaded machine (CONNECTION_ERROR, flaky).
   const make = async (over: Record<string, unknown> = {}, log = silentLog): Promise<OwnerVerifier> => {
-    const v = await createVerifier('oidc', { issuer: ISSUER, audience: [AUD], jwks_url: `${jwksServer.origin}/jwks`, request_timeout_ms: 200, ...over }, { log });
+    const v = await createVerifier('oidc', { issuer: ISSUER, audience: [AUD], jwks_url: `${jwksServer.origin}/jwks`, request_timeout_ms: 2000, ...over }, { log });
     made.push(v);
     return v;
   };
@@ -173,7 +189,7 @@ describe('oidc verifier', () => {
 
   it('CONNECTION_ERROR when the JWKS is too slow or refuses connections', async () => {
     jwks = 'hang';
-    const slow = await make();
+    const slow = await make({ request_timeout_ms: 200 });
     const t0 = Date.now();
     expect(await slow.verify(USER, jwt(A))).toMatchObject({ ok: false, code: 'CONNECTION_ERROR' });
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -192,5 +208,103 @@ describe('oidc verifier', () => {
     ]) {
       await expect(createVerifier('oidc', bad, { log: silentLog }), JSON.stringify(bad)).rejects.toMatchObject({ code: 'LK_BAD_VERIFIER_CONFIG' });
     }
+  });
+
+  // The edges where jose (jwtVerify, createLocalJWKSet) replaced hand-written checks.
+  describe('on jose', () => {
+    it('alg none or HMAC keyed with the public key is refused before any JWKS fetch', async () => {
+      const v = await make({ algorithms: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] });
+      const p = jwt(A).split('.')[1]!;
+      const none = `${b64({ alg: 'none', typ: 'JWT' })}.${p}.AAAA`; // a signature part, so the shape check passes
+      expect(await v.verify(USER, none)).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+      const pem = createPublicKey(A.privateKey).export({ type: 'spki', format: 'pem' });
+      for (const secret of [pem, JSON.stringify(A.jwk)]) {
+        for (const alg of ['HS256', 'HS512']) {
+          const h = b64({ alg, typ: 'JWT', kid: 'a' });
+          const hs = `${h}.${p}.${createHmac(alg === 'HS256' ? 'sha256' : 'sha512', secret).update(`${h}.${p}`).digest('base64url')}`;
+          expect(await v.verify(USER, hs), alg).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+        }
+      }
+      expect(fetches()).toBe(0);
+    });
+
+    it('a crit header is TOKEN_INVALID, also one jose understands (b64) and an empty one', async () => {
+      const v = await make();
+      expect(await v.verify(USER, jwt(A))).toEqual({ ok: true });
+      for (const crit of [{ crit: ['b64'], b64: true }, { crit: ['x-ext'], 'x-ext': 1 }, { crit: [] }, { crit: 'b64' }]) {
+        expect(await v.verify(USER, jwt(A, {}, crit)), JSON.stringify(crit)).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+      }
+    });
+
+    it('exp within and outside the tolerance, on the clock the verifier reads (Date.now)', async () => {
+      const strict = await make({ clock_skew_sec: 0 });
+      expect(await strict.verify(USER, jwt(A, { exp: nowSec() - 1 }))).toMatchObject({ ok: false, code: 'TOKEN_EXPIRED' });
+      expect(await strict.verify(USER, jwt(A, { exp: nowSec() + 60 }))).toEqual({ ok: true });
+      const lenient = await make({ clock_skew_sec: 120 });
+      expect(await lenient.verify(USER, jwt(A, { exp: nowSec() - 100 }))).toEqual({ ok: true });
+      expect(await lenient.verify(USER, jwt(A, { exp: nowSec() - 130 }))).toMatchObject({ ok: false, code: 'TOKEN_EXPIRED' });
+      const token = jwt(A); // exp in 300 s
+      const real = Date.now.bind(Date);
+      vi.spyOn(Date, 'now').mockImplementation(() => real() + 400_000);
+      expect(await strict.verify(USER, token)).toMatchObject({ ok: false, code: 'TOKEN_EXPIRED' });
+    });
+
+    it('exp is checked before iss, aud and the user: an expired token of another issuer is TOKEN_EXPIRED', async () => {
+      const v = await make();
+      const old = { exp: nowSec() - 600 };
+      expect(await v.verify(USER, jwt(A, { ...old, iss: 'https://evil.example' }))).toMatchObject({ ok: false, code: 'TOKEN_EXPIRED' });
+      expect(await v.verify(USER, jwt(A, { ...old, aud: 'other-app' }))).toMatchObject({ ok: false, code: 'TOKEN_EXPIRED' });
+      expect(await v.verify('user-2', jwt(A, old))).toMatchObject({ ok: false, code: 'TOKEN_EXPIRED' });
+    });
+
+    it('exp, nbf or iat that is not a number is TOKEN_INVALID', async () => {
+      const v = await make();
+      for (const claims of [{ exp: String(nowSec() + 300) }, { nbf: '0' }, { iat: 'yesterday' }]) {
+        expect(await v.verify(USER, jwt(A, claims)), JSON.stringify(claims)).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+      }
+    });
+
+    it('an unknown kid causes exactly one refetch per call, shared by concurrent calls; no kid never refetches', async () => {
+      const v = await make({ jwks_min_refresh_interval_sec: 0 });
+      expect(await v.verify(USER, jwt(A))).toEqual({ ok: true });
+      expect(fetches()).toBe(1);
+      expect(await v.verify(USER, jwt(A, {}, { kid: 'unknown' }))).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+      expect(fetches()).toBe(2);
+      const results = await Promise.all(Array.from({ length: 5 }, (_, i) => v.verify(USER, jwt(A, {}, { kid: `unknown-${i}` }))));
+      expect(results.every((r) => !r.ok && r.code === 'TOKEN_INVALID')).toBe(true);
+      expect(fetches()).toBe(3);
+      expect(await v.verify(USER, jwt(B, {}, { kid: undefined }))).toMatchObject({ ok: false, code: 'TOKEN_INVALID' }); // B not published
+      expect(fetches()).toBe(3);
+    });
+
+    it('the refetch for an unknown kid reports a JWKS failure as such', async () => {
+      const v = await make({ jwks_min_refresh_interval_sec: 0 });
+      expect(await v.verify(USER, jwt(A))).toEqual({ ok: true });
+      jwks = { status: 503, text: 'down' };
+      expect(await v.verify(USER, jwt(B))).toMatchObject({ ok: false, code: 'REMOTE_ERROR' });
+      expect(await v.verify(USER, jwt(A))).toEqual({ ok: true }); // the known keys still serve
+    });
+
+    it('a token without kid is checked against every key that fits its alg', async () => {
+      jwks = { json: { keys: [A.jwk, B.jwk, E.jwk] } };
+      const v = await make();
+      expect(await v.verify(USER, jwt(B, {}, { kid: undefined }))).toEqual({ ok: true });
+      expect(await v.verify(USER, jwt(A, {}, { kid: undefined }))).toEqual({ ok: true });
+      expect(await v.verify(USER, jwt(rsaKey('c'), {}, { kid: undefined }))).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+      expect(await v.verify(USER, jwt(A, { exp: nowSec() - 600 }, { kid: undefined }))).toMatchObject({ ok: false, code: 'TOKEN_EXPIRED' });
+      expect(fetches()).toBe(1);
+    });
+
+    it('PS256 and EdDSA (Ed25519) tokens, each only when allowed', async () => {
+      const P = psKey('p');
+      const D = edKey('d');
+      jwks = { json: { keys: [P.jwk, D.jwk] } };
+      const v = await make({ algorithms: ['PS256', 'EdDSA'] });
+      expect(await v.verify(USER, jwt(P))).toEqual({ ok: true });
+      expect(await v.verify(USER, jwt(D))).toEqual({ ok: true });
+      const rsOnly = await make();
+      expect(await rsOnly.verify(USER, jwt(P))).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+      expect(await rsOnly.verify(USER, jwt(D))).toMatchObject({ ok: false, code: 'TOKEN_INVALID' });
+    });
   });
 });
