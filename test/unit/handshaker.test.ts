@@ -259,6 +259,12 @@ describe('Handshaker: what the crypto pool answers', () => {
     expect(r.pool.calls).toHaveLength(1);
     expect(r.replay.size).toBe(1);
     expect([r.stats.rsaVerifies, r.stats.rsaDecrypts]).toEqual([1, 1]);
+    // The nonce check comes before the credentials: revoked since, the replay is still refused as one.
+    expect((await r.gate.bind(trustful, key.keyHash, key.keyHash, key.spki)).ok).toBe(true);
+    await r.gate.revoke(trustful, key.keyHash);
+    expect(await outcome(r.hs.run(c))).toBe('LK_HS_REPLAYED_NONCE');
+    expect(await outcome(r.hs.run(connect(trustful)))).toBe('LK_CRED_REVOKED');
+    expect(r.pool.calls).toHaveLength(1);
   });
 
   it('accepted: the pool got the signed bytes, and its 128 bytes split into c2s, s2c, confirmation, resumption', async () => {
