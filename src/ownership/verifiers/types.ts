@@ -8,7 +8,7 @@
  * `jsonConfiguration`; the configuration is validated (avsc) and its defaults filled before the
  * verifier is created, so a bad configuration is refused when it is set, not at the first attach.
  * Besides the built-in types, operators name custom verifier modules in the config field
- * `ownerVerifierPlugins` (type name -> module path); loadCustomVerifierTypes checks them at start-up.
+ * `ownerVerifierPlugins` (type name -> `{ "module": path }`, src/plugins/); loadCustomVerifierTypes checks them at start-up.
  *
  * Contract of `verify`:
  * - never throws and never hangs: every outcome, including a provider outage, a bug or a custom
