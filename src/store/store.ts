@@ -61,7 +61,7 @@ export interface CredentialsStore {
    * trustful-created alike, each with its current status. Keyset paging: `after` is the previous
    * page's `next`, and the next page starts after the last id that page examined, so no id is
    * listed twice and credentials created meanwhile are listed iff their id sorts after the cursor.
-   * `limit` is 1..MAX_CREDENTIALS_PAGE (store-common.ts, 1000). With `status`, only credentials in
+   * `limit` is 1..MAX_CREDENTIALS_PAGE (common/credentials.ts, 1000). With `status`, only credentials in
    * that status are listed; a call examines at most CREDENTIALS_SCAN credentials, so a filtered
    * page may be short, even empty, while `next` is not null: page on until `next` is null.
    * An unknown application lists nothing. LK_BAD_ARGUMENT for a limit out of range, a malformed
@@ -238,7 +238,7 @@ export interface NotificationStore {
    * removed in the same atomic step as the append so the new one fits, and `dropped` says how many
    * (0 while there is room; more than 1 only if `max` shrank). The new entry is never dropped.
    * The application and endpoint need not exist. LK_BAD_ARGUMENT for a malformed id or key hash, a
-   * payload that is not bytes or is larger than MAX_NOTIFICATION_BYTES (store-common.ts), or a `max`
+   * payload that is not bytes or is larger than MAX_NOTIFICATION_BYTES (common/notifications.ts), or a `max`
    * that is not a positive integer.
    */
   enqueueNotification(appId: string, keyHash: string, payload: Buffer, max: number): Promise<{ seq: number; dropped: number }>;
@@ -267,7 +267,7 @@ export interface ProtectionStore {
   listBans(now: number): Promise<BanRecord[]>;
   /**
    * Append an entry (id and `at` as given) to the control log. Entries older than
-   * CONTROL_LOG_RETENTION_MS (protection-common.ts) may be removed by the store.
+   * CONTROL_LOG_RETENTION_MS (common/protection.ts) may be removed by the store.
    */
   appendControl(entry: ControlEntry): Promise<void>;
   /**

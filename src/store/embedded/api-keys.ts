@@ -5,7 +5,8 @@
  */
 import { LatchkeyError } from '../../errors.js';
 import type { ApiKeyRecord } from '../store.js';
-import { checkApiKey, copyApiKey, validId } from '../store-common.js';
+import { checkApiKey, copyApiKey } from '../common/api-keys.js';
+import { validId } from '../common/values.js';
 import { key, prefixRange } from './keys.js';
 import { nullable, type EmbeddedContext } from './lmdb.js';
 

@@ -5,7 +5,8 @@
  */
 import { LatchkeyError } from '../../errors.js';
 import type { BindResult, CredentialsListOptions, CredentialsRecord, Page, ProvisionOptions } from '../store.js';
-import { checkCredentialsList, checkId, copyCredentials, CredentialsPager, validId } from '../store-common.js';
+import { checkCredentialsList, copyCredentials, CredentialsPager } from '../common/credentials.js';
+import { checkId, validId } from '../common/values.js';
 import { key, prefixRange } from './keys.js';
 import { nullable, type EmbeddedContext } from './lmdb.js';
 

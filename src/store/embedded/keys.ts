@@ -5,7 +5,7 @@
  * equal to JS string order for the ASCII ids latchkey uses). An area's own key shapes (control log,
  * owner index, access tokens, notification seqs) live in that area's module.
  *
- * Ids are at most MAX_ID_BYTES (500) UTF-8 bytes (store-common.ts): composite keys hold two ids
+ * Ids are at most MAX_ID_BYTES (500) UTF-8 bytes (common/values.ts): composite keys hold two ids
  * plus a 2-byte length, so 500 keeps every key under LMDB's 1978-byte key limit (lmdb-js build).
  */
 

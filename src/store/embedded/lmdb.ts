@@ -44,7 +44,7 @@ import type {
   Tenant,
   VerifierRecord,
 } from '../store.js';
-import { storeError } from '../store-common.js';
+import { storeError } from '../common/values.js';
 import { key } from './keys.js';
 
 /** On-disk layout version, stored under `meta/format`; bump when key or value shapes change. */

@@ -7,7 +7,8 @@
  * acknowledged seqs are not reused.
  */
 import type { PendingNotification } from '../store.js';
-import { checkAck, checkEnqueue, checkLimit, copyNotification, validId, validKeyHash } from '../store-common.js';
+import { checkAck, checkEnqueue, copyNotification } from '../common/notifications.js';
+import { checkLimit, validId, validKeyHash } from '../common/values.js';
 import { key, prefixRange } from './keys.js';
 import type { EmbeddedContext } from './lmdb.js';
 

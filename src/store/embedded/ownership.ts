@@ -25,10 +25,9 @@ import {
   compareAttachments,
   copyAccessToken,
   copyOwnerAttachment,
-  validId,
-  validKeyHash,
   validTokenHash,
-} from '../store-common.js';
+} from '../common/ownership.js';
+import { validId, validKeyHash } from '../common/values.js';
 import { key, prefixRange } from './keys.js';
 import { nullable, type EmbeddedContext, type StoredAccessToken, type TokenIndexRow } from './lmdb.js';
 

@@ -7,18 +7,18 @@
  */
 import { LatchkeyError } from '../../errors.js';
 import {
-  CONTROL_LOG_RETENTION_MS,
-  EXPIRED_BAN_GRACE_MS,
-  MAX_BANS,
   banActive,
   banKey,
   checkBan,
   checkControl,
   compareBans,
+  CONTROL_LOG_RETENTION_MS,
   controlSince,
   copyBan,
   copyControl,
-} from '../protection-common.js';
+  EXPIRED_BAN_GRACE_MS,
+  MAX_BANS,
+} from '../common/protection.js';
 import type { BanKind, BanRecord, ControlEntry } from '../store.js';
 import { key } from './keys.js';
 import type { EmbeddedContext } from './lmdb.js';

@@ -5,7 +5,8 @@
  */
 import { LatchkeyError } from '../../errors.js';
 import type { EndpointRecord, Page, RegistrationRecord } from '../store.js';
-import { checkId, checkKeyHash, checkLimit, copyEndpoint, copyRegistration, decodeCursor, encodeCursor, validId, validKeyHash } from '../store-common.js';
+import { copyEndpoint, copyRegistration } from '../common/registration.js';
+import { checkId, checkKeyHash, checkLimit, decodeCursor, encodeCursor, validId, validKeyHash } from '../common/values.js';
 import { key, prefixRange } from './keys.js';
 import { nullable, type EmbeddedContext } from './lmdb.js';
 

@@ -6,7 +6,8 @@
  */
 import { LatchkeyError } from '../../errors.js';
 import type { Application, Tenant } from '../store.js';
-import { checkId, copyApplication, copyTenant, validId } from '../store-common.js';
+import { copyApplication, copyTenant } from '../common/tenancy.js';
+import { checkId, validId } from '../common/values.js';
 import { key, prefixRange } from './keys.js';
 import { nullable, type EmbeddedContext } from './lmdb.js';
 

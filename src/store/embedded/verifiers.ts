@@ -6,7 +6,8 @@
  */
 import { LatchkeyError } from '../../errors.js';
 import type { VerifierRecord } from '../store.js';
-import { checkId, checkVerifier, copyVerifier, validId } from '../store-common.js';
+import { checkId, validId } from '../common/values.js';
+import { checkVerifier, copyVerifier } from '../common/verifiers.js';
 import { key, prefixRange } from './keys.js';
 import { nullable, type EmbeddedContext } from './lmdb.js';
 
