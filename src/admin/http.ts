@@ -1,27 +1,28 @@
 /**
- * The admin API's HTTP plumbing on uWebSockets.js: route matching, body reading with a size limit,
- * request validation against each route's declared schema, JSON answers with catalogue codes.
- * Routes (routes.ts) declare everything the OpenAPI document (openapi.ts) says about them, so the
- * document cannot drift from the code.
+ * The admin API's router: route matching, request validation against each route's declared schema,
+ * authentication and scopes, JSON answers with catalogue codes. Routes (routes.ts) declare
+ * everything the OpenAPI document (openapi.ts) says about them, so the document cannot drift from
+ * the code. It takes and gives plain requests and replies (transport/http.ts), so it runs on a
+ * uWS listener (transport/http-uws.ts mounts it) and in-process (inject()) alike.
  *
  * Every request, whatever its outcome:
- *   - HEAD runs the GET route and answers its status and headers without a body; a path without GET
- *     answers 405 (no body) with `Allow`, as every 405 does;
+ *   - HEAD runs the GET route; the listener (or inject()) sends its status and headers without the
+ *     body (transport/http.ts headReply). A path without GET answers HEAD 405 with `Allow`, as
+ *     every 405 does;
  *   - a change (POST, PUT, DELETE) writes one audit line at info: `admin change` with `audit: true`,
  *     method, route template, path parameters, status, the API key id (null when it did not
  *     authenticate) and the refusal code; never the body (it may carry key material or tokens);
  *   - the answer is counted and timed (metrics.ts) by method, route template and status.
  *
- * uWS rules: copy what is needed out of `req` synchronously; register onAborted before anything
- * async; cork every late write.
+ * Order of refusals: no route has the path 404, none has the method 405, a path parameter with a
+ * malformed percent-escape 400 LK_BAD_PATH, a body over MAX_BODY_BYTES 413; then authentication
+ * (401), the scope (403), the body and query checks (400), and the handler.
  */
-import type uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type client from 'prom-client';
 import { AdminMetrics, UNMATCHED_ROUTE } from './metrics.js';
-import { endWithoutBody } from '../transport/http-head.js';
-import { defaultUiDir, mountUi } from './ui-static.js';
-import { ERRORS, LatchkeyError, toLatchkeyError, type ErrorCode } from '../errors.js';
+import { LatchkeyError, toLatchkeyError, type ErrorCode } from '../errors.js';
+import { errorReply, inject, jsonReply, type HttpHandler, type HttpReply, type HttpRequest, type InjectedReply, type InjectOptions } from '../transport/http.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -140,36 +141,23 @@ export interface Authenticator {
   authenticate(header: string): Promise<{ id: string; tenantId: string | null }>;
 }
 
-function errorBody(e: LatchkeyError): string {
-  return JSON.stringify({ code: e.code, message: e.message });
-}
-
-function statusLine(status: number): string {
-  const text: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
-  return `${status} ${text[status] ?? 'Status'}`;
-}
-
 export interface AdminRouterOptions {
   /**
    * Register the admin request metrics (metrics.ts) on this registry: the node's Stats.registry,
    * so they are scraped with the rest. Without it nothing is measured.
    */
   registry?: client.Registry;
-  /**
-   * Serve the Administration UI at /ui/ from this directory (ui-static.ts); default: dist/ui of
-   * this checkout or package; null: no UI routes (the catch-all 404 answers /ui/).
-   */
-  uiDir?: string | null;
 }
 
 /** Methods that change something: each answer to one is an audit line. */
 const CHANGES: ReadonlySet<string> = new Set(['POST', 'PUT', 'DELETE']);
 
-
-export class AdminRouter {
+export class AdminRouter implements HttpHandler {
+  /** Every /admin/* path, and the public routes outside /admin (/readyz). */
+  readonly paths: readonly string[];
+  readonly maxBodyBytes = MAX_BODY_BYTES;
   private readonly compiled: CompiledRoute[];
   private readonly metrics: AdminMetrics | null;
-  private readonly uiDir: string | null;
 
   constructor(
     readonly routes: Route[],
@@ -179,99 +167,37 @@ export class AdminRouter {
   ) {
     this.compiled = routes.map(compile);
     this.metrics = opts.registry ? new AdminMetrics(opts.registry) : null;
-    this.uiDir = opts.uiDir === undefined ? defaultUiDir() : opts.uiDir;
-  }
-
-  /**
-   * Mount on a uWS app: every /admin/* request goes through here, and so do public routes outside
-   * /admin (/readyz), and the Administration UI's static files under /ui/ (ui-static.ts, unless
-   * uiDir is null). A handler bug answers 500 LK_INTERNAL and is counted (`onHandlerError`); it
-   * never reaches uWS, where it would end the process.
-   */
-  mount(app: uWS.TemplatedApp, onHandlerError: (err: unknown) => void = () => undefined): void {
-    const entry = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
-      try {
-        this.handle(res, req);
-      } catch (err) {
-        onHandlerError(err);
-        this.log.error({ err }, 'admin request handler threw');
-        try {
-          res.cork(() => res.writeStatus('500 Internal Server Error').writeHeader('content-type', 'application/json').end(errorBody(new LatchkeyError('LK_INTERNAL'))));
-        } catch {
-          // Already answered or aborted: nothing more to say on this socket.
-        }
-      }
-    };
-    app.any('/admin/*', entry);
-    const outside = new Set(this.routes.filter((r) => !r.path.startsWith('/admin/')).map((r) => r.path));
+    const outside = new Set(routes.filter((r) => !r.path.startsWith('/admin/')).map((r) => r.path));
     for (const path of outside) {
       if (path.includes('{')) throw new Error(`route ${path}: parameters are supported under /admin/ only`);
-      app.any(path, entry);
     }
-    if (this.uiDir !== null) {
-      const guard = (fn: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void) => (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
-        try {
-          fn(res, req);
-        } catch (err) {
-          onHandlerError(err);
-          this.log.error({ err }, 'admin UI request handler threw');
-          try {
-            res.cork(() => res.writeStatus('500 Internal Server Error').writeHeader('content-type', 'application/json').end(errorBody(new LatchkeyError('LK_INTERNAL'))));
-          } catch {
-            // Already answered or aborted.
-          }
-        }
-      };
-      mountUi(app, this.uiDir, this.log, guard);
-    }
+    this.paths = ['/admin/*', ...outside];
   }
 
-  private handle(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
-    // Copy everything out of req now: it is invalid after this function returns.
-    const started = performance.now();
-    const method = req.getMethod().toUpperCase();
-    const url = req.getUrl();
-    const query = new URLSearchParams(req.getQuery() ?? '');
-    const authorization = req.getHeader('authorization');
-    const contentLengthText = req.getHeader('content-length');
-    const contentLength = Number(contentLengthText || '0');
-    const head = method === 'HEAD';
+  /** Answer one request; never rejects (a handler's error is its coded answer, an unknown one 500 LK_INTERNAL). */
+  async handle(req: HttpRequest): Promise<HttpReply> {
+    const { method, path } = req;
     // What the audit line and the metrics name: the route template (bounded), never the raw URL.
     let routeLabel = UNMATCHED_ROUTE;
     let params: Record<string, string> = {};
     const who: { apiKeyId: string | null } = { apiKeyId: null };
-    let aborted = false;
-    let answered = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    const send = (status: number, body: string | null, headers: Record<string, string> = {}, code?: string): void => {
-      if (answered) return;
-      answered = true;
-      this.metrics?.observe(method, routeLabel, status, (performance.now() - started) / 1000);
+    const answer = (reply: HttpReply, code?: string): HttpReply => {
+      this.metrics?.observe(method, routeLabel, reply.status, (performance.now() - req.receivedAt) / 1000);
       if (CHANGES.has(method)) {
         // The audit trail: what was asked, by which key, and how it ended; never the body (it
         // may carry key material or tokens).
-        this.log.info({ audit: true, method, route: routeLabel, params, status, apiKeyId: who.apiKeyId, ...(code ? { code } : {}) }, 'admin change');
+        this.log.info({ audit: true, method, route: routeLabel, params, status: reply.status, apiKeyId: who.apiKeyId, ...(code ? { code } : {}) }, 'admin change');
       }
-      if (aborted) return;
-      res.cork(() => {
-        res.writeStatus(statusLine(status));
-        for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
-        if (body !== null) res.writeHeader('content-type', 'application/json');
-        if (head) endWithoutBody(res, body === null ? null : Buffer.byteLength(body));
-        else if (body !== null) res.end(body);
-        else res.end();
-      });
+      return reply;
     };
-    const fail = (e: LatchkeyError, headers: Record<string, string> = {}): void => send(ERRORS[e.code].http, errorBody(e), headers, e.code);
+    const fail = (e: LatchkeyError, headers: Record<string, string> = {}): HttpReply => answer(errorReply(e, headers), e.code);
 
     // HEAD is GET without the body: it runs the GET route (authentication included).
-    const wanted = head ? 'GET' : method;
+    const wanted = method === 'HEAD' ? 'GET' : method;
     let match: { route: Route; params: Record<string, string> } | null = null;
     const allowed = new Set<string>();
     for (const c of this.compiled) {
-      const m = c.regex.exec(url);
+      const m = c.regex.exec(path);
       if (!m) continue;
       if (routeLabel === UNMATCHED_ROUTE) routeLabel = c.route.path;
       allowed.add(c.route.method);
@@ -280,63 +206,31 @@ export class AdminRouter {
       const decoded: Record<string, string> = {};
       for (let i = 0; i < c.names.length; i++) {
         const v = decodePathParam(m[i + 1]!);
-        if (v === null) {
-          fail(new LatchkeyError('LK_BAD_PATH', `parameter ${c.names[i]}`));
-          return;
-        }
+        if (v === null) return fail(new LatchkeyError('LK_BAD_PATH', `parameter ${c.names[i]}`));
         decoded[c.names[i]!] = v;
       }
       match = { route: c.route, params: decoded };
     }
     if (!match) {
-      if (allowed.size === 0) fail(new LatchkeyError('LK_NOT_FOUND', `${method} ${url}`));
-      else fail(new LatchkeyError('LK_METHOD_NOT_ALLOWED', `${method} ${url}`), { allow: [...allowed].join(', ') });
-      return;
+      if (allowed.size === 0) return fail(new LatchkeyError('LK_NOT_FOUND', `${method} ${path}`));
+      return fail(new LatchkeyError('LK_METHOD_NOT_ALLOWED', `${method} ${path}`), { allow: [...allowed].join(', ') });
     }
     routeLabel = match.route.path;
     params = match.params;
-    if (contentLength > MAX_BODY_BYTES) {
-      fail(new LatchkeyError('LK_BODY_TOO_LARGE', `limit ${MAX_BODY_BYTES} bytes`));
-      return;
+    if (req.bodyTooLarge) return fail(new LatchkeyError('LK_BODY_TOO_LARGE', `limit ${MAX_BODY_BYTES} bytes`));
+    try {
+      const reply = await this.run(match.route, match.params, new URLSearchParams(req.query), req.headers.authorization ?? '', req.body, who);
+      return answer(reply.body === undefined ? { status: reply.status, headers: {}, body: null } : jsonReply(reply.status, reply.body));
+    } catch (err) {
+      const e = toLatchkeyError(err);
+      if (e.code === 'LK_INTERNAL') this.log.error({ err, method, url: path }, 'admin request failed');
+      return fail(e);
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    res.onData((ab, isLast) => {
-      try {
-        onChunk(ab, isLast);
-      } catch (err) {
-        this.log.error({ err, method, url }, 'admin request handler threw');
-        fail(new LatchkeyError('LK_INTERNAL'));
-      }
-    });
-    let complete = false;
-    const onChunk = (ab: ArrayBuffer, isLast: boolean): void => {
-      if (tooLarge || complete) return;
-      size += ab.byteLength;
-      if (size > MAX_BODY_BYTES) {
-        tooLarge = true;
-        fail(new LatchkeyError('LK_BODY_TOO_LARGE', `limit ${MAX_BODY_BYTES} bytes`));
-        return;
-      }
-      // Copy: the ArrayBuffer is only valid during this callback.
-      chunks.push(Buffer.from(new Uint8Array(ab)));
-      if (!isLast) return;
-      complete = true;
-      const route = match!.route;
-      void this.run(route, match!.params, query, authorization, Buffer.concat(chunks), who).then(
-        (reply) => send(reply.status, reply.body === undefined ? null : JSON.stringify(reply.body, jsonReplacer)),
-        (err: unknown) => {
-          const e = toLatchkeyError(err);
-          if (e.code === 'LK_INTERNAL') this.log.error({ err, method, url }, 'admin request failed');
-          fail(e);
-        },
-      ).catch((err: unknown) => this.log.error({ err, method, url }, 'admin answer could not be written'));
-    };
-    // `Content-Length: 0` whose header arrived in more than one TCP segment: uWS 20.30 never calls
-    // onData for it (npm run fuzz found the request hanging until the idle timeout). The body is
-    // known to be empty, so the request is complete now.
-    if (contentLengthText === '0') onChunk(new ArrayBuffer(0), true);
+  }
+
+  /** A request answered in-process, as a listener would answer it (transport/http.ts inject()). */
+  inject(o: InjectOptions): Promise<InjectedReply> {
+    return inject(this, o);
   }
 
   private async run(route: Route, params: Record<string, string>, query: URLSearchParams, authorization: string, raw: Buffer, who: { apiKeyId: string | null }): Promise<Reply> {
@@ -376,12 +270,4 @@ export function decodePathParam(raw: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** Buffers leave as base64 strings. */
-export function jsonReplacer(_k: string, v: unknown): unknown {
-  if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
-    return Buffer.from((v as { data: number[] }).data).toString('base64');
-  }
-  return v;
 }

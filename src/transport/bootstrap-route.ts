@@ -5,7 +5,9 @@
 import type uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { BootstrapReply } from '../bootstrap/service.js';
-import { ERRORS } from '../errors.js';
+import { LatchkeyError } from '../errors.js';
+import { errorJson, statusLine } from './http.js';
+import { readBody } from './http-uws.js';
 
 /** What the gateway serves on the bootstrap path: the service's resolve and the request bound. */
 export interface BootstrapRoute {
@@ -39,53 +41,29 @@ export function mountBootstrap(app: uWS.TemplatedApp, b: BootstrapRoute, log: Lo
       res.end();
     });
   }));
-  const tooLarge: BootstrapReply = { status: 413, contentType: 'application/json', body: JSON.stringify({ code: 'LK_BODY_TOO_LARGE', message: ERRORS.LK_BODY_TOO_LARGE.message }) };
-  const internal: BootstrapReply = { status: 500, contentType: 'application/json', body: JSON.stringify({ code: 'LK_INTERNAL', message: ERRORS.LK_INTERNAL.message }) };
+  const tooLarge: BootstrapReply = { status: 413, contentType: 'application/json', body: errorJson(new LatchkeyError('LK_BODY_TOO_LARGE')) };
+  const internal: BootstrapReply = { status: 500, contentType: 'application/json', body: errorJson(new LatchkeyError('LK_INTERNAL')) };
   const send = (res: uWS.HttpResponse, st: { aborted: boolean }, r: BootstrapReply): void => {
     if (st.aborted) return;
     res.cork(() => {
       // 200 is uWS's default status line.
-      if (r.status !== 200) res.writeStatus(`${r.status} ${r.status === 404 ? 'Not Found' : r.status === 413 ? 'Payload Too Large' : r.status === 503 ? 'Service Unavailable' : r.status >= 500 ? 'Internal Server Error' : 'Bad Request'}`);
+      if (r.status !== 200) res.writeStatus(statusLine(r.status));
       res.writeHeader(H_CONTENT_TYPE, r.contentType === 'application/octet-stream' ? H_OCTET_STREAM : r.contentType).writeHeader(H_ACAO, H_ANY).end(r.body);
     });
   };
   app.post(b.path, guard('bootstrap.post', (res, req: uWS.HttpRequest) => {
     // One small state object per request; the hot path (one chunk, cached answer) allocates little else.
-    const st = { aborted: false, done: false, size: 0, chunks: null as Buffer[] | null };
-    const emptyBody = req.getHeader('content-length') === '0';
+    const st = { aborted: false };
     res.onAborted(() => {
       st.aborted = true;
     });
-    res.onData((ab, isLast) => {
-      try {
-        onChunk(ab, isLast);
-      } catch (err) {
-        log.error({ err }, 'bootstrap request handler threw');
-        st.done = true;
-        send(res, st, internal);
-      }
-    });
-    const onChunk = (ab: ArrayBuffer, isLast: boolean): void => {
-      if (st.done) return;
-      st.size += ab.byteLength;
-      if (st.size > b.maxBodyBytes) {
-        st.done = true;
-        send(res, st, tooLarge);
-        return;
-      }
-      let body: Buffer;
-      if (isLast && st.chunks === null) {
-        // The common case, one chunk: a view is enough, because resolve() reads the body before it
-        // returns or awaits anything (the ArrayBuffer is only valid during this callback).
-        body = Buffer.from(ab);
-      } else {
-        // Copy: the ArrayBuffer is only valid during this callback.
-        (st.chunks ??= []).push(Buffer.from(new Uint8Array(ab)));
-        if (!isLast) return;
-        body = Buffer.concat(st.chunks);
-      }
-      st.done = true;
-      st.chunks = null;
+    const failed = (err: unknown): void => {
+      log.error({ err }, 'bootstrap request handler threw');
+      send(res, st, internal);
+    };
+    // Borrowed: resolve() reads the body before it returns or awaits anything.
+    readBody(res, req.getHeader('content-length'), b.maxBodyBytes, true, (body) => {
+      if (body === null) return send(res, st, tooLarge);
       let r: BootstrapReply | Promise<BootstrapReply>;
       try {
         r = b.resolve(body);
@@ -103,9 +81,7 @@ export function mountBootstrap(app: uWS.TemplatedApp, b: BootstrapRoute, log: Lo
         ).catch((err: unknown) => log.error({ err }, 'bootstrap answer could not be written'));
       }
       else send(res, st, r);
-    };
-    // See AdminRouter.handle: uWS never reports a `Content-Length: 0` body whose header was split.
-    if (emptyBody) onChunk(new ArrayBuffer(0), true);
+    }, failed);
   }));
 }
 

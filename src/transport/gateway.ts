@@ -45,6 +45,8 @@ import { ERRORS, LatchkeyError, type ErrorCode } from '../errors.js';
 import { Session, type SessionHost, type Transport } from '../session/session.js';
 import type { SessionRegistry } from '../session/registry.js';
 import { mountBootstrap, type BootstrapRoute } from './bootstrap-route.js';
+import { errorJson, statusLine } from './http.js';
+import { answer500 } from './http-uws.js';
 
 export { ENDPOINT_PATH, SUBPROTOCOL } from '../protocol/constants.js';
 import { ENDPOINT_PATH, SUBPROTOCOL } from '../protocol/constants.js';
@@ -60,8 +62,6 @@ const UWS_CUT_REASONS: Record<string, ErrorCode> = {
   'Received too big message': 'LK_FRAME_OVER_HARD_LIMIT',
   'Received invalid UTF-8': 'LK_FRAME_BAD_UTF8',
 };
-
-const STATUS_TEXT: Record<number, string> = { 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 /**
  * Transports with frames queued by sendDeferred(), written together once per event-loop turn
@@ -213,7 +213,7 @@ function refuseUpgrade(res: uWS.HttpResponse, r: { status: number; code: ErrorCo
   if (!a) {
     if (refusalCache.size >= REFUSAL_CACHE_MAX) refusalCache.clear();
     a = {
-      status: Buffer.from(`${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}`),
+      status: Buffer.from(statusLine(r.status)),
       retryAfter: Buffer.from(String(r.retryAfterSec)),
       body: Buffer.from(JSON.stringify({ code: r.code, message: ERRORS[r.code].message, retryAfterSec: r.retryAfterSec })),
     };
@@ -247,15 +247,6 @@ function listen(app: uWS.TemplatedApp, host: string, port: number, what: string,
 
 function textDecoder(ab: ArrayBuffer): string {
   return Buffer.from(ab).toString('utf8');
-}
-
-/** Write a 500 on an HTTP response if it can still take one (a handler threw before answering). */
-function answer500(res: uWS.HttpResponse): void {
-  try {
-    res.cork(() => res.writeStatus('500 Internal Server Error').writeHeader('content-type', 'application/json').end(JSON.stringify({ code: 'LK_INTERNAL', message: ERRORS.LK_INTERNAL.message })));
-  } catch {
-    // Already answered or aborted.
-  }
 }
 
 export class Gateway {
@@ -376,13 +367,14 @@ export class Gateway {
       },
     });
     if (o.bootstrap) mountBootstrap(app, o.bootstrap, o.log, this.httpGuard);
+    const notFoundJson = errorJson(new LatchkeyError('LK_NOT_FOUND'));
     const notFound = this.http('http.404', (res, req: uWS.HttpRequest) => {
       const head = req.getMethod() === 'head';
       res.cork(() => {
         res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json');
         // HEAD: the headers GET would get, never a body (RFC 9110; a body breaks HTTP clients).
         if (head) res.endWithoutBody();
-        else res.end(JSON.stringify({ code: 'LK_NOT_FOUND', message: ERRORS.LK_NOT_FOUND.message }));
+        else res.end(notFoundJson);
       });
     });
     app.any('/*', notFound);
