@@ -63,7 +63,7 @@ export const configSchema = {
     { name: 'audience', type: { type: 'array', items: 'string' }, doc: 'Accepted aud values (client ids / API identifiers); at least one' },
     { name: 'jwks_url', type: 'string', doc: 'JWKS of the issuer (jwks_uri of its discovery document)' },
     { name: 'user_claim', type: 'string', default: 'sub', doc: 'Claim that must equal the user external id' },
-    { name: 'algorithms', type: { type: 'array', items: 'string' }, default: ['RS256', 'ES256'], doc: 'Accepted JWS algorithms: RS256/384/512, PS256/384/512, ES256/384/512, EdDSA' },
+    { name: 'algorithms', type: { type: 'array', items: 'string' }, default: ['RS256', 'ES256'], doc: 'Accepted JWS algorithms: RS256/384/512, PS256/384/512, ES256/384/512, EdDSA (Ed25519)' },
     { name: 'clock_skew_sec', type: 'int', default: 30, doc: 'Tolerance for exp and nbf in seconds (0-300)' },
     { name: 'jwks_cache_ttl_sec', type: 'int', default: 600, doc: 'Age in seconds after which the JWKS is fetched again (1-86400)' },
     { name: 'jwks_min_refresh_interval_sec', type: 'int', default: 30, doc: 'Least time in seconds between refetches caused by an unknown kid (0-3600)' },
