@@ -17,18 +17,16 @@ import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Bus, BusMessage } from '../bus/bus.js';
 import type { Cache } from '../cache/cache.js';
-import { emptySyncResponse, types, type SyncRequest, type SyncResponse, type UserAttachErrorCode } from '../protocol/schemas.js';
-import type { Application, PendingNotification, Store } from '../store/store.js';
+import { emptySyncResponse, type SyncRequest, type SyncResponse, type UserAttachErrorCode } from '../protocol/schemas.js';
+import type { Application, Store } from '../store/store.js';
 import { MAX_ID_BYTES, validId } from '../store/store-common.js';
 import { LatchkeyError } from '../errors.js';
+import { NotificationOutbox } from './notifications.js';
 import { createVerifier, type OwnerVerifier } from './verifiers/registry.js';
 
 /** Endpoint access tokens live this long unless rotated (Kaa had no expiry). */
 export const ACCESS_TOKEN_TTL_MS = 24 * 3600_000; // 24 h
-/** How long "no queued notifications" is remembered per endpoint. */
-const NO_PENDING_TTL_MS = 10 * 60_000; // 10 min
-/** Most queued notifications per offline endpoint; older ones are dropped beyond it. */
-export const MAX_PENDING_NOTIFICATIONS = 256;
+export { MAX_PENDING_NOTIFICATIONS } from './notifications.js';
 
 export type AttachUserResult = { ok: true } | { ok: false; code: UserAttachErrorCode; reason: string };
 
@@ -52,15 +50,19 @@ export class OwnershipService {
   /** Verifier instances by appId/verifierToken and the configuration they were built from. */
   private readonly verifiers = new Map<string, { config: string; type: string; verifier: Promise<OwnerVerifier> }>();
   private unsubscribe: (() => Promise<void>) | null = null;
+  /** Every push to an endpoint goes through it, from the store's queue to the session (notifications.ts). */
+  readonly outbox: NotificationOutbox;
 
   constructor(
     private readonly store: Store,
     private readonly bus: Bus,
     private readonly log: Logger,
-    private readonly cache: Cache,
+    cache: Cache,
     private readonly node: OwnershipNode,
     private readonly customVerifierModules: Record<string, string> = {},
-  ) {}
+  ) {
+    this.outbox = new NotificationOutbox(store, cache, log, (appId, keyHash) => this.tell(appId, keyHash, { type: 'endpoint.notify', appId, keyHash }));
+  }
 
   /**
    * Act on the ownership messages of the bus ('sessions' topic) for this node's live sessions:
@@ -86,33 +88,6 @@ export class OwnershipService {
   private async tell(appId: string, keyHash: string, msg: BusMessage): Promise<void> {
     if (this.node.tell) await this.node.tell(appId, keyHash, msg);
     else await this.bus.publish('sessions', msg);
-  }
-
-  private pendingKey(appId: string, keyHash: string): string {
-    return `pending:${appId}:${keyHash}`;
-  }
-
-  /**
-   * Whether the endpoint may have queued notifications. Every CONNECT would otherwise cost a store
-   * read (measured: ~50 µs of event-loop time per handshake in bench/handshake). The cache holds
-   * '0' after a delivery emptied the queue; notify() deletes it before announcing. A miss (evicted,
-   * restarted, cache down) means "maybe", so the store is asked: never a lost notification.
-   */
-  async mayHavePending(appId: string, keyHash: string): Promise<boolean> {
-    try {
-      return (await this.cache.get(this.pendingKey(appId, keyHash))) !== '0';
-    } catch {
-      return true;
-    }
-  }
-
-  /** The queue was found empty: remember it for a while (see mayHavePending). */
-  async markNoPending(appId: string, keyHash: string): Promise<void> {
-    try {
-      await this.cache.set(this.pendingKey(appId, keyHash), '0', NO_PENDING_TTL_MS);
-    } catch {
-      // A miss only costs a store read at the next connect.
-    }
   }
 
   private async verifierFor(app: Application, verifierToken: string | null): Promise<OwnerVerifier | null> {
@@ -216,32 +191,9 @@ export class OwnershipService {
     return true;
   }
 
-  /**
-   * Deliver a server push: queued durably first (so nothing is lost if the endpoint is offline or
-   * its node misses the bus message), then announced on the bus; the node holding the session
-   * delivers the queue (Session.deliverPending) and acknowledges what it sent.
-   */
-  async notify(appId: string, keyHash: string, res: SyncResponse): Promise<void> {
-    const payload = types.syncResponse.toBuffer(res);
-    const { dropped } = await this.store.enqueueNotification(appId, keyHash, payload, MAX_PENDING_NOTIFICATIONS);
-    if (dropped > 0) this.log.warn({ appId, keyHash, dropped }, 'notification queue full: oldest notifications dropped');
-    // Before the announcement: a connect from now on must look at the queue. If this delete fails
-    // (cache down), a connected endpoint still gets the bus announcement, and an offline one finds
-    // the queue once the '0' expires (NO_PENDING_TTL_MS).
-    try {
-      await this.cache.delete(this.pendingKey(appId, keyHash));
-    } catch (err) {
-      this.log.warn({ err, appId, keyHash }, 'cache unavailable: queued notification may wait for the next announcement');
-    }
-    await this.tell(appId, keyHash, { type: 'endpoint.notify', appId, keyHash });
-  }
-
-  pending(appId: string, keyHash: string, limit: number): Promise<PendingNotification[]> {
-    return this.store.listNotifications(appId, keyHash, limit);
-  }
-
-  ack(appId: string, keyHash: string, uptoSeq: number): Promise<void> {
-    return this.store.ackNotifications(appId, keyHash, uptoSeq);
+  /** A server push to the endpoint, through the outbox (notifications.ts): queued durably, then announced. */
+  notify(appId: string, keyHash: string, res: SyncResponse): Promise<void> {
+    return this.outbox.send(appId, keyHash, res);
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,7 @@ import { CryptoTicket } from '../crypto/pool.js';
 import { SecretSlots } from '../crypto/secret-slots.js';
 import { ConnackCode, DisconnectReason, ERRORS, sessionErrorCode, type ErrorCode } from '../errors.js';
 import { isEventOnly, type EventMember, type EventPeer } from '../events/relay.js';
+import type { OutboxDelivery } from '../ownership/notifications.js';
 import {
   decodeFrame,
   decodeSyncRequest,
@@ -31,7 +32,6 @@ import {
 import { emptySyncResponse, type Connect, type Resume, type SyncRequest, type SyncResponse, type WireEvent } from '../protocol/schemas.js';
 import type { Application, EndpointRecord } from '../store/store.js';
 import type { HandshakeAccepted } from './handshake.js';
-import { PendingDelivery } from './pending.js';
 import { takeFrame } from './frame-rate.js';
 import { answerEmbeddedSync, answerSync } from './sync.js';
 import { MIN_KEEPALIVE_SEC, type SessionHost, type SessionState, type Transport } from './types.js';
@@ -381,14 +381,14 @@ export class Session implements EventPeer {
     if (this.endpoint) this.publicKey = null;
   }
 
-  /** The endpoint's queued notifications, pushed in order once it is established (pending.ts). */
-  private pendingDelivery: PendingDelivery | null = null;
+  /** The endpoint's queued notifications, pushed in order once it is established (ownership/notifications.ts). */
+  private pendingDelivery: OutboxDelivery | null = null;
 
-  /** Push the endpoint's queued notifications (store) in order and acknowledge what was sent (pending.ts). */
+  /** Push the endpoint's queued notifications (the outbox's store queue) in order and acknowledge what was sent. */
   deliverPending(atConnect = false): void {
     const ownership = this.host.ownership;
     if (!ownership || this.state !== 'ESTABLISHED') return;
-    this.pendingDelivery ??= new PendingDelivery(this, ownership, this.host.log);
+    this.pendingDelivery ??= ownership.outbox.delivery(this);
     this.pendingDelivery.run(atConnect);
   }
 

@@ -129,7 +129,7 @@ describe('OwnershipService: endpoint access tokens and detach', () => {
     expect(await ownerOf(app, 'target')).toBeNull();
     expect(await a.attachEndpoint(app, 'requester', 'tok-1')).toBe('target');
     expect(await ownerOf(app, 'target')).toBe('alice');
-    const queued = await a.pending(app.id, 'target', 10);
+    const queued = await a.outbox.pending(app.id, 'target', 10);
     expect(queued).toHaveLength(1);
     const notice = types.syncResponse.fromBuffer(queued[0]!.payload) as ReturnType<typeof emptySyncResponse>;
     expect(notice.userSyncResponse?.userAttachNotification).toEqual({ userExternalId: 'alice', endpointKeyHash: 'requester' });
@@ -160,10 +160,10 @@ describe('OwnershipService: endpoint access tokens and detach', () => {
     expect(await a.detachEndpoint(app, 'e1', 'e1')).toBe(true);
     expect(await ownerOf(app, 'e1')).toBeNull();
     expect(na.owners.at(-1)).toEqual([app.id, 'e1', null]);
-    expect(await a.pending(app.id, 'e1', 10)).toEqual([]);
+    expect(await a.outbox.pending(app.id, 'e1', 10)).toEqual([]);
     expect(await a.detachEndpoint(app, 'e1', 'e1')).toBe(false);
     expect(await a.detachEndpoint(app, 'e2', 'e3')).toBe(true);
-    const [queued] = await a.pending(app.id, 'e3', 10);
+    const [queued] = await a.outbox.pending(app.id, 'e3', 10);
     const notice = types.syncResponse.fromBuffer(queued!.payload) as ReturnType<typeof emptySyncResponse>;
     expect(notice.userSyncResponse?.userDetachNotification).toEqual({ endpointKeyHash: 'e2' });
   });
@@ -173,17 +173,17 @@ describe('OwnershipService: notifications', () => {
   it('"no pending" is remembered in the cache until a notify; ack removes what was delivered', async () => {
     const { a } = await twoNodes();
     const app = await world.app();
-    expect(await a.mayHavePending(app.id, 'ep1')).toBe(true);
-    await a.markNoPending(app.id, 'ep1');
-    expect(await a.mayHavePending(app.id, 'ep1')).toBe(false);
-    expect(await a.mayHavePending(app.id, 'ep2')).toBe(true);
+    expect(await a.outbox.mayHavePending(app.id, 'ep1')).toBe(true);
+    await a.outbox.markNoPending(app.id, 'ep1');
+    expect(await a.outbox.mayHavePending(app.id, 'ep1')).toBe(false);
+    expect(await a.outbox.mayHavePending(app.id, 'ep2')).toBe(true);
     await a.notify(app.id, 'ep1', emptySyncResponse(-1));
     await a.notify(app.id, 'ep1', emptySyncResponse(-1));
-    expect(await a.mayHavePending(app.id, 'ep1')).toBe(true);
-    const queued = await a.pending(app.id, 'ep1', 10);
+    expect(await a.outbox.mayHavePending(app.id, 'ep1')).toBe(true);
+    const queued = await a.outbox.pending(app.id, 'ep1', 10);
     expect(queued).toHaveLength(2);
-    await a.ack(app.id, 'ep1', queued[0]!.seq);
-    expect((await a.pending(app.id, 'ep1', 10)).map((n) => n.seq)).toEqual([queued[1]!.seq]);
+    await a.outbox.ack(app.id, 'ep1', queued[0]!.seq);
+    expect((await a.outbox.pending(app.id, 'ep1', 10)).map((n) => n.seq)).toEqual([queued[1]!.seq]);
   });
 
   it('after close() a node no longer acts on bus messages', async () => {
