@@ -45,8 +45,8 @@ import { ERRORS, LatchkeyError, type ErrorCode } from '../errors.js';
 import { Session, type SessionHost, type Transport } from '../session/session.js';
 import type { SessionRegistry } from '../session/registry.js';
 import { mountBootstrap, type BootstrapRoute } from './bootstrap-route.js';
-import { errorJson, statusLine } from './http.js';
-import { answer500 } from './http-uws.js';
+import { errorJson, jsonReply, statusLine } from './http.js';
+import { answer500, writeReply } from './http-uws.js';
 
 export { ENDPOINT_PATH, SUBPROTOCOL } from '../protocol/constants.js';
 import { ENDPOINT_PATH, SUBPROTOCOL } from '../protocol/constants.js';
@@ -382,11 +382,7 @@ export class Gateway {
     const admin = uWS.App();
     admin.get('/healthz', this.http('admin.healthz', (res) => {
       const own = { status: 'ok', uws: this.native ? 'native' : 'fallback', ...o.health() };
-      if (!o.processes) {
-        const body = JSON.stringify(own);
-        res.cork(() => res.writeHeader('content-type', 'application/json').end(body));
-        return;
-      }
+      if (!o.processes) return writeReply(res, jsonReply(200, own), false);
       // The node's other processes answer through the primary; one that does not is listed with
       // its error, and the node is still alive (this process answers).
       let aborted = false;
@@ -395,7 +391,7 @@ export class Gateway {
         (processes) => ({ ...own, processes }),
         (err: unknown) => ({ ...own, processes: null, processesError: (err as Error).message }),
       ).then((body) => {
-        if (!aborted) res.cork(() => res.writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
+        if (!aborted) writeReply(res, jsonReply(200, body), false);
       }).catch((err: unknown) => this.handlerError('admin.healthz', err));
     }));
     admin.head('/healthz', this.http('admin.healthz', (res) => {
