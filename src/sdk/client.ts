@@ -34,7 +34,7 @@ import type { WebCrypto } from './crypto.js';
 import { ClientError } from './errors.js';
 import { Events, type ReceivedEvent } from './events.js';
 import { sayGoodbye } from './frames.js';
-import { SessionOpener, type OpenedSession } from './handshake.js';
+import { SessionOpener, type ConfirmedSession } from './handshake.js';
 import { Listeners } from './listeners.js';
 import * as ownership from './ownership.js';
 import { Pings } from './ping.js';
@@ -72,7 +72,7 @@ export class EndpointClient {
   private readonly pushListeners = new Listeners<SyncResponse>();
   /** The socket of the session being opened or open; null between sessions. */
   private ws: WebSocket | null = null;
-  /** The open session (on `ws`); null while connecting and between sessions. */
+  /** The session on `ws`, from its confirmed CONNACK to its close; null before and between sessions. */
   private link: SessionLink | null = null;
   private closedByUser = false;
   private lastProfile: Uint8Array | null = null;
@@ -90,14 +90,13 @@ export class EndpointClient {
       firstRequest: (profile) => this.firstRequest(profile),
       socket: (ws) => {
         this.ws = ws;
+        if (!ws) this.dropLink();
       },
-      confirmed: (hello, ack) => {
-        this.resumed = hello.resumed;
-        this.sessionId = ack.sessionId;
-        this.keepAliveSec = ack.keepAliveSec;
-        this.events.sessionStarted();
+      confirmed: (s) => this.confirmed(s),
+      opened: (ws, early) => this.attach(ws, early),
+      abandoned: (ws) => {
+        if (this.link?.ws === ws) this.dropLink();
       },
-      opened: (s) => this.attach(s),
     });
   }
 
@@ -301,20 +300,40 @@ export class EndpointClient {
     return req;
   }
 
-  /** The handshake succeeded: the session's frames go to a new SessionLink until its socket closes. */
-  private attach({ ws, keys, early, txCounter, rxCounter }: OpenedSession): void {
-    const connectedAt = Date.now();
-    const link = new SessionLink(ws, keys, txCounter, rxCounter, {
+  /**
+   * CONNACK accepted and confirmed on `ws`: the session's facts, and its link, usable for requests
+   * at once (its frames are read from attach() on).
+   */
+  private confirmed({ ws, keys, hello, ack, txCounter, rxCounter }: ConfirmedSession): void {
+    this.resumed = hello.resumed;
+    this.sessionId = ack.sessionId;
+    this.keepAliveSec = ack.keepAliveSec;
+    this.events.sessionStarted();
+    // Only for the current socket: a handshake that timed out meanwhile has none.
+    if (this.ws !== ws) return;
+    this.link = new SessionLink(ws, keys, txCounter, rxCounter, {
       syncResponse: (res, l) => this.onSyncResponse(res, l),
       pong: () => this.pings.pong(),
       ticket: (frame) => this.tickets?.onTicket(frame) ?? false,
     });
-    this.link = link;
+  }
+
+  /** A confirmed session that does not open after all (its handshake failed, or close() was called). */
+  private dropLink(): void {
+    this.link?.end();
+    this.link = null;
+  }
+
+  /** The handshake succeeded: the session's frames go to its SessionLink until its socket closes. */
+  private attach(ws: WebSocket, early: Uint8Array[]): void {
+    const link = this.link;
+    if (!link || link.ws !== ws) return;
+    const connectedAt = Date.now();
     for (const data of early) link.receive(data);
     ws.onmessage = (ev) => link.receive(new Uint8Array(ev.data as ArrayBuffer));
     // A ticket for the next session (4.6): asked once, right after CONNACK.
     if (this.tickets && ws.readyState === 1) {
-      this.tickets.sessionAccepted(keys.resumptionSecret);
+      this.tickets.sessionAccepted(link.keys.resumptionSecret);
       ws.send(TICKETREQ_FRAME);
     }
     ws.onclose = (ev) => this.onSessionClosed(link, connectedAt, ev);

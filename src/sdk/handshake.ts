@@ -17,12 +17,12 @@ import { defaultWebSocket, type WebSocketCtor } from './websocket.js';
 
 const TERMINAL_REFUSALS: ReadonlySet<RefusalCode> = new Set(['REFUSE_BAD_PROTOCOL', 'REFUSE_ID_REJECT', 'REFUSE_BAD_CREDENTIALS', 'REFUSE_VERIFICATION_FAILED']);
 
-/** An accepted session, handed to the client with its socket. */
-export interface OpenedSession {
+/** A session whose CONNACK was accepted and confirmed. */
+export interface ConfirmedSession {
   ws: WebSocket;
   keys: ClientSessionKeys;
-  /** Frames that arrived after CONNACK while its confirmation was checked, in order. */
-  early: Uint8Array[];
+  hello: Hello;
+  ack: Connack;
   /** The next counters each way (past the SyncRequest in the hello and the SyncResponse in CONNACK). */
   txCounter: number;
   rxCounter: number;
@@ -32,18 +32,20 @@ export interface OpenedSession {
 export interface OpenerHooks {
   /** close() was called: stop. */
   closed(): boolean;
-  /** The first SyncRequest of a new session (with this requestId), or null for none. */
+  /** The first SyncRequest of a new session (with its requestId), or null for none. */
   firstRequest(profile: Uint8Array | null): SyncRequest | null;
-  /** The client's socket: the one a handshake opened, or null once that handshake failed. */
+  /** The client's socket: the one a handshake opened, or null once that handshake failed (drop its session too). */
   socket(ws: WebSocket | null): void;
   /**
-   * CONNACK accepted and its confirmation checked: the session's facts, taken by the client even
-   * when the session does not open after all (a timeout meanwhile, a CONNACK sync that does not
-   * authenticate).
+   * CONNACK accepted and its confirmation checked. The session is usable from here (requests may
+   * be sent) while the SyncResponse CONNACK carried is opened; the server's frames wait until
+   * opened(). Its facts are the client's even when the session does not open after all.
    */
-  confirmed(hello: Hello, ack: Connack): void;
-  /** The session is open; called before open() resolves. */
-  opened(session: OpenedSession): void;
+  confirmed(session: ConfirmedSession): void;
+  /** The session is open: `early` holds the frames that arrived after CONNACK, in order. Called before open() resolves. */
+  opened(ws: WebSocket, early: Uint8Array[]): void;
+  /** The handshake on `ws` had already failed (a timeout, a close) when its confirmation was checked. */
+  abandoned(ws: WebSocket): void;
 }
 
 /** The endpoint URL of a gateway base URL: /ep/v1 unless the URL has a path. */
@@ -159,12 +161,12 @@ export class SessionOpener {
           // Frames that follow CONNACK while its confirmation is checked wait for the client.
           const early: Uint8Array[] = [];
           ws.onmessage = (e2) => early.push(new Uint8Array(e2.data as ArrayBuffer));
-          void this.onConnack(data, hello).then((r) => {
+          void this.onConnack(data, hello, ws, first !== null).then((r) => {
             // Timed out or closed while the confirmation was checked: this session never opens.
-            if (settled) return;
+            if (settled) return this.hooks.abandoned(ws);
             if (r.ok && this.hooks.closed()) return finish({ ok: false, kind: 'failed', code: 'LK_SDK_CLOSED', detail: 'closed while connecting', retryable: false }, true);
             finish(r, !r.ok);
-            if (r.ok) this.hooks.opened({ ws, keys, early, txCounter: first ? 1 : 0, rxCounter: r.sync ? 1 : 0 });
+            if (r.ok) this.hooks.opened(ws, early);
           });
         } else if (data[0] === FRAME.DISCONNECT) {
           const d = decodeDisconnect(data);
@@ -176,7 +178,8 @@ export class SessionOpener {
     });
   }
 
-  private async onConnack(data: Uint8Array, hello: Hello): Promise<ConnectResult> {
+  /** `sentSync`: the hello carried a SyncRequest (sealed under tx counter 0). */
+  private async onConnack(data: Uint8Array, hello: Hello, ws: WebSocket, sentSync: boolean): Promise<ConnectResult> {
     const keys = hello.keys;
     let ack: Connack;
     try {
@@ -193,7 +196,7 @@ export class SessionOpener {
       return { ok: false, kind: 'failed', code: 'LK_SDK_CONFIRMATION_FAILED', detail: 'key confirmation mismatch', retryable: false };
     }
     if (hello.sentKey) this.keyAccepted = true;
-    this.hooks.confirmed(hello, ack);
+    this.hooks.confirmed({ ws, keys, hello, ack, txCounter: sentSync ? 1 : 0, rxCounter: ack.sync ? 1 : 0 });
     let sync: SyncResponse | null = null;
     if (ack.sync) {
       const plain = await keys.rx.open(0, ack.sync);
