@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import type { ServerKeyInfo } from '../crypto/keyring.js';
 import { isKeyHashId } from '../crypto/keys.js';
 import { LatchkeyError } from '../errors.js';
-import { BAN_KINDS, banKey } from '../store/protection-common.js';
+import { BAN_KINDS, banKey } from '../store/common/protection.js';
 import type { Application, BanKind, BanRecord, CredentialsRecord, EndpointRecord, Store, Tenant, VerifierRecord } from '../store/store.js';
 import type { JsonSchema, RequestContext } from './http.js';
 

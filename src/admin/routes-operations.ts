@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import { LatchkeyError } from '../errors.js';
 import { BUILTIN_VERIFIER_TYPES, createVerifier } from '../ownership/verifiers/registry.js';
-import { BAN_KINDS } from '../store/protection-common.js';
+import { BAN_KINDS } from '../store/common/protection.js';
 import type { AdminDeps } from './deps.js';
 import type { Route } from './http.js';
 import { anyObject, banValue, MAX_BAN_SEC, MAX_TIME_MS, obj, str, views, type Scopes } from './route-kit.js';

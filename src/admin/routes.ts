@@ -17,7 +17,7 @@ import { StoreCredentialsService } from '../credentials/credentials.js';
 import { keyHashId, toSpkiDer } from '../crypto/keys.js';
 import { LatchkeyError } from '../errors.js';
 import type { CredentialStatus, CredentialsRecord } from '../store/store.js';
-import { CREDENTIAL_STATUSES, MAX_CREDENTIALS_PAGE } from '../store/store-common.js';
+import { CREDENTIAL_STATUSES, MAX_CREDENTIALS_PAGE } from '../store/common/credentials.js';
 import { createApplication, createTenant, provisionRegistration } from '../tenancy/provision.js';
 import { newApiKey } from './auth.js';
 import type { AdminDeps } from './deps.js';

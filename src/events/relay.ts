@@ -35,7 +35,8 @@ import type { ClusterDirectory } from '../cluster/directory.js';
 import { LatchkeyError } from '../errors.js';
 import type { Stats } from '../metrics.js';
 import type { SyncRequest, SyncResponse, WireEvent } from '../protocol/schemas.js';
-import { MAX_EVENT_CLASS_LENGTH, MAX_EVENT_CLASSES, validKeyHash } from '../store/store-common.js';
+import { MAX_EVENT_CLASS_LENGTH, MAX_EVENT_CLASSES } from '../store/common/ownership.js';
+import { validKeyHash } from '../store/common/values.js';
 import type { Application, Store } from '../store/store.js';
 
 /** Per-session event state (Session.events), created when the session first takes part. */

@@ -19,7 +19,7 @@ import type { Bus, BusMessage } from '../bus/bus.js';
 import type { Cache } from '../cache/cache.js';
 import { emptySyncResponse, type SyncRequest, type SyncResponse, type UserAttachErrorCode } from '../protocol/schemas.js';
 import type { Application, Store } from '../store/store.js';
-import { MAX_ID_BYTES, validId } from '../store/store-common.js';
+import { MAX_ID_BYTES, validId } from '../store/common/values.js';
 import { LatchkeyError } from '../errors.js';
 import { NotificationOutbox } from './notifications.js';
 import { createVerifier, type OwnerVerifier } from './verifiers/registry.js';

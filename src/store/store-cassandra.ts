@@ -55,7 +55,7 @@ import type {
   Tenant,
   VerifierRecord,
 } from './store.js';
-import { storeError } from './store-common.js';
+import { storeError } from './common/values.js';
 import * as apiKeys from './cassandra/api-keys.js';
 import { statementOptions, type CassandraContext } from './cassandra/context.js';
 import * as credentials from './cassandra/credentials.js';
@@ -67,12 +67,6 @@ import * as registration from './cassandra/registration.js';
 import { createSchema } from './cassandra/schema.js';
 import * as tenancy from './cassandra/tenancy.js';
 import * as verifiers from './cassandra/verifiers.js';
-
-// Helpers the tests take from here.
-export { statementOptions } from './cassandra/context.js';
-export { outcomeUnknown } from './cassandra/lwt.js';
-export { ENDPOINT_BUCKETS, endpointBucket } from './cassandra/partitions.js';
-export { schema } from './cassandra/schema.js';
 
 const { consistencies } = types;
 

@@ -10,7 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { errors, types } from 'cassandra-driver';
 import { describe, expect, it } from 'vitest';
-import { CassandraStore, ENDPOINT_BUCKETS, endpointBucket } from '../../src/store/store-cassandra.js';
+import { ENDPOINT_BUCKETS, endpointBucket } from '../../src/store/cassandra/partitions.js';
+import { CassandraStore } from '../../src/store/store-cassandra.js';
 import type { EndpointRecord } from '../../src/store/store.js';
 import { FakeCassandra } from './store-cassandra-fake.js';
 import { randomKeyHash, storeContract, uid } from './store.contract.js';

@@ -26,7 +26,7 @@
  * at once, in arrival order, after a setImmediate so concurrent calls interleave).
  */
 import { errors, types } from 'cassandra-driver';
-import { schema } from '../../src/store/store-cassandra.js';
+import { schema } from '../../src/store/cassandra/schema.js';
 
 interface Column {
   name: string;

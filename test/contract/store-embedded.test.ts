@@ -3,7 +3,7 @@
  * backend can show: several OS processes binding the same credentials through one data directory.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,14 +29,19 @@ describe('EmbeddedStore across processes', () => {
   const CHILDREN = 3;
   const CREDENTIALS = 30;
   const compiled = join(root, 'dist/src/store/store-embedded.js');
-  const source = join(root, 'src/store/store-embedded.ts');
+  // The backend is store-embedded.ts and what it imports: its area modules and the shared checks.
+  const newestSource = (): number =>
+    Math.max(
+      statSync(join(root, 'src/store/store-embedded.ts')).mtimeMs,
+      ...['src/store/embedded', 'src/store/common'].flatMap((d) => readdirSync(join(root, d)).map((f) => statSync(join(root, d, f)).mtimeMs)),
+    );
   const childScript = join(root, 'test/helpers/store-bind-child.mjs');
 
   let shared: string;
   let store: EmbeddedStore;
   beforeAll(async () => {
     // The children import dist/; `npm test` builds it in pretest. Refuse to test stale output.
-    if (!existsSync(compiled) || statSync(compiled).mtimeMs < statSync(source).mtimeMs) {
+    if (!existsSync(compiled) || statSync(compiled).mtimeMs < newestSource()) {
       throw new Error(`${compiled} is missing or older than its source: run \`npm run build\` first`);
     }
     shared = await mkdtemp(join(tmpdir(), 'latchkey-store-mp-'));

@@ -8,7 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { types, type QueryOptions } from 'cassandra-driver';
 import { describe, expect, it } from 'vitest';
-import { CassandraStore, statementOptions } from '../../src/store/store-cassandra.js';
+import { statementOptions } from '../../src/store/cassandra/context.js';
+import { CassandraStore } from '../../src/store/store-cassandra.js';
 
 interface Call {
   query: string;

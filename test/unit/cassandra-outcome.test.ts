@@ -5,7 +5,7 @@
  */
 import { errors, types } from 'cassandra-driver';
 import { describe, expect, it } from 'vitest';
-import { outcomeUnknown } from '../../src/store/store-cassandra.js';
+import { outcomeUnknown } from '../../src/store/cassandra/lwt.js';
 
 // DriverError is abstract in the typings only; the driver itself constructs it.
 const DriverError = errors.DriverError as unknown as new (message: string) => errors.DriverError;

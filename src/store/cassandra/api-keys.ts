@@ -6,7 +6,8 @@
 import { types } from 'cassandra-driver';
 import { LatchkeyError } from '../../errors.js';
 import type { ApiKeyRecord } from '../store.js';
-import { checkApiKey, copyApiKey, validId } from '../store-common.js';
+import { checkApiKey, copyApiKey } from '../common/api-keys.js';
+import { validId } from '../common/values.js';
 import { compare, mapLimit, READ_FANOUT, type CassandraContext } from './context.js';
 import { cas, MAX_ATTEMPTS, resolve, sameRowId, serialRow } from './lwt.js';
 import { apiKeyFrom } from './rows.js';

@@ -24,7 +24,8 @@
 import { types } from 'cassandra-driver';
 import { LatchkeyError } from '../../errors.js';
 import type { BindResult, CredentialsListOptions, CredentialsRecord, Page, ProvisionOptions } from '../store.js';
-import { checkCredentialsList, checkId, copyCredentials, CredentialsPager, credentialsScanBudget, validId } from '../store-common.js';
+import { checkCredentialsList, copyCredentials, CredentialsPager, credentialsScanBudget, decideBound } from '../common/credentials.js';
+import { checkId, validId } from '../common/values.js';
 import { READ_FANOUT, type CassandraContext } from './context.js';
 import { cas, MAX_ATTEMPTS, resolve, sameId, serialRow, type CasOutcome } from './lwt.js';
 import { CRED_BUCKETS, credentialsBucket } from './partitions.js';
@@ -200,10 +201,3 @@ async function readCreds(cx: CassandraContext, appId: string, credentialsId: str
 }
 
 // --- shared with the embedded store in behaviour (kept local: backends do not import each other) ---
-
-function decideBound(current: CredentialsRecord, endpointId: string, created: boolean): BindResult {
-  const record = copyCredentials(current);
-  if (current.status === 'REVOKED') return { ok: false, reason: 'REVOKED', record };
-  if (current.status === 'IN_USE' && current.endpointId === endpointId) return { ok: true, record, created };
-  return { ok: false, reason: 'IN_USE', record };
-}

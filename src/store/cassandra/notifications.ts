@@ -34,7 +34,8 @@
 import { types } from 'cassandra-driver';
 import { LatchkeyError } from '../../errors.js';
 import type { PendingNotification } from '../store.js';
-import { checkAck, checkEnqueue, checkLimit, validId, validKeyHash } from '../store-common.js';
+import { checkAck, checkEnqueue } from '../common/notifications.js';
+import { checkLimit, validId, validKeyHash } from '../common/values.js';
 import { MAX_CQL_LIMIT, type CassandraContext } from './context.js';
 import { backoff, casBatch, sameId, serialRow } from './lwt.js';
 import { bytes, long, ms } from './rows.js';

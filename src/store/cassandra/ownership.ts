@@ -34,7 +34,8 @@
 import { types } from 'cassandra-driver';
 import { LatchkeyError } from '../../errors.js';
 import type { ConditionalAttachResult, OwnerAttachment } from '../store.js';
-import { checkAccessToken, checkAttach, checkEventClasses, compareAttachments, validId, validKeyHash, validTokenHash } from '../store-common.js';
+import { checkAccessToken, checkAttach, checkEventClasses, compareAttachments, validTokenHash } from '../common/ownership.js';
+import { validId, validKeyHash } from '../common/values.js';
 import { mapLimit, READ_FANOUT, type CassandraContext } from './context.js';
 import { cas, MAX_ATTEMPTS, sameId, sameRowId, serialRow, type CasOutcome } from './lwt.js';
 import { ms, ownerFrom } from './rows.js';

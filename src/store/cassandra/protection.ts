@@ -27,17 +27,7 @@
  *   written without a TTL (a ban then ends by the expiresAt filter alone).
  */
 import type { BanKind, BanRecord, ControlEntry } from '../store.js';
-import {
-  CONTROL_LOG_RETENTION_MS,
-  EXPIRED_BAN_GRACE_MS,
-  banActive,
-  banKey,
-  checkBan,
-  checkControl,
-  compareBans,
-  controlSince,
-  copyBan,
-} from '../protection-common.js';
+import { CONTROL_LOG_RETENTION_MS, EXPIRED_BAN_GRACE_MS, banActive, banKey, checkBan, checkControl, compareBans, controlSince, copyBan } from '../common/protection.js';
 import { MAX_CQL_LIMIT, type CassandraContext } from './context.js';
 import { banFrom, controlFrom } from './rows.js';
 

@@ -15,17 +15,8 @@
  */
 import { LatchkeyError } from '../../errors.js';
 import type { EndpointRecord, Page, RegistrationRecord } from '../store.js';
-import {
-  checkId,
-  checkKeyHash,
-  checkLimit,
-  copyEndpoint,
-  copyRegistration,
-  decodeCursor,
-  encodeCursor,
-  validId,
-  validKeyHash,
-} from '../store-common.js';
+import { copyEndpoint, copyRegistration } from '../common/registration.js';
+import { checkId, checkKeyHash, checkLimit, decodeCursor, encodeCursor, validId, validKeyHash } from '../common/values.js';
 import { MAX_CQL_LIMIT, type CassandraContext } from './context.js';
 import { endpointBucket } from './partitions.js';
 import { endpointFrom, regFrom } from './rows.js';

@@ -7,7 +7,8 @@
 import { types } from 'cassandra-driver';
 import { LatchkeyError } from '../../errors.js';
 import type { Application, Tenant } from '../store.js';
-import { checkId, copyApplication, copyTenant, validId } from '../store-common.js';
+import { copyApplication, copyTenant } from '../common/tenancy.js';
+import { checkId, validId } from '../common/values.js';
 import { compare, mapLimit, READ_FANOUT, type CassandraContext } from './context.js';
 import { cas, MAX_ATTEMPTS, resolve, sameId, serialRow } from './lwt.js';
 import { appFrom, ms, tenantFrom } from './rows.js';

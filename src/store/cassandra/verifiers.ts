@@ -12,7 +12,8 @@
 import { types } from 'cassandra-driver';
 import { LatchkeyError } from '../../errors.js';
 import type { VerifierRecord } from '../store.js';
-import { checkId, checkVerifier, copyVerifier, validId } from '../store-common.js';
+import { checkId, validId } from '../common/values.js';
+import { checkVerifier, copyVerifier } from '../common/verifiers.js';
 import type { CassandraContext } from './context.js';
 import { cas, casBatch, MAX_ATTEMPTS, resolve, sameId } from './lwt.js';
 import { ms, verifierFrom } from './rows.js';

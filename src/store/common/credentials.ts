@@ -1,9 +1,10 @@
 /**
  * Credentials rules shared by every Store backend (store.ts CredentialsStore): the listCredentials
- * page bounds, options check and pager, so the backends page and filter alike, and the record copy.
+ * page bounds, options check and pager, so the backends page and filter alike; the record copy; and
+ * decideBound, the answer of a bind that found the credentials already taken.
  */
 import { LatchkeyError } from '../../errors.js';
-import type { CredentialStatus, CredentialsListOptions, CredentialsRecord, Page } from '../store.js';
+import type { BindResult, CredentialStatus, CredentialsListOptions, CredentialsRecord, Page } from '../store.js';
 import { decodeIdCursor, encodeCursor } from './values.js';
 
 /** Largest page listCredentials returns. */
@@ -86,4 +87,16 @@ export function copyCredentials(c: CredentialsRecord): CredentialsRecord {
     createdAt: c.createdAt,
     updatedAt: c.updatedAt,
   };
+}
+
+/**
+ * The answer of bindCredentials when the record is not AVAILABLE (or after our own conditional
+ * write, `created`): revoked is refused; bound to this very endpoint is success (idempotent, so a
+ * retried bind after an unknown outcome succeeds); anything else is in use by another endpoint.
+ */
+export function decideBound(current: CredentialsRecord, endpointId: string, created = false): BindResult {
+  const record = copyCredentials(current);
+  if (current.status === 'REVOKED') return { ok: false, reason: 'REVOKED', record };
+  if (current.status === 'IN_USE' && current.endpointId === endpointId) return { ok: true, record, created };
+  return { ok: false, reason: 'IN_USE', record };
 }

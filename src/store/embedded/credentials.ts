@@ -5,7 +5,7 @@
  */
 import { LatchkeyError } from '../../errors.js';
 import type { BindResult, CredentialsListOptions, CredentialsRecord, Page, ProvisionOptions } from '../store.js';
-import { checkCredentialsList, copyCredentials, CredentialsPager } from '../common/credentials.js';
+import { checkCredentialsList, copyCredentials, CredentialsPager, decideBound } from '../common/credentials.js';
 import { checkId, validId } from '../common/values.js';
 import { key, prefixRange } from './keys.js';
 import { nullable, type EmbeddedContext } from './lmdb.js';
@@ -116,11 +116,4 @@ export async function revokeCredentials(cx: EmbeddedContext, appId: string, cred
     cx.dbs.credentials.put(k, row);
     return copyCredentials(row);
   });
-}
-
-function decideBound(current: CredentialsRecord, endpointId: string): BindResult {
-  const record = copyCredentials(current);
-  if (current.status === 'REVOKED') return { ok: false, reason: 'REVOKED', record };
-  if (current.endpointId === endpointId) return { ok: true, record, created: false };
-  return { ok: false, reason: 'IN_USE', record };
 }
