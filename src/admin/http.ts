@@ -177,9 +177,10 @@ export class AdminRouter implements HttpHandler {
   /** Answer one request; never rejects (a handler's error is its coded answer, an unknown one 500 LK_INTERNAL). */
   async handle(req: HttpRequest): Promise<HttpReply> {
     const { method, path } = req;
+    const found = this.find(method, path);
     // What the audit line and the metrics name: the route template (bounded), never the raw URL.
-    let routeLabel = UNMATCHED_ROUTE;
-    let params: Record<string, string> = {};
+    const routeLabel = found.label;
+    const params = 'match' in found ? found.match.params : {};
     const who: { apiKeyId: string | null } = { apiKeyId: null };
     const answer = (reply: HttpReply, code?: string): HttpReply => {
       this.metrics?.observe(method, routeLabel, reply.status, (performance.now() - req.receivedAt) / 1000);
@@ -192,31 +193,8 @@ export class AdminRouter implements HttpHandler {
     };
     const fail = (e: LatchkeyError, headers: Record<string, string> = {}): HttpReply => answer(errorReply(e, headers), e.code);
 
-    // HEAD is GET without the body: it runs the GET route (authentication included).
-    const wanted = method === 'HEAD' ? 'GET' : method;
-    let match: { route: Route; params: Record<string, string> } | null = null;
-    const allowed = new Set<string>();
-    for (const c of this.compiled) {
-      const m = c.regex.exec(path);
-      if (!m) continue;
-      if (routeLabel === UNMATCHED_ROUTE) routeLabel = c.route.path;
-      allowed.add(c.route.method);
-      if (c.route.method === 'GET') allowed.add('HEAD');
-      if (c.route.method !== wanted || match) continue;
-      const decoded: Record<string, string> = {};
-      for (let i = 0; i < c.names.length; i++) {
-        const v = decodePathParam(m[i + 1]!);
-        if (v === null) return fail(new LatchkeyError('LK_BAD_PATH', `parameter ${c.names[i]}`));
-        decoded[c.names[i]!] = v;
-      }
-      match = { route: c.route, params: decoded };
-    }
-    if (!match) {
-      if (allowed.size === 0) return fail(new LatchkeyError('LK_NOT_FOUND', `${method} ${path}`));
-      return fail(new LatchkeyError('LK_METHOD_NOT_ALLOWED', `${method} ${path}`), { allow: [...allowed].join(', ') });
-    }
-    routeLabel = match.route.path;
-    params = match.params;
+    if ('refusal' in found) return fail(found.refusal, found.headers);
+    const { match } = found;
     if (req.bodyTooLarge) return fail(new LatchkeyError('LK_BODY_TOO_LARGE', `limit ${MAX_BODY_BYTES} bytes`));
     try {
       const reply = await this.run(match.route, match.params, new URLSearchParams(req.query), req.headers.authorization ?? '', req.body, who);
@@ -226,6 +204,42 @@ export class AdminRouter implements HttpHandler {
       if (e.code === 'LK_INTERNAL') this.log.error({ err, method, url: path }, 'admin request failed');
       return fail(e);
     }
+  }
+
+  /** Only a request a route takes has its body read; the refusals of find() are answered at once. */
+  wantsBody(method: string, path: string): boolean {
+    return 'match' in this.find(method, path);
+  }
+
+  /**
+   * The route for `method` and `path` with its decoded parameters, or the refusal the request gets
+   * (404, 405 with Allow, 400 LK_BAD_PATH); `label` names the route template for the audit line and
+   * the metrics (the first route with this path when none has the method).
+   */
+  private find(method: string, path: string): { label: string; match: { route: Route; params: Record<string, string> } } | { label: string; refusal: LatchkeyError; headers?: Record<string, string> } {
+    // HEAD is GET without the body: it runs the GET route (authentication included).
+    const wanted = method === 'HEAD' ? 'GET' : method;
+    let label = UNMATCHED_ROUTE;
+    let match: { route: Route; params: Record<string, string> } | null = null;
+    const allowed = new Set<string>();
+    for (const c of this.compiled) {
+      const m = c.regex.exec(path);
+      if (!m) continue;
+      if (label === UNMATCHED_ROUTE) label = c.route.path;
+      allowed.add(c.route.method);
+      if (c.route.method === 'GET') allowed.add('HEAD');
+      if (c.route.method !== wanted || match) continue;
+      const decoded: Record<string, string> = {};
+      for (let i = 0; i < c.names.length; i++) {
+        const v = decodePathParam(m[i + 1]!);
+        if (v === null) return { label, refusal: new LatchkeyError('LK_BAD_PATH', `parameter ${c.names[i]}`) };
+        decoded[c.names[i]!] = v;
+      }
+      match = { route: c.route, params: decoded };
+    }
+    if (match) return { label: match.route.path, match };
+    if (allowed.size === 0) return { label, refusal: new LatchkeyError('LK_NOT_FOUND', `${method} ${path}`) };
+    return { label, refusal: new LatchkeyError('LK_METHOD_NOT_ALLOWED', `${method} ${path}`), headers: { allow: [...allowed].join(', ') } };
   }
 
   /** A request answered in-process, as a listener would answer it (transport/http.ts inject()). */

@@ -117,14 +117,16 @@ export function mountHttp(app: uWS.TemplatedApp, handler: HttpHandler, o: MountO
       res.onAborted(() => {
         st.aborted = true;
       });
-      readBody(res, headers['content-length'] ?? '', handler.maxBodyBytes, false, (body) => {
+      const run = (body: Buffer | null): void => {
         handler.handle({ method, path, query, headers, body: body ?? Buffer.alloc(0), bodyTooLarge: body === null, remoteAddress, receivedAt }).then(
           (reply) => {
             if (!st.aborted) writeReply(res, reply, method === 'HEAD');
           },
           bug,
         ).catch((err: unknown) => o.log.error({ err, method, path }, 'HTTP answer could not be written'));
-      }, bug);
+      };
+      if (handler.wantsBody?.(method, path) === false) run(Buffer.alloc(0));
+      else readBody(res, headers['content-length'] ?? '', handler.maxBodyBytes, false, run, bug);
     } catch (err) {
       bug(err);
     }

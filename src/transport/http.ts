@@ -38,6 +38,11 @@ export interface HttpReply {
 export interface HttpHandler {
   readonly paths: readonly string[];
   readonly maxBodyBytes: number;
+  /**
+   * false: the handler answers this request without its body (a refusal such as 404), so the
+   * listener does not wait for one and hands over an empty body. Absent: every body is read.
+   */
+  wantsBody?(method: string, path: string): boolean;
   /** Never rejects on a request's account (errors are replies); a rejection is a bug, answered 500. */
   handle(req: HttpRequest): Promise<HttpReply>;
 }
@@ -105,22 +110,25 @@ export interface InjectedReply {
 }
 
 /**
- * Call `handler` with the request a listener would have read for these options (the body over
- * maxBodyBytes is refused unread, HEAD replies lose their body), without a socket.
+ * Call `handler` with the request a listener would have read for these options (no body where
+ * the handler wants none, none either past maxBodyBytes; HEAD replies lose their body), without a
+ * socket.
  */
 export async function inject(handler: HttpHandler, o: InjectOptions): Promise<InjectedReply> {
   const q = o.url.indexOf('?');
   const raw = o.body === undefined ? Buffer.alloc(0) : typeof o.body === 'string' || Buffer.isBuffer(o.body) ? Buffer.from(o.body) : Buffer.from(JSON.stringify(o.body));
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(o.headers ?? {})) headers[k.toLowerCase()] = v;
-  const tooLarge = raw.length > handler.maxBodyBytes;
   const method = o.method.toUpperCase();
+  const path = q < 0 ? o.url : o.url.slice(0, q);
+  const read = handler.wantsBody?.(method, path) ?? true;
+  const tooLarge = read && raw.length > handler.maxBodyBytes;
   let reply = await handler.handle({
     method,
-    path: q < 0 ? o.url : o.url.slice(0, q),
+    path,
     query: q < 0 ? '' : o.url.slice(q + 1),
     headers,
-    body: tooLarge ? Buffer.alloc(0) : raw,
+    body: read && !tooLarge ? raw : Buffer.alloc(0),
     bodyTooLarge: tooLarge,
     remoteAddress: o.remoteAddress ?? '127.0.0.1',
     receivedAt: performance.now(),

@@ -7,6 +7,7 @@
  * (Content-Length and streamed), HEAD on the wire, a handler bug answered 500.
  * test/unit/admin-router.test.ts runs the real route table in-process.
  */
+import net from 'node:net';
 import { pino } from 'pino';
 import client from 'prom-client';
 import uWS from 'uWebSockets.js';
@@ -137,6 +138,27 @@ describe('the listener (transport/http-uws.ts)', () => {
     expect(await head.text()).toBe('');
     const noGet = await fetch(`${base}/admin/v1/things`, { method: 'HEAD', headers: { authorization: KEY } });
     expect([noGet.status, noGet.headers.get('allow'), await noGet.text()]).toEqual([405, 'POST', '']);
+  });
+
+  it('answers a refusal (404, 405, LK_BAD_PATH) without waiting for the body it announced', async () => {
+    const port = uWS.us_socket_local_port(listen as unknown as uWS.us_socket);
+    for (const [method, path, status] of [['POST', '/admin/v1/nowhere', 404], ['PUT', '/admin/v1/things', 405], ['DELETE', '/admin/v1/things/%ZZ', 400]] as const) {
+      const head = await new Promise<string>((resolve, reject) => {
+        const sock = net.connect(port, '127.0.0.1', () => sock.write(`${method} ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: ${KEY}\r\nContent-Length: 1000\r\n\r\n{"partial`));
+        let got = '';
+        const timer = setTimeout(() => reject(new Error(`${method} ${path}: no answer in 2 s`)), 2000);
+        sock.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+          if (got.includes('\r\n\r\n')) {
+            clearTimeout(timer);
+            sock.destroy();
+            resolve(got);
+          }
+        });
+        sock.on('error', reject);
+      });
+      expect(head.split('\r\n')[0], `${method} ${path}`).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
+    }
   });
 
   it('a handler that rejects answers 500 LK_INTERNAL, is reported, and the listener keeps serving', async () => {
