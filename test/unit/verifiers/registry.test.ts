@@ -6,7 +6,7 @@ import {
 } from '../../../src/ownership/verifiers/registry.js';
 import { capturingLog, silentLog } from './stand-in.js';
 
-const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/verifiers/${name}`, import.meta.url));
 
 /** Smallest valid configuration of each built-in: everything else comes from schema defaults. */
 const MINIMAL: Record<string, object> = {
@@ -87,7 +87,7 @@ describe('custom verifier modules', () => {
       allowlist: fixture('custom-verifier.mjs'),
       schemaless: fixture('no-schema.mjs'),
       verifyless: fixture('no-verify.mjs'),
-      broken: fixture('broken.mjs'),
+      broken: fixture('broken-import.mjs'),
       missing: fixture('does-not-exist.mjs'),
       google: fixture('custom-verifier.mjs'),
     },
