@@ -359,6 +359,8 @@ export class EndpointClient {
     const errorCode = lastDisconnect?.errorCode ?? (ev.reason || null);
     const terminal = (ev.code >= 4500 && ev.code <= 4999) || lastDisconnect?.reason === 3;
     const redirect = this.router.redirecting && !this.closedByUser;
+    // close() during a redirect's jitter delay: the redirect is over (a later connect() must follow the next one).
+    if (!redirect) this.router.redirecting = false;
     const willReconnect = redirect || (!this.closedByUser && !!this.opts.reconnect && !terminal);
     const info: DisconnectInfo = { reason: lastDisconnect ? (DISCONNECT_REASONS[lastDisconnect.reason] ?? null) : null, errorCode: redirect ? 'LK_SDK_REDIRECTED' : errorCode, closeCode: ev.code, willReconnect };
     this.disconnectListeners.emit(info);
