@@ -1,8 +1,7 @@
 /**
  * The SDK's codecs for the wire schemas: the same schema data the server parses with avsc
  * (src/protocol/wire-schemas.ts), compiled by the SDK's own small codec (avro.ts), bytes as
- * Uint8Array. One registry, request before response: SyncResponse refers to `Event` by name, and
- * ResumeBody to ConnectBody's `KeyHash` and `Nonce`.
+ * Uint8Array. One registry, request before response: SyncResponse refers to `Event` by name.
  */
 import { avroCodec, type AvroRegistry } from './avro.js';
 import {
@@ -40,7 +39,6 @@ const wire = {
   connectBody: avroCodec<ConnectBody>(connectBodySchema, registry),
   connect: avroCodec<Connect>(connectSchema, registry),
   connack: avroCodec<Connack>(connackSchema, registry),
-  // After connectBody: ResumeBody refers to its KeyHash and Nonce by name.
   resumeBody: avroCodec<ResumeBody>(resumeBodySchema, registry),
   resume: avroCodec<Resume>(resumeSchema, registry),
   ticket: avroCodec<Ticket>(ticketSchema, registry),
