@@ -37,7 +37,7 @@ import type { Store } from './store/store.js';
 import { ApplicationDirectory } from './tenancy/applications.js';
 import { applySeed, createApplication, createTenant } from './tenancy/provision.js';
 import { ENDPOINT_PATH, Gateway } from './transport/gateway.js';
-import { mountMetrics } from './transport/metrics-route.js';
+import { MetricsHandler } from './transport/metrics-route.js';
 import { mountHttp } from './transport/http-uws.js';
 import { BootstrapKey } from './bootstrap/key.js';
 import { drain, drainAndDisconnect } from './bootstrap/drain.js';
@@ -48,7 +48,7 @@ import { ApiKeyAuthenticator, newApiKey } from './admin/auth.js';
 import { AdminRouter } from './admin/http.js';
 import { openapiDocument } from './admin/openapi.js';
 import { adminRoutes, localLiveSessions, type LiveSessions, type LiveSessionView } from './admin/routes.js';
-import { defaultUiDir, mountUi } from './admin/ui-static.js';
+import { defaultUiDir, UiHandler } from './admin/ui-static.js';
 
 /** Built-in and configured credentials services by name. */
 export async function loadCredentialsServices(config: Config, store: Store, log: Logger): Promise<Map<string, CredentialsService>> {
@@ -375,10 +375,10 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
       shareEndpointPort: proc !== null,
       noAdminListener: proc !== null && proc.index !== 0,
       ...(link ? { processes: () => link.request<unknown[]>('node.health') } : {}),
-      mountAdmin: (app, guard) => {
-        mountMetrics(app, guard, stats.registry, log, link ? () => link.request<string>('node.metrics') : undefined);
+      mountAdmin: (app) => {
+        mountHttp(app, new MetricsHandler(stats.registry, log, link ? () => link.request<string>('node.metrics') : undefined), { log, onHandlerError: () => stats.count(stats.handlerErrors, 'admin.metrics') });
         mountHttp(app, adminRouter, { log, onHandlerError: () => stats.count(stats.handlerErrors, 'admin.api') });
-        mountUi(app, defaultUiDir(), log, (fn) => guard('admin.api', fn));
+        mountHttp(app, new UiHandler(defaultUiDir(), log), { log, onHandlerError: () => stats.count(stats.handlerErrors, 'admin.api') });
       },
       health,
       log,

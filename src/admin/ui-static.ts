@@ -21,10 +21,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import { ERRORS } from '../errors.js';
-import { endWithoutBody } from '../transport/http-head.js';
+import type { HttpHandler, HttpReply, HttpRequest } from '../transport/http.js';
 
 export const UI_PREFIX = '/ui/';
 
@@ -129,62 +128,51 @@ export function uiHeaders(asset: Asset, version: string | null): Record<string, 
   return h;
 }
 
-function jsonError(res: uWS.HttpResponse, status: string, code: 'LK_NOT_FOUND' | 'LK_METHOD_NOT_ALLOWED', detail: string, head: boolean, extra: Record<string, string> = {}): void {
-  const body = JSON.stringify({ code, message: `${ERRORS[code].message}: ${detail}` });
-  res.cork(() => {
-    res.writeStatus(status).writeHeader('content-type', 'application/json');
-    for (const [k, v] of Object.entries(extra)) res.writeHeader(k, v);
-    if (head) endWithoutBody(res, Buffer.byteLength(body));
-    else res.end(body);
-  });
+function jsonError(status: number, code: 'LK_NOT_FOUND' | 'LK_METHOD_NOT_ALLOWED', detail: string, extra: Record<string, string> = {}): HttpReply {
+  return { status, headers: { ...extra, 'content-type': 'application/json' }, body: JSON.stringify({ code, message: `${ERRORS[code].message}: ${detail}` }) };
 }
 
 /**
- * Mount /ui and /ui/* on the admin listener. Everything is answered synchronously from memory, so
- * no onAborted is needed. `guard` wraps each handler so a bug answers 500 instead of ending the
- * process (the gateway's httpGuard).
+ * /ui and /ui/* on the admin listener (mounted with transport/http-uws.ts mountHttp, which answers
+ * a handler bug with 500). Everything is answered from memory; no request body is read.
  */
-export function mountUi(
-  app: uWS.TemplatedApp,
-  dir: string,
-  log: Logger,
-  guard: (fn: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void) => (res: uWS.HttpResponse, req: uWS.HttpRequest) => void,
-): void {
-  let table: Map<string, Asset> | null = null;
-  const files = (): Map<string, Asset> => {
-    if (table) return table;
-    table = loadUiAssets(dir);
-    if (!table.has('index.html')) log.warn({ dir }, 'Administration UI not built (no index.html): /ui/ answers 404; run npm run build');
-    return table;
-  };
-  app.any('/ui', guard((res, req) => {
-    const method = req.getMethod().toUpperCase();
-    if (method !== 'GET' && method !== 'HEAD') return jsonError(res, '405 Method Not Allowed', 'LK_METHOD_NOT_ALLOWED', `${method} /ui`, false, { allow: 'GET, HEAD' });
-    res.cork(() => {
-      res.writeStatus('308 Permanent Redirect').writeHeader('location', UI_PREFIX);
-      if (method === 'HEAD') endWithoutBody(res, 0);
-      else res.end();
-    });
-  }));
-  app.any('/ui/*', guard((res, req) => {
-    const method = req.getMethod().toUpperCase();
-    const url = req.getUrl();
-    const head = method === 'HEAD';
-    if (method !== 'GET' && !head) return jsonError(res, '405 Method Not Allowed', 'LK_METHOD_NOT_ALLOWED', `${method} ${url}`, false, { allow: 'GET, HEAD' });
-    const assets = files();
+export class UiHandler implements HttpHandler {
+  readonly paths = ['/ui', '/ui/*'];
+  readonly maxBodyBytes = 0;
+  private table: Map<string, Asset> | null = null;
+
+  constructor(
+    private readonly dir: string,
+    private readonly log: Logger,
+  ) {}
+
+  wantsBody(): boolean {
+    return false;
+  }
+
+  private files(): Map<string, Asset> {
+    if (this.table) return this.table;
+    this.table = loadUiAssets(this.dir);
+    if (!this.table.has('index.html')) this.log.warn({ dir: this.dir }, 'Administration UI not built (no index.html): /ui/ answers 404; run npm run build');
+    return this.table;
+  }
+
+  handle(req: HttpRequest): Promise<HttpReply> {
+    return Promise.resolve(this.answer(req));
+  }
+
+  private answer(req: HttpRequest): HttpReply {
+    const { method, path: url } = req;
+    if (method !== 'GET' && method !== 'HEAD') return jsonError(405, 'LK_METHOD_NOT_ALLOWED', `${method} ${url}`, { allow: 'GET, HEAD' });
+    if (url === '/ui') return { status: 308, headers: { location: UI_PREFIX }, body: null };
+    const assets = this.files();
     const found = resolveUiPath(url, assets);
     if (!found) {
       const detail = assets.has('index.html') ? `GET ${url}` : `GET ${url} (the Administration UI is not built: npm run build)`;
-      return jsonError(res, '404 Not Found', 'LK_NOT_FOUND', detail, head);
+      return jsonError(404, 'LK_NOT_FOUND', detail);
     }
-    const headers = uiHeaders(found.asset, new URLSearchParams(req.getQuery() ?? '').get('v'));
-    const notModified = req.getHeader('if-none-match') === found.asset.etag;
-    res.cork(() => {
-      res.writeStatus(notModified ? '304 Not Modified' : '200 OK');
-      for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
-      if (notModified) endWithoutBody(res, null);
-      else if (head) endWithoutBody(res, found.asset.body.length);
-      else res.end(found.asset.body);
-    });
-  }));
+    const headers = uiHeaders(found.asset, new URLSearchParams(req.query).get('v'));
+    if (req.headers['if-none-match'] === found.asset.etag) return { status: 304, headers, body: null };
+    return { status: 200, headers, body: found.asset.body };
+  }
 }

@@ -1,10 +1,11 @@
 /** What every command prints: a table on stdout, or with --json the whole value as JSON. */
+import { jsonReplacer } from '../transport/http.js';
 import type { Parsed } from './args.js';
 
 /** Print `value` as JSON (Buffers as base64) with --json, else `table` with upper-case headers. */
 export function print(p: Parsed, value: unknown, table: Array<Record<string, unknown>>): void {
   if (p.bools.has('json')) {
-    process.stdout.write(JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('base64') : v), 2) + '\n');
+    process.stdout.write(JSON.stringify(value, jsonReplacer, 2) + '\n');
     return;
   }
   if (table.length === 0) {

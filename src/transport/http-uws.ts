@@ -78,7 +78,8 @@ export function writeReply(res: uWS.HttpResponse, reply: HttpReply, head: boolea
   res.cork(() => {
     res.writeStatus(statusLine(r.status));
     for (const [k, v] of Object.entries(r.headers)) res.writeHeader(k, v);
-    if (head) endWithoutBody(res, null);
+    // 304 carries no body and no Content-Length of one (RFC 9110 15.4.5).
+    if (head || r.status === 304) endWithoutBody(res, null);
     else if (r.body !== null) res.end(r.body);
     else res.end();
   });

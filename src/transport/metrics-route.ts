@@ -1,32 +1,43 @@
 /**
  * GET and HEAD /metrics on the admin listener: the Prometheus text format of a prom-client
- * registry (src/metrics.ts). The answer is written once the registry has collected; a client that
- * went away meanwhile gets nothing (onAborted is registered before the await).
+ * registry (src/metrics.ts), as an HttpHandler (http.ts; mounted with http-uws.ts mountHttp, which
+ * drops the answer of a client that went away while the registry collected). HEAD answers the
+ * content type without collecting (a scrape's cost for nothing).
  */
-import type uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
+import { ERRORS } from '../errors.js';
 import type client from 'prom-client';
-import type { Gateway } from './gateway.js';
+import type { HttpHandler, HttpReply, HttpRequest } from './http.js';
 
-/**
- * `text` replaces the registry's own text (a multi-process node: the metrics of every process,
- * aggregated by the primary); the content type stays the registry's.
- */
-export function mountMetrics(app: uWS.TemplatedApp, guard: Gateway['httpGuard'], registry: client.Registry, log: Logger, text: () => Promise<string> = () => registry.metrics()): void {
-  app.head('/metrics', guard('admin.metrics', (res) => {
-    res.cork(() => res.writeHeader('content-type', registry.contentType).endWithoutBody());
-  }));
-  app.get('/metrics', guard('admin.metrics', (res) => {
-    let aborted = false;
-    res.onAborted(() => (aborted = true));
-    text().then(
-      (text) => {
-        if (!aborted) res.cork(() => res.writeHeader('content-type', registry.contentType).end(text));
-      },
-      (err: unknown) => {
-        log.error({ err }, 'metrics failed');
-        if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());
-      },
-    ).catch((err: unknown) => log.error({ err }, 'metrics answer could not be written'));
-  }));
+export class MetricsHandler implements HttpHandler {
+  readonly paths = ['/metrics'];
+  readonly maxBodyBytes = 0;
+
+  /**
+   * `text` replaces the registry's own text (a multi-process node: the metrics of every process,
+   * aggregated by the primary); the content type stays the registry's.
+   */
+  constructor(
+    private readonly registry: client.Registry,
+    private readonly log: Logger,
+    private readonly text: () => Promise<string> = () => registry.metrics(),
+  ) {}
+
+  wantsBody(): boolean {
+    return false;
+  }
+
+  async handle(req: HttpRequest): Promise<HttpReply> {
+    const type = { 'content-type': this.registry.contentType };
+    if (req.method === 'HEAD') return { status: 200, headers: type, body: null };
+    if (req.method !== 'GET') {
+      return { status: 405, headers: { allow: 'GET, HEAD', 'content-type': 'application/json' }, body: JSON.stringify({ code: 'LK_METHOD_NOT_ALLOWED', message: `${ERRORS.LK_METHOD_NOT_ALLOWED.message}: ${req.method} /metrics` }) };
+    }
+    try {
+      return { status: 200, headers: type, body: await this.text() };
+    } catch (err) {
+      this.log.error({ err }, 'metrics failed');
+      return { status: 500, headers: {}, body: null };
+    }
+  }
 }
