@@ -21,7 +21,7 @@ import type { Config } from './config/config.js';
 import { CREDENTIALS_SERVICE_METHODS, CredentialsGate, StoreCredentialsService, type CredentialsService } from './credentials/credentials.js';
 import { KeyRing } from './crypto/keyring.js';
 import { CryptoPool } from './crypto/pool.js';
-import { frameCipherKind } from './crypto/aead.js';
+import { frameCipherKind } from './crypto/frame-cipher.js';
 import { LatchkeyError } from './errors.js';
 import { instrument, Stats } from './metrics.js';
 import { loadPlugin } from './plugins/plugin.js';

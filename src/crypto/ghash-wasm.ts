@@ -1,7 +1,7 @@
 /**
  * Loader for the frame AEAD kernel wasm/build/ghash.wasm (source wasm/src/ghash.c, rebuilt by
  * `npm run build:wasm`): constant-time GHASH and the counter-mode XOR for the AES-GCM frame
- * cipher in aead.ts. The .wasm is read from the package root at first use, whether this file runs
+ * cipher in aead-wasm.ts. The .wasm is read from the package root at first use, whether this file runs
  * from src/crypto (vitest, tsx) or dist/src/crypto (node), and compiled synchronously (it is a
  * few KiB). One instance per thread; everything here is synchronous, so its scratch memory is
  * never shared between two calls in flight.

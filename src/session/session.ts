@@ -12,7 +12,9 @@
  * authenticate, ends the session: replays and reordering are impossible to hide.
  */
 import crypto from 'node:crypto';
-import { createFrameCipher, KeySlots, type FrameCipher } from '../crypto/aead.js';
+import type { FrameCipher } from '../crypto/aead.js';
+import { createFrameCipher } from '../crypto/frame-cipher.js';
+import { KeySlots } from '../crypto/key-slots.js';
 import { CryptoTicket } from '../crypto/pool.js';
 import { SecretSlots } from '../crypto/secret-slots.js';
 import { ConnackCode, DisconnectReason, ERRORS, sessionErrorCode, type ErrorCode } from '../errors.js';
@@ -39,7 +41,7 @@ import { MIN_KEEPALIVE_SEC, type SessionHost, type SessionState, type Transport 
 export { MIN_KEEPALIVE_SEC } from './types.js';
 export type { SessionHost, SessionLimits, SessionRegistryHooks, SessionState, Transport } from './types.js';
 
-/** Frame keys of established sessions that have no ciphers yet (aead.ts KeySlots: 64 B each). */
+/** Frame keys of established sessions that have no ciphers yet (crypto/key-slots.ts: 64 B each). */
 const frameKeys = new KeySlots();
 /** Each established session's resumption secret (32 bytes), for the tickets it gives (TICKETREQ). */
 const resumeSecrets = new SecretSlots(32);

@@ -4,19 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  createFrameCipher,
-  frameCipherKind,
-  frameKernel,
-  kernelSelfTest,
-  KEYSTREAM_CACHE_BLOCKS,
-  liveWasmCiphers,
-  NodeGcmCipher,
-  sweepIdle,
-  WASM_MAX_BYTES,
-  WasmGcmCipher,
-  type FrameCipher,
-} from '../../src/crypto/aead.js';
+import { NodeGcmCipher, type FrameCipher } from '../../src/crypto/aead.js';
+import { frameKernel, kernelSelfTest, KEYSTREAM_CACHE_BLOCKS, liveWasmCiphers, sweepIdle, WASM_MAX_BYTES, WasmGcmCipher } from '../../src/crypto/aead-wasm.js';
+import { createFrameCipher, frameCipherKind } from '../../src/crypto/frame-cipher.js';
 import { ghashKernel, instantiateGhash, WASM_RELATIVE_PATH, type GhashKernel } from '../../src/crypto/ghash-wasm.js';
 import { WebFrameCipher } from '../../src/sdk/crypto.js';
 import { ROOT } from '../helpers/root.js';
@@ -137,10 +127,11 @@ describe('frame cipher selection', () => {
     const log = vi.spyOn(console, 'log');
     const warn = vi.spyOn(console, 'warn');
     const error = vi.spyOn(console, 'error');
-    const fresh = await import('../../src/crypto/aead.js');
+    const fresh = await import('../../src/crypto/frame-cipher.js');
+    const freshAead = await import('../../src/crypto/aead.js');
     expect(fresh.frameCipherKind()).toBe('node');
     const c = fresh.createFrameCipher(crypto.randomBytes(32));
-    expect(c).toBeInstanceOf(fresh.NodeGcmCipher);
+    expect(c).toBeInstanceOf(freshAead.NodeGcmCipher);
     expect(c.open(0, c.seal(0, Buffer.from('hi')))!.toString()).toBe('hi');
     expect(log).not.toHaveBeenCalled();
     expect(warn).not.toHaveBeenCalled();
