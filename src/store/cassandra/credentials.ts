@@ -24,7 +24,7 @@
 import { types } from 'cassandra-driver';
 import { LatchkeyError } from '../../errors.js';
 import type { BindResult, CredentialsListOptions, CredentialsRecord, Page, ProvisionOptions } from '../store.js';
-import { checkCredentialsList, copyCredentials, CredentialsPager, credentialsScanBudget, decideBound } from '../common/credentials.js';
+import { checkCredentialsList, copyCredentials, CredentialsPager, credentialsScanBudget, decideBound, newCredentials } from '../common/credentials.js';
 import { checkId, validId } from '../common/values.js';
 import { READ_FANOUT, type CassandraContext } from './context.js';
 import { cas, MAX_ATTEMPTS, resolve, sameId, serialRow, type CasOutcome } from './lwt.js';
@@ -43,19 +43,9 @@ export async function provisionCredentials(
   publicKey: Buffer | null,
   opts: ProvisionOptions = {},
 ): Promise<CredentialsRecord> {
-  checkId('application id', appId);
-  checkId('credentials id', credentialsId);
+  const record = newCredentials(appId, credentialsId, publicKey);
   const profile = opts.serverProfileBody;
-  const now = Date.now();
-  const record: CredentialsRecord = {
-    appId,
-    credentialsId,
-    publicKey: publicKey === null ? null : Buffer.from(publicKey),
-    status: 'AVAILABLE',
-    endpointId: null,
-    createdAt: now,
-    updatedAt: now,
-  };
+  const now = record.createdAt;
   const writeId = types.Uuid.random();
   return cx.guard(async () => {
     if ((await readApp(cx, appId, false)) === null) throw new LatchkeyError('LK_APP_NOT_FOUND', appId);

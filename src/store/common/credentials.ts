@@ -5,7 +5,7 @@
  */
 import { LatchkeyError } from '../../errors.js';
 import type { BindResult, CredentialStatus, CredentialsListOptions, CredentialsRecord, Page } from '../store.js';
-import { decodeIdCursor, encodeCursor } from './values.js';
+import { checkId, decodeIdCursor, encodeCursor } from './values.js';
 
 /** Largest page listCredentials returns. */
 export const MAX_CREDENTIALS_PAGE = 1000;
@@ -99,4 +99,11 @@ export function decideBound(current: CredentialsRecord, endpointId: string, crea
   if (current.status === 'REVOKED') return { ok: false, reason: 'REVOKED', record };
   if (current.status === 'IN_USE' && current.endpointId === endpointId) return { ok: true, record, created };
   return { ok: false, reason: 'IN_USE', record };
+}
+
+/** A new AVAILABLE credentials record (ids checked, the key copied), as provisionCredentials stores it. */
+export function newCredentials(appId: string, credentialsId: string, publicKey: Buffer | null, now = Date.now()): CredentialsRecord {
+  checkId('application id', appId);
+  checkId('credentials id', credentialsId);
+  return { appId, credentialsId, publicKey: publicKey === null ? null : Buffer.from(publicKey), status: 'AVAILABLE', endpointId: null, createdAt: now, updatedAt: now };
 }

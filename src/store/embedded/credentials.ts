@@ -5,24 +5,14 @@
  */
 import { LatchkeyError } from '../../errors.js';
 import type { BindResult, CredentialsListOptions, CredentialsRecord, Page, ProvisionOptions } from '../store.js';
-import { checkCredentialsList, copyCredentials, CredentialsPager, decideBound } from '../common/credentials.js';
+import { checkCredentialsList, copyCredentials, CredentialsPager, decideBound, newCredentials } from '../common/credentials.js';
 import { checkId, validId } from '../common/values.js';
 import { key, prefixRange } from './keys.js';
 import { nullable, type EmbeddedContext } from './lmdb.js';
 
 export async function provisionCredentials(cx: EmbeddedContext, appId: string, credentialsId: string, publicKey: Buffer | null, opts: ProvisionOptions = {}): Promise<CredentialsRecord> {
-  checkId('application id', appId);
-  checkId('credentials id', credentialsId);
-  const now = Date.now();
-  const row: CredentialsRecord = {
-    appId,
-    credentialsId,
-    publicKey: publicKey === null ? null : Buffer.from(publicKey),
-    status: 'AVAILABLE',
-    endpointId: null,
-    createdAt: now,
-    updatedAt: now,
-  };
+  const row = newCredentials(appId, credentialsId, publicKey);
+  const now = row.createdAt;
   const k = key(appId, credentialsId);
   const profile = opts.serverProfileBody;
   await cx.write(() => {
