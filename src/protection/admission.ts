@@ -252,6 +252,19 @@ export class Admission {
    * handshake may come before its junk). Resolves LK_BANNED if the address was banned meanwhile,
    * 'gone' if `gone()` says the connection went (nothing to spend RSA on), else null.
    */
+  /**
+   * Whether a handshake from `remoteAddress` must go through beforeCrypto's wait: checked on every
+   * full handshake without an await (the handshake path is hot; almost every address is quiet).
+   */
+  onProbation(remoteAddress: string): boolean {
+    const ms = this.limits.probationMs;
+    if (ms <= 0) return false;
+    const ip = addressUnit(remoteAddress);
+    if (ip === null) return false;
+    const now = this.now();
+    return this.lastRefusal.since(ip, now) < ms || (this.underAttack(now) && this.lastAccepted.since(ip, now) === Infinity) || this.bans.ip(remoteAddress) !== null;
+  }
+
   async beforeCrypto(remoteAddress: string, gone: () => boolean): Promise<ErrorCode | 'gone' | null> {
     const ms = this.limits.probationMs;
     if (ms <= 0) return null;

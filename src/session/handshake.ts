@@ -221,7 +221,7 @@ export class Handshaker {
       const sigInput = signatureInput(connect.body);
       const digest = d.admission?.signatureDigest(sigInput, connect.signature) ?? null;
       if (d.admission?.knownBadSignature(digest)) throw refusal('LK_HS_BAD_SIGNATURE', 'this CONNECT already failed its signature check');
-      if (d.admission) {
+      if (d.admission?.onProbation(remoteAddress)) {
         // Probation: an address refusing handshakes right now is banned before this one costs RSA.
         const probation = await d.admission.beforeCrypto(remoteAddress, () => ticket?.cancelled === true);
         if (probation === 'LK_BANNED') throw refusal('LK_BANNED', 'address banned while on probation');
