@@ -6,17 +6,21 @@
  *   1. the address is banned                          -> HTTP 403 LK_BANNED
  *   2. this process holds maxConnections              -> HTTP 503 LK_CONN_LIMIT (kept below the
  *      open-file limit by connectionFdReserve, so admin, health and the store keep their fds)
- *   3. the address opens connections too fast         -> HTTP 429 LK_CONN_RATE_LIMITED + Retry-After
+ *   3. this process has maxPendingHandshakes sockets  -> HTTP 503 LK_SERVER_BUSY + Retry-After 1
+ *      whose handshake has not ended yet (no CONNACK sent, socket open): a reconnect storm of
+ *      resumed handshakes never reaches the crypto queue's bound, and without this one a process
+ *      took more sockets than it could read a first frame from within the handshake timeout
+ *   4. the address opens connections too fast         -> HTTP 429 LK_CONN_RATE_LIMITED + Retry-After
  * In the handshake, before any RSA work (handshake.ts calls these):
- *   4. the key hash or the application is banned       -> CONNACK LK_BANNED
- *   5. the key hash starts handshakes too fast        -> CONNACK LK_HS_RATE_LIMITED
- *   6. the very same CONNECT failed its signature before -> CONNACK LK_HS_BAD_SIGNATURE, no verify
+ *   5. the key hash or the application is banned       -> CONNACK LK_BANNED
+ *   6. the key hash starts handshakes too fast        -> CONNACK LK_HS_RATE_LIMITED
+ *   7. the very same CONNECT failed its signature before -> CONNACK LK_HS_BAD_SIGNATURE, no verify
  *      (badSignatureMemory: a replayed forged CONNECT is not worth a second RSA verify; its nonce
  *      is not consumed on failure, by design, so a forger cannot burn a real endpoint's nonce)
- *   7. the address had a handshake refused in the last probationMs (or, under attack, had none
+ *   8. the address had a handshake refused in the last probationMs (or, under attack, had none
  *      accepted lately) -> wait until it has gone that long without one (at most 5 x); banned
  *      meanwhile: CONNACK LK_BANNED, no RSA operation
- *   8. a trustful application creates credentials too fast -> CONNACK LK_CRED_RATE_LIMITED (after
+ *   9. a trustful application creates credentials too fast -> CONNACK LK_CRED_RATE_LIMITED (after
  *      the signature verified, before the decrypt's result is used: a stranger must hold the key,
  *      so random key hashes cannot drain the application's budget for its real new devices)
  * After the handshake:
@@ -42,6 +46,8 @@ import { LastSeen, TokenBuckets, WindowCounters } from './rate.js';
 
 export interface AdmissionLimits {
   maxConnections: number;
+  /** Most sockets of this process whose handshake has not ended (0: no bound). */
+  maxPendingHandshakes?: number;
   connectionFdReserve: number;
   ipConnectRatePerSec: number;
   ipConnectBurst: number;
@@ -145,11 +151,15 @@ export class Admission {
 
   // --- at the upgrade ---
 
-  /** Steps 1-3. null: admitted (the caller must call connectionClosed() when it closes). */
+  /** Steps 1-4. null: admitted (the caller must call connectionClosed() when it closes). */
   admitConnection(remoteAddress: string): UpgradeRefusal | null {
     const ban = this.bans.ip(remoteAddress);
     if (ban) return this.refuseUpgrade(403, 'LK_BANNED', ban.expiresAt === null ? 3600 : Math.max(1, Math.ceil((ban.expiresAt - this.now()) / 1000)));
     if (this.open >= this.maxConnections) return this.refuseUpgrade(503, 'LK_CONN_LIMIT', 5);
+    // Sockets admitted and not established (AWAIT_CONNECT, HANDSHAKING): sessionsOpen counts this
+    // process's established ones, and every socket of the gateway came through here.
+    const maxPending = this.limits.maxPendingHandshakes ?? 0;
+    if (maxPending > 0 && this.open - this.stats.sessionsOpen >= maxPending) return this.refuseUpgrade(503, 'LK_SERVER_BUSY', 1);
     // A handshake now would only be refused at its CONNECT (LK_SERVER_BUSY); refusing the upgrade
     // costs a fraction of that (no WebSocket, no CONNECT to read), which is what keeps a reconnect
     // storm's retries from taking the event loop the accepted handshakes need.
@@ -176,7 +186,7 @@ export class Admission {
   // --- in the handshake (before RSA) ---
 
   /**
-   * Steps 4-5 for a decoded CONNECT (application not known yet, signature not checked). The
+   * Steps 5-6 for a decoded CONNECT (application not known yet, signature not checked). The
    * per-key bucket is per (key hash, address): anyone can claim any key hash before the signature
    * is checked, so a bucket of the key alone would let a stranger lock a real endpoint out.
    */

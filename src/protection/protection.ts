@@ -50,6 +50,7 @@ export async function startProtection(d: {
   const admission = new Admission(
     {
       maxConnections: c.maxConnections,
+      maxPendingHandshakes: c.maxPendingHandshakes,
       connectionFdReserve: c.connectionFdReserve,
       ipConnectRatePerSec: c.ipConnectRatePerSec,
       ipConnectBurst: c.ipConnectBurst,
@@ -69,7 +70,7 @@ export async function startProtection(d: {
     d.stats,
     log,
   );
-  log.info({ maxConnections: admission.maxConnections, ipConnectRatePerSec: c.ipConnectRatePerSec, keyHandshakesPerMin: c.keyHandshakesPerMin, ipMaxFailedHandshakes: c.ipMaxFailedHandshakes, flappingMaxCount: c.flappingMaxCount, bans: bans.list().length }, 'protection limits');
+  log.info({ maxConnections: admission.maxConnections, maxPendingHandshakes: c.maxPendingHandshakes, ipConnectRatePerSec: c.ipConnectRatePerSec, keyHandshakesPerMin: c.keyHandshakesPerMin, ipMaxFailedHandshakes: c.ipMaxFailedHandshakes, flappingMaxCount: c.flappingMaxCount, bans: bans.list().length }, 'protection limits');
   d.stats.bansActive = () => bans.counts();
   // Single flight: announcements arriving while a reload runs ask for one more reload, not one each
   // (a flood of automatic bans on another node must not turn into a flood of full reloads here).

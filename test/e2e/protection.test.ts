@@ -95,6 +95,29 @@ describe('connection admission at the upgrade', () => {
     for (const s of [b, c]) s.socket.destroy();
   });
 
+  it('bounds sockets whose handshake has not ended (503 LK_SERVER_BUSY); an established session frees its place', async () => {
+    const { h, app } = await harness({ maxPendingHandshakes: 2 });
+    const a = await upgrade(h);
+    const b = await upgrade(h);
+    expect([a.status, b.status]).toEqual([101, 101]);
+    const c = await upgrade(h);
+    expect(c.status).toBe(503);
+    expect(JSON.parse(c.body).code).toBe('LK_SERVER_BUSY');
+    expect(c.headers).toMatch(/retry-after: 1\r?$/im);
+    // One silent socket goes away and a real session takes its place: an established session is
+    // not pending, so the bound admits another silent socket beside it.
+    a.socket.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const s = await connack(h, connectFrame(h, app, makeEndpointKey()));
+    expect(s.code).toBe(ConnackCode.ACCEPTED);
+    const d = await upgrade(h);
+    expect(d.status).toBe(101);
+    expect((await upgrade(h)).status).toBe(503);
+    expect(h.server.stats.connectionsRefused.get('LK_SERVER_BUSY')).toBe(2);
+    s.ws.close();
+    for (const x of [b, c, d]) x.socket.destroy();
+  });
+
   it('limits new connections per address (429 LK_CONN_RATE_LIMITED with Retry-After); other addresses are not affected', async () => {
     const { h } = await harness({ ipConnectRatePerSec: 1, ipConnectBurst: 3 });
     const got: number[] = [];

@@ -154,6 +154,38 @@ describe('upgrade refusal while the crypto queue is past its wait bound', () => 
   });
 });
 
+describe('upgrade refusal past maxPendingHandshakes', () => {
+  it('refuses 503 LK_SERVER_BUSY while the sockets not yet established reach the bound, and admits again as handshakes end', async () => {
+    const { Admission } = await import('../../src/protection/admission.js');
+    const { BanList } = await import('../../src/protection/bans.js');
+    const { Stats } = await import('../../src/metrics.js');
+    const { pino } = await import('pino');
+    const store = { putBan: async (b: unknown) => b, deleteBan: async () => false, listBans: async () => [], appendControl: async () => undefined, listControlSince: async () => [] };
+    const log = pino({ level: 'silent' });
+    const bans = new BanList({ store: store as never, log, announce: async () => undefined, onBanned: () => undefined, now: () => 1 });
+    const limits = { maxConnections: 100, maxPendingHandshakes: 3, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 0, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 0, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0, probationMs: 0 };
+    const stats = new Stats();
+    const a = new Admission(limits, bans, stats, log, () => 1);
+    for (let i = 0; i < 3; i++) expect(a.admitConnection('10.0.0.1')).toBeNull();
+    const busy = { status: 503, code: 'LK_SERVER_BUSY', retryAfterSec: 1 };
+    expect(a.admitConnection('10.0.0.2')).toEqual(busy);
+    expect(a.connections).toBe(3);
+    expect(stats.connectionsRefused.get('LK_SERVER_BUSY')).toBe(1);
+    // Two handshakes end in sessions (Session counts them in sessionsOpen): room for two more.
+    stats.sessionsOpen = 2;
+    expect(a.admitConnection('10.0.0.2')).toBeNull();
+    expect(a.admitConnection('10.0.0.2')).toBeNull();
+    expect(a.admitConnection('10.0.0.2')).toEqual(busy);
+    // A pending socket closes (a refused or timed-out handshake): room for one.
+    a.connectionClosed();
+    expect(a.admitConnection('10.0.0.3')).toBeNull();
+    expect(a.connections).toBe(5);
+    // 0 turns the bound off.
+    const off = new Admission({ ...limits, maxPendingHandshakes: 0 }, bans, new Stats(), log, () => 1);
+    for (let i = 0; i < 20; i++) expect(off.admitConnection('10.0.0.4')).toBeNull();
+  });
+});
+
 describe('probation before RSA work', () => {
   async function admission(probationMs: number, ipMaxFailedHandshakes = 3, attackRefusalsPerSec = 0) {
     const { Admission } = await import('../../src/protection/admission.js');
