@@ -10,6 +10,13 @@
  * - `<prefix>bus:node:<nodeId>#<process>`: the same, addressed to one gateway process of a node
  *   (publishToNode with "<nodeId>#<process>", when the bus knows its process index): one delivery.
  *   Routed events use it (the cluster directory lists the processes holding an owner's sessions).
+ * - Node-addressed messages are batched: those published to one channel in one turn of the event
+ *   loop (flushed at setImmediate, or sooner past MAX_BATCH_MESSAGES / MAX_BATCH_BYTES) go out as
+ *   one PUBLISH whose payload is a JSON array of `{topic, msg}` envelopes; a lone message is sent
+ *   as its envelope. A receiver takes both forms. Routed events are the bulk of bus traffic, and a
+ *   PUBLISH per event cost each side a Redis round of its own (bench/cluster, docs/performance.md).
+ *   Order is kept: per channel, and on this publisher's connection (a broadcast or a flush sends
+ *   every batch waiting before it first).
  *
  * Topologies (redis/connect.ts). Single Redis and Sentinel: PUBLISH/SUBSCRIBE on the master.
  * Redis Cluster: sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7). A classic PUBLISH on a cluster is
@@ -43,6 +50,18 @@ export interface RedisBusOptions {
   connectTimeoutMs?: number;
 }
 
+/** A batch is sent at once when it reaches this many messages or bytes (one PUBLISH stays small). */
+export const MAX_BATCH_MESSAGES = 256;
+export const MAX_BATCH_BYTES = 64 * 1024;
+
+interface Batch {
+  texts: string[];
+  bytes: number;
+  /** Settled when the batch's PUBLISH is answered; every message of the batch returns it. */
+  done: Promise<void>;
+  settle: (err?: unknown) => void;
+}
+
 export class RedisBus implements Bus {
   readonly shared = true;
   readonly nodeId: string;
@@ -50,6 +69,11 @@ export class RedisBus implements Bus {
   private readonly nodeChannel: string;
   private readonly processChannel: string | null;
   private closed = false;
+  /** Node-addressed messages of this turn, per channel, in publication order (Map order: first use). */
+  private readonly batches = new Map<string, Batch>();
+  private flushScheduled = false;
+  /** >0 while close() sends the last batches (send() refuses once closed otherwise). */
+  private flushing = 0;
 
   private constructor(
     private readonly pub: RedisClient,
@@ -105,40 +129,82 @@ export class RedisBus implements Bus {
   }
 
   private deliver(channel: string, text: string): void {
-    let topic: BusTopic;
-    let msg: BusMessage;
+    let parsed: unknown;
     try {
-      const parsed = JSON.parse(text) as unknown;
-      if (channel === this.nodeChannel || channel === this.processChannel) {
-        const env = parsed as { topic?: unknown; msg?: unknown } | null;
-        if (env === null || typeof env !== 'object' || !isBusTopic(env.topic) || env.msg === null || typeof env.msg !== 'object') {
-          throw new Error(`bus: malformed node-addressed message on ${channel}`);
-        }
-        topic = env.topic;
-        msg = env.msg as BusMessage;
-      } else {
-        const t = channel.slice(`${this.prefix}bus:`.length);
-        if (!isBusTopic(t)) return; // not ours (a channel we did not subscribe to)
-        topic = t;
-        msg = parsed as BusMessage;
-      }
+      parsed = JSON.parse(text);
     } catch (err) {
       this.onError(err);
       return;
     }
-    this.handlers.deliver(this.handlers.snapshot(topic), msg);
+    if (channel === this.nodeChannel || channel === this.processChannel) {
+      // A batch is an array of envelopes: each on its own, in order; a malformed one costs only itself.
+      if (Array.isArray(parsed)) for (const env of parsed) this.deliverEnvelope(channel, env);
+      else this.deliverEnvelope(channel, parsed);
+      return;
+    }
+    const topic = channel.slice(`${this.prefix}bus:`.length);
+    if (!isBusTopic(topic)) return; // not ours (a channel we did not subscribe to)
+    this.handlers.deliver(this.handlers.snapshot(topic), parsed as BusMessage);
+  }
+
+  private deliverEnvelope(channel: string, env: unknown): void {
+    const e = env as { topic?: unknown; msg?: unknown } | null;
+    if (e === null || typeof e !== 'object' || !isBusTopic(e.topic) || e.msg === null || typeof e.msg !== 'object') {
+      this.onError(new Error(`bus: malformed node-addressed message on ${channel}`));
+      return;
+    }
+    this.handlers.deliver(this.handlers.snapshot(e.topic), e.msg as BusMessage);
   }
 
   publish(topic: BusTopic, msg: BusMessage): Promise<void> {
+    // After every node-addressed message published before it, on the same connection.
+    this.flush();
     return this.send(topicChannel(this.prefix, topic), JSON.stringify(msg));
   }
 
   publishToNode(nodeId: string, topic: BusTopic, msg: BusMessage): Promise<void> {
-    return this.send(nodeChannel(this.prefix, nodeId), JSON.stringify({ topic, msg }));
+    if (this.closed) return Promise.reject(new LatchkeyError('LK_INTERNAL', 'bus is closed'));
+    const channel = nodeChannel(this.prefix, nodeId);
+    const text = JSON.stringify({ topic, msg });
+    let b = this.batches.get(channel);
+    if (b && (b.texts.length >= MAX_BATCH_MESSAGES || b.bytes + text.length > MAX_BATCH_BYTES)) {
+      this.sendBatch(channel, b);
+      b = undefined;
+    }
+    if (!b) {
+      let settle!: (err?: unknown) => void;
+      const done = new Promise<void>((resolve, reject) => {
+        settle = (err) => (err === undefined ? resolve() : reject(err));
+      });
+      // Callers that do not wait for the answer must not turn a failed batch into an unhandled rejection.
+      done.catch(() => undefined);
+      b = { texts: [], bytes: 0, done, settle };
+      this.batches.set(channel, b);
+    }
+    b.texts.push(text);
+    b.bytes += text.length + 1;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return b.done;
+  }
+
+  /** Send every waiting batch now, in the order their channels were first used this turn. */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.batches.size === 0) return;
+    for (const [channel, b] of this.batches) this.sendBatch(channel, b);
+  }
+
+  private sendBatch(channel: string, b: Batch): void {
+    this.batches.delete(channel);
+    const text = b.texts.length === 1 ? b.texts[0]! : `[${b.texts.join(',')}]`;
+    this.send(channel, text).then(() => b.settle(), (err: unknown) => b.settle(err));
   }
 
   private async send(channel: string, text: string): Promise<void> {
-    if (this.closed) throw new LatchkeyError('LK_INTERNAL', 'bus is closed');
+    if (this.closed && this.flushing === 0) throw new LatchkeyError('LK_INTERNAL', 'bus is closed');
     try {
       if (this.sharded) await this.pub.spublish(channel, text);
       else await this.pub.publish(channel, text);
@@ -163,6 +229,13 @@ export class RedisBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // What was published before close() still goes out, ahead of QUIT on the same connection.
+    this.flushing++;
+    try {
+      this.flush();
+    } finally {
+      this.flushing--;
+    }
     this.handlers.clear();
     await Promise.allSettled([this.sub.quit(), this.pub.quit()]);
   }

@@ -5,7 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisBus } from '../../src/bus/bus-redis.js';
+import { MAX_BATCH_MESSAGES, RedisBus } from '../../src/bus/bus-redis.js';
 import type { BusMessage } from '../../src/bus/bus.js';
 import { REDIS_URL, RedisSentinel, redisClusterUrl } from '../helpers/redis-topologies.js';
 import { busContract } from './bus.contract.js';
@@ -83,6 +83,75 @@ describe('RedisBus', () => {
     while (errors.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     expect(errors).toHaveLength(2);
     expect(got).toEqual([]);
+    await raw.quit();
+    await bus.close();
+  });
+
+  it('batches the node-addressed messages of one turn into one PUBLISH per channel, in order; a broadcast after them follows them', async () => {
+    const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await raw.connect();
+    const seen: Array<[string, string]> = [];
+    raw.on('message', (ch: string, text: string) => void seen.push([ch, text]));
+    await raw.subscribe(`${prefix}bus:node:n-batch`, `${prefix}bus:sessions`);
+    const target = await RedisBus.connect(REDIS_URL, { prefix, nodeId: 'n-batch' });
+    const got: string[] = [];
+    await target.subscribe('events', (m) => void got.push(m.type === 'session.kick' ? m.keyHash : m.type));
+    await target.subscribe('sessions', (m) => void got.push(`sessions:${m.type === 'session.kick' ? m.keyHash : m.type}`));
+    const bus = await RedisBus.connect(REDIS_URL, { prefix, nodeId: 'n-batcher' });
+    const kick = (k: string): BusMessage => ({ type: 'session.kick', appId: 'a', keyHash: k });
+    const sent = [bus.publishToNode('n-batch', 'events', kick('e1')), bus.publishToNode('n-batch', 'events', kick('e2')), bus.publishToNode('n-batch', 'events', kick('e3'))];
+    // Same turn: the broadcast goes out after the three, on the same connection.
+    sent.push(bus.publish('sessions', kick('after')));
+    await Promise.all(sent);
+    const deadline = Date.now() + 2000;
+    while ((seen.length < 2 || got.length < 4) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(seen).toEqual([
+      [`${prefix}bus:node:n-batch`, JSON.stringify(['e1', 'e2', 'e3'].map((k) => ({ topic: 'events', msg: kick(k) })))],
+      [`${prefix}bus:sessions`, JSON.stringify(kick('after'))],
+    ]);
+    expect(got).toEqual(['e1', 'e2', 'e3', 'sessions:after']);
+    await Promise.all([bus.close(), target.close(), raw.quit()]);
+  });
+
+  it(`splits a batch at ${MAX_BATCH_MESSAGES} messages, delivers every one in order, and sends what was published before close()`, async () => {
+    const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await raw.connect();
+    let publishes = 0;
+    raw.on('message', () => void publishes++);
+    await raw.subscribe(`${prefix}bus:node:n-split`);
+    const target = await RedisBus.connect(REDIS_URL, { prefix, nodeId: 'n-split' });
+    const got: string[] = [];
+    await target.subscribe('events', (m) => void got.push(m.type === 'session.kick' ? m.keyHash : m.type));
+    const bus = await RedisBus.connect(REDIS_URL, { prefix, nodeId: 'n-splitter' });
+    const n = MAX_BATCH_MESSAGES * 2 + 5;
+    const want: string[] = [];
+    for (let i = 0; i < n; i++) {
+      want.push(`k${i}`);
+      void bus.publishToNode('n-split', 'events', { type: 'session.kick', appId: 'a', keyHash: `k${i}` });
+    }
+    // Not awaited: close() sends the waiting batch ahead of QUIT.
+    await bus.close();
+    const deadline = Date.now() + 3000;
+    while (got.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(got).toEqual(want);
+    expect(publishes).toBe(3);
+    await expect(bus.publishToNode('n-split', 'events', { type: 'session.kick', appId: 'a', keyHash: 'late' })).rejects.toMatchObject({ code: 'LK_INTERNAL' });
+    await Promise.all([target.close(), raw.quit()]);
+  });
+
+  it('delivers the good envelopes of a batch that holds a malformed one, and reports that one', async () => {
+    const errors: unknown[] = [];
+    const bus = await RedisBus.connect(REDIS_URL, { prefix, nodeId: 'n-badbatch', onError: (e) => errors.push(e) });
+    const got: string[] = [];
+    await bus.subscribe('sessions', (m) => void got.push(m.type === 'session.kick' ? m.keyHash : m.type));
+    const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await raw.connect();
+    const env = (k: string): unknown => ({ topic: 'sessions', msg: { type: 'session.kick', appId: 'a', keyHash: k } });
+    await raw.publish(`${prefix}bus:node:n-badbatch`, JSON.stringify([env('a'), { topic: 'nope', msg: {} }, 7, env('b')]));
+    const deadline = Date.now() + 2000;
+    while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(got).toEqual(['a', 'b']);
+    expect(errors).toHaveLength(2);
     await raw.quit();
     await bus.close();
   });
