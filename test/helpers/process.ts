@@ -36,6 +36,24 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * Lines kept of a server's output: the first LOG_HEAD (start-up: root key, listening) and the most
+ * recent rest. A bench's node can log millions of lines in a storm; keeping all of them once ended a
+ * run with "Invalid string length" when its exit was reported.
+ */
+const LOG_MAX = 20_000;
+const LOG_HEAD = 2_000;
+
+function keep(lines: string[], line: string): void {
+  if (lines.length >= LOG_MAX) lines.splice(LOG_HEAD, 1);
+  lines.push(line);
+}
+
+/** The last `n` kept lines, for an error message. */
+function tail(lines: string[], n = 200): string {
+  return (lines.length > n ? ['...', ...lines.slice(-n)] : lines).join('\n');
+}
+
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 20_000, nodeArgs: string[] = []): Promise<ServerProcess> {
   const child = spawn(process.execPath, [...nodeArgs, MAIN, 'serve'], {
     // One process unless the test asks for more: most suites test a process's own behaviour (exit codes,
@@ -48,14 +66,14 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
   let buf = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const ready = new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not listen within ${timeoutMs} ms:\n${logs.join('\n')}`)), timeoutMs);
+    const timer = setTimeout(() => reject(new Error(`server did not listen within ${timeoutMs} ms:\n${tail(logs)}`)), timeoutMs);
     child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
       let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
-        logs.push(line);
+        keep(logs, line);
         try {
           const j = JSON.parse(line) as { msg?: string; port?: number; adminPort?: number };
           if (j.msg === 'listening') {
@@ -69,12 +87,12 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     });
     child.stderr!.on('data', (d: Buffer) => {
       const text = d.toString();
-      logs.push(text);
-      stderr.push(text);
+      keep(logs, text);
+      keep(stderr, text);
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${logs.join('\n')}`));
+      reject(new Error(`server exited with ${code}:\n${tail(logs)}`));
     });
   });
   const { port, adminPort } = await ready;
