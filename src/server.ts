@@ -149,6 +149,9 @@ export interface NodeProcess {
   link: NodeLink;
 }
 
+/** A gateway process refuses new connections (503 LK_SERVER_BUSY) while its oldest request to the node primary has waited longer than this. */
+export const IPC_BUSY_MS = 1000;
+
 export async function build(config: Config, baseLog: Logger, proc: NodeProcess | null = null): Promise<Server> {
   const nodeId = config.nodeId || crypto.randomUUID();
   const link = proc?.link ?? null;
@@ -236,7 +239,12 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
     });
     closers.push(() => protection.close());
     const { admission } = protection;
-    admission.setHandshakeBacklog(() => pool.overloaded());
+    // Refused at the upgrade while a handshake now would only wait: the crypto queue is past its
+    // wait bound, or (a gateway process of a multi-process node) the primary, which answers every
+    // handshake's cache and directory requests, is IPC_BUSY_MS behind. Without the second, a storm
+    // of resumed handshakes on 14 processes took the node to 0 accepted per second: every answer
+    // came after its request had timed out (docs/performance.md, bench/sessions).
+    admission.setHandshakeBacklog(link ? () => pool.overloaded() || link.oldestWaitMs() > IPC_BUSY_MS : () => pool.overloaded());
     // Resumption tickets (docs/protocol.md 4.6): keys derived from one master secret every node shares.
     let tickets: TicketSealer | null = null;
     if (config.ticketLifetimeSec > 0) {

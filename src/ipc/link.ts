@@ -75,6 +75,11 @@ export class NodeLink {
     }
   }
 
+  /** How long this process's oldest unanswered request to the primary has waited, ms (0: none). */
+  oldestWaitMs(): number {
+    return this.requester.oldestWaitMs();
+  }
+
   request<T>(op: PrimaryOp, ...args: unknown[]): Promise<T> {
     if (!this.connected) return Promise.reject(new LatchkeyError('LK_INTERNAL', 'node IPC: the primary is gone'));
     return this.requester.request<T>(op, args);

@@ -61,6 +61,8 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   timer: NodeJS.Timeout;
+  /** Date.now() when it was sent. */
+  at: number;
 }
 
 /**
@@ -84,7 +86,7 @@ export class Requester<Op extends string> {
         reject(new LatchkeyError('LK_INTERNAL', `node IPC ${op}: no answer within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
       timer.unref();
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, at: Date.now() });
       send(this.channel, { lk: 'req', id, op, args }, (err) => {
         if (!err) return;
         const p = this.pending.get(id);
@@ -94,6 +96,12 @@ export class Requester<Op extends string> {
         p.reject(new LatchkeyError('LK_INTERNAL', `node IPC ${op}: ${err.message}`, { cause: err }));
       });
     });
+  }
+
+  /** How long the oldest request still waiting has waited (0: none waits). Map order is send order. */
+  oldestWaitMs(now = Date.now()): number {
+    for (const p of this.pending.values()) return Math.max(0, now - p.at);
+    return 0;
   }
 
   settle(m: { id: number; value?: unknown; error?: { code: ErrorCode; message: string } }): void {
