@@ -62,6 +62,11 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
   return EmbeddedStore.open(dir);
 }
 
+/** The store is this machine's embedded one (LMDB, shared by the node's processes): reads are local and cheap. */
+export function isLocalStore(store: Store): boolean {
+  return store instanceof EmbeddedStore;
+}
+
 /** `link`: this is a gateway process of a multi-process node (ipc/link.ts). */
 export async function openCache(config: Config, log: Logger, link: NodeLink | null = null): Promise<Cache> {
   if (config.redisUrl) {

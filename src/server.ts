@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { openDirectory, openBus, openCache, openNodeRegistry, openStore } from './backends.js';
+import { isLocalStore, openDirectory, openBus, openCache, openNodeRegistry, openStore } from './backends.js';
 import type { NodeLink } from './ipc/link.js';
 import type { Cache } from './cache/cache.js';
 import type { Bus } from './bus/bus.js';
@@ -191,6 +191,8 @@ export async function build(config: Config, baseLog: Logger, proc: NodeProcess |
 
     const apps = new ApplicationDirectory(store, config.credentialsCacheTtlMs, config.negativeCacheTtlMs);
     const credentials = new CredentialsGate(services, cache, {
+      // Embedded store with a cache outside this process (IPC or Redis): the store is the cheaper read.
+      storeDirect: isLocalStore(rawStore) && (link !== null || config.redisUrl !== ''),
       ttlMs: config.credentialsCacheTtlMs,
       negativeTtlMs: config.negativeCacheTtlMs,
       onCacheError: (err) => log.warn({ err }, 'cache unavailable; using the store'),

@@ -77,6 +77,15 @@ interface CachedView {
 export interface CredentialsGateOptions {
   ttlMs: number;
   negativeTtlMs: number;
+  /**
+   * The store is local (embedded LMDB, shared by every process of this node) and the cache is not
+   * (IPC to the node primary, or Redis): credentials of the store-backed services are read from the
+   * store, which answers in microseconds, and never cached. A cached lookup there cost a round trip
+   * (two on a miss) per handshake, and in a storm on 14 processes those round trips were what the
+   * primary could not keep up with (docs/performance.md, bench/sessions). Plugin-backed services
+   * keep the cache.
+   */
+  storeDirect?: boolean;
   onCacheError?: (err: unknown) => void;
 }
 
@@ -170,7 +179,22 @@ export class CredentialsGate {
     return view;
   }
 
+  /** True when `svc` is read from the local store directly (storeDirect), never through the cache. */
+  private direct(svc: CredentialsService): boolean {
+    return this.opts.storeDirect === true && svc instanceof StoreCredentialsService;
+  }
+
   async lookup(app: Application, credentialsId: string): Promise<CredentialsView | null> {
+    const svc = this.service(app);
+    if (this.direct(svc)) {
+      let rec: CredentialsRecord | null;
+      try {
+        rec = await svc.lookupCredentials(app.id, credentialsId);
+      } catch (err) {
+        throw new LatchkeyError('LK_SERVER_UNAVAILABLE', `credentials lookup: ${(err as Error).message}`, { cause: err });
+      }
+      return rec ? { status: rec.status, endpointId: rec.endpointId, publicKey: rec.publicKey } : null;
+    }
     const hit = await this.cacheGet(this.key(app.id, credentialsId));
     if (hit) {
       const view = this.parse(hit);
@@ -187,19 +211,21 @@ export class CredentialsGate {
   }
 
   async bind(app: Application, credentialsId: string, endpointId: string, publicKey: Buffer): Promise<BindResult> {
+    const svc = this.service(app);
     let res: BindResult;
     try {
-      res = await this.service(app).markCredentialsInUse(app.id, credentialsId, endpointId, publicKey);
+      res = await svc.markCredentialsInUse(app.id, credentialsId, endpointId, publicKey);
     } catch (err) {
       throw new LatchkeyError('LK_SERVER_UNAVAILABLE', `credentials bind: ${(err as Error).message}`, { cause: err });
     }
-    await this.cachePut(app.id, credentialsId, res.record);
+    if (!this.direct(svc)) await this.cachePut(app.id, credentialsId, res.record);
     return res;
   }
 
   async provide(app: Application, credentialsId: string, publicKey: Buffer | null): Promise<CredentialsRecord> {
-    const rec = await this.service(app).provideCredentials(app.id, credentialsId, publicKey);
-    await this.cachePut(app.id, credentialsId, rec);
+    const svc = this.service(app);
+    const rec = await svc.provideCredentials(app.id, credentialsId, publicKey);
+    if (!this.direct(svc)) await this.cachePut(app.id, credentialsId, rec);
     return rec;
   }
 

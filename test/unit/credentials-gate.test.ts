@@ -66,7 +66,7 @@ afterAll(async () => {
   await world.close();
 });
 
-function gate(o: { cache?: Cache; ttlMs?: number; negativeTtlMs?: number; plugin?: CountingService; cacheErrors?: unknown[] } = {}): CredentialsGate {
+function gate(o: { cache?: Cache; ttlMs?: number; negativeTtlMs?: number; plugin?: CountingService; cacheErrors?: unknown[]; storeDirect?: boolean } = {}): CredentialsGate {
   const services = new Map<string, CredentialsService>([
     ['trustful', new StoreCredentialsService(world.store, true)],
     ['internal', new StoreCredentialsService(world.store, false)],
@@ -76,6 +76,7 @@ function gate(o: { cache?: Cache; ttlMs?: number; negativeTtlMs?: number; plugin
     ttlMs: o.ttlMs ?? TTL_MS,
     negativeTtlMs: o.negativeTtlMs ?? NEGATIVE_TTL_MS,
     onCacheError: (err) => o.cacheErrors?.push(err),
+    ...(o.storeDirect ? { storeDirect: true } : {}),
   });
 }
 
@@ -135,6 +136,48 @@ describe('CredentialsGate: who decides', () => {
     await expect(g.lookup(missing, 'not-cached')).rejects.toMatchObject({ code: 'LK_SERVER_UNAVAILABLE' });
     plugin.failLookups = true;
     await expect(g.lookup(custom, 'k2')).rejects.toMatchObject({ code: 'LK_SERVER_UNAVAILABLE' });
+  });
+});
+
+describe('CredentialsGate: storeDirect (a local store, a cache outside the process)', () => {
+  /** A cache that counts its calls (and works: a MemoryCache behind). */
+  function countingCache(): Cache & { calls: number } {
+    const m = new MemoryCache();
+    const c = {
+      calls: 0,
+      get: (k: string) => (c.calls++, m.get(k)),
+      set: (k: string, v: string, t: number) => (c.calls++, m.set(k, v, t)),
+      delete: (k: string) => (c.calls++, m.delete(k)),
+      setIfAbsent: (k: string, v: string, t: number) => (c.calls++, m.setIfAbsent(k, v, t)),
+      close: () => m.close(),
+    };
+    return c;
+  }
+
+  it('store-backed credentials are read from the store on every lookup and never touch the cache; a change is seen at once', async () => {
+    const cache = countingCache();
+    const g = gate({ cache, storeDirect: true });
+    const app = await world.app('internal');
+    await world.store.provisionCredentials(app.id, 'd1', KEY);
+    expect(await g.lookup(app, 'd1')).toMatchObject({ status: 'AVAILABLE' });
+    expect(await g.lookup(app, 'nope')).toBeNull();
+    expect((await g.bind(app, 'd1', 'd1', KEY)).ok).toBe(true);
+    expect(await g.lookup(app, 'd1')).toMatchObject({ status: 'IN_USE', endpointId: 'd1' });
+    // Revoked behind the gate's back (another process, the admin API on another node): no TTL to wait out.
+    await world.store.revokeCredentials(app.id, 'd1');
+    expect(await g.lookup(app, 'd1')).toMatchObject({ status: 'REVOKED' });
+    expect(cache.calls).toBe(0);
+  });
+
+  it('a plugin-backed service keeps the cache', async () => {
+    const cache = countingCache();
+    const plugin = new CountingService();
+    const g = gate({ cache, plugin, storeDirect: true });
+    const app = await world.app('custom', ['custom']);
+    await plugin.provideCredentials(app.id, 'p1', KEY);
+    for (let i = 0; i < 3; i++) expect(await g.lookup(app, 'p1')).toMatchObject({ status: 'AVAILABLE' });
+    expect(plugin.lookups).toBe(1);
+    expect(cache.calls).toBeGreaterThan(0);
   });
 });
 
