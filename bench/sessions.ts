@@ -15,7 +15,8 @@
  *    Meanwhile the N credentials are written into the embedded store of a fresh data directory,
  *    under an `internal` application (bench/lib/sessions-provision.ts), so every handshake does the
  *    real credentials lookup.
- * 3. Generators: ceil(N / 18,000) child processes (bench/lib/sessions-gen.ts; the open-file limit is
+ * 3. Generators (at the node's gatewayNice, 5, once their keys are derived, so they share the cores
+ *    with the gateway processes as equals): ceil(N / 18,000) child processes (bench/lib/sessions-gen.ts; the open-file limit is
  *    20,000 per process and cannot be raised), each on its own loopback source addresses (127.0.0.2
  *    and up, at most 9,000 sessions each: ~28,000 ephemeral ports per source address).
  * 4. Floor: ceil(N / 18,000) plain uWS servers (bench/lib/echo-server.ts, the gateway's WebSocket
@@ -135,6 +136,27 @@ function serverEnvArgs(): Record<string, string> {
     out[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   return out;
+}
+
+/** Set every thread of process `pid` to `nice` (Linux; raising a nice value needs no privilege). Returns the threads set. */
+function renice(pid: number, nice: number): number {
+  if (!(nice > 0)) return 0;
+  let n = 0;
+  let tids: string[] = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const t of tids) {
+    try {
+      os.setPriority(Number(t), nice);
+      n++;
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return n;
 }
 
 function log(msg: string): void {
@@ -365,6 +387,12 @@ async function main(): Promise<void> {
       fleet.ask(null, 'ready', Math.min(left(), 60_000 + sessions * 2), 'generators deriving keys'),
     ]);
     log(`keys derived and ${sessions} credentials provisioned in ${((Date.now() - tKeys) / 1000).toFixed(1)} s (provisioning alone ${prov.seconds.toFixed(1)} s)`);
+    // The node's gateway processes run at gatewayNice (5 by default): the generators run at the same
+    // nice value, so that they and the gateways share the cores as equals, as they did before the node
+    // lowered its gateways (otherwise 14 generators at nice 0 took ~130% of the 200% in a storm).
+    const genNice = Number(settings.serverEnv.LATCHKEY_GATEWAY_NICE ?? 5);
+    const reniced = fleet.pids.map((p) => renice(p, genNice)).reduce((a, b) => a + b, 0);
+    log(`generators at nice ${genNice} (the gateways' gatewayNice): ${reniced} threads`);
 
     // 4. floor
     const floorProcesses = Math.ceil(sessions / perProcessCap);
