@@ -594,7 +594,9 @@ async function main(): Promise<void> {
       const restart = tick.firstBackAt ? (tick.firstBackAt - kill.at) / 1000 : null;
       // When each session came back, from the arm (a few ms before the kill), 2 % buckets.
       const backTimes = newHist();
-      for (const x of await fleet!.ask({ t: 'backtimes' }, 'backtimes', 10_000, 'back times')) histMerge(backTimes, x.hist);
+      // Generators still retrying 100k+ sockets (a storm that did not converge) answer slowly: the 250k
+      // run of 2026-12-04 lost its results to a 10 s bound here.
+      for (const x of await fleet!.ask({ t: 'backtimes' }, 'backtimes', Math.max(10_000, Math.min(120_000, left())), 'back times')) histMerge(backTimes, x.hist);
       const backAt = (p: number): number | null => {
         // A percentile of the sessions held at the kill: null while fewer than that came back.
         if (histCount(backTimes) < Math.ceil((p / 100) * heldAtKill)) return null;
