@@ -68,6 +68,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setProcessNice } from '../src/node/priority.js';
 import { ROOT } from '../test/helpers/root.js';
 import { arg, intArg } from './lib/args.js';
 import { ensurePrimePool, primesForKeys } from './lib/bulk-keys.js';
@@ -136,27 +137,6 @@ function serverEnvArgs(): Record<string, string> {
     out[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   return out;
-}
-
-/** Set every thread of process `pid` to `nice` (Linux; raising a nice value needs no privilege). Returns the threads set. */
-function renice(pid: number, nice: number): number {
-  if (!(nice > 0)) return 0;
-  let n = 0;
-  let tids: string[] = [];
-  try {
-    tids = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return 0;
-  }
-  for (const t of tids) {
-    try {
-      os.setPriority(Number(t), nice);
-      n++;
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return n;
 }
 
 function log(msg: string): void {
@@ -391,7 +371,7 @@ async function main(): Promise<void> {
     // nice value, so that they and the gateways share the cores as equals, as they did before the node
     // lowered its gateways (otherwise 14 generators at nice 0 took ~130% of the 200% in a storm).
     const genNice = Number(settings.serverEnv.LATCHKEY_GATEWAY_NICE ?? 5);
-    const reniced = fleet.pids.map((p) => renice(p, genNice)).reduce((a, b) => a + b, 0);
+    const reniced = fleet.pids.map((p) => setProcessNice(genNice, p)).reduce((a, b) => a + b, 0);
     log(`generators at nice ${genNice} (the gateways' gatewayNice): ${reniced} threads`);
 
     // 4. floor

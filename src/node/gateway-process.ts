@@ -8,8 +8,6 @@
  * node; if the primary goes away (its IPC channel closes) it drains and exits too, so no process
  * outlives its node.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import client from 'prom-client';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
@@ -17,6 +15,7 @@ import { LatchkeyError } from '../errors.js';
 import { installFatalHandler, type FatalHooks } from '../fatal.js';
 import { build, type Server } from '../server.js';
 import { NodeLink } from '../ipc/link.js';
+import { setProcessNice } from './priority.js';
 import { stopOnSignals } from './shutdown.js';
 import { NODE_PROCESS_ENV, type NodeProcessEnv } from './primary.js';
 
@@ -28,37 +27,12 @@ export function nodeProcessEnv(): NodeProcessEnv | null {
   return env;
 }
 
-/**
- * Lower this process's priority to `nice` (gatewayNice): every thread it has now (Linux sets a nice
- * value per thread; threads started later inherit their creator's). Measured reason: in a reconnect
- * storm of 40,000 sessions on 14 gateway processes over 2 cores, the primary got only its equal
- * share of the CPU (~10% of a core) while every gateway waited for its answers (cache, directory):
- * no IPC answer within 10 s, 0 handshakes accepted per second (docs/performance.md). Raising a nice
- * value needs no privilege; where it fails (not Linux) the process keeps its priority.
- */
-function lowerPriority(nice: number, log: Logger): void {
-  if (!(nice > 0)) return;
-  let threads: string[];
-  try {
-    threads = fs.readdirSync('/proc/self/task');
-  } catch {
-    threads = [String(process.pid)];
-  }
-  let done = 0;
-  for (const t of threads) {
-    try {
-      os.setPriority(Number(t), nice);
-      done++;
-    } catch {
-      // a thread that ended meanwhile, or no such call here
-    }
-  }
-  log.debug({ nice, threads: done }, 'gateway process priority lowered');
-}
-
 export async function runGatewayProcess(config: Config, env: NodeProcessEnv, baseLog: Logger): Promise<void> {
   const log = baseLog.child({ process: env.index });
-  lowerPriority(config.gatewayNice, log);
+  // Below the primary, which answers every gateway's cache and directory requests: in a storm of
+  // 40,000 sessions on 14 processes over 2 cores the primary got only its equal share (~10% of a
+  // core), no IPC answer came within 10 s and no handshake was accepted (docs/performance.md).
+  log.debug({ nice: config.gatewayNice, threads: setProcessNice(config.gatewayNice) }, 'gateway process priority');
   const link = new NodeLink(env.index);
   let fatalHooks: FatalHooks | null = null;
   installFatalHandler(log, () => fatalHooks);

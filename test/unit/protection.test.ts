@@ -133,17 +133,24 @@ describe('flapping detection', () => {
   });
 });
 
+/** An Admission for the upgrade checks: no rates, no bans stored, a fixed clock; `over` sets the limits under test. */
+async function upgradeAdmission(over: Record<string, number>) {
+  const { Admission } = await import('../../src/protection/admission.js');
+  const { BanList } = await import('../../src/protection/bans.js');
+  const { Stats } = await import('../../src/metrics.js');
+  const { pino } = await import('pino');
+  const store = { putBan: async (b: unknown) => b, deleteBan: async () => false, listBans: async () => [], appendControl: async () => undefined, listControlSince: async () => [] };
+  const log = pino({ level: 'silent' });
+  const bans = new BanList({ store: store as never, log, announce: async () => undefined, onBanned: () => undefined, now: () => 1 });
+  const limits = { maxConnections: 10, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 0, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 0, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0, probationMs: 0, ...over };
+  const stats = new Stats();
+  const make = (more: Record<string, number>) => new Admission({ ...limits, ...more }, bans, new Stats(), log, () => 1);
+  return { a: new Admission(limits, bans, stats, log, () => 1), stats, make };
+}
+
 describe('upgrade refusal while the crypto queue is past its wait bound', () => {
   it('answers 503 LK_SERVER_BUSY at the upgrade (no connection counted) while the backlog hook says busy', async () => {
-    const { Admission } = await import('../../src/protection/admission.js');
-    const { BanList } = await import('../../src/protection/bans.js');
-    const { Stats } = await import('../../src/metrics.js');
-    const { pino } = await import('pino');
-    const store = { putBan: async (b: unknown) => b, deleteBan: async () => false, listBans: async () => [], appendControl: async () => undefined, listControlSince: async () => [] };
-    const log = pino({ level: 'silent' });
-    const bans = new BanList({ store: store as never, log, announce: async () => undefined, onBanned: () => undefined, now: () => 1 });
-    const limits = { maxConnections: 10, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 0, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 0, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0, probationMs: 0 };
-    const a = new Admission(limits, bans, new Stats(), log, () => 1);
+    const { a } = await upgradeAdmission({ maxConnections: 10 });
     let busy = true;
     a.setHandshakeBacklog(() => busy);
     expect(a.admitConnection('10.0.0.1')).toEqual({ status: 503, code: 'LK_SERVER_BUSY', retryAfterSec: 1 });
@@ -156,16 +163,7 @@ describe('upgrade refusal while the crypto queue is past its wait bound', () => 
 
 describe('upgrade refusal past maxPendingHandshakes', () => {
   it('refuses 503 LK_SERVER_BUSY while the sockets not yet established reach the bound, and admits again as handshakes end', async () => {
-    const { Admission } = await import('../../src/protection/admission.js');
-    const { BanList } = await import('../../src/protection/bans.js');
-    const { Stats } = await import('../../src/metrics.js');
-    const { pino } = await import('pino');
-    const store = { putBan: async (b: unknown) => b, deleteBan: async () => false, listBans: async () => [], appendControl: async () => undefined, listControlSince: async () => [] };
-    const log = pino({ level: 'silent' });
-    const bans = new BanList({ store: store as never, log, announce: async () => undefined, onBanned: () => undefined, now: () => 1 });
-    const limits = { maxConnections: 100, maxPendingHandshakes: 3, connectionFdReserve: 64, ipConnectRatePerSec: 0, ipConnectBurst: 1, keyHandshakesPerMin: 0, flappingMaxCount: 0, flappingWindowSec: 60, flappingBanSec: 300, ipMaxFailedHandshakes: 100, attackRefusalsPerSec: 0, ipMaxFailedHandshakesUnderAttack: 2, badSignatureMemory: 0, badSignatureTtlMs: 1, trustfulNewCredentialsPerSec: 0, probationMs: 0 };
-    const stats = new Stats();
-    const a = new Admission(limits, bans, stats, log, () => 1);
+    const { a, stats, make } = await upgradeAdmission({ maxConnections: 100, maxPendingHandshakes: 3 });
     for (let i = 0; i < 3; i++) expect(a.admitConnection('10.0.0.1')).toBeNull();
     const busy = { status: 503, code: 'LK_SERVER_BUSY', retryAfterSec: 1 };
     expect(a.admitConnection('10.0.0.2')).toEqual(busy);
@@ -181,7 +179,7 @@ describe('upgrade refusal past maxPendingHandshakes', () => {
     expect(a.admitConnection('10.0.0.3')).toBeNull();
     expect(a.connections).toBe(5);
     // 0 turns the bound off.
-    const off = new Admission({ ...limits, maxPendingHandshakes: 0 }, bans, new Stats(), log, () => 1);
+    const off = make({ maxPendingHandshakes: 0 });
     for (let i = 0; i < 20; i++) expect(off.admitConnection('10.0.0.4')).toBeNull();
   });
 });
