@@ -297,6 +297,11 @@ async function waitQuiet(label: string, ownPids: () => number[]): Promise<number
   }
 }
 
+function pacedOf(failures: Record<string, number>, waitMs: number): { refusals: number; meanWaitSeconds: number | null } {
+  const refusals = Object.entries(failures).filter(([k]) => k.startsWith('paced:')).reduce((x, [, n]) => x + n, 0);
+  return { refusals, meanWaitSeconds: refusals > 0 ? +(waitMs / refusals / 1000).toFixed(2) : null };
+}
+
 function failuresLine(f: Record<string, number>): string {
   const e = Object.entries(f).sort((a, b) => b[1] - a[1]);
   return e.length ? e.slice(0, 4).map(([k, v]) => `${k} ${v}`).join(', ') : 'none';
@@ -515,6 +520,8 @@ async function main(): Promise<void> {
       /** Seconds from the kill until half, 90 % and 99 % of the sessions held at it were back (within 2 %): the tail is the endpoints' backoff. */
       backAfterSeconds: { p50: number | null; p90: number | null; p99: number | null };
       failures: Record<string, number>;
+      /** Paced refusals (failures 'paced:4003': the node gave a return time) and their mean return time, s. */
+      paced: { refusals: number; meanWaitSeconds: number | null };
       terminal: number;
       resigned: number;
       resumesOnSpot: number;
@@ -594,11 +601,11 @@ async function main(): Promise<void> {
         kind, seconds, heldAtKill, back, budgetSeconds: Math.round(budget / 1000), killed: kill.killed.length, restartedBy: kill.restartedBy,
         firstAcceptAfterKillSeconds: r2(restart), fromFirstAcceptSeconds: seconds !== null && restart !== null ? r2(seconds - restart) : null,
         backAfterSeconds: { p50: backAt(50), p90: backAt(90), p99: backAt(99) },
-        failures: diffCounts(tick.failures, t0.failures), terminal: tick.terminal - t0.terminal, resigned: tick.resigned - t0.resigned, resumesOnSpot: tick.resumesOnSpot - t0.resumesOnSpot,
+        failures: diffCounts(tick.failures, t0.failures), paced: pacedOf(diffCounts(tick.failures, t0.failures), tick.pacedWaitMs - t0.pacedWaitMs), terminal: tick.terminal - t0.terminal, resigned: tick.resigned - t0.resigned, resumesOnSpot: tick.resumesOnSpot - t0.resumesOnSpot,
         accepted, acceptedResumed: tick.acceptedResumed - t0.acceptedResumed, resumeFallbacks: tick.resumeFallbacks - t0.resumeFallbacks, prepared, ticketsHeldAtKill: t0.ticketsHeld,
         cpu, cpuPerHandshakeUs, otherCpuPercentBefore: +quiet.toFixed(1),
       };
-      log(`${label}: ${back}/${heldAtKill} back${seconds !== null ? ` in ${seconds.toFixed(1)} s` : ` after ${(budget / 1000).toFixed(0)} s (not all)`}; ${result.acceptedResumed} of ${accepted} accepted handshakes resumed, ${result.resumeFallbacks} fell back to CONNECT; failures: ${failuresLine(result.failures)}; re-signed ${result.resigned}, RESUMEs prepared on the spot ${result.resumesOnSpot}; node CPU per handshake ${JSON.stringify(cpuPerHandshakeUs)} µs`);
+      log(`${label}: ${back}/${heldAtKill} back${seconds !== null ? ` in ${seconds.toFixed(1)} s` : ` after ${(budget / 1000).toFixed(0)} s (not all)`}; ${result.acceptedResumed} of ${accepted} accepted handshakes resumed, ${result.resumeFallbacks} fell back to CONNECT; failures: ${failuresLine(result.failures)}; paced ${result.paced.refusals} (mean return time ${String(result.paced.meanWaitSeconds)} s); re-signed ${result.resigned}, RESUMEs prepared on the spot ${result.resumesOnSpot}; node CPU per handshake ${JSON.stringify(cpuPerHandshakeUs)} µs`);
       return result;
     };
     const fullBudget = (heldAtKill: number): number => Math.min(left() - 20_000, Math.max(120_000, (heldAtKill / ceiling1.opsPerSec) * 10_000));

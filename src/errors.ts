@@ -69,7 +69,7 @@ const CATALOGUE = {
   LK_CRED_UNKNOWN: { message: 'credentials are not provisioned for this application', http: 404, close: 4509, connack: 'REFUSE_VERIFICATION_FAILED' },
   LK_CRED_IN_USE: { message: 'credentials are bound to another endpoint', http: 409, close: 4510, connack: 'REFUSE_VERIFICATION_FAILED' },
   LK_CRED_REVOKED: { message: 'credentials are revoked', http: 409, close: 4511, connack: 'REFUSE_VERIFICATION_FAILED', disconnect: 'CREDENTIALS_REVOKED' },
-  LK_SERVER_BUSY: { message: 'server is at capacity; retry with backoff', http: 503, close: 4003, connack: 'REFUSE_SERVER_UNAVAILABLE' },
+  LK_SERVER_BUSY: { message: 'server is at capacity; retry with backoff, or (a paced refusal: close 4003, reason "LK_SERVER_BUSY retryAfterMs=N") after the return time it gives', http: 503, close: 4003, connack: 'REFUSE_SERVER_UNAVAILABLE' },
   LK_SERVER_UNAVAILABLE: { message: 'a backing service (store, cache, plugin) failed; retry with backoff', http: 503, close: 4004, connack: 'REFUSE_SERVER_UNAVAILABLE' },
   LK_BANNED: { message: 'this endpoint, address or application is banned (the ban may expire); retry with long backoff', http: 403, close: 4012, connack: 'REFUSE_ID_REJECT' },
   LK_HS_RATE_LIMITED: { message: 'too many handshakes for this key hash; retry with backoff', http: 429, close: 4014, connack: 'REFUSE_SERVER_UNAVAILABLE' },

@@ -149,7 +149,7 @@ export interface NodeProcess {
   link: NodeLink;
 }
 
-/** A gateway process refuses new connections (503 LK_SERVER_BUSY) while its oldest request to the node primary has waited longer than this. */
+/** A gateway process refuses new connections (a paced LK_SERVER_BUSY) while its oldest request to the node primary has waited longer than this. */
 export const IPC_BUSY_MS = 1000;
 
 export async function build(config: Config, baseLog: Logger, proc: NodeProcess | null = null): Promise<Server> {

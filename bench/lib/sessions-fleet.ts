@@ -160,7 +160,7 @@ export class Fleet {
     const sum: Tick = {
       t: 'tick', id: -1, seq: this.seq, at: 0, established: 0, attempts: 0, inflight: 0, accepted: 0, failures: {}, terminal: 0, lost: 0, back: 0, firstBackAt: 0, allBackAt: 0, lastAcceptAt: 0,
       pingsSent: 0, pongs: 0, pingTimeouts: 0, resigned: 0, confirmationsChecked: 0, confirmationsBad: 0, errors: {}, cpuUs: 0, rssBytes: 0,
-      resumesOnSpot: 0, acceptedResumed: 0, resumeFallbacks: 0, ticketsAsked: 0, ticketsReceived: 0, ticketsHeld: 0,
+      resumesOnSpot: 0, acceptedResumed: 0, resumeFallbacks: 0, ticketsAsked: 0, ticketsReceived: 0, ticketsHeld: 0, pacedWaitMs: 0,
     };
     let allBack = true;
     for (const g of this.gens) {
@@ -170,7 +170,7 @@ export class Fleet {
         continue;
       }
       for (const k of ['established', 'attempts', 'inflight', 'accepted', 'terminal', 'lost', 'back', 'pingsSent', 'pongs', 'pingTimeouts', 'resigned', 'confirmationsChecked', 'confirmationsBad', 'cpuUs', 'rssBytes',
-        'resumesOnSpot', 'acceptedResumed', 'resumeFallbacks', 'ticketsAsked', 'ticketsReceived', 'ticketsHeld'] as const) {
+        'resumesOnSpot', 'acceptedResumed', 'resumeFallbacks', 'ticketsAsked', 'ticketsReceived', 'ticketsHeld', 'pacedWaitMs'] as const) {
         sum[k] += x[k] ?? 0;
       }
       for (const [k, v] of Object.entries(x.failures)) sum.failures[k] = (sum.failures[k] ?? 0) + v;

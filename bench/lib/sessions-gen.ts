@@ -57,6 +57,7 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import { deriveSessionKeys, resumeInput, resumeProof, RSA_OAEP, RSA_PSS, signatureInput } from '../../src/crypto/session-crypto.js';
+import { pacedRetryAfterMs } from '../../src/sdk/reconnect.js';
 import { decodeFrame, encodeConnect, encodeConnectBody, encodeResume, encodeResumeBody, encodeTicketReq } from '../../src/protocol/frames.js';
 import { loadPrimePool } from './bulk-keys.js';
 import { processRssBytes } from './machine.js';
@@ -144,7 +145,7 @@ let serverKey: crypto.KeyObject | null = null;
 const t: Tick = {
   t: 'tick', id: cfg.id, seq: 0, at: 0, established: 0, attempts: 0, inflight: 0, accepted: 0, failures: {}, terminal: 0, lost: 0,
   back: 0, firstBackAt: 0, allBackAt: 0, lastAcceptAt: 0, pingsSent: 0, pongs: 0, pingTimeouts: 0, resigned: 0, confirmationsChecked: 0, confirmationsBad: 0,
-  errors: {}, cpuUs: 0, rssBytes: 0, resumesOnSpot: 0, acceptedResumed: 0, resumeFallbacks: 0, ticketsAsked: 0, ticketsReceived: 0, ticketsHeld: 0,
+  errors: {}, cpuUs: 0, rssBytes: 0, resumesOnSpot: 0, acceptedResumed: 0, resumeFallbacks: 0, ticketsAsked: 0, ticketsReceived: 0, ticketsHeld: 0, pacedWaitMs: 0,
 };
 let hist = newHist();
 let histSamples = 0;
@@ -341,7 +342,10 @@ function onData(j: number, sock: net.Socket, d: Buffer): void {
     const status = buf.subarray(9, 12).toString('latin1');
     if (status !== '101') return fail(j, `http:${status}`, false);
     buf = buf.subarray(end + 4);
-    if (handshake) {
+    // A paced refusal (docs/protocol.md 1.1) closes right after the 101: nothing to send then.
+    if (handshake && buf[0] === 0x88) {
+      // handled as a close below, in state CONNECTING
+    } else if (handshake) {
       state[j] = HANDSHAKING;
       const f = frameFor(j);
       if (sends[j]! < 255) sends[j]!++;
@@ -370,8 +374,15 @@ function onData(j: number, sock: net.Socket, d: Buffer): void {
     off = p + len;
     if (opcode === 0x2 && len > 0) onMessage(j, payload);
     else if (opcode === 0x8) {
-      // The server closes (a refusal or an ended session); its reason is in the DISCONNECT/CONNACK before.
-      if (state[j] === HANDSHAKING || state[j] === CONNECTING) return fail(j, `close:${len >= 2 ? payload.readUInt16BE(0) : 0}`, true);
+      // The server closes (a refusal or an ended session); its reason is in the DISCONNECT/CONNACK
+      // before, or (a paced refusal, before any frame was read: nothing spent) a return time.
+      const code = len >= 2 ? payload.readUInt16BE(0) : 0;
+      const paced = len > 2 ? pacedRetryAfterMs(code, payload.subarray(2).toString('utf8')) : null;
+      if (paced !== null && (state[j] === HANDSHAKING || state[j] === CONNECTING)) {
+        t.pacedWaitMs += paced;
+        return fail(j, `paced:${code}`, false, false, false, paced);
+      }
+      if (state[j] === HANDSHAKING || state[j] === CONNECTING) return fail(j, `close:${code}`, true);
       reset(j);
       if (state[j] === ESTABLISHED) lostSession(j);
       return;
@@ -477,7 +488,7 @@ function established(j: number): void {
  * nonce may be spent: sign a new one). Retry with the SDK's backoff unless `terminal`; `now`:
  * retry at once (a RESUME's fallback to CONNECT).
  */
-function fail(j: number, outcome: string, spent: boolean, terminal = false, now = false): void {
+function fail(j: number, outcome: string, spent: boolean, terminal = false, now = false, retryAfterMs?: number): void {
   count(t.failures, outcome);
   if (spent) frames[j] = null;
   reset(j);
@@ -488,7 +499,7 @@ function fail(j: number, outcome: string, spent: boolean, terminal = false, now 
   } else if (now && !dropping) {
     state[j] = WAITING;
     timers[j] = setTimeout(start, 0, j);
-  } else schedule(j);
+  } else schedule(j, retryAfterMs);
   pump();
 }
 
@@ -503,9 +514,14 @@ function lostSession(j: number): void {
   schedule(j);
 }
 
-function schedule(j: number): void {
+/** The SDK's Reconnector.schedule: a paced refusal's return time (+5 % jitter, no backoff step), else the next backoff delay. */
+function schedule(j: number, retryAfterMs?: number): void {
   if (dropping) return;
   state[j] = WAITING;
+  if (retryAfterMs !== undefined) {
+    timers[j] = setTimeout(start, retryAfterMs * (1 + 0.05 * Math.random()), j);
+    return;
+  }
   const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(attempt[j]!, 30));
   if (attempt[j]! < 255) attempt[j]!++;
   timers[j] = setTimeout(start, Math.random() * ceiling, j);
@@ -592,7 +608,7 @@ function connect(cmd: ConnectCommand): void {
   // Counters are per connect phase (the floor, then latchkey).
   Object.assign(t, { established: 0, attempts: 0, inflight: 0, accepted: 0, failures: {}, terminal: 0, lost: 0, back: 0, firstBackAt: 0, allBackAt: 0, lastAcceptAt: 0 });
   Object.assign(t, { pingsSent: 0, pongs: 0, pingTimeouts: 0, resigned: 0, confirmationsChecked: 0, confirmationsBad: 0, errors: {} });
-  Object.assign(t, { resumesOnSpot: 0, acceptedResumed: 0, resumeFallbacks: 0, ticketsAsked: 0, ticketsReceived: 0, ticketsHeld: 0 });
+  Object.assign(t, { resumesOnSpot: 0, acceptedResumed: 0, resumeFallbacks: 0, ticketsAsked: 0, ticketsReceived: 0, ticketsHeld: 0, pacedWaitMs: 0 });
   tickets.fill(null); // a new phase talks to a new server
   signKind = 'connect';
   state.fill(IDLE, 0, S);

@@ -117,6 +117,8 @@ export interface Tick {
   ticketsAsked: number;
   ticketsReceived: number;
   ticketsHeld: number;
+  /** Return times of paced refusals (failures 'paced:4003'), summed, ms, cumulative. */
+  pacedWaitMs: number;
   confirmationsChecked: number;
   confirmationsBad: number;
   /** Socket errors at connect time by code (EADDRNOTAVAIL = ephemeral ports ran out), cumulative. */

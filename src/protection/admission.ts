@@ -6,10 +6,15 @@
  *   1. the address is banned                          -> HTTP 403 LK_BANNED
  *   2. this process holds maxConnections              -> HTTP 503 LK_CONN_LIMIT (kept below the
  *      open-file limit by connectionFdReserve, so admin, health and the store keep their fds)
- *   3. this process has maxPendingHandshakes sockets  -> HTTP 503 LK_SERVER_BUSY + Retry-After 1
- *      whose handshake has not ended yet (no CONNACK sent, socket open): a reconnect storm of
- *      resumed handshakes never reaches the crypto queue's bound, and without this one a process
- *      took more sockets than it could read a first frame from within the handshake timeout
+ *   3. this process has as many sockets whose handshake -> LK_SERVER_BUSY with a return time
+ *      has not ended yet (no CONNACK sent, socket open)       (pacing.ts: the WebSocket is opened
+ *      as it may hold: its recent handshakes per second x     and closed at once with 4003 and
+ *      handshakeQueueTargetMs, within maxPendingHandshakes;   the delay in its reason, which a
+ *      or a new handshake would wait past the crypto          browser's WebSocket can read and
+ *      queue's bound, or the node's primary is behind         an HTTP answer it cannot)
+ *      (setHandshakeBacklog): a reconnect storm of resumed handshakes never reaches the crypto
+ *      queue's bound, and without this one a process took more sockets than it could read a first
+ *      frame from within the handshake timeout
  *   4. the address opens connections too fast         -> HTTP 429 LK_CONN_RATE_LIMITED + Retry-After
  * In the handshake, before any RSA work (handshake.ts calls these):
  *   5. the key hash or the application is banned       -> CONNACK LK_BANNED
@@ -42,12 +47,17 @@ import type { BanRecord } from '../store/store.js';
 import type { BanList } from './bans.js';
 import { canonicalIp } from '../net/ip.js';
 import { normalizeIpBan } from './bans.js';
+import { Pacer } from './pacing.js';
 import { LastSeen, TokenBuckets, WindowCounters } from './rate.js';
 
 export interface AdmissionLimits {
   maxConnections: number;
   /** Most sockets of this process whose handshake has not ended (0: no bound). */
   maxPendingHandshakes?: number;
+  /** Fewer while the process's recent handshake rate x this is smaller (pacing.ts; 0 or absent: off). */
+  handshakeQueueTargetMs?: number;
+  /** Longest return time a busy refusal hands out (pacing.ts; default 300 s). */
+  busyRetryMaxMs?: number;
   connectionFdReserve: number;
   ipConnectRatePerSec: number;
   ipConnectBurst: number;
@@ -74,6 +84,12 @@ export interface UpgradeRefusal {
   status: number;
   code: ErrorCode;
   retryAfterSec: number;
+  /**
+   * A paced refusal (LK_SERVER_BUSY): the gateway opens the WebSocket and closes it at once with
+   * the code's close code and this delay in its reason (docs/protocol.md 1.1), instead of answering
+   * HTTP, which a browser's WebSocket cannot read.
+   */
+  retryAfterMs?: number;
 }
 
 /**
@@ -119,6 +135,8 @@ export class Admission {
   private readonly lastAccepted: LastSeen;
   /** Digest of (signed body, signature) -> time it failed; Map order is time order. */
   private readonly badSignatures = new Map<string, number>();
+  /** Queue bound from the handshake rate, and return times of busy refusals. */
+  readonly pacer: Pacer;
 
   constructor(
     private readonly limits: AdmissionLimits,
@@ -136,6 +154,7 @@ export class Admission {
     this.keySessions = new WindowCounters(limits.flappingWindowSec * 1000, undefined, now);
     this.lastRefusal = new LastSeen(Math.max(1, limits.probationMs), undefined, now);
     this.lastAccepted = new LastSeen(limits.flappingWindowSec * 1000, undefined, now);
+    this.pacer = new Pacer({ queueTargetMs: limits.handshakeQueueTargetMs ?? 0, maxDelayMs: limits.busyRetryMaxMs ?? 300_000, now });
   }
 
   get connections(): number {
@@ -158,12 +177,12 @@ export class Admission {
     if (this.open >= this.maxConnections) return this.refuseUpgrade(503, 'LK_CONN_LIMIT', 5);
     // Sockets admitted and not established (AWAIT_CONNECT, HANDSHAKING): sessionsOpen counts this
     // process's established ones, and every socket of the gateway came through here.
-    const maxPending = this.limits.maxPendingHandshakes ?? 0;
-    if (maxPending > 0 && this.open - this.stats.sessionsOpen >= maxPending) return this.refuseUpgrade(503, 'LK_SERVER_BUSY', 1);
+    const maxPending = this.pacer.pendingLimit(this.limits.maxPendingHandshakes ?? 0);
+    if (maxPending > 0 && this.open - this.stats.sessionsOpen >= maxPending) return this.refuseBusy();
     // A handshake now would only be refused at its CONNECT (LK_SERVER_BUSY); refusing the upgrade
-    // costs a fraction of that (no WebSocket, no CONNECT to read), which is what keeps a reconnect
+    // costs a fraction of that (no CONNECT to read, no crypto), which is what keeps a reconnect
     // storm's retries from taking the event loop the accepted handshakes need.
-    if (this.handshakesBusy?.()) return this.refuseUpgrade(503, 'LK_SERVER_BUSY', 1);
+    if (this.handshakesBusy?.()) return this.refuseBusy();
     if (this.ipRate.enabled) {
       const wait = this.ipRate.take(addressUnit(remoteAddress) ?? remoteAddress, this.now());
       if (wait > 0) return this.refuseUpgrade(429, 'LK_CONN_RATE_LIMITED', wait);
@@ -174,6 +193,12 @@ export class Admission {
 
   connectionClosed(): void {
     this.open--;
+  }
+
+  /** LK_SERVER_BUSY with the next return time of the pacer. */
+  private refuseBusy(): UpgradeRefusal {
+    const retryAfterMs = this.pacer.appointment();
+    return { ...this.refuseUpgrade(503, 'LK_SERVER_BUSY', Math.ceil(retryAfterMs / 1000)), retryAfterMs };
   }
 
   private refuseUpgrade(status: number, code: ErrorCode, retryAfterSec: number): UpgradeRefusal {
@@ -291,8 +316,9 @@ export class Admission {
     return this.bans.ip(remoteAddress) ? 'LK_BANNED' : null;
   }
 
-  /** A handshake from `remoteAddress` was accepted: the address is known good for probation. */
+  /** A handshake from `remoteAddress` was accepted: counted for the pacer; the address is known good for probation. */
   handshakeAccepted(remoteAddress: string): void {
+    this.pacer.established();
     if (this.limits.probationMs <= 0) return;
     const ip = addressUnit(remoteAddress);
     if (ip !== null) this.lastAccepted.touch(ip, this.now());

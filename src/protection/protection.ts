@@ -51,6 +51,8 @@ export async function startProtection(d: {
     {
       maxConnections: c.maxConnections,
       maxPendingHandshakes: c.maxPendingHandshakes,
+      handshakeQueueTargetMs: c.handshakeQueueTargetMs,
+      busyRetryMaxMs: c.busyRetryMaxSec * 1000,
       connectionFdReserve: c.connectionFdReserve,
       ipConnectRatePerSec: c.ipConnectRatePerSec,
       ipConnectBurst: c.ipConnectBurst,
@@ -70,7 +72,7 @@ export async function startProtection(d: {
     d.stats,
     log,
   );
-  log.info({ maxConnections: admission.maxConnections, maxPendingHandshakes: c.maxPendingHandshakes, ipConnectRatePerSec: c.ipConnectRatePerSec, keyHandshakesPerMin: c.keyHandshakesPerMin, ipMaxFailedHandshakes: c.ipMaxFailedHandshakes, flappingMaxCount: c.flappingMaxCount, bans: bans.list().length }, 'protection limits');
+  log.info({ maxConnections: admission.maxConnections, maxPendingHandshakes: c.maxPendingHandshakes, handshakeQueueTargetMs: c.handshakeQueueTargetMs, ipConnectRatePerSec: c.ipConnectRatePerSec, keyHandshakesPerMin: c.keyHandshakesPerMin, ipMaxFailedHandshakes: c.ipMaxFailedHandshakes, flappingMaxCount: c.flappingMaxCount, bans: bans.list().length }, 'protection limits');
   d.stats.bansActive = () => bans.counts();
   // Single flight: announcements arriving while a reload runs ask for one more reload, not one each
   // (a flood of automatic bans on another node must not turn into a flood of full reloads here).

@@ -369,7 +369,7 @@ export class EndpointClient {
       this.router.followRedirect(
         () => this.connect(this.lastProfileOption()),
         (result) => {
-          if (!result.ok && result.retryable && this.opts.reconnect && !this.closedByUser) this.reconnector.schedule();
+          if (!result.ok && result.retryable && this.opts.reconnect && !this.closedByUser) this.reconnector.schedule(result.kind === 'failed' ? result.retryAfterMs : undefined);
         },
       );
     } else if (willReconnect) this.reconnector.schedule();

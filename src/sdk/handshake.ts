@@ -12,6 +12,7 @@ import { ClientError } from './errors.js';
 import { decodeDisconnect } from './frames.js';
 import { prepareConnect, prepareResume, type Hello } from './hello.js';
 import { fallsBackToConnect, type TicketHolder } from './resumption.js';
+import { pacedRetryAfterMs } from './reconnect.js';
 import { CONNACK_CODES, type ClientOptions, type ConnectResult, type RefusalCode, type Target } from './types.js';
 import { defaultWebSocket, type WebSocketCtor } from './websocket.js';
 
@@ -153,7 +154,8 @@ export class SessionOpener {
       ws.onopen = () => ws.send(frame);
       ws.onerror = () => undefined;
       ws.onclose = (ev) => {
-        finish({ ok: false, kind: 'failed', code: 'LK_SDK_CONNECTION_FAILED', detail: `closed ${ev.code} ${ev.reason}`, retryable: true }, false);
+        const retryAfterMs = pacedRetryAfterMs(ev.code, ev.reason);
+        finish({ ok: false, kind: 'failed', code: 'LK_SDK_CONNECTION_FAILED', detail: `closed ${ev.code} ${ev.reason}`, retryable: true, ...(retryAfterMs !== null ? { retryAfterMs } : {}) }, false);
       };
       ws.onmessage = (ev) => {
         const data = new Uint8Array(ev.data as ArrayBuffer);

@@ -28,8 +28,12 @@ export type ConnectResult =
   | { ok: true; sessionId: string; keepAliveSec: number; sync: SyncResponse | null; resumed: boolean }
   /** The server refused: `code` is the CONNACK return code, `errorCode` the catalogue code. */
   | { ok: false; kind: 'refused'; code: RefusalCode; errorCode: string | null; retryable: boolean }
-  /** The SDK could not complete the handshake. */
-  | { ok: false; kind: 'failed'; code: ClientErrorCode; detail: string; retryable: boolean; bootstrapCode?: string };
+  /**
+   * The SDK could not complete the handshake. `retryAfterMs`: the server was busy and gave a return
+   * time (a paced LK_SERVER_BUSY, docs/protocol.md 1.1); automatic reconnect waits that long instead
+   * of its backoff delay.
+   */
+  | { ok: false; kind: 'failed'; code: ClientErrorCode; detail: string; retryable: boolean; bootstrapCode?: string; retryAfterMs?: number };
 
 export interface DisconnectInfo {
   /** DISCONNECT reason if the server sent one. */

@@ -55,6 +55,13 @@ interface WsData {
   session: Session | null;
   transport: WsTransport | null;
   remoteAddress: string;
+  /** A paced refusal (admission.ts): closed in `open` with this reason; no session, not counted open. */
+  refusal?: { close: number; reason: string };
+}
+
+/** The close reason of a paced refusal (docs/protocol.md 1.1): the code, a space, `retryAfterMs=<ms>`. */
+export function pacedReason(code: ErrorCode, retryAfterMs: number): string {
+  return `${code} retryAfterMs=${Math.max(0, Math.round(retryAfterMs))}`;
 }
 
 /** uWS's reasons for the connections it cuts itself (close code 1006), and the code latchkey counts. */
@@ -185,7 +192,7 @@ export interface GatewayOptions {
   mountAdmin?: (app: uWS.TemplatedApp, guard: Gateway['httpGuard']) => void;
   /** Connection admission at the upgrade (protection/admission.ts); absent: everything is admitted. */
   admission?: {
-    admitConnection(remoteAddress: string): { status: number; code: ErrorCode; retryAfterSec: number } | null;
+    admitConnection(remoteAddress: string): { status: number; code: ErrorCode; retryAfterSec: number; retryAfterMs?: number } | null;
     connectionClosed(): void;
   };
   /** A callback threw (counted by place); the socket was closed or answered 500. */
@@ -311,8 +318,15 @@ export class Gateway {
         const remoteAddress = textDecoder(res.getRemoteAddressAsText());
         // Cheapest refusals first: bans, the connection cap, the per-address rate (admission.ts).
         const refusal = o.admission?.admitConnection(remoteAddress);
-        if (refusal) return refuseUpgrade(res, refusal);
         const protocol = protocols.split(',').map((p) => p.trim()).includes(SUBPROTOCOL) ? SUBPROTOCOL : '';
+        if (refusal?.retryAfterMs !== undefined) {
+          // Paced: the endpoint must learn its return time, and a browser's WebSocket reads a close
+          // reason but not an HTTP answer. uWS answers the upgrade natively; `open` closes it.
+          const close = ERRORS[refusal.code].close ?? 4003;
+          res.upgrade<WsData>({ session: null, transport: null, remoteAddress, refusal: { close, reason: pacedReason(refusal.code, refusal.retryAfterMs) } }, key, protocol, extensions, context);
+          return;
+        }
+        if (refusal) return refuseUpgrade(res, refusal);
         try {
           res.upgrade<WsData>({ session: null, transport: null, remoteAddress }, key, protocol, extensions, context);
         } catch (err) {
@@ -323,6 +337,7 @@ export class Gateway {
       open: (ws) => {
         try {
           const data = ws.getUserData();
+          if (data.refusal) return ws.end(data.refusal.close, data.refusal.reason);
           const transport = new WsTransport(ws, data.remoteAddress, o.maxBackpressureBytes);
           const session = new Session(o.sessionHost, transport);
           data.transport = transport;
@@ -353,8 +368,9 @@ export class Gateway {
       drain: () => undefined,
       close: (ws, code, reason) => {
         try {
-          o.admission?.connectionClosed();
           const data = ws.getUserData();
+          if (data.refusal) return;
+          o.admission?.connectionClosed();
           if (data.transport) data.transport.closed = true;
           if (code === 1006 && data.session && data.session.state !== 'CLOSED') {
             const cut = UWS_CUT_REASONS[Buffer.from(reason).toString('utf8')];

@@ -27,24 +27,52 @@ async function harness(overrides: Parameters<typeof startHarness>[0]): Promise<{
   return { h, app: await h.app({ credentialsService: 'trustful' }) };
 }
 
-/** A raw HTTP upgrade to /ep/v1: the status line and body the server answered. */
-async function upgrade(h: Harness, localAddress = '127.0.0.1'): Promise<{ status: number; headers: string; body: string; socket: net.Socket }> {
+/**
+ * A raw HTTP upgrade to /ep/v1: the status line and body the server answered; after a 101,
+ * `closeFrame()` waits (bounded) for the server's WebSocket close frame (a paced refusal's).
+ */
+async function upgrade(h: Harness, localAddress = '127.0.0.1'): Promise<{ status: number; headers: string; body: string; socket: net.Socket; closeFrame: () => Promise<{ code: number; reason: string }> }> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ port: h.server.port, host: '127.0.0.1', localAddress });
-    let got = '';
+    let got = Buffer.alloc(0);
+    let after = -1;
+    const closeFrame = async (): Promise<{ code: number; reason: string }> => {
+      for (let i = 0; i < 100; i++) {
+        const f = got.subarray(after);
+        // Unmasked server frame: FIN + opcode 8, a 7-bit length, the code, the reason.
+        if (f.length >= 2 && f[0] === 0x88 && f.length >= 2 + (f[1]! & 0x7f)) return { code: f.readUInt16BE(2), reason: f.subarray(4, 2 + (f[1]! & 0x7f)).toString('utf8') };
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no close frame after the upgrade (got ${got.subarray(after).toString('hex')})`);
+    };
     s.on('error', reject);
     s.on('connect', () => s.write(`GET /ep/v1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: latchkey.v1\r\n\r\n`));
     s.on('data', (d) => {
-      got += d.toString('latin1');
-      const end = got.indexOf('\r\n\r\n');
+      got = Buffer.concat([got, d]);
+      if (after >= 0) return;
+      const text = got.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
       if (end < 0) return;
-      const status = Number(got.slice(9, 12));
-      if (status === 101) return resolve({ status, headers: got.slice(0, end), body: '', socket: s });
-      const len = Number(/content-length: (\d+)/i.exec(got)?.[1] ?? 0);
-      if (got.length - end - 4 >= len) resolve({ status, headers: got.slice(0, end), body: got.slice(end + 4, end + 4 + len), socket: s });
+      const status = Number(text.slice(9, 12));
+      if (status === 101) {
+        after = end + 4;
+        return resolve({ status, headers: text.slice(0, end), body: '', socket: s, closeFrame });
+      }
+      const len = Number(/content-length: (\d+)/i.exec(text)?.[1] ?? 0);
+      if (text.length - end - 4 >= len) resolve({ status, headers: text.slice(0, end), body: text.slice(end + 4, end + 4 + len), socket: s, closeFrame });
     });
     setTimeout(() => reject(new Error('no upgrade answer')), 5000);
   });
+}
+
+/** A paced refusal (docs/protocol.md 1.1): 101, then close 4003 `LK_SERVER_BUSY retryAfterMs=<ms>`; returns the delay. */
+async function pacedBusy(r: Awaited<ReturnType<typeof upgrade>>): Promise<number> {
+  expect(r.status).toBe(101);
+  const c = await r.closeFrame();
+  expect(c.code).toBe(4003);
+  const m = /^LK_SERVER_BUSY retryAfterMs=(\d+)$/.exec(c.reason);
+  expect(m, c.reason).not.toBeNull();
+  return Number(m![1]);
 }
 
 /** Bans are applied at once and written to the store after: wait (bounded) for the store to have them. */
@@ -95,24 +123,26 @@ describe('connection admission at the upgrade', () => {
     for (const s of [b, c]) s.socket.destroy();
   });
 
-  it('bounds sockets whose handshake has not ended (503 LK_SERVER_BUSY); an established session frees its place', async () => {
+  it('bounds sockets whose handshake has not ended (paced LK_SERVER_BUSY: close 4003 with a return time); an established session frees its place', async () => {
     const { h, app } = await harness({ maxPendingHandshakes: 2 });
     const a = await upgrade(h);
     const b = await upgrade(h);
     expect([a.status, b.status]).toEqual([101, 101]);
     const c = await upgrade(h);
-    expect(c.status).toBe(503);
-    expect(JSON.parse(c.body).code).toBe('LK_SERVER_BUSY');
-    expect(c.headers).toMatch(/retry-after: 1\r?$/im);
+    // The first return time of a process with no handshakes yet: 1 s, within its first slot.
+    const wait = await pacedBusy(c);
+    expect(wait).toBeGreaterThanOrEqual(1000);
+    expect(wait).toBeLessThan(1100);
     // One silent socket goes away and a real session takes its place: an established session is
     // not pending, so the bound admits another silent socket beside it.
     a.socket.destroy();
     await new Promise((r) => setTimeout(r, 100));
     const s = await connack(h, connectFrame(h, app, makeEndpointKey()));
     expect(s.code).toBe(ConnackCode.ACCEPTED);
+    // (c, refused, never counted as one of the process's connections: d is admitted.)
     const d = await upgrade(h);
     expect(d.status).toBe(101);
-    expect((await upgrade(h)).status).toBe(503);
+    expect(await pacedBusy(await upgrade(h))).toBeGreaterThanOrEqual(1000);
     expect(h.server.stats.connectionsRefused.get('LK_SERVER_BUSY')).toBe(2);
     s.ws.close();
     for (const x of [b, c, d]) x.socket.destroy();

@@ -4,9 +4,9 @@
  */
 import avro from 'avsc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EndpointClient, generateEndpointKeys, type EndpointKeys } from '../../src/sdk/index.js';
+import { EndpointClient, generateEndpointKeys, type ConnectResult, type EndpointKeys } from '../../src/sdk/index.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
-import { withTimeout } from '../helpers/ws.js';
+import { openRaw, withTimeout } from '../helpers/ws.js';
 import type { Application } from '../../src/store/store.js';
 
 const profileSchema = JSON.stringify({
@@ -168,5 +168,37 @@ describe('SDK concurrency and lifecycle', () => {
     expect(c.connected).toBe(false);
     await new Promise((res) => setTimeout(res, 100));
     expect(h.server.registry.byEndpointKey(app.id, k.keyHash)).toBeUndefined();
+  });
+});
+
+describe('SDK and a paced refusal (docs/protocol.md 1.1)', () => {
+  it('waits the return time a busy server gives (close 4003 with retryAfterMs) instead of its backoff, then connects', async () => {
+    // One handshake in progress at most: a silent socket holds the place while the client reconnects.
+    const busy = await startHarness({ maxPendingHandshakes: 1 });
+    try {
+      const a = await busy.app();
+      const k = await generateEndpointKeys();
+      const c = new EndpointClient({ url: `ws://127.0.0.1:${busy.server.port}`, appToken: a.appToken, serverKey: { id: busy.serverKeyId, spki: busy.serverSpki }, keys: k, reconnect: { minDelayMs: 20, maxDelayMs: 50 } });
+      expect((await c.connect()).ok).toBe(true);
+      const results: Array<{ at: number; r: ConnectResult }> = [];
+      const back = new Promise<void>((resolve) => c.onReconnect((r) => (results.push({ at: Date.now(), r }), r.ok && resolve())));
+      const silent = await openRaw(busy.url);
+      busy.server.registry.byEndpointKey(a.id, k.keyHash)!.end('LK_SERVER_BUSY');
+      // The first attempt (after 20-50 ms of backoff) is refused with a return time of ~1 s.
+      for (let i = 0; i < 100 && results.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      const first = results[0]!.r;
+      expect(first).toMatchObject({ ok: false, code: 'LK_SDK_CONNECTION_FAILED', retryable: true });
+      const wait = (first as { retryAfterMs?: number }).retryAfterMs!;
+      expect(wait).toBeGreaterThanOrEqual(1000);
+      expect(wait).toBeLessThan(1500);
+      silent.close();
+      await withTimeout(back, 5000, 'reconnect after the return time');
+      // No attempt in between: the backoff (20-50 ms) would have made dozens.
+      expect(results).toHaveLength(2);
+      expect(results[1]!.at - results[0]!.at).toBeGreaterThanOrEqual(wait - 20);
+      await c.close();
+    } finally {
+      await busy.close();
+    }
   });
 });

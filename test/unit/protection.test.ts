@@ -149,11 +149,16 @@ async function upgradeAdmission(over: Record<string, number>) {
 }
 
 describe('upgrade refusal while the crypto queue is past its wait bound', () => {
-  it('answers 503 LK_SERVER_BUSY at the upgrade (no connection counted) while the backlog hook says busy', async () => {
+  it('refuses LK_SERVER_BUSY at the upgrade with a return time (no connection counted) while the backlog hook says busy', async () => {
     const { a } = await upgradeAdmission({ maxConnections: 10 });
     let busy = true;
     a.setHandshakeBacklog(() => busy);
-    expect(a.admitConnection('10.0.0.1')).toEqual({ status: 503, code: 'LK_SERVER_BUSY', retryAfterSec: 1 });
+    const r = a.admitConnection('10.0.0.1');
+    expect(r).toMatchObject({ status: 503, code: 'LK_SERVER_BUSY' });
+    // The first appointment of a process with no history: 1 s from now, within its first slot.
+    expect(r!.retryAfterMs).toBeGreaterThanOrEqual(1000);
+    expect(r!.retryAfterMs).toBeLessThan(1020);
+    expect(r!.retryAfterSec).toBe(Math.ceil(r!.retryAfterMs! / 1000));
     expect(a.connections).toBe(0);
     busy = false;
     expect(a.admitConnection('10.0.0.1')).toBeNull();
@@ -165,7 +170,7 @@ describe('upgrade refusal past maxPendingHandshakes', () => {
   it('refuses 503 LK_SERVER_BUSY while the sockets not yet established reach the bound, and admits again as handshakes end', async () => {
     const { a, stats, make } = await upgradeAdmission({ maxConnections: 100, maxPendingHandshakes: 3 });
     for (let i = 0; i < 3; i++) expect(a.admitConnection('10.0.0.1')).toBeNull();
-    const busy = { status: 503, code: 'LK_SERVER_BUSY', retryAfterSec: 1 };
+    const busy = expect.objectContaining({ status: 503, code: 'LK_SERVER_BUSY', retryAfterMs: expect.any(Number) });
     expect(a.admitConnection('10.0.0.2')).toEqual(busy);
     expect(a.connections).toBe(3);
     expect(stats.connectionsRefused.get('LK_SERVER_BUSY')).toBe(1);

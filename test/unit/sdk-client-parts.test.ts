@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FRAME } from '../../src/sdk/constants.js';
 import { deriveClientKeys, type ClientSessionKeys } from '../../src/sdk/crypto.js';
 import { Events, type ReceivedEvent } from '../../src/sdk/events.js';
-import { Reconnector } from '../../src/sdk/reconnect.js';
+import { pacedRetryAfterMs, Reconnector } from '../../src/sdk/reconnect.js';
 import { Requests } from '../../src/sdk/requests.js';
 import { SessionLink } from '../../src/sdk/session-link.js';
 import type { ClientOptions, ConnectResult } from '../../src/sdk/types.js';
@@ -172,6 +172,33 @@ describe('Reconnector', () => {
     const gaps = at.map((t, i) => t - (at[i - 1] ?? 0));
     expect(gaps).toEqual([100, 200, 400, 800, 1000, 1000]);
     expect(results).toHaveLength(6);
+  });
+
+  it('waits a paced refusal\'s return time instead of its backoff step, and counts it towards maxAttempts', async () => {
+    vi.useFakeTimers();
+    vi.spyOn(Math, 'random').mockReturnValue(1);
+    const at: number[] = [];
+    const t0 = Date.now();
+    // Two paced refusals (7 s, then 12 s), then plain failures: the backoff starts from its first step.
+    const answers: ConnectResult[] = [{ ...failed, retryAfterMs: 7_000 }, { ...failed, retryAfterMs: 12_000 }, failed, failed];
+    const opts = { reconnect: { minDelayMs: 100, maxDelayMs: 1000, maxAttempts: 5 } } as ClientOptions;
+    const r = new Reconnector(opts, { stopped: () => false, connect: async () => (at.push(Date.now() - t0), answers.shift() ?? failed) });
+    r.schedule();
+    await vi.advanceTimersByTimeAsync(60_000);
+    const gaps = at.map((t, i) => t - (at[i - 1] ?? 0));
+    // 100 (first backoff step), 7,000 x 1.05, 12,000 x 1.05, then 200 and 400: the paced waits did not step the backoff.
+    expect(gaps).toEqual([100, 7_350, 12_600, 200, 400]);
+  });
+
+  it('reads a paced refusal\'s return time only from a reconnect-range close whose reason has the exact form', () => {
+    expect(pacedRetryAfterMs(4003, 'LK_SERVER_BUSY retryAfterMs=4250')).toBe(4250);
+    expect(pacedRetryAfterMs(4003, 'LK_SERVER_BUSY retryAfterMs=99999999999')).toBeNull();
+    expect(pacedRetryAfterMs(4003, 'LK_SERVER_BUSY retryAfterMs=9999999999')).toBe(3_600_000);
+    expect(pacedRetryAfterMs(4003, 'LK_SERVER_BUSY')).toBeNull();
+    expect(pacedRetryAfterMs(4003, 'LK_SERVER_BUSY retryAfterMs=-5')).toBeNull();
+    expect(pacedRetryAfterMs(4003, ' LK_SERVER_BUSY retryAfterMs=5')).toBeNull();
+    expect(pacedRetryAfterMs(4530, 'LK_SESSION_REPLACED retryAfterMs=5')).toBeNull();
+    expect(pacedRetryAfterMs(1000, 'LK_SERVER_BUSY retryAfterMs=5')).toBeNull();
   });
 
   it('does not start an attempt after close(), nor schedule another when one fails for good', async () => {

@@ -1,0 +1,112 @@
+/**
+ * Storm pacing: how many handshakes a process may have in progress, and when a refused endpoint
+ * should come back.
+ *
+ * A reconnect storm brings every endpoint of a fleet back at once. Refused with "retry with
+ * backoff", each endpoint retries every few seconds (the SDK's full-jitter backoff, at most 30 s),
+ * so 250,000 endpoints make ~15,000 attempts a second for as long as the storm lasts, and a node
+ * whose two cores must refuse them as well as serve them never catches up (bench/sessions at 250k:
+ * 1.5 M refusals, 878,000 attempts timed out, not converged after 500 s). Two measures here:
+ *
+ *  - **Queue bound from the measured rate.** A process takes at most rate x queueTargetMs
+ *    handshakes in progress (at least MIN_PENDING, at most maxPendingHandshakes), where rate is the
+ *    handshakes it established per second lately: by Little's law a handshake it admits then ends
+ *    within about queueTargetMs, well inside the endpoint's 10 s attempt timeout, instead of
+ *    queueing behind thousands and being abandoned by its endpoint after its work was spent.
+ *  - **Appointments.** Each refusal carries a delay (docs/protocol.md 1.1): the process hands out
+ *    return times spaced at PACE_SHARE of its rate, so the refused endpoints come back at the pace
+ *    it serves them and each is refused about once, not once every few seconds. Appointments are
+ *    capped at maxDelayMs; ones past the cap are spread over the cap.
+ *
+ * The rate is the best of the last RATE_SECONDS whole seconds, not their mean: while endpoints come
+ * back at the pace of their appointments the process establishes only what it let come, and a mean
+ * would lower the pace every time it was measured, down to the floor. The best second is what the
+ * process has shown it can do lately (MIN_RATE at least: a process just restarted has no history).
+ */
+
+/** Fewest handshakes a process may have in progress, whatever its rate. */
+export const MIN_PENDING = 64;
+/** Handshakes per second assumed of a process with no history yet, and the floor of the estimate. */
+export const MIN_RATE = 100;
+/** Whole seconds the rate is the best of. */
+const RATE_SECONDS = 30;
+/** Share of the rate given to appointments (the rest is for endpoints that come unasked). */
+const PACE_SHARE = 0.8;
+/** The shortest delay a refusal asks for: the process was full a moment ago. */
+export const MIN_DELAY_MS = 1_000;
+
+export interface PacerOptions {
+  /** Target time a handshake spends admitted (0: no rate bound, maxPending only). */
+  queueTargetMs: number;
+  /** Longest delay a refusal asks for. */
+  maxDelayMs: number;
+  now?: () => number;
+  random?: () => number;
+}
+
+export class Pacer {
+  private readonly now: () => number;
+  private readonly random: () => number;
+  /** Handshakes established in each of the last RATE_SECONDS whole seconds (ring), and this second. */
+  private readonly perSecond = new Array<number>(RATE_SECONDS).fill(0);
+  private second = 0;
+  private thisSecond = 0;
+  /** The next free appointment (ms, this process's clock). */
+  private nextAt = 0;
+
+  constructor(private readonly o: PacerOptions) {
+    this.now = o.now ?? Date.now;
+    this.random = o.random ?? Math.random;
+  }
+
+  /** A handshake was established. */
+  established(): void {
+    this.roll(this.now());
+    this.thisSecond++;
+  }
+
+  /** The most handshakes established in one second of the last RATE_SECONDS, this one included (MIN_RATE at least). */
+  rate(): number {
+    this.roll(this.now());
+    let best = Math.max(MIN_RATE, this.thisSecond);
+    for (const n of this.perSecond) if (n > best) best = n;
+    return best;
+  }
+
+  /** Most handshakes in progress now: rate x queueTargetMs within [MIN_PENDING, maxPending]. */
+  pendingLimit(maxPending: number): number {
+    if (this.o.queueTargetMs <= 0) return maxPending;
+    const byRate = Math.max(MIN_PENDING, Math.ceil((this.rate() * this.o.queueTargetMs) / 1000));
+    return maxPending > 0 ? Math.min(maxPending, byRate) : byRate;
+  }
+
+  /** The delay (ms) to hand one refused endpoint: the next free appointment, jittered within its slot. */
+  appointment(): number {
+    const now = this.now();
+    const slot = 1000 / (PACE_SHARE * this.rate());
+    const at = Math.max(this.nextAt, now + MIN_DELAY_MS);
+    this.nextAt = at + slot;
+    let delay = at - now + this.random() * slot;
+    // Past the cap: spread over the cap rather than all at it (they will be paced again then).
+    if (delay > this.o.maxDelayMs) {
+      delay = MIN_DELAY_MS + this.random() * Math.max(0, this.o.maxDelayMs - MIN_DELAY_MS);
+      this.nextAt = Math.min(this.nextAt, now + this.o.maxDelayMs);
+    }
+    return Math.round(delay);
+  }
+
+  private roll(now: number): void {
+    const sec = Math.floor(now / 1000);
+    if (sec === this.second) return;
+    if (this.second !== 0) {
+      // Whole seconds gone by: this one, then zeros for any with no handshake at all.
+      const gap = Math.min(sec - this.second, RATE_SECONDS);
+      for (let i = 0; i < gap; i++) {
+        this.perSecond.copyWithin(1, 0, RATE_SECONDS - 1);
+        this.perSecond[0] = i === 0 ? this.thisSecond : 0;
+      }
+    }
+    this.second = sec;
+    this.thisSecond = 0;
+  }
+}
