@@ -9,11 +9,10 @@ import { openStore } from '../backends.js';
 import { BootstrapKey } from '../bootstrap/key.js';
 import { KeyRing } from '../crypto/keyring.js';
 import type { Store } from '../store/store.js';
-import { redactConfig } from '../config/config.js';
+import { processCount, redactConfig } from '../config/config.js';
 import { installFatalHandler, type FatalHooks } from '../fatal.js';
 import { build } from '../server.js';
 import { configFrom, type Parsed } from './args.js';
-import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { nodeProcessEnv, runGatewayProcess } from '../node/gateway-process.js';
@@ -117,11 +116,6 @@ async function servePrimary(config: Config, count: number, log: Logger): Promise
   log.info({ code }, 'stopped');
   log.flush();
   process.exit(code);
-}
-
-/** `processes` as a count: auto = one per CPU. */
-export function processCount(config: Config): number {
-  return config.processes === 'auto' ? Math.max(1, os.availableParallelism()) : Number(config.processes);
 }
 
 export async function serve(p: Parsed): Promise<void> {

@@ -6,6 +6,7 @@
  * docs/operations.md lists the same fields; test/unit/config.test.ts checks they agree.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { LatchkeyError } from '../errors.js';
 
 type FieldType = 'string' | 'int' | 'bool' | 'stringList' | 'json';
@@ -210,4 +211,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 /** The configuration with secrets masked, for logs. */
 export function redactConfig(cfg: Config): Record<string, unknown> {
   return { ...cfg, cassandraPassword: cfg.cassandraPassword ? '***' : '', redisUrl: cfg.redisUrl.replace(/\/\/[^@/]*@/, '//***@') };
+}
+
+/** `processes` as a count: auto = one per CPU. */
+export function processCount(config: Pick<Config, 'processes'>): number {
+  return config.processes === 'auto' ? Math.max(1, os.availableParallelism()) : Number(config.processes);
 }

@@ -18,18 +18,28 @@
  *    it serves them and each is refused about once, not once every few seconds. Appointments are
  *    capped at maxDelayMs; ones past the cap are spread over the cap.
  *
- * The rate is the best of the last RATE_SECONDS whole seconds, not their mean: while endpoints come
- * back at the pace of their appointments the process establishes only what it let come, and a mean
- * would lower the pace every time it was measured, down to the floor. The best second is what the
- * process has shown it can do lately (MIN_RATE at least: a process just restarted has no history).
+ * The rate is what the process can do, not what it did: while endpoints come back at the pace of
+ * their appointments the process establishes only what it let come, and pacing at what it did
+ * would never find out that it could do more (bench/sessions, 40k resumed storm on 14 processes:
+ * appointments set in the storm's first seconds at the then-measured ~100/s a process spread the
+ * storm over 30 s, while the processes completed 4,000/s together when let). So the rate is the
+ * greatest of:
+ *  - the CPU estimate: the CPU this process may use (`cpuShare` cores: the machine's CPUs over the
+ *    node's gateway processes) over the CPU it spent per established handshake in its last second
+ *    with at least MIN_SAMPLE of them (all its threads, refusals and live sessions included, so it
+ *    is what a handshake costs under load); kept RATE_SECONDS;
+ *  - the most handshakes it established in one second of the last RATE_SECONDS;
+ *  - MIN_RATE (a process just restarted has neither).
  */
 
 /** Fewest handshakes a process may have in progress, whatever its rate. */
 export const MIN_PENDING = 64;
 /** Handshakes per second assumed of a process with no history yet, and the floor of the estimate. */
 export const MIN_RATE = 100;
-/** Whole seconds the rate is the best of. */
+/** Whole seconds the rate is the best of, and a CPU estimate is kept. */
 const RATE_SECONDS = 30;
+/** Fewest handshakes in a second for its CPU per handshake to be an estimate. */
+const MIN_SAMPLE = 20;
 /** Share of the rate given to appointments (the rest is for endpoints that come unasked). */
 const PACE_SHARE = 0.8;
 /** The shortest delay a refusal asks for: the process was full a moment ago. */
@@ -40,8 +50,17 @@ export interface PacerOptions {
   queueTargetMs: number;
   /** Longest delay a refusal asks for. */
   maxDelayMs: number;
+  /** Cores this process may use (the machine's CPUs / the node's gateway processes); 0: no CPU estimate. */
+  cpuShare?: number;
+  /** CPU time this process has used, µs (default: process.cpuUsage(), every thread). */
+  cpuUs?: () => number;
   now?: () => number;
   random?: () => number;
+}
+
+function processCpuUs(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
 }
 
 export class Pacer {
@@ -53,10 +72,17 @@ export class Pacer {
   private thisSecond = 0;
   /** The next free appointment (ms, this process's clock). */
   private nextAt = 0;
+  private readonly cpuUs: () => number;
+  /** CPU used at the start of this second. */
+  private cpuAtSecond = 0;
+  /** The CPU estimate (handshakes/s) and the second it was made in. */
+  private cpuRate = 0;
+  private cpuRateSecond = 0;
 
   constructor(private readonly o: PacerOptions) {
     this.now = o.now ?? Date.now;
     this.random = o.random ?? Math.random;
+    this.cpuUs = o.cpuUs ?? processCpuUs;
   }
 
   /** A handshake was established. */
@@ -65,11 +91,12 @@ export class Pacer {
     this.thisSecond++;
   }
 
-  /** The most handshakes established in one second of the last RATE_SECONDS, this one included (MIN_RATE at least). */
+  /** Handshakes per second this process can establish (the greatest of the three above). */
   rate(): number {
     this.roll(this.now());
     let best = Math.max(MIN_RATE, this.thisSecond);
     for (const n of this.perSecond) if (n > best) best = n;
+    if (this.cpuRate > best && this.second - this.cpuRateSecond < RATE_SECONDS) best = this.cpuRate;
     return best;
   }
 
@@ -98,6 +125,19 @@ export class Pacer {
   private roll(now: number): void {
     const sec = Math.floor(now / 1000);
     if (sec === this.second) return;
+    const share = this.o.cpuShare ?? 0;
+    if (share > 0) {
+      const cpu = this.cpuUs();
+      // Only a second just gone counts (a gap means the clock jumped or nothing ran).
+      if (this.second !== 0 && sec === this.second + 1 && this.thisSecond >= MIN_SAMPLE) {
+        const perHandshake = (cpu - this.cpuAtSecond) / this.thisSecond;
+        if (perHandshake > 0) {
+          this.cpuRate = (share * 1e6) / perHandshake;
+          this.cpuRateSecond = sec;
+        }
+      }
+      this.cpuAtSecond = cpu;
+    }
     if (this.second !== 0) {
       // Whole seconds gone by: this one, then zeros for any with no handshake at all.
       const gap = Math.min(sec - this.second, RATE_SECONDS);

@@ -5,7 +5,8 @@
  */
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
-import type { Config } from '../config/config.js';
+import os from 'node:os';
+import { processCount, type Config } from '../config/config.js';
 import type { Stats } from '../metrics.js';
 import type { ProtectionStore } from '../store/store.js';
 import { Admission } from './admission.js';
@@ -53,6 +54,7 @@ export async function startProtection(d: {
       maxPendingHandshakes: c.maxPendingHandshakes,
       handshakeQueueTargetMs: c.handshakeQueueTargetMs,
       busyRetryMaxMs: c.busyRetryMaxSec * 1000,
+      cpuShare: os.availableParallelism() / processCount(c),
       connectionFdReserve: c.connectionFdReserve,
       ipConnectRatePerSec: c.ipConnectRatePerSec,
       ipConnectBurst: c.ipConnectBurst,

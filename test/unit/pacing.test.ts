@@ -54,3 +54,32 @@ describe('Pacer', () => {
     expect(past[500]).toBe(Math.round(MIN_DELAY_MS + 0.5 * (10_000 - MIN_DELAY_MS)));
   });
 });
+
+describe('Pacer CPU estimate', () => {
+  it('paces at what its share of the CPU allows per handshake, not only at what it established', () => {
+    let t = 1_000_000;
+    let cpu = 0;
+    const p = new Pacer({ queueTargetMs: 2_000, maxDelayMs: 300_000, cpuShare: 0.5, cpuUs: () => cpu, now: () => t, random: () => 0.5 });
+    p.rate(); // starts the first second's CPU reading
+    // 200 handshakes in a second for 100 ms of CPU: 500 µs each; half a core allows 1,000/s.
+    for (let i = 0; i < 200; i++) p.established();
+    cpu += 100_000;
+    t += 1000;
+    expect(p.rate()).toBe(1000);
+    expect(p.pendingLimit(4096)).toBe(2000);
+    // Too few in a second to judge (MIN_SAMPLE): the estimate stands.
+    for (let i = 0; i < 5; i++) p.established();
+    cpu += 400_000;
+    t += 1000;
+    expect(p.rate()).toBe(1000);
+    // It lapses after 30 s like the best second.
+    t += 30_000;
+    expect(p.rate()).toBe(MIN_RATE);
+    // No share: no CPU estimate.
+    const q = new Pacer({ queueTargetMs: 2_000, maxDelayMs: 300_000, cpuUs: () => cpu, now: () => t });
+    for (let i = 0; i < 200; i++) q.established();
+    cpu += 1_000;
+    t += 1000;
+    expect(q.rate()).toBe(200);
+  });
+});
