@@ -29,10 +29,17 @@
  * Sentinel and single Redis behave alike for callers: one connection to the current master;
  * after a Sentinel failover ioredis asks the Sentinels again and reconnects to the new master.
  */
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { LatchkeyError } from '../errors.js';
 
 export type RedisClient = Redis | Cluster;
+
+/** ioredis, loaded with the first client: a node without Redis (the embedded default) never loads it. */
+let ioredis: typeof import('ioredis') | null = null;
+function lib(): typeof import('ioredis') {
+  return (ioredis ??= createRequire(import.meta.url)('ioredis') as typeof import('ioredis'));
+}
 
 export interface HostPort {
   host: string;
@@ -233,7 +240,8 @@ function build(target: RedisTarget, url: string, opts: RedisClientOptions, subsc
         target.topology === 'single'
           ? { host: target.node.host, port: target.node.port, ...(target.tls ? { tls: {} } : {}) }
           : { sentinels: target.sentinels, name: target.masterName };
-      return new Redis({
+      const { Redis: RedisCtor } = lib();
+      return new RedisCtor({
         ...where,
         ...perConnection,
         db: target.db,
@@ -255,7 +263,8 @@ function build(target: RedisTarget, url: string, opts: RedisClientOptions, subsc
         ...(keyPrefix !== undefined ? { keyPrefix } : {}),
         ...(opts.enableOfflineQueue !== undefined ? { enableOfflineQueue: opts.enableOfflineQueue } : {}),
       };
-      return new Cluster(target.nodes, options);
+      const { Cluster: ClusterCtor } = lib();
+      return new ClusterCtor(target.nodes, options);
     }
   }
 }

@@ -12,7 +12,8 @@
  *   5xx, body not JSON, body over 1 MiB, broken HTTP -> REMOTE_ERROR
  *   pool closed, anything else thrown        -> INTERNAL_ERROR
  */
-import { Pool } from 'undici';
+import { createRequire } from 'node:module';
+import type { Pool } from 'undici';
 import { LatchkeyError } from '../../errors.js';
 import type { VerifyFailure } from './types.js';
 
@@ -78,6 +79,12 @@ export function joinPath(base: URL, segment: string): URL {
   return u;
 }
 
+/** undici, loaded with the first provider client (~130 modules a gateway process need not load at start). */
+let undici: typeof import('undici') | null = null;
+function undiciPool(): typeof import('undici').Pool {
+  return (undici ??= createRequire(import.meta.url)('undici') as typeof import('undici')).Pool;
+}
+
 export class ProviderClient {
   private readonly pool: Pool;
   private readonly origin: string;
@@ -86,7 +93,8 @@ export class ProviderClient {
   constructor(origin: URL, config: HttpConfig) {
     this.origin = origin.origin;
     this.timeoutMs = config.request_timeout_ms;
-    this.pool = new Pool(this.origin, {
+    const PoolCtor = undiciPool();
+    this.pool = new PoolCtor(this.origin, {
       connections: config.max_parallel_connections,
       pipelining: 1,
       // Backstops to the per-call signal; the signal alone also covers the queue wait.

@@ -41,16 +41,30 @@
  * first.
  */
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
-import {
-  createLocalJWKSet, errors, jwtVerify,
-  type CompactJWSHeaderParameters, type CryptoKey, type FlattenedJWSInput, type JWK, type JWTPayload, type JWTVerifyGetKey,
-  type JWTVerifyOptions, type LocalJWKSet,
+import type {
+  CompactJWSHeaderParameters, CryptoKey, FlattenedJWSInput, JWK, JWTPayload, JWTVerifyGetKey, JWTVerifyOptions, LocalJWKSet,
 } from 'jose';
 import { LatchkeyError } from '../../errors.js';
 import {
   checkHttpConfig, checkIntRange, fail, HTTP_CONFIG_FIELDS, isObject, ProviderClient, providerUrl, type HttpConfig,
 } from './http.js';
 import type { OwnerVerifier, VerifierContext, VerifyFailure } from './types.js';
+
+/**
+ * jose, loaded at the first verify(): every path below that uses it starts there, and a gateway
+ * process (which may never see an OIDC attach) starts ~60 modules lighter.
+ */
+let jose: typeof import('jose') | null = null;
+
+async function loadJose(): Promise<typeof import('jose')> {
+  return (jose ??= await import('jose'));
+}
+
+/** jose once loadJose() has resolved (every caller runs inside a verify()). */
+function J(): typeof import('jose') {
+  if (!jose) throw new Error('jose used before loadJose()');
+  return jose;
+}
 
 export const description = 'OpenID Connect ID tokens or JWT access tokens, checked against the issuer JWKS (signature, iss, aud, exp).';
 
@@ -114,6 +128,7 @@ export function create(config: OidcConfig, ctx: VerifierContext): OwnerVerifier 
   return {
     async verify(userExternalId, accessToken) {
       if (!COMPACT_JWS.test(accessToken)) return fail('TOKEN_INVALID', 'token is not a compact JWS');
+      await loadJose();
       let payload: JWTPayload;
       try {
         // currentDate: the clock of the JWKS cache (Date.now), not a second one.
@@ -141,17 +156,17 @@ class Refusal extends Error {
 /** jwtVerify, trying each fitting key in turn when several fit (a token without kid). */
 async function verifyJwt(token: string, getKey: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTPayload> {
   try {
-    return (await jwtVerify(token, getKey, options)).payload;
+    return (await J().jwtVerify(token, getKey, options)).payload;
   } catch (err) {
-    if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
+    if (!(err instanceof J().errors.JWKSMultipleMatchingKeys)) throw err;
     for await (const key of err) {
       try {
-        return (await jwtVerify(token, key, options)).payload;
+        return (await J().jwtVerify(token, key, options)).payload;
       } catch (e) {
-        if (!(e instanceof errors.JWSSignatureVerificationFailed)) throw e;
+        if (!(e instanceof J().errors.JWSSignatureVerificationFailed)) throw e;
       }
     }
-    throw new errors.JWSSignatureVerificationFailed();
+    throw new (J().errors.JWSSignatureVerificationFailed)();
   }
 }
 
@@ -161,18 +176,18 @@ async function verifyJwt(token: string, getKey: JWTVerifyGetKey, options: JWTVer
  */
 function outcome(err: unknown): VerifyFailure {
   if (err instanceof Refusal) return err.failure;
-  if (err instanceof errors.JWTExpired) return fail('TOKEN_EXPIRED', 'token has expired');
-  if (err instanceof errors.JWTClaimValidationFailed) {
+  if (err instanceof J().errors.JWTExpired) return fail('TOKEN_EXPIRED', 'token has expired');
+  if (err instanceof J().errors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf' && err.reason === 'check_failed') return fail('TOKEN_INVALID', 'token is not valid yet');
     // Claim names come from jose (exp, nbf, iat), never from the token.
     return fail('TOKEN_INVALID', err.reason === 'missing' ? `token has no ${err.claim} claim` : `token ${err.claim} claim is not a number`);
   }
-  if (err instanceof errors.JOSEAlgNotAllowed) return fail('TOKEN_INVALID', 'token algorithm is not accepted');
-  if (err instanceof errors.JWSSignatureVerificationFailed) return fail('TOKEN_INVALID', 'token signature does not verify');
-  if (err instanceof errors.JWKSNoMatchingKey) return fail('TOKEN_INVALID', 'no key of the issuer matches the token kid and algorithm');
-  if (err instanceof errors.JOSENotSupported) return fail('TOKEN_INVALID', 'token has critical header parameters this verifier does not understand');
+  if (err instanceof J().errors.JOSEAlgNotAllowed) return fail('TOKEN_INVALID', 'token algorithm is not accepted');
+  if (err instanceof J().errors.JWSSignatureVerificationFailed) return fail('TOKEN_INVALID', 'token signature does not verify');
+  if (err instanceof J().errors.JWKSNoMatchingKey) return fail('TOKEN_INVALID', 'no key of the issuer matches the token kid and algorithm');
+  if (err instanceof J().errors.JOSENotSupported) return fail('TOKEN_INVALID', 'token has critical header parameters this verifier does not understand');
   // JWSInvalid, JWTInvalid: a header, payload or signature that does not decode.
-  if (err instanceof errors.JOSEError) return fail('TOKEN_INVALID', 'token is not a well-formed JWT');
+  if (err instanceof J().errors.JOSEError) return fail('TOKEN_INVALID', 'token is not a well-formed JWT');
   throw err;
 }
 
@@ -203,7 +218,7 @@ class JwksCache {
     try {
       return await keys(header, token);
     } catch (err) {
-      if (!(err instanceof errors.JWKSNoMatchingKey) || typeof header.kid !== 'string' || !this.mayRefetch()) throw err;
+      if (!(err instanceof J().errors.JWKSNoMatchingKey) || typeof header.kid !== 'string' || !this.mayRefetch()) throw err;
       return usable(await this.refresh())(header, token); // an unknown kid: the issuer may have rotated its keys
     }
   }
@@ -231,7 +246,7 @@ class JwksCache {
     if (keys.length < published.length) {
       this.ctx.log.debug({ skipped: published.length - keys.length }, 'JWKS keys skipped (not a usable public signing key)');
     }
-    this.keys = createLocalJWKSet({ keys });
+    this.keys = J().createLocalJWKSet({ keys });
     this.fetchedAt = Date.now();
     return { ok: true, keys: this.keys };
   }
