@@ -14,7 +14,7 @@
  *    within about queueTargetMs, well inside the endpoint's 10 s attempt timeout, instead of
  *    queueing behind thousands and being abandoned by its endpoint after its work was spent.
  *  - **Appointments.** Each refusal carries a delay (docs/protocol.md 1.1): the process hands out
- *    return times spaced at PACE_SHARE of its rate, so the refused endpoints come back at the pace
+ *    return times spaced at its rate (PACE_SHARE), so the refused endpoints come back at the pace
  *    it serves them and each is refused about once, not once every few seconds. Appointments are
  *    capped at maxDelayMs; ones past the cap are spread over the cap.
  *
@@ -24,24 +24,38 @@
  * appointments set in the storm's first seconds at the then-measured ~100/s a process spread the
  * storm over 30 s, while the processes completed 4,000/s together when let). So the rate is the
  * greatest of:
- *  - the CPU estimate: the CPU this process may use (`cpuShare` cores: the machine's CPUs over the
- *    node's gateway processes) over the CPU it spent per established handshake in its last second
- *    with at least MIN_SAMPLE of them (all its threads, refusals and live sessions included, so it
- *    is what a handshake costs under load); kept RATE_SECONDS;
+ *  - the best CPU estimate of the last RATE_SECONDS: the CPU this process may use (`cpuShare`
+ *    cores: the machine's CPUs over the node's gateway processes) over the CPU it spent per
+ *    established handshake in a second with at least MIN_SAMPLE of them (all its threads, live
+ *    sessions included). The best, not the latest: the seconds in which appointments are made are
+ *    the ones whose CPU went to refusing (and, after a restart, to starting), and the cheapest
+ *    second is the closest to what a handshake itself costs;
  *  - the most handshakes it established in one second of the last RATE_SECONDS;
- *  - MIN_RATE (a process just restarted has neither).
+ *  - the floor: MIN_RATE_PER_CORE x its cores (MIN_RATE without a share): a process just
+ *    restarted has neither, and a storm's appointments are mostly made in its first seconds.
  */
 
 /** Fewest handshakes a process may have in progress, whatever its rate. */
 export const MIN_PENDING = 64;
-/** Handshakes per second assumed of a process with no history yet, and the floor of the estimate. */
+/** Handshakes per second assumed of a process with no history yet (no CPU share known), and the floor of the estimate. */
 export const MIN_RATE = 100;
+/**
+ * The floor per core of the process's share: about what one core does with a mix of full
+ * handshakes (~1.5 ms of CPU each under load) and resumed ones (~0.5 ms), measured with
+ * bench/sessions; a floor too low sets a storm's first appointments too late, too high costs
+ * those endpoints one more refusal.
+ */
+export const MIN_RATE_PER_CORE = 700;
 /** Whole seconds the rate is the best of, and a CPU estimate is kept. */
 const RATE_SECONDS = 30;
 /** Fewest handshakes in a second for its CPU per handshake to be an estimate. */
 const MIN_SAMPLE = 20;
-/** Share of the rate given to appointments (the rest is for endpoints that come unasked). */
-const PACE_SHARE = 0.8;
+/**
+ * Appointments per second, as a share of the rate. Not below 1: an estimate made while the process
+ * refuses is low (its CPU went to refusing), an appointment kept too late leaves the process idle
+ * for good, and one kept too early only costs one more refusal (a new appointment).
+ */
+const PACE_SHARE = 1.0;
 /** The shortest delay a refusal asks for: the process was full a moment ago. */
 export const MIN_DELAY_MS = 1_000;
 
@@ -66,7 +80,11 @@ function processCpuUs(): number {
 export class Pacer {
   private readonly now: () => number;
   private readonly random: () => number;
-  /** Handshakes established in each of the last RATE_SECONDS whole seconds (ring), and this second. */
+  /**
+   * What each of the last RATE_SECONDS whole seconds showed the process can do (newest first): the
+   * handshakes it established then, or its CPU estimate of that second if higher; and this second's
+   * count so far.
+   */
   private readonly perSecond = new Array<number>(RATE_SECONDS).fill(0);
   private second = 0;
   private thisSecond = 0;
@@ -75,14 +93,14 @@ export class Pacer {
   private readonly cpuUs: () => number;
   /** CPU used at the start of this second. */
   private cpuAtSecond = 0;
-  /** The CPU estimate (handshakes/s) and the second it was made in. */
-  private cpuRate = 0;
-  private cpuRateSecond = 0;
+  /** The rate assumed with no better evidence. */
+  private readonly floor: number;
 
   constructor(private readonly o: PacerOptions) {
     this.now = o.now ?? Date.now;
     this.random = o.random ?? Math.random;
     this.cpuUs = o.cpuUs ?? processCpuUs;
+    this.floor = o.cpuShare ? Math.max(10, Math.round(MIN_RATE_PER_CORE * o.cpuShare)) : MIN_RATE;
   }
 
   /** A handshake was established. */
@@ -94,9 +112,8 @@ export class Pacer {
   /** Handshakes per second this process can establish (the greatest of the three above). */
   rate(): number {
     this.roll(this.now());
-    let best = Math.max(MIN_RATE, this.thisSecond);
+    let best = Math.max(this.floor, this.thisSecond);
     for (const n of this.perSecond) if (n > best) best = n;
-    if (this.cpuRate > best && this.second - this.cpuRateSecond < RATE_SECONDS) best = this.cpuRate;
     return best;
   }
 
@@ -125,16 +142,14 @@ export class Pacer {
   private roll(now: number): void {
     const sec = Math.floor(now / 1000);
     if (sec === this.second) return;
+    let shown = this.thisSecond;
     const share = this.o.cpuShare ?? 0;
     if (share > 0) {
       const cpu = this.cpuUs();
       // Only a second just gone counts (a gap means the clock jumped or nothing ran).
       if (this.second !== 0 && sec === this.second + 1 && this.thisSecond >= MIN_SAMPLE) {
         const perHandshake = (cpu - this.cpuAtSecond) / this.thisSecond;
-        if (perHandshake > 0) {
-          this.cpuRate = (share * 1e6) / perHandshake;
-          this.cpuRateSecond = sec;
-        }
+        if (perHandshake > 0) shown = Math.max(shown, (share * 1e6) / perHandshake);
       }
       this.cpuAtSecond = cpu;
     }
@@ -143,7 +158,7 @@ export class Pacer {
       const gap = Math.min(sec - this.second, RATE_SECONDS);
       for (let i = 0; i < gap; i++) {
         this.perSecond.copyWithin(1, 0, RATE_SECONDS - 1);
-        this.perSecond[0] = i === 0 ? this.thisSecond : 0;
+        this.perSecond[0] = i === 0 ? shown : 0;
       }
     }
     this.second = sec;

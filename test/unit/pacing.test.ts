@@ -32,10 +32,10 @@ describe('Pacer', () => {
     expect(new Pacer({ queueTargetMs: 100, maxDelayMs: 1000 }).pendingLimit(0)).toBe(MIN_PENDING);
   });
 
-  it('hands out return times spaced at 80 % of the rate, from 1 s on, jittered within each slot', () => {
+  it('hands out return times spaced at the rate, from 1 s on, jittered within each slot', () => {
     const { p, establish } = pacer();
-    establish(1000);
-    // slot = 1000 / (0.8 x 1000) = 1.25 ms; random() = 0.5 puts each in the middle of its slot.
+    establish(800);
+    // slot = 1000 / 800 = 1.25 ms; random() = 0.5 puts each in the middle of its slot.
     const d = Array.from({ length: 4 }, () => p.appointment());
     expect(d).toEqual([0, 1, 2, 3].map((i) => Math.round(MIN_DELAY_MS + 1.25 * i + 0.625)));
     // 10,000 refusals at that rate reach 1 + 12.5 s.
@@ -45,7 +45,7 @@ describe('Pacer', () => {
 
   it('spreads appointments past maxDelayMs over [1 s, maxDelayMs] instead of piling them at the cap', () => {
     const { p } = pacer({ maxDelayMs: 10_000 });
-    // MIN_RATE: 80 appointments a second; 10 s of them, then more.
+    // MIN_RATE: 100 appointments a second; 10 s of them, then more.
     const d = Array.from({ length: 2_000 }, () => p.appointment());
     expect(Math.max(...d)).toBeLessThanOrEqual(10_000);
     const past = d.slice(1_000);
@@ -72,10 +72,16 @@ describe('Pacer CPU estimate', () => {
     cpu += 400_000;
     t += 1000;
     expect(p.rate()).toBe(1000);
-    // It lapses after 30 s like the best second.
+    // A dearer second (refusals took the CPU: 2 ms a handshake) does not lower it: the best second counts.
+    for (let i = 0; i < 100; i++) p.established();
+    cpu += 200_000;
+    t += 1000;
+    expect(p.rate()).toBe(1000);
+    // It lapses after 30 s like the best second; the floor is then 700/s per core of the share.
     t += 30_000;
-    expect(p.rate()).toBe(MIN_RATE);
-    // No share: no CPU estimate.
+    expect(p.rate()).toBe(350);
+    expect(new Pacer({ queueTargetMs: 1, maxDelayMs: 1, cpuShare: 2 }).rate()).toBe(1400);
+    // No share: no CPU estimate, the fixed floor.
     const q = new Pacer({ queueTargetMs: 2_000, maxDelayMs: 300_000, cpuUs: () => cpu, now: () => t });
     for (let i = 0; i < 200; i++) q.established();
     cpu += 1_000;
