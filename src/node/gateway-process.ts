@@ -29,10 +29,6 @@ export function nodeProcessEnv(): NodeProcessEnv | null {
 
 export async function runGatewayProcess(config: Config, env: NodeProcessEnv, baseLog: Logger): Promise<void> {
   const log = baseLog.child({ process: env.index });
-  // Below the primary, which answers every gateway's cache and directory requests: in a storm of
-  // 40,000 sessions on 14 processes over 2 cores the primary got only its equal share (~10% of a
-  // core), no IPC answer came within 10 s and no handshake was accepted (docs/performance.md).
-  log.debug({ nice: config.gatewayNice, threads: setProcessNice(config.gatewayNice) }, 'gateway process priority');
   const link = new NodeLink(env.index);
   let fatalHooks: FatalHooks | null = null;
   installFatalHandler(log, () => fatalHooks);
@@ -47,6 +43,13 @@ export async function runGatewayProcess(config: Config, env: NodeProcessEnv, bas
     await link.post({ lk: 'failed', index: env.index, code, message: (err as Error).message }).catch(() => undefined);
     process.exit(1);
   }
+  // Below the primary, which answers every gateway's cache and directory requests: in a storm of
+  // 40,000 sessions on 14 processes over 2 cores the primary got only its equal share (~10% of a
+  // core), no IPC answer came within 10 s and no handshake was accepted (docs/performance.md). Only
+  // once it listens: a process restarted into a reconnect storm competes with the storm for the
+  // cores, and at the lower priority 14 restarted processes took 46 s to accept their first
+  // session (bench/sessions, 250k). Every thread it has now is set; later ones inherit.
+  log.debug({ nice: config.gatewayNice, threads: setProcessNice(config.gatewayNice) }, 'gateway process priority');
   fatalHooks = { stopListening: () => server.gateway.stopListening(), close: () => server.abort() };
   // Answer the primary's requests for this process's metrics (prom-client's cluster protocol).
   new client.AggregatorRegistry();

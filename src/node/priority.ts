@@ -7,7 +7,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 
-/** Set every thread of process `pid` (default: this one) to `nice`; returns how many were set (0 where /proc is missing). */
+/**
+ * Set every thread of process `pid` (default: this one) to `nice` at least (a thread already
+ * nicer, such as a crypto worker at cryptoNice, keeps its own); returns how many were set (0 where
+ * /proc is missing).
+ */
 export function setProcessNice(nice: number, pid: number | 'self' = 'self'): number {
   if (!(nice > 0)) return 0;
   let tids: string[];
@@ -19,6 +23,7 @@ export function setProcessNice(nice: number, pid: number | 'self' = 'self'): num
   let n = 0;
   for (const t of tids) {
     try {
+      if (os.getPriority(Number(t)) >= nice) continue;
       os.setPriority(Number(t), nice);
       n++;
     } catch {
