@@ -56,7 +56,7 @@ export interface AdmissionLimits {
   maxPendingHandshakes?: number;
   /** Fewer while the process's recent handshake rate x this is smaller (pacing.ts; 0 or absent: off). */
   handshakeQueueTargetMs?: number;
-  /** Longest return time a busy refusal hands out (pacing.ts; default 60 s). */
+  /** Longest return time a busy refusal hands out (pacing.ts; default 300 s). */
   busyRetryMaxMs?: number;
   /** Cores this process may use, for the pacer's CPU estimate (pacing.ts; 0 or absent: none). */
   cpuShare?: number;
@@ -156,7 +156,7 @@ export class Admission {
     this.keySessions = new WindowCounters(limits.flappingWindowSec * 1000, undefined, now);
     this.lastRefusal = new LastSeen(Math.max(1, limits.probationMs), undefined, now);
     this.lastAccepted = new LastSeen(limits.flappingWindowSec * 1000, undefined, now);
-    this.pacer = new Pacer({ queueTargetMs: limits.handshakeQueueTargetMs ?? 0, maxDelayMs: limits.busyRetryMaxMs ?? 60_000, cpuShare: limits.cpuShare ?? 0, now });
+    this.pacer = new Pacer({ queueTargetMs: limits.handshakeQueueTargetMs ?? 0, maxDelayMs: limits.busyRetryMaxMs ?? 300_000, cpuShare: limits.cpuShare ?? 0, now });
   }
 
   get connections(): number {
