@@ -60,33 +60,38 @@ describe('CryptoPool tickets', () => {
   });
 
   it('skips the decrypt of handshakes cancelled while their batch runs', async () => {
-    // Occupy the single worker so the next 24 wait and leave together as one batch.
-    const blocker = pool.handshake(task());
-    await new Promise((r) => setImmediate(r));
-    const tickets = Array.from({ length: 24 }, () => new CryptoTicket());
-    // Cancel the last four in the same synchronous step that hands the batch to piscina, just
-    // after the postMessage: only shared memory can carry that to the worker, and the twenty
-    // decrypts ahead of them (~1 ms each) leave it ample time to arrive.
-    const piscina = (pool as unknown as { pool: { run: (...a: unknown[]) => Promise<unknown> } }).pool;
-    const run = piscina.run.bind(piscina);
-    let dispatched = 0;
-    piscina.run = (...a: unknown[]) => {
-      const p = run(...a);
-      if (++dispatched === 1) for (const t of tickets.slice(20)) t.cancel();
-      return p;
-    };
+    // One batch of 128 on a single worker: 124 handshakes ahead of the four cancelled ones (a verify
+    // and a decrypt each, ~0.3-1 ms) give the cancellation tens of milliseconds to reach the worker
+    // through shared memory, even with the main thread descheduled on a loaded machine (with 20
+    // ahead, ~5 ms on a fast box, a full parallel test run lost the race once).
+    const big = new CryptoPool({ keyDir: dir, threads: 1, maxQueue: 1000, maxBatch: 128 });
     try {
-      const outs = tickets.map((t) => pool.handshake(task(), t));
+      const tasks = Array.from({ length: 128 }, () => task());
+      // Occupy the single worker so the next 128 wait and leave together as one batch.
+      const blocker = big.handshake(task());
+      await new Promise((r) => setImmediate(r));
+      const tickets = tasks.map(() => new CryptoTicket());
+      // Cancel the last four in the same synchronous step that hands the batch to piscina, just
+      // after the postMessage: only shared memory can carry that to the worker.
+      const piscina = (big as unknown as { pool: { run: (...a: unknown[]) => Promise<unknown> } }).pool;
+      const run = piscina.run.bind(piscina);
+      let dispatched = 0;
+      piscina.run = (...a: unknown[]) => {
+        const p = run(...a);
+        if (++dispatched === 1) for (const t of tickets.slice(124)) t.cancel();
+        return p;
+      };
+      const outs = tasks.map((x, i) => big.handshake(x, tickets[i]));
       await blocker;
       const results = await Promise.all(outs);
       expect(dispatched).toBe(1);
-      expect(results.slice(0, 20).every((o) => o.ok)).toBe(true);
-      for (const o of results.slice(20)) {
+      expect(results.slice(0, 124).every((o) => o.ok)).toBe(true);
+      for (const o of results.slice(124)) {
         expect(o).not.toBe(ABANDONED_UNSENT);
         expect(o).toMatchObject({ ok: false, code: 'LK_HS_ABANDONED' });
       }
     } finally {
-      piscina.run = run;
+      await big.close();
     }
   });
 });
