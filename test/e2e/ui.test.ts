@@ -106,6 +106,9 @@ describe.runIf(browserAvailable())('Administration UI in Chromium', () => {
     await page.fill('#app-create input[name=id]', 'thermo');
     await page.fill('#app-create textarea[name=profileSchema]', '{"type":"record","name":"P","fields":[{"name":"model","type":"string"}]}');
     await page.click('#app-create button[type=submit]');
+    // The tenant's "created" flash may still be up: wait for the new application to be chosen
+    // (bounded), not for any ok flash (a full CI run once read the select before it was).
+    await page.waitForFunction(() => (document.querySelector('#ctx-app') as HTMLSelectElement | null)?.value === 'thermo', undefined, { timeout: 10_000 });
     await page.waitForSelector('#flash .ok');
     expect(await page.inputValue('#ctx-app')).toBe('thermo');
     const app = (await adminApi(h, 'GET', '/admin/v1/applications/thermo')).body;
