@@ -86,6 +86,8 @@ export class Pacer {
    * count so far.
    */
   private readonly perSecond = new Array<number>(RATE_SECONDS).fill(0);
+  /** The greatest of perSecond, kept as the ring rolls (rate() runs at every upgrade and refusal). */
+  private bestWhole = 0;
   private second = 0;
   private thisSecond = 0;
   /** The next free appointment (ms, this process's clock). */
@@ -112,9 +114,7 @@ export class Pacer {
   /** Handshakes per second this process can establish (the greatest of the three above). */
   rate(): number {
     this.roll(this.now());
-    let best = Math.max(this.floor, this.thisSecond);
-    for (const n of this.perSecond) if (n > best) best = n;
-    return best;
+    return Math.max(this.floor, this.thisSecond, this.bestWhole);
   }
 
   /** Most handshakes in progress now: rate x queueTargetMs within [MIN_PENDING, maxPending]. */
@@ -160,6 +160,7 @@ export class Pacer {
         this.perSecond.copyWithin(1, 0, RATE_SECONDS - 1);
         this.perSecond[0] = i === 0 ? shown : 0;
       }
+      this.bestWhole = Math.max(...this.perSecond);
     }
     this.second = sec;
     this.thisSecond = 0;
